@@ -1,0 +1,99 @@
+//! The database schema, as an ordered list of migrations.
+//!
+//! `PRAGMA user_version` holds the number of migrations applied. A migration is never
+//! edited once released; a change is a new entry at the end.
+
+use rusqlite::Connection;
+
+/// Each entry moves the schema from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 1: the index of sources and instances, with their original headers.
+    r#"
+    CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value BLOB NOT NULL
+    );
+    -- Every file ingest has looked at, and what came of it.
+    CREATE TABLE files (
+        path             TEXT PRIMARY KEY,
+        size             INTEGER NOT NULL,
+        mtime_ns         INTEGER NOT NULL,
+        outcome          TEXT NOT NULL
+                         CHECK (outcome IN ('indexed', 'duplicate', 'conflict', 'skipped')),
+        reason_code      TEXT,
+        reason           TEXT,
+        sop_instance_uid TEXT
+    );
+    CREATE TABLE instances (
+        id                   INTEGER PRIMARY KEY,
+        sop_instance_uid     TEXT NOT NULL UNIQUE,
+        sop_class_uid        TEXT,
+        patient_id           TEXT,
+        issuer_of_patient_id TEXT,
+        patient_name         TEXT,
+        study_instance_uid   TEXT,
+        series_instance_uid  TEXT,
+        study_date           TEXT,
+        modality             TEXT,
+        manufacturer         TEXT,
+        model_name           TEXT,
+        serial_number        TEXT,
+        rows                 INTEGER,
+        columns              INTEGER,
+        frames               INTEGER,
+        bits_allocated       INTEGER,
+        samples_per_pixel    INTEGER,
+        photometric          TEXT,
+        burned_in_annotation TEXT,
+        transfer_syntax      TEXT NOT NULL,
+        syntax_guess         TEXT,
+        source_path          TEXT NOT NULL,
+        source_size          INTEGER NOT NULL,
+        source_mtime_ns      INTEGER NOT NULL,
+        content_hash         BLOB,
+        pixel_location       TEXT,
+        notes                TEXT
+    );
+    CREATE INDEX instances_patient ON instances (patient_id, issuer_of_patient_id);
+    CREATE INDEX instances_study ON instances (study_instance_uid);
+    CREATE INDEX instances_series ON instances (series_instance_uid);
+    CREATE INDEX instances_modality ON instances (modality);
+    CREATE INDEX instances_device ON instances (manufacturer, model_name, serial_number);
+    CREATE INDEX instances_source ON instances (source_path);
+    -- The header as read, Explicit VR Little Endian without Pixel Data. Kept apart from
+    -- the instance row so that scans of the indexed columns never page through blobs.
+    CREATE TABLE headers (
+        instance_id INTEGER PRIMARY KEY REFERENCES instances (id) ON DELETE CASCADE,
+        original    BLOB NOT NULL
+    );
+    "#,
+];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Brings the database up to [`SCHEMA_VERSION`]; returns the version found before.
+pub(crate) fn migrate(conn: &mut Connection) -> Result<i64, MigrateError> {
+    let found: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    if found > SCHEMA_VERSION {
+        return Err(MigrateError::TooNew(found));
+    }
+    for (version, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", version as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok(found)
+}
+
+pub(crate) enum MigrateError {
+    TooNew(i64),
+    Sql(rusqlite::Error),
+}
+
+impl From<rusqlite::Error> for MigrateError {
+    fn from(e: rusqlite::Error) -> Self {
+        MigrateError::Sql(e)
+    }
+}

@@ -1,0 +1,192 @@
+//! The source reader on the public pydicom samples: every file is read or refused with a
+//! precise reason, and located pixel bytes are exactly the element's value.
+
+use std::path::{Path, PathBuf};
+
+use dicom_core::header::Header;
+use dicom_dictionary_std::tags;
+use gantry_store::{
+    PixelLayout, SkipReason, Store, StoreError, decode_header, encode_header, open_pixel_value,
+    read_source, split_fragments,
+};
+
+fn samples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/samples/pydicom")
+}
+
+fn pixels(name: &str) -> Vec<u8> {
+    let path = samples().join(name);
+    let parsed = read_source(&path).unwrap();
+    let location = parsed.pixels.expect("has pixel data");
+    open_pixel_value(&path, &location, parsed.stamp)
+        .unwrap()
+        .read_all(location.length)
+        .unwrap()
+}
+
+#[test]
+fn big_endian_pixels_read_as_their_little_endian_twins() {
+    // Same images written in both byte orders; 16-bit OW, 32-bit OW and 1-bit OB.
+    for (little, big) in [
+        ("MR_small.dcm", "MR_small_bigendian.dcm"),
+        ("MR_small.dcm", "MR_small_expb.dcm"),
+        ("rtdose.dcm", "rtdose_expb.dcm"),
+        ("rtdose_1frame.dcm", "rtdose_expb_1frame.dcm"),
+        ("liver_1frame.dcm", "liver_expb_1frame.dcm"),
+        ("SC_rgb_small_odd.dcm", "SC_rgb_small_odd_big_endian.dcm"),
+    ] {
+        assert_eq!(pixels(little), pixels(big), "{little} vs {big}");
+    }
+}
+
+#[test]
+fn native_pixel_location_matches_a_full_read() {
+    for name in [
+        "CT_small.dcm",
+        "MR_small_implicit.dcm",
+        "examples_palette.dcm",
+        "MR_small_padded.dcm",
+    ] {
+        let full = dicom_object::open_file(samples().join(name)).unwrap();
+        let want = full.element(tags::PIXEL_DATA).unwrap().to_bytes().unwrap();
+        assert_eq!(pixels(name), want.as_ref(), "{name}");
+    }
+}
+
+#[test]
+fn encapsulated_fragments_match_a_full_read() {
+    for name in [
+        "MR_small_RLE.dcm",
+        "examples_ybr_color.dcm",
+        "rtdose_rle.dcm",
+        "JPEG2000.dcm",
+    ] {
+        let full = dicom_object::open_file(samples().join(name)).unwrap();
+        let element = full.element(tags::PIXEL_DATA).unwrap();
+        let want = element.value().fragments().unwrap();
+        let (_, fragments) = split_fragments(&pixels(name)).unwrap();
+        assert_eq!(fragments.as_slice(), want, "{name}");
+    }
+}
+
+#[test]
+fn deflated_pixels_are_read_by_inflating() {
+    let path = samples().join("image_dfl.dcm");
+    let parsed = read_source(&path).unwrap();
+    let location = parsed.pixels.clone().unwrap();
+    assert!(location.deflated_from.is_some());
+    let bytes = open_pixel_value(&path, &location, parsed.stamp)
+        .unwrap()
+        .read_all(location.length)
+        .unwrap();
+    let rows = parsed.header.get(tags::ROWS).unwrap().to_int::<u64>().unwrap();
+    let cols = parsed.header.get(tags::COLUMNS).unwrap().to_int::<u64>().unwrap();
+    assert_eq!(bytes.len() as u64, rows * cols);
+    assert!(bytes.iter().any(|b| *b != 0), "inflated pixels are not all zero");
+}
+
+#[test]
+fn broken_files_get_specific_reasons() {
+    let cases: &[(&str, &str)] = &[
+        ("MR_truncated.dcm", "truncated"),
+        ("rtplan_truncated.dcm", "truncated"),
+        ("no_meta.dcm", "not_dicom"),
+        ("PYDICOM-TEST-FILES-README.txt", "not_dicom"),
+    ];
+    for (name, code) in cases {
+        let reason = read_source(&samples().join(name)).unwrap_err();
+        assert_eq!(reason.code(), *code, "{name}: {reason}");
+    }
+}
+
+#[test]
+fn missing_meta_or_syntax_is_guessed_and_said() {
+    for name in [
+        "ExplVR_BigEndNoMeta.dcm",
+        "ExplVR_LitEndNoMeta.dcm",
+        "rtstruct.dcm",
+        "meta_missing_tsyntax.dcm",
+    ] {
+        let parsed = read_source(&samples().join(name)).unwrap();
+        assert!(parsed.syntax.guessed.is_some(), "{name}");
+    }
+    let parsed = read_source(&samples().join("ExplVR_BigEndNoMeta.dcm")).unwrap();
+    assert_eq!(parsed.syntax.uid, "1.2.840.10008.1.2.2");
+}
+
+#[test]
+fn mislabelled_implicit_data_set_is_read_and_noted() {
+    let parsed = read_source(&samples().join("SC_rgb_jpeg.dcm")).unwrap();
+    assert_eq!(parsed.syntax.uid, "1.2.840.10008.1.2.4.50");
+    assert!(parsed.notes.iter().any(|n| n.contains("implicit")));
+    assert!(matches!(
+        parsed.pixels.unwrap().layout,
+        PixelLayout::Encapsulated { .. }
+    ));
+}
+
+#[test]
+fn nested_private_sequences_survive_the_header_blob() {
+    let parsed = read_source(&samples().join("nested_priv_SQ.dcm")).unwrap();
+    let blob = encode_header(&parsed.header).unwrap();
+    let back = decode_header(&blob).unwrap();
+    assert_eq!(encode_header(&back).unwrap(), blob);
+    let outer = back.iter().next().unwrap();
+    assert_eq!(outer.tag().group() % 2, 1, "private group kept");
+    let items = outer.items().unwrap();
+    let inner = items[0]
+        .iter()
+        .find(|e| e.items().is_some())
+        .expect("nested sequence kept");
+    assert!(!inner.items().unwrap().is_empty());
+}
+
+#[test]
+fn garbage_never_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = std::fs::read(samples().join("CT_small.dcm")).unwrap();
+    // Cuts at many lengths, and a flipped byte at many positions of the header.
+    for cut in (0..base.len()).step_by(97) {
+        let path = dir.path().join("cut.dcm");
+        std::fs::write(&path, &base[..cut]).unwrap();
+        let _ = read_source(&path);
+    }
+    for at in (0..6400).step_by(13) {
+        let mut bytes = base.clone();
+        bytes[at] ^= 0xFF;
+        let path = dir.path().join("flip.dcm");
+        std::fs::write(&path, &bytes).unwrap();
+        let _ = read_source(&path);
+    }
+    let empty = dir.path().join("empty.dcm");
+    std::fs::write(&empty, b"").unwrap();
+    assert_eq!(read_source(&empty).unwrap_err(), SkipReason::Empty);
+}
+
+#[test]
+fn pixels_of_a_changed_source_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ct.dcm");
+    std::fs::copy(samples().join("CT_small.dcm"), &path).unwrap();
+    let parsed = read_source(&path).unwrap();
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes.extend_from_slice(&[0, 0]);
+    std::fs::write(&path, bytes).unwrap();
+    let err = open_pixel_value(&path, parsed.pixels.as_ref().unwrap(), parsed.stamp)
+        .err()
+        .unwrap();
+    assert!(matches!(err, StoreError::SourceChanged { .. }), "{err}");
+}
+
+#[test]
+fn a_second_opener_gets_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("gantry.db");
+    let _first = Store::open(&db).unwrap();
+    let err = Store::open(&db).unwrap_err();
+    assert!(matches!(err, StoreError::Locked { .. }));
+    assert!(
+        err.to_string().contains("in use by another gantry process"),
+        "{err}"
+    );
+}
