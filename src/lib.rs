@@ -1,1 +1,20 @@
-//! placeholder
+//! Gantry: curate, de-identify and redact DICOM data.
+//!
+//! Point a [`Session`] at a raw dump of imaging files; it indexes them, shows what is
+//! there, and (as the pipeline grows) finds every trace of patient identity, seals the
+//! originals, removes or pseudonymizes the rest, verifies and exports. Every checkpoint's
+//! result is durable in the session's database, so work can stop and resume.
+//!
+//! This crate is the facade: it re-exports the public API of `gantry-core`.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), gantry::GantryError> {
+//! let mut session = gantry::Session::builder().database("gantry.db").open()?;
+//! println!("{}", session.ingest("./raw_hospital_dump/2023_Q1")?);
+//! println!("{}", session.examine()?);
+//! # Ok(())
+//! # }
+//! ```
+#![deny(missing_docs)]
+
+pub use gantry_core::*;

@@ -1,1 +1,41 @@
-//! placeholder
+//! Gantry's pipeline: from a raw dump of DICOM files to a dataset that is safe to share.
+//!
+//! A [`Session`] holds one database and runs the checkpoints against it, each returning a
+//! typed report that prints as a table and serializes as JSON: [`Session::ingest`] indexes
+//! a folder tree ([`IngestReport`]), [`Session::examine`] takes the inventory
+//! ([`Inventory`]). Long operations report to a [`Progress`].
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = tempfile::tempdir()?;
+//! # let dump = gantry_synth::generate(&dir.path().join("dump"), &gantry_synth::DumpSpec::default())?;
+//! let mut session = gantry_core::Session::builder()
+//!     .database(dir.path().join("gantry.db"))
+//!     .open()?;
+//! let report = session.ingest(&dump.root)?;
+//! assert!(report.skipped.iter().any(|f| f.reason.code() == "truncated"));
+//! let inventory = session.examine()?;
+//! assert_eq!(inventory.patients, 6);
+//! println!("{inventory}");
+//! let ultrasound = session.query().modality("US").list()?;
+//! assert!(ultrasound.iter().all(|i| i.modality.as_deref() == Some("US")));
+//! # Ok(())
+//! # }
+//! ```
+#![deny(missing_docs)]
+
+pub use error::{GantryError, Result};
+pub use examine::{FileCounts, InstanceQuery, Inventory, ValueCount};
+pub use gantry_store::{
+    DeviceCount, FileOutcome, InstanceRecord, PixelLocation, SkipReason, SourceStamp,
+};
+pub use ingest::{FileNote, IngestReport, SkippedFile};
+pub use progress::{NoProgress, Progress};
+pub use session::{Session, SessionBuilder};
+
+mod error;
+mod examine;
+mod ingest;
+mod progress;
+mod report;
+mod session;

@@ -3,9 +3,9 @@
 //! DICOM in, DICOM out: every element, VR, private tag and nested sequence survives the
 //! round trip, which a JSON form would not guarantee.
 
+use dicom_dictionary_std::uids;
 use dicom_encoding::TransferSyntaxIndex;
 use dicom_object::InMemDicomObject;
-use dicom_dictionary_std::uids;
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 
 /// Encodes a header as an Explicit VR Little Endian data set.

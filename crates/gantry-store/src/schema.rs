@@ -13,13 +13,14 @@ const MIGRATIONS: &[&str] = &[
         key   TEXT PRIMARY KEY,
         value BLOB NOT NULL
     );
-    -- Every file ingest has looked at, and what came of it.
+    -- Files ingest looked at and did not index, and why. An indexed file is its
+    -- instance row (source_path, source_size, source_mtime_ns); it has no row here.
     CREATE TABLE files (
         path             TEXT PRIMARY KEY,
         size             INTEGER NOT NULL,
         mtime_ns         INTEGER NOT NULL,
         outcome          TEXT NOT NULL
-                         CHECK (outcome IN ('indexed', 'duplicate', 'conflict', 'skipped')),
+                         CHECK (outcome IN ('duplicate', 'conflict', 'skipped')),
         reason_code      TEXT,
         reason           TEXT,
         sop_instance_uid TEXT
@@ -54,11 +55,8 @@ const MIGRATIONS: &[&str] = &[
         pixel_location       TEXT,
         notes                TEXT
     );
-    CREATE INDEX instances_patient ON instances (patient_id, issuer_of_patient_id);
-    CREATE INDEX instances_study ON instances (study_instance_uid);
-    CREATE INDEX instances_series ON instances (series_instance_uid);
-    CREATE INDEX instances_modality ON instances (modality);
-    CREATE INDEX instances_device ON instances (manufacturer, model_name, serial_number);
+    -- Only the lookups ingest makes per file are indexed: every other query scans or
+    -- groups the whole table, and each extra index would cost every insert.
     CREATE INDEX instances_source ON instances (source_path);
     -- The header as read, Explicit VR Little Endian without Pixel Data. Kept apart from
     -- the instance row so that scans of the indexed columns never page through blobs.

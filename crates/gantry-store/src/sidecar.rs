@@ -220,7 +220,8 @@ mod tests {
         };
         assert!(sidecar.read(wrong).is_err());
         let file = OpenOptions::new().write(true).open(&path).unwrap();
-        file.write_all_at(&[0u8], a.offset + HEADER_LEN + 10).unwrap();
+        file.write_all_at(&[0u8], a.offset + HEADER_LEN + 10)
+            .unwrap();
         let err = sidecar.read(a).unwrap_err().to_string();
         assert!(err.contains("checksum"), "{err}");
     }

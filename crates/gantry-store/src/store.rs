@@ -53,7 +53,9 @@ impl Store {
             "PRAGMA journal_mode = WAL;
              PRAGMA synchronous = NORMAL;
              PRAGMA foreign_keys = ON;
-             PRAGMA busy_timeout = 5000;",
+             PRAGMA busy_timeout = 5000;
+             PRAGMA cache_size = -16384;
+             PRAGMA wal_autocheckpoint = 16384;",
         )
         .map_err(db_err)?;
         match schema::migrate(&mut conn) {
@@ -106,7 +108,12 @@ impl Store {
     pub fn file_state(&self, path: &Path) -> Result<Option<FileState>> {
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT size, mtime_ns, outcome FROM files WHERE path = ?1")
+            .prepare_cached(
+                "SELECT size, mtime_ns, outcome FROM files WHERE path = ?1
+                 UNION ALL
+                 SELECT source_size, source_mtime_ns, 'indexed' FROM instances
+                 WHERE source_path = ?1",
+            )
             .map_err(self.db_err())?;
         stmt.query_row([path_text(path)], |row| {
             Ok(FileState {
@@ -121,27 +128,77 @@ impl Store {
         .map_err(self.db_err())
     }
 
+    /// What earlier ingests recorded for each of `paths` (absent when never seen), in one
+    /// query per call.
+    pub fn file_states<P: AsRef<Path>>(&self, paths: &[P]) -> Result<Vec<Option<FileState>>> {
+        let mut found = std::collections::HashMap::with_capacity(paths.len());
+        for chunk in paths.chunks(512) {
+            let placeholders = vec!["?"; chunk.len()].join(",");
+            let sql = format!(
+                "SELECT path, size, mtime_ns, outcome FROM files WHERE path IN ({placeholders})
+                 UNION ALL
+                 SELECT source_path, source_size, source_mtime_ns, 'indexed' FROM instances
+                 WHERE source_path IN ({placeholders})"
+            );
+            let mut stmt = self.conn.prepare_cached(&sql).map_err(self.db_err())?;
+            let texts: Vec<std::borrow::Cow<'_, str>> =
+                chunk.iter().map(|p| p.as_ref().to_string_lossy()).collect();
+            let rows = stmt
+                .query_map(
+                    rusqlite::params_from_iter(texts.iter().chain(texts.iter())),
+                    |row| {
+                        Ok((
+                            row.get::<_, String>(0)?,
+                            FileState {
+                                stamp: SourceStamp {
+                                    size: row.get::<_, i64>(1)? as u64,
+                                    mtime_ns: row.get(2)?,
+                                },
+                                outcome: FileOutcome::parse(&row.get::<_, String>(3)?),
+                            },
+                        ))
+                    },
+                )
+                .map_err(self.db_err())?;
+            for row in rows {
+                let (path, state) = row.map_err(self.db_err())?;
+                found.insert(path, state);
+            }
+        }
+        Ok(paths
+            .iter()
+            .map(|p| found.remove(p.as_ref().to_string_lossy().as_ref()))
+            .collect())
+    }
+
     /// Files with the given outcome, in path order.
     pub fn files(&self, outcome: FileOutcome) -> Result<Vec<FileRecord>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT path, size, mtime_ns, outcome, reason_code, reason, sop_instance_uid
-                 FROM files WHERE outcome = ?1 ORDER BY path",
-            )
-            .map_err(self.db_err())?;
+        let sql = if outcome == FileOutcome::Indexed {
+            "SELECT source_path, source_size, source_mtime_ns, ?1, NULL, NULL, sop_instance_uid
+             FROM instances ORDER BY source_path"
+        } else {
+            "SELECT path, size, mtime_ns, outcome, reason_code, reason, sop_instance_uid
+             FROM files WHERE outcome = ?1 ORDER BY path"
+        };
+        let mut stmt = self.conn.prepare_cached(sql).map_err(self.db_err())?;
         let rows = stmt
             .query_map([outcome.as_str()], file_from_row)
             .map_err(self.db_err())?;
-        rows.collect::<rusqlite::Result<_>>()
-            .map_err(self.db_err())
+        rows.collect::<rusqlite::Result<_>>().map_err(self.db_err())
     }
 
     /// How many files have each outcome.
     pub fn file_outcome_counts(&self) -> Result<Vec<(FileOutcome, u64)>> {
         self.pairs(
-            "SELECT outcome, COUNT(*) FROM files GROUP BY outcome ORDER BY outcome",
-            |row| Ok((FileOutcome::parse(&row.get::<_, String>(0)?), row.get::<_, i64>(1)? as u64)),
+            "SELECT 'indexed', COUNT(*) FROM instances
+             UNION ALL
+             SELECT outcome, COUNT(*) FROM files GROUP BY outcome",
+            |row| {
+                Ok((
+                    FileOutcome::parse(&row.get::<_, String>(0)?),
+                    row.get::<_, i64>(1)? as u64,
+                ))
+            },
         )
     }
 
@@ -203,13 +260,22 @@ impl Store {
                 "SELECT MIN(study_date), MAX(study_date) FROM instances
                  WHERE length(study_date) = 8 AND study_date GLOB '[0-9]*'",
                 [],
-                |r| Ok((r.get::<_, Option<String>>(0)?, r.get::<_, Option<String>>(1)?)),
+                |r| {
+                    Ok((
+                        r.get::<_, Option<String>>(0)?,
+                        r.get::<_, Option<String>>(1)?,
+                    ))
+                },
             )
             .map(|(a, b)| a.zip(b))
             .map_err(self.db_err())
     }
 
-    fn pairs<T>(&self, sql: &str, f: impl FnMut(&Row<'_>) -> rusqlite::Result<T>) -> Result<Vec<T>> {
+    fn pairs<T>(
+        &self,
+        sql: &str,
+        f: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>> {
         let mut stmt = self.conn.prepare_cached(sql).map_err(self.db_err())?;
         let rows = stmt.query_map([], f).map_err(self.db_err())?;
         rows.collect::<rusqlite::Result<_>>().map_err(self.db_err())
@@ -244,13 +310,16 @@ impl Store {
         let rows = stmt
             .query_map(args.as_slice(), instance_from_row)
             .map_err(self.db_err())?;
-        rows.collect::<rusqlite::Result<_>>()
-            .map_err(self.db_err())
+        rows.collect::<rusqlite::Result<_>>().map_err(self.db_err())
     }
 
     /// Up to `limit` instances with row id greater than `after`, in row order, with their
     /// original header blobs: the way to stream over every instance in bounded memory.
-    pub fn instances_after(&self, after: i64, limit: usize) -> Result<Vec<(InstanceRecord, Vec<u8>)>> {
+    pub fn instances_after(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<(InstanceRecord, Vec<u8>)>> {
         let sql = format!(
             "SELECT {INSTANCE_COLUMNS}, h.original FROM instances JOIN headers h ON h.instance_id = id
              WHERE id > ?1 ORDER BY id LIMIT ?2"
@@ -261,8 +330,7 @@ impl Store {
                 Ok((instance_from_row(row)?, row.get(INSTANCE_COLUMN_COUNT)?))
             })
             .map_err(self.db_err())?;
-        rows.collect::<rusqlite::Result<_>>()
-            .map_err(self.db_err())
+        rows.collect::<rusqlite::Result<_>>().map_err(self.db_err())
     }
 
     /// One instance by row id.
@@ -457,8 +525,13 @@ impl StoreTx<'_> {
         Ok(())
     }
 
-    /// Records (or replaces) what ingest concluded about a file.
+    /// Records (or replaces) what ingest concluded about a file that it did not index.
+    /// An indexed file needs no record: its instance row says it all; call
+    /// [`StoreTx::forget_file`] if the file had an earlier record.
     pub fn record_file(&self, record: &FileRecord) -> Result<()> {
+        if record.outcome == FileOutcome::Indexed {
+            return self.forget_file(&record.path);
+        }
         let reason_text = record
             .reason
             .as_ref()
@@ -481,6 +554,15 @@ impl StoreTx<'_> {
                     record.sop_instance_uid,
                 ])
             })
+            .map_err(self.db_err())?;
+        Ok(())
+    }
+
+    /// Drops the record of a file that was not indexed (it is indexed now, or gone).
+    pub fn forget_file(&self, path: &Path) -> Result<()> {
+        self.tx
+            .prepare_cached("DELETE FROM files WHERE path = ?1")
+            .and_then(|mut s| s.execute([path_text(path)]))
             .map_err(self.db_err())?;
         Ok(())
     }

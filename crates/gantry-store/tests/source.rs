@@ -79,10 +79,23 @@ fn deflated_pixels_are_read_by_inflating() {
         .unwrap()
         .read_all(location.length)
         .unwrap();
-    let rows = parsed.header.get(tags::ROWS).unwrap().to_int::<u64>().unwrap();
-    let cols = parsed.header.get(tags::COLUMNS).unwrap().to_int::<u64>().unwrap();
+    let rows = parsed
+        .header
+        .get(tags::ROWS)
+        .unwrap()
+        .to_int::<u64>()
+        .unwrap();
+    let cols = parsed
+        .header
+        .get(tags::COLUMNS)
+        .unwrap()
+        .to_int::<u64>()
+        .unwrap();
     assert_eq!(bytes.len() as u64, rows * cols);
-    assert!(bytes.iter().any(|b| *b != 0), "inflated pixels are not all zero");
+    assert!(
+        bytes.iter().any(|b| *b != 0),
+        "inflated pixels are not all zero"
+    );
 }
 
 #[test]
@@ -189,4 +202,29 @@ fn a_second_opener_gets_a_clear_error() {
         err.to_string().contains("in use by another gantry process"),
         "{err}"
     );
+}
+
+#[test]
+fn verbatim_header_bytes_decode_to_the_parsed_header() {
+    // Every explicit little endian sample keeps its own bytes as the blob; they must mean
+    // exactly what the parser read, or the pipeline would audit one thing and export another.
+    let mut verbatim = 0;
+    for entry in std::fs::read_dir(samples()).unwrap() {
+        let path = entry.unwrap().path();
+        let Ok(parsed) = read_source(&path) else {
+            continue;
+        };
+        let Some(raw) = parsed.raw_header.clone() else {
+            continue;
+        };
+        verbatim += 1;
+        let from_raw = decode_header(&raw).unwrap();
+        assert_eq!(
+            encode_header(&from_raw).unwrap(),
+            encode_header(&parsed.header).unwrap(),
+            "{}",
+            path.display()
+        );
+    }
+    assert!(verbatim > 30, "{verbatim} samples kept verbatim");
 }

@@ -23,6 +23,8 @@ pub(crate) enum Stream {
 pub(crate) struct CountingReader {
     stream: Stream,
     position: Rc<Cell<u64>>,
+    /// When set, every byte handed to the parser is also kept here.
+    capture: Option<Vec<u8>>,
 }
 
 impl CountingReader {
@@ -30,7 +32,18 @@ impl CountingReader {
         CountingReader {
             stream,
             position: Rc::new(Cell::new(start)),
+            capture: None,
         }
+    }
+
+    /// Starts keeping a copy of the bytes read from here on.
+    pub(crate) fn start_capture(&mut self) {
+        self.capture = Some(Vec::with_capacity(8 * 1024));
+    }
+
+    /// Stops keeping bytes and returns those kept.
+    pub(crate) fn take_capture(&mut self) -> Option<Vec<u8>> {
+        self.capture.take()
     }
 
     /// A handle on the position that stays readable while the parser borrows the reader.
@@ -45,6 +58,8 @@ impl CountingReader {
     /// Moves forward `n` bytes without keeping them: a seek for plain files, a read into
     /// nothing for inflated streams.
     pub(crate) fn skip(&mut self, n: u64) -> io::Result<()> {
+        // Skipped bytes are not part of any capture; a capture across a skip is void.
+        self.capture = None;
         match &mut self.stream {
             Stream::Plain(reader) => {
                 // Seek in steps that fit an i64; BufReader keeps its buffer when it can.
@@ -74,6 +89,9 @@ impl Read for CountingReader {
             Stream::Deflated(reader) => reader.read(buf)?,
         };
         self.position.set(self.position.get() + n as u64);
+        if let Some(capture) = &mut self.capture {
+            capture.extend_from_slice(&buf[..n]);
+        }
         Ok(n)
     }
 }

@@ -28,8 +28,19 @@ const MAX_META_VALUE: u32 = 1 << 16;
 pub(crate) fn has_long_length(vr: &[u8; 2]) -> bool {
     matches!(
         vr,
-        b"OB" | b"OD" | b"OF" | b"OL" | b"OV" | b"OW" | b"SQ" | b"SV" | b"UC" | b"UN" | b"UR"
-            | b"UT" | b"UV"
+        b"OB"
+            | b"OD"
+            | b"OF"
+            | b"OL"
+            | b"OV"
+            | b"OW"
+            | b"SQ"
+            | b"SV"
+            | b"UC"
+            | b"UN"
+            | b"UR"
+            | b"UT"
+            | b"UV"
     )
 }
 
@@ -39,7 +50,9 @@ pub(crate) fn is_vr_like(b: &[u8]) -> bool {
 
 /// Reads the meta group from just after the `DICM` magic code, leaving `src` at the first
 /// byte of the main data set.
-pub(crate) fn read_file_meta<R: Read + Seek>(src: &mut BufReader<R>) -> Result<FileMeta, SkipReason> {
+pub(crate) fn read_file_meta<R: Read + Seek>(
+    src: &mut BufReader<R>,
+) -> Result<FileMeta, SkipReason> {
     let mut meta = FileMeta::default();
     loop {
         let mut head = [0u8; 8];
@@ -68,7 +81,10 @@ pub(crate) fn read_file_meta<R: Read + Seek>(src: &mut BufReader<R>) -> Result<F
         // PS3.10 says the meta group is Explicit VR Little Endian; some writers used
         // implicit VR anyway, which shows as a non-letter where the VR should be.
         let (header_len, value_len) = if !is_vr_like(&vr) {
-            (8u64, u32::from_le_bytes([head[4], head[5], head[6], head[7]]))
+            (
+                8u64,
+                u32::from_le_bytes([head[4], head[5], head[6], head[7]]),
+            )
         } else if has_long_length(&vr) {
             let mut long = [0u8; 4];
             if read_up_to(src, &mut long)? < 4 {

@@ -6,7 +6,7 @@
 
 use std::cell::Cell;
 use std::fs::File;
-use std::io::{BufReader, Seek, SeekFrom};
+use std::io::BufReader;
 use std::path::Path;
 use std::rc::Rc;
 use std::time::UNIX_EPOCH;
@@ -55,6 +55,32 @@ pub struct ParsedSource {
     pub stamp: SourceStamp,
     /// Things worth telling the user that did not stop the file from being indexed.
     pub notes: Vec<String>,
+    /// The data set's bytes up to Pixel Data, verbatim, when the file is already encoded
+    /// as Explicit VR Little Endian and nothing follows the pixel data: exactly the header
+    /// blob, with no need to encode one (see [`ParsedSource::header_blob`]).
+    pub raw_header: Option<Vec<u8>>,
+}
+
+impl ParsedSource {
+    /// The header as an Explicit VR Little Endian blob: the source's own bytes when they
+    /// already are one, else a fresh encoding of [`ParsedSource::header`].
+    pub fn header_blob(&self) -> Result<Vec<u8>, String> {
+        match &self.raw_header {
+            Some(raw) => Ok(raw.clone()),
+            None => crate::header::encode_header(&self.header),
+        }
+    }
+
+    /// Like [`ParsedSource::header_blob`], without a copy.
+    pub fn into_header_blob(self) -> Result<(InMemDicomObject, Vec<u8>), String> {
+        match self.raw_header {
+            Some(raw) => Ok((self.header, raw)),
+            None => {
+                let blob = crate::header::encode_header(&self.header)?;
+                Ok((self.header, blob))
+            }
+        }
+    }
 }
 
 /// Reads the header of the DICOM file at `path` without reading its pixel data.
@@ -84,7 +110,9 @@ pub fn read_source(path: &Path) -> Result<ParsedSource, SkipReason> {
     let mut notes = Vec::new();
     let (meta, data_start, uid, guessed) = match meta_start {
         Some(start) => {
-            src.seek(SeekFrom::Start(start)).map_err(unreadable)?;
+            // Relative seeks keep BufReader's buffer; an absolute one would discard it.
+            src.seek_relative(start as i64 - lead_len as i64)
+                .map_err(unreadable)?;
             let meta = read_file_meta(&mut src)?;
             let data_start = start + meta.byte_len;
             let (uid, guessed) = match &meta.transfer_syntax {
@@ -92,10 +120,13 @@ pub fn read_source(path: &Path) -> Result<ParsedSource, SkipReason> {
                 None => {
                     let mut first = [0u8; 8];
                     let n = read_up_to(&mut src, &mut first)?;
-                    let uid = guess_syntax(&first[..n], true).ok_or_else(|| SkipReason::UnreadableMeta {
-                        detail: "no Transfer Syntax UID (0002,0010) and the data set's first \
+                    src.seek_relative(-(n as i64)).map_err(unreadable)?;
+                    let uid = guess_syntax(&first[..n], true).ok_or_else(|| {
+                        SkipReason::UnreadableMeta {
+                            detail: "no Transfer Syntax UID (0002,0010) and the data set's first \
                                  bytes match no syntax"
-                            .into(),
+                                .into(),
+                        }
                     })?;
                     (
                         uid.to_string(),
@@ -117,6 +148,7 @@ pub fn read_source(path: &Path) -> Result<ParsedSource, SkipReason> {
                 "no file meta group; guessed {} from the first data element",
                 syntax_name(uid)
             );
+            src.seek_relative(-(lead_len as i64)).map_err(unreadable)?;
             (None, 0, uid.to_string(), Some(note))
         }
     };
@@ -135,8 +167,10 @@ pub fn read_source(path: &Path) -> Result<ParsedSource, SkipReason> {
     } else {
         ts
     };
-    src.seek(SeekFrom::Start(data_start)).map_err(unreadable)?;
-    let parse_ts = if !deflated && declares_explicit_le(parse_ts) && first_element_is_implicit(&mut src)? {
+    let parse_ts = if !deflated
+        && declares_explicit_le(parse_ts)
+        && first_element_is_implicit(&mut src)?
+    {
         notes.push(format!(
             "transfer syntax {uid} declares explicit VR but the data set is encoded with implicit VR; read as implicit"
         ));
@@ -149,13 +183,34 @@ pub fn read_source(path: &Path) -> Result<ParsedSource, SkipReason> {
     let (stream, limit, start) = if deflated {
         // Deflate expands at most about 1032:1, which bounds what a length may claim.
         let limit = stamp.size.saturating_mul(1032);
-        (Stream::Deflated(Box::new(DeflateDecoder::new(src))), limit, 0)
+        (
+            Stream::Deflated(Box::new(DeflateDecoder::new(src))),
+            limit,
+            0,
+        )
     } else {
         (Stream::Plain(src), stamp.size, data_start)
     };
     let mut reader = CountingReader::new(stream, start);
+    // An Explicit VR Little Endian data set is its own header blob: keep its bytes.
+    if parse_ts.endianness() == dicom_encoding::Endianness::Little
+        && parse_ts.uid() != uids::IMPLICIT_VR_LITTLE_ENDIAN
+    {
+        reader.start_capture();
+    }
 
     let (mut elements, stop) = parse_elements(&mut reader, parse_ts, limit, true)?;
+    let mut raw_header = reader.take_capture();
+    if matches!(stop, Stop::NativePixels(_) | Stop::PixelSequence) {
+        // The capture ends with the Pixel Data element's own 12-byte header; cut it off.
+        raw_header = raw_header.and_then(|mut raw| {
+            let cut = raw.len().checked_sub(12)?;
+            (raw[cut..cut + 4] == [0xE0, 0x7F, 0x10, 0x00]).then(|| {
+                raw.truncate(cut);
+                raw
+            })
+        });
+    }
     let pixels = match stop {
         Stop::End => None,
         Stop::NativePixels(header) => {
@@ -198,6 +253,8 @@ pub fn read_source(path: &Path) -> Result<ParsedSource, SkipReason> {
         // Elements after the pixel data are rare but real (signatures, private blocks);
         // they must be audited like the rest. Bytes that do not parse are never exported,
         // so they are noted rather than fatal.
+        // The verbatim bytes end at the pixel data; trailing elements need an encoding.
+        raw_header = None;
         match parse_elements(&mut reader, parse_ts, limit, false) {
             Ok((trailing, _)) => elements.extend(
                 trailing
@@ -220,6 +277,7 @@ pub fn read_source(path: &Path) -> Result<ParsedSource, SkipReason> {
         pixels,
         stamp,
         notes,
+        raw_header,
     })
 }
 
@@ -240,15 +298,11 @@ fn parse_elements(
 ) -> Result<(Vec<InMemElement>, Stop), SkipReason> {
     let position = reader.position_handle();
     let options = DataSetReaderOptions::default();
-    let tokens = DataSetReader::new_with_ts_cs_options(
-        reader,
-        ts,
-        SpecificCharacterSet::default(),
-        options,
-    )
-    .map_err(|e| SkipReason::Malformed {
-        detail: error_chain(&e),
-    })?;
+    let tokens =
+        DataSetReader::new_with_ts_cs_options(reader, ts, SpecificCharacterSet::default(), options)
+            .map_err(|e| SkipReason::Malformed {
+                detail: error_chain(&e),
+            })?;
     let mut builder = Builder {
         tokens,
         position,
@@ -333,10 +387,7 @@ impl Builder<'_> {
                 DataToken::ItemEnd if depth > 0 => return Ok((elements, Stop::End)),
                 other => {
                     return Err(SkipReason::Malformed {
-                        detail: format!(
-                            "unexpected {other} at byte {}",
-                            self.position.get()
-                        ),
+                        detail: format!("unexpected {other} at byte {}", self.position.get()),
                     });
                 }
             };
@@ -456,7 +507,12 @@ fn skip_fragments(reader: &mut CountingReader, limit: u64) -> Result<u32, SkipRe
             (0xFFFE, 0xE000) => {
                 let remaining = limit.saturating_sub(reader.position());
                 if len == u32::MAX || len as u64 > remaining {
-                    return Err(length_overrun(tags::PIXEL_DATA, len as u64, remaining, limit));
+                    return Err(length_overrun(
+                        tags::PIXEL_DATA,
+                        len as u64,
+                        remaining,
+                        limit,
+                    ));
                 }
                 reader.skip(len as u64).map_err(|_| SkipReason::Truncated {
                     detail: format!("file ends inside pixel data fragment {items}"),
@@ -476,7 +532,8 @@ fn skip_fragments(reader: &mut CountingReader, limit: u64) -> Result<u32, SkipRe
 }
 
 fn declares_explicit_le(ts: &dicom_encoding::TransferSyntax) -> bool {
-    ts.endianness() == dicom_encoding::Endianness::Little && ts.uid() != uids::IMPLICIT_VR_LITTLE_ENDIAN
+    ts.endianness() == dicom_encoding::Endianness::Little
+        && ts.uid() != uids::IMPLICIT_VR_LITTLE_ENDIAN
 }
 
 /// Whether the data set at the reader's position starts with an implicit VR element
@@ -484,9 +541,10 @@ fn declares_explicit_le(ts: &dicom_encoding::TransferSyntax) -> bool {
 fn first_element_is_implicit(src: &mut BufReader<File>) -> Result<bool, SkipReason> {
     let mut first = [0u8; 8];
     let n = read_up_to(src, &mut first)?;
-    src.seek_relative(-(n as i64)).map_err(|e| SkipReason::Unreadable {
-        detail: e.to_string(),
-    })?;
+    src.seek_relative(-(n as i64))
+        .map_err(|e| SkipReason::Unreadable {
+            detail: e.to_string(),
+        })?;
     Ok(n == 8 && !(is_vr_like(&first[4..6]) && VR::from_binary([first[4], first[5]]).is_some()))
 }
 
@@ -519,7 +577,7 @@ fn guess_syntax(first: &[u8], known_dicom: bool) -> Option<&'static str> {
         return None;
     }
     let plausible =
-        |group: u16| known_dicom || (group % 2 == 0 && (0x0002..=0x0010).contains(&group));
+        |group: u16| known_dicom || (group.is_multiple_of(2) && (0x0002..=0x0010).contains(&group));
     let le = u16::from_le_bytes([first[0], first[1]]);
     let be = u16::from_be_bytes([first[0], first[1]]);
     let explicit = is_vr_like(&first[4..6]) && VR::from_binary([first[4], first[5]]).is_some();

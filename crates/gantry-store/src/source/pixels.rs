@@ -53,7 +53,9 @@ pub fn open_pixel_value(
             Box::new(inflated)
         }
         None => {
-            reader.seek(SeekFrom::Start(location.offset)).map_err(io_err)?;
+            reader
+                .seek(SeekFrom::Start(location.offset))
+                .map_err(io_err)?;
             Box::new(reader)
         }
     };
@@ -159,7 +161,12 @@ pub fn split_fragments(value: &[u8]) -> std::result::Result<(Vec<u32>, Vec<Vec<u
                 at = end;
             }
             (0xFFFE, 0xE0DD) => return Ok((table.unwrap_or_default(), fragments)),
-            _ => return Err(format!("unexpected ({group:04X},{element:04X}) at byte {}", at - 8)),
+            _ => {
+                return Err(format!(
+                    "unexpected ({group:04X},{element:04X}) at byte {}",
+                    at - 8
+                ));
+            }
         }
     }
     Err("encapsulated pixel data has no sequence delimiter".into())

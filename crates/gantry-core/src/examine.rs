@@ -1,0 +1,260 @@
+//! Checkpoint 2, examine: what is in the index.
+
+use std::fmt;
+
+use dicom_encoding::TransferSyntaxIndex;
+use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
+use gantry_store::{Column, DeviceCount, FileOutcome, InstanceFilter, InstanceRecord, Store};
+use serde::Serialize;
+
+use crate::error::Result;
+use crate::session::Session;
+
+/// How many instances have one value of an attribute.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ValueCount {
+    /// The value (`None`: the attribute is absent).
+    pub value: Option<String>,
+    /// A readable name for the value, where one exists (transfer syntaxes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Instances with this value.
+    pub instances: u64,
+}
+
+/// Files by what ingest concluded.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct FileCounts {
+    /// Indexed as instances.
+    pub indexed: u64,
+    /// Byte-identical copies of indexed instances.
+    pub duplicate: u64,
+    /// Same SOP Instance UID as an indexed instance, different content.
+    pub conflict: u64,
+    /// Not indexable.
+    pub skipped: u64,
+}
+
+/// The inventory of an ingested dump: what people need to know before configuring.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Inventory {
+    /// Distinct Patient IDs.
+    pub patients: u64,
+    /// Distinct Study Instance UIDs.
+    pub studies: u64,
+    /// Distinct Series Instance UIDs.
+    pub series: u64,
+    /// Indexed instances.
+    pub instances: u64,
+    /// Files by ingest outcome.
+    pub files: FileCounts,
+    /// Instances per modality.
+    pub modalities: Vec<ValueCount>,
+    /// Instances per device (manufacturer, model, serial).
+    pub devices: Vec<DeviceCount>,
+    /// Instances per transfer syntax.
+    pub transfer_syntaxes: Vec<ValueCount>,
+    /// Instances per photometric interpretation.
+    pub photometric_interpretations: Vec<ValueCount>,
+    /// Instances per bits allocated.
+    pub bits_allocated: Vec<ValueCount>,
+    /// Instances per number of frames.
+    pub frames: Vec<ValueCount>,
+    /// Instances per Burned In Annotation value.
+    pub burned_in_annotation: Vec<ValueCount>,
+    /// Earliest and latest Study Date.
+    pub study_dates: Option<(String, String)>,
+}
+
+impl Session {
+    /// Takes the inventory of everything ingested so far.
+    pub fn examine(&self) -> Result<Inventory> {
+        inventory(&self.store)
+    }
+
+    /// Starts a query over indexed instances.
+    pub fn query(&self) -> InstanceQuery<'_> {
+        InstanceQuery {
+            store: &self.store,
+            filter: InstanceFilter::default(),
+        }
+    }
+}
+
+fn inventory(store: &Store) -> Result<Inventory> {
+    let counts = |column| -> Result<Vec<ValueCount>> {
+        Ok(store
+            .group_counts(column)?
+            .into_iter()
+            .map(|(value, instances)| ValueCount {
+                name: None,
+                value,
+                instances,
+            })
+            .collect())
+    };
+    let mut files = FileCounts::default();
+    for (outcome, n) in store.file_outcome_counts()? {
+        match outcome {
+            FileOutcome::Indexed => files.indexed = n,
+            FileOutcome::Duplicate => files.duplicate = n,
+            FileOutcome::Conflict => files.conflict = n,
+            FileOutcome::Skipped => files.skipped = n,
+        }
+    }
+    let mut transfer_syntaxes = counts(Column::TransferSyntax)?;
+    for ts in &mut transfer_syntaxes {
+        ts.name = ts
+            .value
+            .as_deref()
+            .and_then(|uid| TransferSyntaxRegistry.get(uid))
+            .map(|t| t.name().to_string());
+    }
+    Ok(Inventory {
+        patients: store.distinct_count(Column::PatientId)?,
+        studies: store.distinct_count(Column::StudyInstanceUid)?,
+        series: store.distinct_count(Column::SeriesInstanceUid)?,
+        instances: store.instance_count()?,
+        files,
+        modalities: counts(Column::Modality)?,
+        devices: store.device_counts()?,
+        transfer_syntaxes,
+        photometric_interpretations: counts(Column::Photometric)?,
+        bits_allocated: counts(Column::BitsAllocated)?,
+        frames: counts(Column::Frames)?,
+        burned_in_annotation: counts(Column::BurnedInAnnotation)?,
+        study_dates: store.study_date_range()?,
+    })
+}
+
+/// A query over indexed instances; every condition set must hold.
+#[must_use]
+pub struct InstanceQuery<'a> {
+    store: &'a Store,
+    filter: InstanceFilter,
+}
+
+impl InstanceQuery<'_> {
+    /// Only this modality.
+    pub fn modality(mut self, value: impl Into<String>) -> Self {
+        self.filter.modality = Some(value.into());
+        self
+    }
+    /// Only this manufacturer.
+    pub fn manufacturer(mut self, value: impl Into<String>) -> Self {
+        self.filter.manufacturer = Some(value.into());
+        self
+    }
+    /// Only this model.
+    pub fn model_name(mut self, value: impl Into<String>) -> Self {
+        self.filter.model_name = Some(value.into());
+        self
+    }
+    /// Only this device serial number.
+    pub fn serial_number(mut self, value: impl Into<String>) -> Self {
+        self.filter.serial_number = Some(value.into());
+        self
+    }
+    /// Only this patient.
+    pub fn patient_id(mut self, value: impl Into<String>) -> Self {
+        self.filter.patient_id = Some(value.into());
+        self
+    }
+    /// Only this study.
+    pub fn study(mut self, uid: impl Into<String>) -> Self {
+        self.filter.study_instance_uid = Some(uid.into());
+        self
+    }
+    /// Only this series.
+    pub fn series(mut self, uid: impl Into<String>) -> Self {
+        self.filter.series_instance_uid = Some(uid.into());
+        self
+    }
+    /// Only this transfer syntax.
+    pub fn transfer_syntax(mut self, uid: impl Into<String>) -> Self {
+        self.filter.transfer_syntax = Some(uid.into());
+        self
+    }
+    /// Only instances whose Burned In Annotation is this value (e.g. `YES`).
+    pub fn burned_in_annotation(mut self, value: impl Into<String>) -> Self {
+        self.filter.burned_in_annotation = Some(value.into());
+        self
+    }
+    /// At most `n` instances.
+    pub fn limit(mut self, n: u64) -> Self {
+        self.filter.limit = Some(n);
+        self
+    }
+    /// Runs the query.
+    pub fn list(self) -> Result<Vec<InstanceRecord>> {
+        Ok(self.store.list_instances(&self.filter)?)
+    }
+}
+
+fn label(value: &Option<String>) -> &str {
+    match value.as_deref() {
+        None => "(absent)",
+        Some("") => "(empty)",
+        Some(v) => v,
+    }
+}
+
+fn section(f: &mut fmt::Formatter<'_>, title: &str, rows: &[ValueCount]) -> fmt::Result {
+    writeln!(f, "{title}")?;
+    for row in rows {
+        match &row.name {
+            Some(name) => writeln!(
+                f,
+                "  {:<40} {:>8}  {name}",
+                label(&row.value),
+                row.instances
+            )?,
+            None => writeln!(f, "  {:<40} {:>8}", label(&row.value), row.instances)?,
+        }
+    }
+    Ok(())
+}
+
+impl fmt::Display for Inventory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{} patients, {} studies, {} series, {} instances",
+            self.patients, self.studies, self.series, self.instances
+        )?;
+        writeln!(
+            f,
+            "files: {} indexed, {} duplicate, {} conflict, {} skipped",
+            self.files.indexed, self.files.duplicate, self.files.conflict, self.files.skipped
+        )?;
+        if let Some((first, last)) = &self.study_dates {
+            writeln!(f, "study dates: {first} to {last}")?;
+        }
+        section(f, "modality", &self.modalities)?;
+        writeln!(f, "device (manufacturer / model / serial)")?;
+        for d in &self.devices {
+            writeln!(
+                f,
+                "  {:<40} {:>8}  {} series, {}",
+                format!(
+                    "{} / {} / {}",
+                    label(&d.manufacturer),
+                    label(&d.model_name),
+                    label(&d.serial_number)
+                ),
+                d.instances,
+                d.series,
+                d.modalities.join(",")
+            )?;
+        }
+        section(f, "transfer syntax", &self.transfer_syntaxes)?;
+        section(
+            f,
+            "photometric interpretation",
+            &self.photometric_interpretations,
+        )?;
+        section(f, "bits allocated", &self.bits_allocated)?;
+        section(f, "frames", &self.frames)?;
+        section(f, "burned in annotation", &self.burned_in_annotation)
+    }
+}

@@ -1,0 +1,312 @@
+//! Checkpoint 1, ingest: index a folder tree of DICOM files.
+//!
+//! The tree is walked in file-name order, in batches. Each batch's headers are parsed in
+//! parallel (never the pixel data) while the previous batch is written, in one transaction,
+//! from this thread. A file unchanged since the last ingest (same size and mtime) is not
+//! read again. Every file that is not indexed is recorded with its reason.
+
+mod report;
+mod walk;
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use gantry_store::{
+    FileOutcome, FileRecord, InstanceRecord, SkipReason, SourceStamp, StoreTx, content_hash,
+    read_source,
+};
+use rayon::prelude::*;
+
+pub use report::{FileNote, IngestReport, SkippedFile};
+
+use crate::error::{GantryError, Result};
+use crate::session::Session;
+
+/// Files parsed per batch: large enough to keep every core busy and amortise a
+/// transaction, small enough that memory stays flat whatever the dump's size.
+const BATCH: usize = 512;
+
+/// A file to read: new, or changed since the last ingest.
+struct Candidate {
+    path: PathBuf,
+    stamp: SourceStamp,
+    /// An earlier ingest recorded this file as not indexed.
+    had_record: bool,
+}
+
+/// What the walk thread sends.
+enum WalkMessage {
+    Batch(Vec<walk::Found>),
+    Done(Vec<FileNote>),
+}
+
+/// The outcome of reading one file's header.
+enum Parsed {
+    Failed(SkipReason),
+    Read {
+        record: Box<InstanceRecord>,
+        header: Vec<u8>,
+    },
+}
+
+impl Session {
+    /// Indexes every DICOM file under `root` (a folder, or a single file).
+    pub fn ingest(&mut self, root: impl AsRef<Path>) -> Result<IngestReport> {
+        self.ingest_paths(&[root.as_ref()])
+    }
+
+    /// Indexes every DICOM file under each of `roots`.
+    pub fn ingest_paths<P: AsRef<Path>>(&mut self, roots: &[P]) -> Result<IngestReport> {
+        let started = Instant::now();
+        let mut report = IngestReport::default();
+        let mut absolute_roots = Vec::new();
+        for root in roots {
+            let root = root.as_ref();
+            // Canonical paths, so that re-ingesting from another working folder or
+            // through another spelling finds the same files.
+            let absolute = root.canonicalize().map_err(|e| GantryError::IngestRoot {
+                path: root.to_path_buf(),
+                detail: e.to_string(),
+            })?;
+            absolute_roots.push(absolute);
+        }
+        report.roots = absolute_roots.clone();
+        self.progress.begin("ingest", None);
+
+        // The walk (readdir and stat) runs on its own thread, a few batches ahead; this
+        // thread looks files up and writes; the previous batch's headers parse meanwhile.
+        let (to_ingest, batches) = std::sync::mpsc::sync_channel::<WalkMessage>(2);
+        let result = std::thread::scope(|scope| -> Result<()> {
+            scope.spawn(move || {
+                let mut walk = walk::Walk::new(absolute_roots);
+                loop {
+                    let batch: Vec<walk::Found> = walk.by_ref().take(BATCH).collect();
+                    let message = if batch.is_empty() {
+                        WalkMessage::Done(std::mem::take(&mut walk.problems))
+                    } else {
+                        WalkMessage::Batch(batch)
+                    };
+                    let done = matches!(message, WalkMessage::Done(_));
+                    if to_ingest.send(message).is_err() || done {
+                        break;
+                    }
+                }
+            });
+            let mut in_flight: Option<std::thread::ScopedJoinHandle<'_, Vec<(Candidate, Parsed)>>> =
+                None;
+            for message in batches {
+                let batch = match message {
+                    WalkMessage::Batch(batch) => batch,
+                    WalkMessage::Done(problems) => {
+                        report.walk_errors.extend(problems);
+                        break;
+                    }
+                };
+                report.seen += batch.len() as u64;
+                let paths: Vec<&Path> = batch.iter().map(|f| f.path.as_path()).collect();
+                let known = self.store.file_states(&paths)?;
+                let mut unchanged = 0;
+                let mut to_parse = Vec::with_capacity(batch.len());
+                for (found, known) in batch.into_iter().zip(known) {
+                    match known {
+                        Some(state) if state.stamp == found.stamp => unchanged += 1,
+                        _ => to_parse.push(Candidate {
+                            had_record: known.is_some_and(|k| k.outcome != FileOutcome::Indexed),
+                            path: found.path,
+                            stamp: found.stamp,
+                        }),
+                    }
+                }
+                report.unchanged += unchanged;
+                self.progress.advance(unchanged);
+                if to_parse.is_empty() {
+                    continue;
+                }
+                let pool = self.pool_handle();
+                let handle = scope.spawn(move || {
+                    let parse_all = || {
+                        to_parse
+                            .into_par_iter()
+                            .map(|c| {
+                                let parsed = parse(&c.path);
+                                (c, parsed)
+                            })
+                            .collect::<Vec<_>>()
+                    };
+                    match pool {
+                        Some(pool) => pool.install(parse_all),
+                        None => parse_all(),
+                    }
+                });
+                if let Some(previous) = in_flight.replace(handle) {
+                    self.write_batch(join(previous)?, &mut report)?;
+                }
+            }
+            if let Some(previous) = in_flight.take() {
+                self.write_batch(join(previous)?, &mut report)?;
+            }
+            Ok(())
+        });
+        self.progress.finish();
+        result?;
+        report.duration = started.elapsed();
+        Ok(report)
+    }
+
+    /// Writes one parsed batch in one transaction, deciding each file's outcome.
+    fn write_batch(
+        &mut self,
+        parsed: Vec<(Candidate, Parsed)>,
+        report: &mut IngestReport,
+    ) -> Result<()> {
+        let count = parsed.len() as u64;
+        let mut outcomes = Vec::with_capacity(parsed.len());
+        self.store.write(|tx| {
+            outcomes.clear();
+            for (candidate, parsed) in parsed {
+                outcomes.push(record_outcome(tx, candidate, parsed)?);
+            }
+            Ok(())
+        })?;
+        for outcome in outcomes {
+            report.add(outcome);
+        }
+        self.progress.advance(count);
+        Ok(())
+    }
+}
+
+/// What happened to one file, for the report.
+pub(crate) enum Outcome {
+    Indexed { replaced: bool, guessed: bool },
+    Duplicate(FileNote),
+    Conflict(FileNote),
+    Skipped { file: SkippedFile, removed: bool },
+}
+
+fn record_outcome(
+    tx: &StoreTx<'_>,
+    candidate: Candidate,
+    parsed: Parsed,
+) -> gantry_store::Result<Outcome> {
+    let Candidate {
+        path,
+        stamp,
+        had_record,
+    } = candidate;
+    // An instance this file held at the last ingest is stale once the file changed.
+    let previous = tx.instance_by_path(&path)?;
+    let (record, header) = match parsed {
+        Parsed::Failed(reason) => {
+            if let Some(previous) = &previous {
+                tx.delete_instance(previous.id)?;
+            }
+            tx.record_file(&FileRecord {
+                path: path.clone(),
+                stamp,
+                outcome: FileOutcome::Skipped,
+                reason: Some(reason.clone()),
+                detail: None,
+                sop_instance_uid: None,
+            })?;
+            return Ok(Outcome::Skipped {
+                file: SkippedFile { path, reason },
+                removed: previous.is_some(),
+            });
+        }
+        Parsed::Read { record, header } => (record, header),
+    };
+    let uid = record.sop_instance_uid.clone();
+    let file_record = |outcome, detail: Option<String>| FileRecord {
+        path: path.clone(),
+        stamp: record.stamp,
+        outcome,
+        reason: None,
+        detail,
+        sop_instance_uid: Some(uid.clone()),
+    };
+    match tx.instance_by_sop(&uid)? {
+        Some(existing) if existing.source_path != path => {
+            // Another file already holds this SOP Instance UID: same bytes is a harmless
+            // copy, anything else is a conflict a person must resolve.
+            if let Some(previous) = &previous {
+                tx.delete_instance(previous.id)?;
+            }
+            let existing_hash = match existing.content_hash {
+                Some(hash) => Some(hash),
+                None => content_hash(&existing.source_path).ok().inspect(|hash| {
+                    let _ = tx.set_content_hash(existing.id, hash);
+                }),
+            };
+            let this_hash = content_hash(&path).ok();
+            let same = existing_hash.is_some() && existing_hash == this_hash;
+            let (outcome, detail) = if same {
+                (
+                    FileOutcome::Duplicate,
+                    format!("same content as {}", existing.source_path.display()),
+                )
+            } else {
+                (
+                    FileOutcome::Conflict,
+                    format!(
+                        "SOP Instance UID {uid} is already indexed from {} with different content",
+                        existing.source_path.display()
+                    ),
+                )
+            };
+            tx.record_file(&file_record(outcome, Some(detail.clone())))?;
+            let note = FileNote { path, detail };
+            Ok(if same {
+                Outcome::Duplicate(note)
+            } else {
+                Outcome::Conflict(note)
+            })
+        }
+        existing => {
+            // New, or this same file changed: (re)index it.
+            let replaced = existing.is_some() || previous.is_some();
+            for id in existing
+                .iter()
+                .map(|e| e.id)
+                .chain(previous.iter().map(|p| p.id))
+            {
+                tx.delete_instance(id)?;
+            }
+            let guessed = record.syntax.guessed.is_some();
+            tx.insert_instance(&record, &header)?;
+            if had_record {
+                tx.forget_file(&path)?;
+            }
+            Ok(Outcome::Indexed { replaced, guessed })
+        }
+    }
+}
+
+/// Reads one file's header; a panic inside a parser is a skipped file, never a crash.
+fn parse(path: &Path) -> Parsed {
+    let attempt = std::panic::catch_unwind(|| {
+        let source = read_source(path)?;
+        let record = InstanceRecord::from_parsed(path.to_path_buf(), &source)
+            .ok_or(SkipReason::MissingSopInstanceUid)?;
+        let (_, header) = source
+            .into_header_blob()
+            .map_err(|detail| SkipReason::Unencodable { detail })?;
+        Ok::<_, SkipReason>((record, header))
+    });
+    match attempt {
+        Ok(Ok((record, header))) => Parsed::Read {
+            record: Box::new(record),
+            header,
+        },
+        Ok(Err(reason)) => Parsed::Failed(reason),
+        Err(_) => Parsed::Failed(SkipReason::Malformed {
+            detail: "the DICOM parser failed on this file".into(),
+        }),
+    }
+}
+
+fn join<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> Result<T> {
+    handle
+        .join()
+        .map_err(|_| GantryError::Order("a parsing thread failed".into()))
+}

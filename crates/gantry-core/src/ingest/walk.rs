@@ -1,0 +1,138 @@
+//! The folder walk: every regular file under the roots, in file-name order.
+//!
+//! Written on `std::fs::read_dir` rather than walkdir because the file stamps come from
+//! `DirEntry::metadata`, which stats relative to the open directory; walkdir re-resolves
+//! each full path, and on a re-ingest (where nothing else happens) that path walk in the
+//! kernel is most of the time. Symbolic links are followed; every real folder is walked
+//! once, so neither a link loop nor two links to one folder can repeat a file.
+
+use std::collections::HashSet;
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+
+use gantry_store::SourceStamp;
+
+use super::FileNote;
+
+/// A regular file found by the walk, with its size and mtime.
+pub(crate) struct Found {
+    pub path: PathBuf,
+    pub stamp: SourceStamp,
+}
+
+/// Depth-first walk, yielding files and noting what it could not enter.
+pub(crate) struct Walk {
+    /// Folders still to read, last to be read first, with their (device, inode).
+    pending: Vec<(PathBuf, (u64, u64))>,
+    /// Files of the folder being read, in reverse name order (popped from the end).
+    files: Vec<Found>,
+    /// (device, inode) of every folder entered.
+    entered: HashSet<(u64, u64)>,
+    /// Folders and links that could not be used, with why.
+    pub problems: Vec<FileNote>,
+}
+
+impl Walk {
+    pub(crate) fn new(roots: Vec<PathBuf>) -> Walk {
+        let mut walk = Walk {
+            pending: Vec::new(),
+            files: Vec::new(),
+            entered: HashSet::new(),
+            problems: Vec::new(),
+        };
+        let mut root_files = Vec::new();
+        for root in roots.into_iter().rev() {
+            match fs::metadata(&root) {
+                Ok(meta) if meta.is_dir() => walk.pending.push((root, (meta.dev(), meta.ino()))),
+                Ok(meta) if meta.is_file() => root_files.push(Found {
+                    stamp: SourceStamp::of(&meta),
+                    path: root,
+                }),
+                Ok(_) => walk.note(root, "neither a file nor a folder".into()),
+                Err(e) => walk.note(root, e.to_string()),
+            }
+        }
+        walk.files = root_files;
+        walk
+    }
+
+    fn note(&mut self, path: PathBuf, detail: String) {
+        self.problems.push(FileNote { path, detail });
+    }
+
+    /// Reads the next pending folder: its files go to `files`, its folders to `pending`.
+    fn read_next_folder(&mut self) -> bool {
+        let Some((dir, identity)) = self.pending.pop() else {
+            return false;
+        };
+        if !self.entered.insert(identity) {
+            self.note(
+                dir,
+                "folder already walked (a symbolic link loop or a second link to it); not followed"
+                    .into(),
+            );
+            return true;
+        }
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) => {
+                self.note(dir, e.to_string());
+                return true;
+            }
+        };
+        let mut entries: Vec<fs::DirEntry> = entries
+            .filter_map(|e| match e {
+                Ok(e) => Some(e),
+                Err(err) => {
+                    self.problems.push(FileNote {
+                        path: dir.clone(),
+                        detail: err.to_string(),
+                    });
+                    None
+                }
+            })
+            .collect();
+        entries.sort_by_cached_key(|e| e.file_name());
+        let stat = |entry: &fs::DirEntry| {
+            let path = entry.path();
+            let meta = match entry.file_type() {
+                // Not a link: the entry's own metadata, stat'ed relative to the open folder.
+                Ok(kind) if !kind.is_symlink() => entry.metadata(),
+                Ok(_) => fs::metadata(&path),
+                Err(e) => Err(e),
+            };
+            (path, meta)
+        };
+        let mut folders = Vec::new();
+        for (path, meta) in entries.iter().map(stat) {
+            match meta {
+                Ok(meta) if meta.is_file() => self.files.push(Found {
+                    path,
+                    stamp: SourceStamp::of(&meta),
+                }),
+                Ok(meta) if meta.is_dir() => folders.push((path, (meta.dev(), meta.ino()))),
+                Ok(_) => {} // sockets, fifos, devices: not files to ingest
+                Err(e) => self.note(path, format!("cannot follow: {e}")),
+            }
+        }
+        self.files.reverse();
+        self.pending.extend(folders.into_iter().rev());
+        true
+    }
+}
+
+impl Iterator for Walk {
+    type Item = Found;
+
+    fn next(&mut self) -> Option<Found> {
+        loop {
+            if let Some(found) = self.files.pop() {
+                return Some(found);
+            }
+            if !self.read_next_folder() {
+                return None;
+            }
+        }
+    }
+}

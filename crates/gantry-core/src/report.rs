@@ -1,0 +1,16 @@
+//! Helpers shared by the checkpoint reports.
+
+use std::time::Duration;
+
+use serde::Serializer;
+
+/// Serializes a duration as seconds (a float), the unit people read in JSON.
+pub(crate) fn duration_secs<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
+}
+
+/// Items per second, zero for an instant run.
+pub(crate) fn per_second(items: u64, d: Duration) -> f64 {
+    let secs = d.as_secs_f64();
+    if secs > 0.0 { items as f64 / secs } else { 0.0 }
+}

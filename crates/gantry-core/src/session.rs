@@ -1,0 +1,121 @@
+//! The session: one database, and the checkpoints run against it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use gantry_store::Store;
+
+use crate::error::{GantryError, Result};
+use crate::progress::{NoProgress, Progress, SharedProgress};
+
+/// A Gantry session: the database every checkpoint reads and writes, and how work is run.
+///
+/// Open one with [`Session::builder`] (or [`Session::open`] to resume an existing
+/// database); each checkpoint is a method returning a typed report.
+pub struct Session {
+    pub(crate) store: Store,
+    pub(crate) progress: SharedProgress,
+    pool: Option<Arc<rayon::ThreadPool>>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("database", &self.store.path())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`Session`]; see [`Session::builder`].
+#[must_use]
+pub struct SessionBuilder {
+    database: PathBuf,
+    progress: SharedProgress,
+    threads: Option<usize>,
+}
+
+impl Session {
+    /// A builder with the defaults: database `gantry.db` in the current folder, no progress
+    /// reporting, all cores.
+    pub fn builder() -> SessionBuilder {
+        SessionBuilder {
+            database: PathBuf::from("gantry.db"),
+            progress: Arc::new(NoProgress),
+            threads: None,
+        }
+    }
+
+    /// Opens (or resumes) the session stored in `database`.
+    pub fn open(database: impl AsRef<Path>) -> Result<Session> {
+        Session::builder().database(database).open()
+    }
+
+    /// The database file.
+    pub fn database(&self) -> &Path {
+        self.store.path()
+    }
+
+    /// Read access to the underlying store, for queries the session does not wrap.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Makes everything done so far durable in the database file itself.
+    ///
+    /// Every checkpoint already commits its work as it goes, so a crash loses at most the
+    /// batch in flight; `save` also folds the write-ahead log into the main file.
+    pub fn save(&mut self) -> Result<()> {
+        self.store.checkpoint()?;
+        Ok(())
+    }
+
+    /// The session's own thread pool, when the builder asked for a thread count.
+    pub(crate) fn pool_handle(&self) -> Option<Arc<rayon::ThreadPool>> {
+        self.pool.clone()
+    }
+}
+
+impl SessionBuilder {
+    /// The database file (created if missing). Default: `gantry.db`.
+    pub fn database(mut self, path: impl AsRef<Path>) -> Self {
+        self.database = path.as_ref().to_path_buf();
+        self
+    }
+
+    /// Where progress of long operations goes. Default: nowhere.
+    pub fn progress(mut self, progress: impl Progress + 'static) -> Self {
+        self.progress = Arc::new(progress);
+        self
+    }
+
+    /// Worker threads for parallel work. Default: one per core.
+    pub fn threads(mut self, threads: usize) -> Self {
+        self.threads = Some(threads.max(1));
+        self
+    }
+
+    /// Opens the session: creates or migrates the database and takes its lock.
+    pub fn open(self) -> Result<Session> {
+        if let Some(parent) = self.database.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|source| GantryError::Io {
+                path: parent.to_path_buf(),
+                source,
+            })?;
+        }
+        let store = Store::open(&self.database)?;
+        let pool = match self.threads {
+            Some(n) => Some(Arc::new(
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(n)
+                    .build()
+                    .map_err(|e| GantryError::Order(format!("cannot start {n} threads: {e}")))?,
+            )),
+            None => None,
+        };
+        Ok(Session {
+            store,
+            progress: self.progress,
+            pool,
+        })
+    }
+}

@@ -1,0 +1,242 @@
+//! Checkpoints 1 and 2 on real and synthetic dumps.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use gantry_core::{FileOutcome, Session};
+use gantry_synth::{DumpSpec, generate};
+
+fn samples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/samples/pydicom")
+}
+
+fn names(paths: impl IntoIterator<Item = PathBuf>) -> BTreeSet<String> {
+    paths
+        .into_iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect()
+}
+
+#[test]
+fn pydicom_samples_are_indexed_or_skipped_with_their_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut session = Session::open(dir.path().join("gantry.db")).unwrap();
+    let report = session.ingest(samples()).unwrap();
+
+    let skipped: BTreeSet<(String, &str)> = report
+        .skipped
+        .iter()
+        .map(|f| {
+            (
+                f.path.file_name().unwrap().to_string_lossy().into_owned(),
+                f.reason.code(),
+            )
+        })
+        .collect();
+    let expected: BTreeSet<(String, &str)> = [
+        ("MR_truncated.dcm", "truncated"),
+        ("rtplan_truncated.dcm", "truncated"),
+        ("no_meta.dcm", "not_dicom"),
+        ("PYDICOM-TEST-FILES-README.txt", "not_dicom"),
+        // A private sequence with VR UN and undefined length holds implicit VR items
+        // (CP-246); dicom-parser reads them as explicit VR and finds absurd lengths.
+        ("UN_sequence.dcm", "absurd_length"),
+        // Parser test fragments, not instances: no SOP Instance UID to index them by.
+        ("empty_charset_LEI.dcm", "missing_sop_instance_uid"),
+        ("meta_missing_tsyntax.dcm", "missing_sop_instance_uid"),
+        ("nested_priv_SQ.dcm", "missing_sop_instance_uid"),
+        ("no_meta_group_length.dcm", "missing_sop_instance_uid"),
+        ("priv_SQ.dcm", "missing_sop_instance_uid"),
+    ]
+    .into_iter()
+    .map(|(n, c)| (n.to_string(), c))
+    .collect();
+    assert_eq!(skipped, expected);
+
+    // Same SOP Instance UID in several sample files: copies and variants of one image.
+    let indexed = session.store().files(FileOutcome::Indexed).unwrap();
+    let duplicates = session.store().files(FileOutcome::Duplicate).unwrap();
+    let conflicts = session.store().files(FileOutcome::Conflict).unwrap();
+    assert_eq!(
+        indexed.len() + duplicates.len() + conflicts.len() + skipped.len(),
+        79,
+        "every file has exactly one outcome"
+    );
+    assert_eq!(report.seen, 79);
+    assert_eq!(report.indexed as usize, indexed.len());
+    let indexed_names = names(indexed.iter().map(|f| f.path.clone()));
+    for must in [
+        "CT_small.dcm",
+        "image_dfl.dcm",
+        "ExplVR_BigEndNoMeta.dcm",
+        "rtstruct.dcm",
+        "SC_rgb_jpeg.dcm",
+        "waveform_ecg.dcm",
+    ] {
+        let in_some_set = indexed_names.contains(must)
+            || names(conflicts.iter().map(|f| f.path.clone())).contains(must)
+            || names(duplicates.iter().map(|f| f.path.clone())).contains(must);
+        assert!(in_some_set, "{must} was read");
+    }
+    for conflict in &conflicts {
+        let detail = conflict.detail.as_deref().unwrap_or_default();
+        assert!(detail.contains("already indexed from"), "{detail}");
+    }
+    assert_eq!(
+        session.store().instance_count().unwrap() as usize,
+        indexed.len()
+    );
+}
+
+#[test]
+fn synthetic_dump_is_indexed_as_generated() {
+    let dir = tempfile::tempdir().unwrap();
+    let dump = generate(&dir.path().join("dump"), &DumpSpec::default()).unwrap();
+    let mut session = Session::open(dir.path().join("gantry.db")).unwrap();
+    let report = session.ingest(&dump.root).unwrap();
+
+    assert_eq!(report.indexed as usize, dump.expected_indexed());
+    assert_eq!(
+        report.guessed_syntax, 1,
+        "the data set written without meta"
+    );
+    let skipped: BTreeSet<(PathBuf, &str)> = report
+        .skipped
+        .iter()
+        .map(|f| (f.path.clone(), f.reason.code()))
+        .collect();
+    let expected: BTreeSet<(PathBuf, &str)> = dump
+        .junk
+        .iter()
+        .map(|j| (j.path.clone(), j.expected_reason))
+        .collect();
+    assert_eq!(skipped, expected);
+    assert_eq!(
+        names(report.duplicates.iter().map(|n| n.path.clone())),
+        names(dump.duplicates.clone())
+    );
+    assert_eq!(
+        names(report.conflicts.iter().map(|n| n.path.clone())),
+        names(dump.conflicts.clone())
+    );
+
+    let inventory = session.examine().unwrap();
+    assert_eq!(inventory.patients as usize, dump.patients.len());
+    assert_eq!(inventory.instances as usize, dump.expected_indexed());
+    let studies: BTreeSet<&str> = dump
+        .instances
+        .iter()
+        .map(|i| i.study_instance_uid.as_str())
+        .collect();
+    assert_eq!(inventory.studies as usize, studies.len());
+    let us = inventory
+        .modalities
+        .iter()
+        .find(|m| m.value.as_deref() == Some("US"));
+    let us_truth = dump
+        .instances
+        .iter()
+        .filter(|i| i.geometry.samples == 3)
+        .count();
+    assert_eq!(us.map(|m| m.instances as usize), Some(us_truth));
+    assert!(
+        inventory
+            .devices
+            .iter()
+            .any(|d| d.model_name.as_deref() == Some("LOGIQ9"))
+            || !dump
+                .instances
+                .iter()
+                .any(|i| i.device == gantry_synth::Device::GeLogiqUs)
+    );
+    let text = inventory.to_string();
+    assert!(text.contains("burned in annotation"), "{text}");
+    let json = serde_json::to_value(&inventory).unwrap();
+    assert_eq!(json["instances"], inventory.instances);
+
+    // The query API narrows by attribute.
+    let acme = session.query().manufacturer("ACME Imaging").list().unwrap();
+    let acme_truth = dump
+        .instances
+        .iter()
+        .filter(|i| i.device == gantry_synth::Device::AcmeUs)
+        .count();
+    assert_eq!(acme.len(), acme_truth);
+    assert!(
+        acme.iter()
+            .all(|i| i.burned_in_annotation.as_deref() == Some("YES"))
+    );
+}
+
+#[test]
+fn reingest_reads_only_what_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let dump = generate(&dir.path().join("dump"), &DumpSpec::default()).unwrap();
+    let mut session = Session::open(dir.path().join("gantry.db")).unwrap();
+    let first = session.ingest(&dump.root).unwrap();
+
+    let again = session.ingest(&dump.root).unwrap();
+    assert_eq!(again.unchanged, first.seen);
+    assert_eq!(again.indexed, 0);
+    assert!(again.skipped.is_empty());
+
+    // Rewrite one instance with different content: it is re-read and replaces the old row.
+    let target = &dump.instances[0];
+    let mut obj = dicom_object::open_file(&target.path).unwrap();
+    obj.put(dicom_core::DataElement::new(
+        dicom_dictionary_std::tags::STUDY_DESCRIPTION,
+        dicom_core::VR::LO,
+        dicom_core::PrimitiveValue::from("changed"),
+    ));
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    obj.write_to_file(&target.path).unwrap();
+    let third = session.ingest(&dump.root).unwrap();
+    assert_eq!(third.indexed, 1);
+    assert_eq!(third.reindexed, 1);
+    assert_eq!(third.unchanged, first.seen - 1);
+    assert_eq!(
+        session.store().instance_count().unwrap() as usize,
+        dump.expected_indexed()
+    );
+}
+
+#[test]
+fn inputs_are_never_modified() {
+    let dir = tempfile::tempdir().unwrap();
+    let dump = generate(&dir.path().join("dump"), &DumpSpec::default()).unwrap();
+    let before: Vec<(PathBuf, Vec<u8>)> = dump
+        .instances
+        .iter()
+        .map(|i| (i.path.clone(), std::fs::read(&i.path).unwrap()))
+        .collect();
+    let mut session = Session::open(dir.path().join("gantry.db")).unwrap();
+    session.ingest(&dump.root).unwrap();
+    for (path, bytes) in before {
+        assert_eq!(std::fs::read(&path).unwrap(), bytes, "{}", path.display());
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn symlink_loops_are_reported_not_followed_forever() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("tree");
+    std::fs::create_dir_all(root.join("a")).unwrap();
+    std::fs::copy(samples().join("CT_small.dcm"), root.join("a/ct.dcm")).unwrap();
+    std::os::unix::fs::symlink(&root, root.join("a/back_to_top")).unwrap();
+    let mut session = Session::open(dir.path().join("gantry.db")).unwrap();
+    let report = session.ingest(&root).unwrap();
+    assert_eq!(report.indexed, 1);
+    assert!(
+        report.walk_errors.iter().any(|e| e.detail.contains("loop")),
+        "{report}"
+    );
+}
+
+#[test]
+fn a_missing_root_is_an_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut session = Session::open(dir.path().join("gantry.db")).unwrap();
+    let err = session.ingest(dir.path().join("nope")).unwrap_err();
+    assert!(err.to_string().contains("nope"), "{err}");
+}
