@@ -46,6 +46,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Checkpoint 3: write a config skeleton from the inventory, or check a config.
+    Config {
+        #[command(subcommand)]
+        action: ConfigCommand,
+    },
     /// Write the synthetic hospital dump (planted PHI, burned-in text, junk) to a folder.
     Synth {
         /// Where to write it.
@@ -56,6 +61,23 @@ enum Command {
         /// Number of patients.
         #[arg(long, default_value_t = 6)]
         patients: usize,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Write a commented skeleton built from what was ingested.
+    Init {
+        /// The file to write.
+        file: PathBuf,
+        /// Replace the file if it exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Validate a config file and store it with the session.
+    Check {
+        /// The file to check.
+        file: PathBuf,
     },
 }
 
@@ -102,6 +124,29 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             let inventory = session.examine().map_err(|e| e.to_string())?;
             print(&inventory, *json)?;
         }
+        Command::Config { action } => match action {
+            ConfigCommand::Init { file, force } => {
+                let session = open(&cli)?;
+                let report = if *force {
+                    session.setup_config_overwriting(file)
+                } else {
+                    session.setup_config(file)
+                }
+                .map_err(|e| e.to_string())?;
+                print!("{report}");
+            }
+            ConfigCommand::Check { file } => {
+                let mut session = open(&cli)?;
+                let config = session.load_config(file).map_err(|e| e.to_string())?;
+                println!(
+                    "{} is valid: {} options, {} tag rules, {} machine rules",
+                    file.display(),
+                    config.options.len(),
+                    config.tag_rules.len(),
+                    config.machines.len()
+                );
+            }
+        },
         Command::Synth {
             out,
             seed,

@@ -15,14 +15,16 @@ fn instance_count(db: &Path) -> Option<i64> {
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .ok()?;
-    conn.query_row("SELECT COUNT(*) FROM instances", [], |r| r.get(0)).ok()
+    conn.query_row("SELECT COUNT(*) FROM instances", [], |r| r.get(0))
+        .ok()
 }
 
 #[test]
 fn killed_ingest_resumes_to_a_complete_consistent_index() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("dump");
-    let dump = gantry_synth::generate(&data, &gantry_synth::DumpSpec::many_small_files(6000)).unwrap();
+    let dump =
+        gantry_synth::generate(&data, &gantry_synth::DumpSpec::many_small_files(6000)).unwrap();
     let db = dir.path().join("gantry.db");
 
     let mut child = gantry()
@@ -69,11 +71,19 @@ fn killed_ingest_resumes_to_a_complete_consistent_index() {
         "none lost, none twice"
     );
     let indexed = store.files(gantry_store::FileOutcome::Indexed).unwrap();
-    let mut uids: Vec<_> = indexed.iter().filter_map(|f| f.sop_instance_uid.clone()).collect();
+    let mut uids: Vec<_> = indexed
+        .iter()
+        .filter_map(|f| f.sop_instance_uid.clone())
+        .collect();
     uids.sort();
     uids.dedup();
     assert_eq!(uids.len(), dump.instances.len());
-    assert!(store.files(gantry_store::FileOutcome::Skipped).unwrap().is_empty());
+    assert!(
+        store
+            .files(gantry_store::FileOutcome::Skipped)
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[test]
@@ -89,7 +99,10 @@ fn errors_exit_non_zero_with_one_line() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.starts_with("gantry: ") && err.contains("missing"), "{err}");
+    assert!(
+        err.starts_with("gantry: ") && err.contains("missing"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -97,11 +110,23 @@ fn examine_json_is_machine_readable() {
     let dir = tempfile::tempdir().unwrap();
     let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/samples/pydicom");
     let db = dir.path().join("g.db");
-    let ingest = gantry().arg("-q").arg("--db").arg(&db).arg("ingest").arg(&samples).output().unwrap();
+    let ingest = gantry()
+        .arg("-q")
+        .arg("--db")
+        .arg(&db)
+        .arg("ingest")
+        .arg(&samples)
+        .output()
+        .unwrap();
     assert!(ingest.status.success());
     let text = String::from_utf8_lossy(&ingest.stdout);
     assert!(text.contains("skipped"), "{text}");
-    let out = gantry().arg("--db").arg(&db).args(["examine", "--json"]).output().unwrap();
+    let out = gantry()
+        .arg("--db")
+        .arg(&db)
+        .args(["examine", "--json"])
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(json["instances"].as_u64().unwrap() > 30);

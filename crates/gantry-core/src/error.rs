@@ -26,6 +26,9 @@ pub enum GantryError {
         /// Why it cannot be used.
         detail: String,
     },
+    /// A configuration file is invalid.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
     /// A step needs something an earlier step provides.
     #[error("{0}")]
     Order(String),

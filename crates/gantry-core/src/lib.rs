@@ -24,6 +24,11 @@
 //! ```
 #![deny(missing_docs)]
 
+pub use config::{
+    Action, ActionCode, Condition, Config, ConfigError, DateJitter, DeviceAdvice, MachineRule,
+    Profile, ProfileOption, ProfileRule, SafePrivate, SkeletonReport, TagKey, TagPattern, TagRule,
+    Zone,
+};
 pub use error::{GantryError, Result};
 pub use examine::{FileCounts, InstanceQuery, Inventory, ValueCount};
 pub use gantry_store::{
@@ -33,6 +38,7 @@ pub use ingest::{FileNote, IngestReport, SkippedFile};
 pub use progress::{NoProgress, Progress};
 pub use session::{Session, SessionBuilder};
 
+pub mod config;
 mod error;
 mod examine;
 mod ingest;

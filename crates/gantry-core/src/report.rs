@@ -14,3 +14,8 @@ pub(crate) fn per_second(items: u64, d: Duration) -> f64 {
     let secs = d.as_secs_f64();
     if secs > 0.0 { items as f64 / secs } else { 0.0 }
 }
+
+/// Serializes a tag as `"GGGG,EEEE"`, the way configs and people write it.
+pub(crate) fn tag_text<S: Serializer>(tag: &dicom_core::Tag, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format!("{:04X},{:04X}", tag.group(), tag.element()))
+}

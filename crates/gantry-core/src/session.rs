@@ -14,6 +14,7 @@ use crate::progress::{NoProgress, Progress, SharedProgress};
 /// database); each checkpoint is a method returning a typed report.
 pub struct Session {
     pub(crate) store: Store,
+    pub(crate) config: Option<crate::config::Config>,
     pub(crate) progress: SharedProgress,
     pool: Option<Arc<rayon::ThreadPool>>,
 }
@@ -114,6 +115,7 @@ impl SessionBuilder {
         };
         Ok(Session {
             store,
+            config: None,
             progress: self.progress,
             pool,
         })

@@ -235,7 +235,8 @@ impl Store {
     pub fn device_counts(&self) -> Result<Vec<DeviceCount>> {
         self.pairs(
             "SELECT manufacturer, model_name, serial_number, COUNT(*),
-                    COUNT(DISTINCT series_instance_uid), group_concat(DISTINCT modality)
+                    COUNT(DISTINCT series_instance_uid), group_concat(DISTINCT modality),
+                    SUM(upper(trim(burned_in_annotation)) = 'YES')
              FROM instances GROUP BY 1, 2, 3 ORDER BY 4 DESC, 1, 2, 3",
             |row| {
                 Ok(DeviceCount {
@@ -248,6 +249,7 @@ impl Store {
                         .get::<_, Option<String>>(5)?
                         .map(|m| m.split(',').map(str::to_string).collect())
                         .unwrap_or_default(),
+                    burned_in_yes: row.get::<_, Option<i64>>(6)?.unwrap_or(0) as u64,
                 })
             },
         )
@@ -333,6 +335,32 @@ impl Store {
         rows.collect::<rusqlite::Result<_>>().map_err(self.db_err())
     }
 
+    /// One instance id per series of a device (absent attributes match absent), at most
+    /// `limit`: a sample that sees every kind of image the device made.
+    pub fn series_representatives(
+        &self,
+        manufacturer: Option<&str>,
+        model_name: Option<&str>,
+        serial_number: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<i64>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT MIN(id) FROM instances
+                 WHERE manufacturer IS ?1 AND model_name IS ?2 AND serial_number IS ?3
+                 GROUP BY series_instance_uid ORDER BY 1 LIMIT ?4",
+            )
+            .map_err(self.db_err())?;
+        let rows = stmt
+            .query_map(
+                params![manufacturer, model_name, serial_number, limit as i64],
+                |r| r.get(0),
+            )
+            .map_err(self.db_err())?;
+        rows.collect::<rusqlite::Result<_>>().map_err(self.db_err())
+    }
+
     /// One instance by row id.
     pub fn instance(&self, id: i64) -> Result<InstanceRecord> {
         let sql = format!("SELECT {INSTANCE_COLUMNS} FROM instances WHERE id = ?1");
@@ -399,6 +427,8 @@ pub struct DeviceCount {
     pub series: u64,
     /// The modalities it produced.
     pub modalities: Vec<String>,
+    /// Instances whose Burned In Annotation is YES.
+    pub burned_in_yes: u64,
 }
 
 /// The writes of one transaction; see [`Store::write`].

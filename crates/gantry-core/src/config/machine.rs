@@ -1,0 +1,378 @@
+//! Machine rules: which images carry burned-in text, and where.
+
+use std::fmt;
+
+use dicom_core::Tag;
+use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry};
+use dicom_dictionary_std::StandardDataDictionary;
+use dicom_object::InMemDicomObject;
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Serialize};
+
+/// A rectangle of pixels to blank: rows `[row_start, row_end)`, columns
+/// `[col_start, col_end)` (end exclusive), in every frame.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct Zone {
+    /// First row.
+    pub row_start: u32,
+    /// One past the last row.
+    pub row_end: u32,
+    /// First column.
+    pub col_start: u32,
+    /// One past the last column.
+    pub col_end: u32,
+    /// What the zone covers, for people reading the config.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+impl Zone {
+    fn checked(
+        row_start: i64,
+        row_end: i64,
+        col_start: i64,
+        col_end: i64,
+        note: Option<String>,
+    ) -> Result<Zone, String> {
+        let all = [row_start, row_end, col_start, col_end];
+        if all.iter().any(|v| *v < 0) {
+            return Err(format!("zone {all:?} has a negative coordinate"));
+        }
+        if all.iter().any(|v| *v > u32::MAX as i64) {
+            return Err(format!("zone {all:?} has a coordinate beyond any image"));
+        }
+        if row_start >= row_end {
+            return Err(format!(
+                "zone {all:?}: row_start {row_start} is not before row_end {row_end} \
+                 (zones are [row_start, row_end, col_start, col_end], end exclusive)"
+            ));
+        }
+        if col_start >= col_end {
+            return Err(format!(
+                "zone {all:?}: col_start {col_start} is not before col_end {col_end} \
+                 (zones are [row_start, row_end, col_start, col_end], end exclusive)"
+            ));
+        }
+        Ok(Zone {
+            row_start: row_start as u32,
+            row_end: row_end as u32,
+            col_start: col_start as u32,
+            col_end: col_end as u32,
+            note,
+        })
+    }
+
+    /// The zone as `[row_start, row_end, col_start, col_end]`.
+    pub fn as_array(&self) -> [u32; 4] {
+        [self.row_start, self.row_end, self.col_start, self.col_end]
+    }
+}
+
+impl fmt::Display for Zone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "[{}, {}, {}, {}]",
+            self.row_start, self.row_end, self.col_start, self.col_end
+        )
+    }
+}
+
+impl<'de> Deserialize<'de> for Zone {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct ZoneVisitor;
+        impl<'de> Visitor<'de> for ZoneVisitor {
+            type Value = Zone;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(
+                    "a zone: [row_start, row_end, col_start, col_end], {roi: [...], note: ...} \
+                     or {x, y, width, height}",
+                )
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Zone, A::Error> {
+                let [a, b, c, d] = four(seq)?;
+                Zone::checked(a, b, c, d, None).map_err(de::Error::custom)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Zone, A::Error> {
+                let mut roi: Option<Roi> = None;
+                let mut note = None;
+                let (mut x, mut y, mut width, mut height) = (None, None, None, None);
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "roi" => roi = Some(map.next_value()?),
+                        "note" | "label" => note = Some(map.next_value::<String>()?),
+                        "x" => x = Some(map.next_value::<i64>()?),
+                        "y" => y = Some(map.next_value::<i64>()?),
+                        "width" => width = Some(map.next_value::<i64>()?),
+                        "height" => height = Some(map.next_value::<i64>()?),
+                        other => {
+                            return Err(de::Error::custom(format!(
+                                "unknown key `{other}` in a zone (expected roi and note, or x, y, width, height)"
+                            )));
+                        }
+                    }
+                }
+                match (roi, x, y, width, height) {
+                    (Some(Roi([a, b, c, d])), None, None, None, None) => {
+                        Zone::checked(a, b, c, d, note)
+                    }
+                    (None, Some(x), Some(y), Some(w), Some(h)) => {
+                        if w <= 0 || h <= 0 {
+                            Err(format!(
+                                "zone width {w} and height {h} must both be positive"
+                            ))
+                        } else {
+                            Zone::checked(y, y + h, x, x + w, note)
+                        }
+                    }
+                    _ => Err(
+                        "a zone map needs either roi: [row_start, row_end, col_start, col_end] \
+                         or all of x, y, width, height"
+                            .to_string(),
+                    ),
+                }
+                .map_err(de::Error::custom)
+            }
+        }
+        d.deserialize_any(ZoneVisitor)
+    }
+}
+
+struct Roi([i64; 4]);
+
+impl<'de> Deserialize<'de> for Roi {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct RoiVisitor;
+        impl<'de> Visitor<'de> for RoiVisitor {
+            type Value = Roi;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("[row_start, row_end, col_start, col_end]")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Roi, A::Error> {
+                four(seq).map(Roi)
+            }
+        }
+        d.deserialize_seq(RoiVisitor)
+    }
+}
+
+fn four<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<[i64; 4], A::Error> {
+    let mut out = [0i64; 4];
+    for (i, slot) in out.iter_mut().enumerate() {
+        *slot = seq.next_element()?.ok_or_else(|| {
+            de::Error::custom(format!(
+                "a zone needs 4 numbers [row_start, row_end, col_start, col_end], found {i}"
+            ))
+        })?;
+    }
+    if seq.next_element::<i64>()?.is_some() {
+        return Err(de::Error::custom(
+            "a zone has exactly 4 numbers [row_start, row_end, col_start, col_end]",
+        ));
+    }
+    Ok(out)
+}
+
+/// A test on an attribute's value, in the language of the burned-in regions catalogue.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(untagged)]
+pub enum Condition {
+    /// Case-insensitive substring of any value of the attribute.
+    Contains {
+        /// The attribute keyword.
+        attribute: String,
+        /// The substring.
+        contains: String,
+    },
+    /// Exact value after trimming padding.
+    Equals {
+        /// The attribute keyword.
+        attribute: String,
+        /// The value.
+        equals: String,
+    },
+    /// At least one of these holds.
+    AnyOf {
+        /// The alternatives.
+        any_of: Vec<Condition>,
+    },
+}
+
+impl<'de> Deserialize<'de> for Condition {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Raw {
+            attribute: Option<String>,
+            contains: Option<super::action::ScalarText>,
+            equals: Option<super::action::ScalarText>,
+            any_of: Option<Vec<Condition>>,
+        }
+        let raw = Raw::deserialize(d)?;
+        let known = |attribute: &str| {
+            if StandardDataDictionary.by_name(attribute).is_some() {
+                Ok(())
+            } else {
+                Err(de::Error::custom(format!(
+                    "unknown attribute keyword {attribute:?} in a condition"
+                )))
+            }
+        };
+        match (raw.attribute, raw.contains, raw.equals, raw.any_of) {
+            (Some(attribute), Some(contains), None, None) => {
+                known(&attribute)?;
+                Ok(Condition::Contains {
+                    attribute,
+                    contains: contains.0,
+                })
+            }
+            (Some(attribute), None, Some(equals), None) => {
+                known(&attribute)?;
+                Ok(Condition::Equals {
+                    attribute,
+                    equals: equals.0,
+                })
+            }
+            (None, None, None, Some(any_of)) if !any_of.is_empty() => {
+                Ok(Condition::AnyOf { any_of })
+            }
+            _ => Err(de::Error::custom(
+                "a condition is {attribute, contains} or {attribute, equals} or {any_of: [...]}",
+            )),
+        }
+    }
+}
+
+impl Condition {
+    /// Whether the condition holds for an object.
+    pub fn holds(&self, object: &InMemDicomObject) -> bool {
+        match self {
+            Condition::Contains {
+                attribute,
+                contains,
+            } => {
+                let wanted = contains.to_lowercase();
+                values_of(object, attribute)
+                    .iter()
+                    .any(|v| v.to_lowercase().contains(&wanted))
+            }
+            Condition::Equals { attribute, equals } => values_of(object, attribute)
+                .iter()
+                .any(|v| v == equals.trim()),
+            Condition::AnyOf { any_of } => any_of.iter().any(|c| c.holds(object)),
+        }
+    }
+}
+
+/// Every value of the named attribute: at the top level, or, if absent there, at any
+/// depth (the catalogue tests Code Meaning, which only lives inside sequences).
+pub fn values_of(object: &InMemDicomObject, keyword: &str) -> Vec<String> {
+    let Some(entry) = StandardDataDictionary.by_name(keyword) else {
+        return Vec::new();
+    };
+    let tag = entry.tag_range().inner();
+    let mut out = Vec::new();
+    if let Some(element) = object.get(tag) {
+        push_values(element, &mut out);
+        return out;
+    }
+    nested_values(object, tag, &mut out, 0);
+    out
+}
+
+fn nested_values(object: &InMemDicomObject, tag: Tag, out: &mut Vec<String>, depth: usize) {
+    if depth > gantry_store::MAX_SEQUENCE_DEPTH {
+        return;
+    }
+    for element in object.iter() {
+        if element.header().tag == tag {
+            push_values(element, out);
+        } else if let Some(items) = element.items() {
+            for item in items {
+                nested_values(item, tag, out, depth + 1);
+            }
+        }
+    }
+}
+
+fn push_values(element: &dicom_object::mem::InMemElement, out: &mut Vec<String>) {
+    if let Ok(values) = element.to_multi_str() {
+        out.extend(values.iter().map(|v| {
+            v.trim_matches(|c: char| c == '\0' || c.is_whitespace())
+                .to_string()
+        }));
+    }
+}
+
+/// A rule for one machine: which instances it matches and the zones to blank in them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MachineRule {
+    /// Manufacturer (0008,0070); case-insensitive; `"*"` or absent: any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manufacturer: Option<String>,
+    /// Manufacturer's Model Name (0008,1090).
+    #[serde(default, alias = "model", skip_serializing_if = "Option::is_none")]
+    pub model_name: Option<String>,
+    /// Device Serial Number (0018,1000).
+    #[serde(default, alias = "serial", skip_serializing_if = "Option::is_none")]
+    pub serial_number: Option<String>,
+    /// Rows (0028,0010).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows: Option<u32>,
+    /// Columns (0028,0011).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub columns: Option<u32>,
+    /// Further conditions on any attribute, all of which must hold.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub when: Vec<Condition>,
+    /// The zones to blank in every matching image.
+    #[serde(default)]
+    pub redaction_zones: Vec<Zone>,
+    /// A name for people reading reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+}
+
+impl MachineRule {
+    /// Whether this rule applies to an instance with the given header.
+    pub fn matches(&self, header: &InMemDicomObject) -> bool {
+        let text = |tag: Tag| {
+            header.get(tag).and_then(|e| e.to_str().ok()).map(|v| {
+                v.trim_matches(|c: char| c == '\0' || c.is_whitespace())
+                    .to_string()
+            })
+        };
+        let same = |wanted: &Option<String>, tag: Tag| match wanted.as_deref().map(str::trim) {
+            None | Some("*") => true,
+            Some(wanted) => text(tag).is_some_and(|v| v.eq_ignore_ascii_case(wanted)),
+        };
+        let number = |wanted: Option<u32>, tag: Tag| match wanted {
+            None => true,
+            Some(n) => header
+                .get(tag)
+                .and_then(|e| e.to_int::<u32>().ok())
+                .is_some_and(|v| v == n),
+        };
+        same(&self.manufacturer, Tag(0x0008, 0x0070))
+            && same(&self.model_name, Tag(0x0008, 0x1090))
+            && same(&self.serial_number, Tag(0x0018, 0x1000))
+            && number(self.rows, Tag(0x0028, 0x0010))
+            && number(self.columns, Tag(0x0028, 0x0011))
+            && self.when.iter().all(|c| c.holds(header))
+    }
+
+    /// A short description: label, or manufacturer / model / serial.
+    pub fn describe(&self) -> String {
+        if let Some(label) = &self.label {
+            return label.clone();
+        }
+        let part = |v: &Option<String>| v.clone().unwrap_or_else(|| "*".into());
+        format!(
+            "{} / {} / {}",
+            part(&self.manufacturer),
+            part(&self.model_name),
+            part(&self.serial_number)
+        )
+    }
+}
