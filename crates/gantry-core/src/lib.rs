@@ -24,24 +24,39 @@
 //! ```
 #![deny(missing_docs)]
 
+pub use anonymize::AnonymizeReport;
+pub use audit::{Finding, RiskReport, Stage, Unreadable};
 pub use config::{
     Action, ActionCode, Condition, Config, ConfigError, DateJitter, DeviceAdvice, MachineRule,
     Profile, ProfileOption, ProfileRule, SafePrivate, SkeletonReport, TagKey, TagPattern, TagRule,
     Zone,
 };
+pub use engine::ElementFinding;
 pub use error::{GantryError, Result};
 pub use examine::{FileCounts, InstanceQuery, Inventory, ValueCount};
 pub use gantry_store::{
     DeviceCount, FileOutcome, InstanceRecord, PixelLocation, SkipReason, SourceStamp,
 };
+pub use header::TagPath;
+pub use identity::IdentifierKind;
 pub use ingest::{FileNote, IngestReport, SkippedFile};
 pub use progress::{NoProgress, Progress};
+pub use pseudonym::Secret;
+pub use rules::{Planned, RuleSource};
 pub use session::{Session, SessionBuilder};
 
+mod anonymize;
+mod audit;
 pub mod config;
+pub mod dates;
+mod engine;
 mod error;
 mod examine;
+mod header;
+mod identity;
 mod ingest;
 mod progress;
+mod pseudonym;
 mod report;
+mod rules;
 mod session;

@@ -27,12 +27,16 @@ impl std::fmt::Debug for Session {
     }
 }
 
+/// Key of the project secret in the store's meta table.
+const SECRET_KEY: &str = "project.secret";
+
 /// Builds a [`Session`]; see [`Session::builder`].
 #[must_use]
 pub struct SessionBuilder {
     database: PathBuf,
     progress: SharedProgress,
     threads: Option<usize>,
+    secret: Option<crate::pseudonym::Secret>,
 }
 
 impl Session {
@@ -43,6 +47,7 @@ impl Session {
             database: PathBuf::from("gantry.db"),
             progress: Arc::new(NoProgress),
             threads: None,
+            secret: None,
         }
     }
 
@@ -70,6 +75,64 @@ impl Session {
         Ok(())
     }
 
+    /// Streams every instance through `work` in parallel, a batch at a time, and hands each
+    /// batch's results (in row order) to `write` on this thread. Memory holds one batch.
+    pub(crate) fn for_each_instance<T: Send>(
+        &mut self,
+        stage: &str,
+        work: impl Fn(&gantry_store::StoredInstance) -> T + Sync,
+        mut write: impl FnMut(&mut Store, Vec<(gantry_store::StoredInstance, T)>) -> Result<()>,
+    ) -> Result<()> {
+        use rayon::prelude::*;
+        const BATCH: usize = 256;
+        let total = self.store.instance_count()?;
+        self.progress.begin(stage, Some(total));
+        let mut after = 0;
+        let result = (|| {
+            loop {
+                let batch = self.store.instances_after(after, BATCH)?;
+                let Some(last) = batch.last() else { break };
+                after = last.record.id;
+                let n = batch.len() as u64;
+                let done: Vec<(gantry_store::StoredInstance, T)> = match &self.pool {
+                    Some(pool) => pool.install(|| {
+                        batch
+                            .into_par_iter()
+                            .map(|i| {
+                                let t = work(&i);
+                                (i, t)
+                            })
+                            .collect()
+                    }),
+                    None => batch
+                        .into_par_iter()
+                        .map(|i| {
+                            let t = work(&i);
+                            (i, t)
+                        })
+                        .collect(),
+                };
+                write(&mut self.store, done)?;
+                self.progress.advance(n);
+            }
+            Ok(())
+        })();
+        self.progress.finish();
+        result
+    }
+
+    /// The project secret: the one stored with the session, or a new one (stored).
+    pub(crate) fn secret(&mut self) -> Result<crate::pseudonym::Secret> {
+        if let Some(bytes) = self.store.meta_get(SECRET_KEY)? {
+            return crate::pseudonym::Secret::from_bytes(&bytes).ok_or_else(|| {
+                GantryError::Order("the stored project secret is damaged (not 32 bytes)".into())
+            });
+        }
+        let secret = crate::pseudonym::Secret::generate()?;
+        self.store.meta_set(SECRET_KEY, secret.bytes())?;
+        Ok(secret)
+    }
+
     /// The session's own thread pool, when the builder asked for a thread count.
     pub(crate) fn pool_handle(&self) -> Option<Arc<rayon::ThreadPool>> {
         self.pool.clone()
@@ -95,6 +158,14 @@ impl SessionBuilder {
         self
     }
 
+    /// The project secret to use, so that several sessions (machines, shards) derive the
+    /// same pseudonyms, UIDs and date shifts. Default: the one stored with the session,
+    /// or a new random one. A session that already has a different secret refuses it.
+    pub fn secret(mut self, secret: crate::pseudonym::Secret) -> Self {
+        self.secret = Some(secret);
+        self
+    }
+
     /// Opens the session: creates or migrates the database and takes its lock.
     pub fn open(self) -> Result<Session> {
         if let Some(parent) = self.database.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -113,6 +184,19 @@ impl SessionBuilder {
             )),
             None => None,
         };
+        let mut store = store;
+        if let Some(secret) = &self.secret {
+            match store.meta_get(SECRET_KEY)? {
+                Some(existing) if existing.as_slice() != secret.bytes() => {
+                    return Err(GantryError::Order(format!(
+                        "{} already has a different project secret; its pseudonyms would not match",
+                        self.database.display()
+                    )));
+                }
+                Some(_) => {}
+                None => store.meta_set(SECRET_KEY, secret.bytes())?,
+            }
+        }
         Ok(Session {
             store,
             config: None,

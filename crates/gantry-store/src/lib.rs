@@ -54,7 +54,7 @@ pub use source::{
     SkipReason, SourceStamp, SourceSyntax, format_tag, open_pixel_value, read_source,
     split_fragments,
 };
-pub use store::{DeviceCount, FileState, IndexedSource, Store, StoreTx};
+pub use store::{DeviceCount, FileState, IndexedSource, Store, StoreTx, StoredInstance};
 
 mod error;
 mod hash;

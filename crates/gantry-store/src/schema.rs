@@ -65,6 +65,35 @@ const MIGRATIONS: &[&str] = &[
         original    BLOB NOT NULL
     );
     "#,
+    // 2: what the checkpoints conclude and change.
+    r#"
+    -- The de-identified header, derived from the original, the config and the secret.
+    ALTER TABLE headers ADD COLUMN deidentified BLOB;
+    -- Findings of an audit or a verify, one row per instance (a JSON array), so a report
+    -- can be rebuilt and a resumed session knows where it stands.
+    CREATE TABLE findings (
+        instance_id INTEGER NOT NULL REFERENCES instances (id) ON DELETE CASCADE,
+        stage       TEXT NOT NULL,
+        count       INTEGER NOT NULL,
+        data        TEXT NOT NULL,
+        PRIMARY KEY (instance_id, stage)
+    );
+    -- Each checkpoint's report, as JSON.
+    CREATE TABLE reports (
+        id         INTEGER PRIMARY KEY,
+        stage      TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        data       TEXT NOT NULL
+    );
+    -- What changed, when, by which checkpoint.
+    CREATE TABLE audit_log (
+        id          INTEGER PRIMARY KEY,
+        instance_id INTEGER,
+        checkpoint  TEXT NOT NULL,
+        at          INTEGER NOT NULL,
+        detail      TEXT NOT NULL
+    );
+    "#,
 ];
 
 /// The schema version this build writes.

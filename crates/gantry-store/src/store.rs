@@ -316,23 +316,73 @@ impl Store {
     }
 
     /// Up to `limit` instances with row id greater than `after`, in row order, with their
-    /// original header blobs: the way to stream over every instance in bounded memory.
-    pub fn instances_after(
-        &self,
-        after: i64,
-        limit: usize,
-    ) -> Result<Vec<(InstanceRecord, Vec<u8>)>> {
+    /// header blobs: the way to stream over every instance in bounded memory.
+    pub fn instances_after(&self, after: i64, limit: usize) -> Result<Vec<StoredInstance>> {
         let sql = format!(
-            "SELECT {INSTANCE_COLUMNS}, h.original FROM instances JOIN headers h ON h.instance_id = id
+            "SELECT {INSTANCE_COLUMNS}, h.original, h.deidentified
+             FROM instances JOIN headers h ON h.instance_id = id
              WHERE id > ?1 ORDER BY id LIMIT ?2"
         );
         let mut stmt = self.conn.prepare_cached(&sql).map_err(self.db_err())?;
         let rows = stmt
             .query_map(params![after, limit as i64], |row| {
-                Ok((instance_from_row(row)?, row.get(INSTANCE_COLUMN_COUNT)?))
+                Ok(StoredInstance {
+                    record: instance_from_row(row)?,
+                    original: row.get(INSTANCE_COLUMN_COUNT)?,
+                    deidentified: row.get(INSTANCE_COLUMN_COUNT + 1)?,
+                })
             })
             .map_err(self.db_err())?;
         rows.collect::<rusqlite::Result<_>>().map_err(self.db_err())
+    }
+
+    /// The de-identified header blob of an instance, if anonymize has written one.
+    pub fn deidentified_header(&self, id: i64) -> Result<Option<Vec<u8>>> {
+        self.conn
+            .query_row(
+                "SELECT deidentified FROM headers WHERE instance_id = ?1",
+                [id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(self.db_err())?
+            .ok_or(StoreError::NoSuchInstance(id))
+    }
+
+    /// The findings stored for an instance at a stage (a JSON array), if any.
+    pub fn findings(&self, instance_id: i64, stage: &str) -> Result<Option<String>> {
+        self.conn
+            .query_row(
+                "SELECT data FROM findings WHERE instance_id = ?1 AND stage = ?2",
+                params![instance_id, stage],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(self.db_err())
+    }
+
+    /// The newest report of a stage (JSON), with its row id.
+    pub fn latest_report(&self, stage: &str) -> Result<Option<(i64, String)>> {
+        self.conn
+            .query_row(
+                "SELECT id, data FROM reports WHERE stage = ?1 ORDER BY id DESC LIMIT 1",
+                [stage],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(self.db_err())
+    }
+
+    /// Instances that have a de-identified header.
+    pub fn deidentified_count(&self) -> Result<u64> {
+        self.conn
+            .query_row(
+                "SELECT COUNT(*) FROM headers WHERE deidentified IS NOT NULL",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n as u64)
+            .map_err(self.db_err())
     }
 
     /// One instance id per series of a device (absent attributes match absent), at most
@@ -410,6 +460,17 @@ impl Store {
             .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
             .map_err(self.db_err())
     }
+}
+
+/// An instance as stored: its row and its header blobs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredInstance {
+    /// The indexed attributes.
+    pub record: InstanceRecord,
+    /// The header as ingested.
+    pub original: Vec<u8>,
+    /// The de-identified header, once anonymize has run.
+    pub deidentified: Option<Vec<u8>>,
 }
 
 /// Instances per device, for inventories.
@@ -588,6 +649,69 @@ impl StoreTx<'_> {
         Ok(())
     }
 
+    /// Stores the de-identified header of an instance.
+    pub fn set_deidentified(&self, instance_id: i64, blob: &[u8]) -> Result<()> {
+        self.tx
+            .prepare_cached("UPDATE headers SET deidentified = ?2 WHERE instance_id = ?1")
+            .and_then(|mut s| s.execute(params![instance_id, blob]))
+            .map_err(self.db_err())?;
+        Ok(())
+    }
+
+    /// Stores the findings of an instance at a stage, replacing earlier ones; an empty
+    /// list removes the row.
+    pub fn set_findings(
+        &self,
+        instance_id: i64,
+        stage: &str,
+        count: usize,
+        json: &str,
+    ) -> Result<()> {
+        if count == 0 {
+            self.tx
+                .prepare_cached("DELETE FROM findings WHERE instance_id = ?1 AND stage = ?2")
+                .and_then(|mut s| s.execute(params![instance_id, stage]))
+                .map_err(self.db_err())?;
+            return Ok(());
+        }
+        self.tx
+            .prepare_cached(
+                "INSERT OR REPLACE INTO findings (instance_id, stage, count, data) VALUES (?1, ?2, ?3, ?4)",
+            )
+            .and_then(|mut s| s.execute(params![instance_id, stage, count as i64, json]))
+            .map_err(self.db_err())?;
+        Ok(())
+    }
+
+    /// Removes every finding of a stage (before a new run of it).
+    pub fn clear_findings(&self, stage: &str) -> Result<()> {
+        self.tx
+            .prepare_cached("DELETE FROM findings WHERE stage = ?1")
+            .and_then(|mut s| s.execute([stage]))
+            .map_err(self.db_err())?;
+        Ok(())
+    }
+
+    /// Stores a checkpoint's report; returns its row id.
+    pub fn add_report(&self, stage: &str, json: &str) -> Result<i64> {
+        self.tx
+            .prepare_cached("INSERT INTO reports (stage, created_at, data) VALUES (?1, ?2, ?3)")
+            .and_then(|mut s| s.execute(params![stage, unix_now(), json]))
+            .map_err(self.db_err())?;
+        Ok(self.tx.last_insert_rowid())
+    }
+
+    /// Appends to the log of what changed.
+    pub fn log(&self, instance_id: Option<i64>, checkpoint: &str, detail: &str) -> Result<()> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO audit_log (instance_id, checkpoint, at, detail) VALUES (?1, ?2, ?3, ?4)",
+            )
+            .and_then(|mut s| s.execute(params![instance_id, checkpoint, unix_now(), detail]))
+            .map_err(self.db_err())?;
+        Ok(())
+    }
+
     /// Drops the record of a file that was not indexed (it is indexed now, or gone).
     pub fn forget_file(&self, path: &Path) -> Result<()> {
         self.tx
@@ -725,6 +849,13 @@ fn hash_from_sql(bytes: Option<Vec<u8>>) -> Option<[u8; 32]> {
 fn location_json(location: &PixelLocation) -> String {
     // Serializing a plain struct of strings and integers cannot fail.
     serde_json::to_string(location).unwrap_or_default()
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 /// Paths are stored as text; non-UTF-8 names keep a lossless escape-free form on Unix.

@@ -1,0 +1,300 @@
+//! Checkpoint 4, audit: every trace of identity the config and the standard name, in
+//! every instance, at every depth; and checkpoint 8, verify, the same audit of the
+//! de-identified headers plus checks that trust nothing anonymize did.
+
+mod report;
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use dicom_object::InMemDicomObject;
+use gantry_store::{StoredInstance, decode_header};
+use rayon::prelude::*;
+use sha2::{Digest, Sha256};
+
+pub use report::{Finding, RiskReport, Stage, Unreadable};
+
+use crate::config::Config;
+use crate::engine::{ElementFinding, Engine, PatientContext, marker_findings};
+use crate::error::{GantryError, Result};
+use crate::header::TagPath;
+use crate::identity::{IdentifierSet, patient_key};
+use crate::pseudonym::Secret;
+use crate::rules::{DatePolicy, Planned, RuleSource, Rules, is_class_uid_tag, is_well_known_uid};
+use crate::session::Session;
+
+/// Everything the per-instance work needs, shared by the threads.
+pub(crate) struct Prepared {
+    pub config: Config,
+    pub secret: Secret,
+    pub patients: HashMap<String, PatientContext>,
+    pub fingerprint: String,
+}
+
+impl Prepared {
+    pub fn rules(&self) -> Rules<'_> {
+        Rules::new(&self.config)
+    }
+
+    pub fn engine<'a>(&'a self, rules: &'a Rules<'a>) -> Engine<'a> {
+        Engine {
+            rules,
+            secret: &self.secret,
+        }
+    }
+}
+
+/// The SOP Class UID of a header (empty when absent).
+pub(crate) fn sop_class(header: &InMemDicomObject) -> String {
+    crate::header::text(header, dicom_dictionary_std::tags::SOP_CLASS_UID).unwrap_or_default()
+}
+
+impl Session {
+    /// Collects each patient's identifiers (from all their instances) and derives their
+    /// pseudonym and date offset: what every later step needs about patients.
+    pub(crate) fn prepare(&mut self) -> Result<Prepared> {
+        let config = self.config()?.clone();
+        let secret = self.secret()?;
+        let identities: std::sync::Mutex<HashMap<String, IdentifierSet>> = Default::default();
+        let options = config.options.clone();
+        self.for_each_instance(
+            "identities",
+            |stored| {
+                let header = decode_header(&stored.original).ok()?;
+                let mut set = IdentifierSet::default();
+                set.collect(&header, &options);
+                Some((patient_key(&header), set))
+            },
+            |_, batch| {
+                let mut map = identities.lock().map_err(|_| {
+                    GantryError::Order("identity collection was interrupted".into())
+                })?;
+                for (_, found) in batch {
+                    if let Some((key, set)) = found {
+                        map.entry(key).or_default().extend(&set);
+                    }
+                }
+                Ok(())
+            },
+        )?;
+        let identities = identities
+            .into_inner()
+            .map_err(|_| GantryError::Order("identity collection was interrupted".into()))?;
+        let rules = Rules::new(&config);
+        let jitter = config.date_jitter.unwrap_or_default();
+        let patients = identities
+            .into_par_iter()
+            .map(|(key, set)| {
+                let offset = match rules.dates {
+                    DatePolicy::Shift => secret.date_offset(&key, jitter.min_days, jitter.max_days),
+                    _ => 0,
+                };
+                let context = PatientContext {
+                    pseudonym: secret.patient_pseudonym(&config.pseudonym_prefix, &key),
+                    offset,
+                    matcher: set.matcher(),
+                };
+                (key, context)
+            })
+            .collect();
+        let fingerprint = fingerprint(&config, &secret);
+        Ok(Prepared {
+            config,
+            secret,
+            patients,
+            fingerprint,
+        })
+    }
+
+    /// Checkpoint 4: finds every PHI risk in the ingested headers. The findings are stored
+    /// per instance; the report holds the counts and examples.
+    pub fn audit(&mut self) -> Result<RiskReport> {
+        let prepared = self.prepare()?;
+        self.check(Stage::Audit, &prepared)
+    }
+
+    /// Checkpoint 8 (metadata): audits the de-identified headers again. Clean means every
+    /// rule is satisfied, no original UID survives, and no identifier of the patient is
+    /// found anywhere in the header's text or bytes.
+    pub fn verify(&mut self) -> Result<RiskReport> {
+        let prepared = self.prepare()?;
+        self.check(Stage::Verify, &prepared)
+    }
+
+    pub(crate) fn check(&mut self, stage: Stage, prepared: &Prepared) -> Result<RiskReport> {
+        let started = Instant::now();
+        let rules = prepared.rules();
+        let engine = prepared.engine(&rules);
+        let mut report = RiskReport::new(stage, prepared.fingerprint.clone());
+        self.store.write(|tx| tx.clear_findings(stage.as_str()))?;
+        self.for_each_instance(
+            stage.as_str(),
+            |stored| check_instance(stage, stored, &engine, prepared),
+            |store, batch| {
+                store.write(|tx| {
+                    for (stored, outcome) in &batch {
+                        match outcome {
+                            Ok(findings) => {
+                                let json = serde_json::to_string(findings).unwrap_or_default();
+                                tx.set_findings(
+                                    stored.record.id,
+                                    stage.as_str(),
+                                    findings.len(),
+                                    &json,
+                                )?;
+                            }
+                            Err(detail) => {
+                                let json = serde_json::to_string(&[detail]).unwrap_or_default();
+                                tx.set_findings(stored.record.id, stage.as_str(), 1, &json)?;
+                            }
+                        }
+                    }
+                    Ok(())
+                })?;
+                for (stored, outcome) in batch {
+                    report.add(&stored.record, outcome);
+                }
+                Ok(())
+            },
+        )?;
+        report.duration = started.elapsed();
+        let json = serde_json::to_string(&report).unwrap_or_default();
+        report.id = self
+            .store
+            .write(|tx| tx.add_report(stage.as_str(), &json))?;
+        Ok(report)
+    }
+}
+
+/// The findings of one instance, or why it could not be checked.
+fn check_instance(
+    stage: Stage,
+    stored: &StoredInstance,
+    engine: &Engine<'_>,
+    prepared: &Prepared,
+) -> std::result::Result<Vec<ElementFinding>, String> {
+    let original = decode_header(&stored.original)
+        .map_err(|e| format!("stored header cannot be decoded: {e}"))?;
+    let key = patient_key(&original);
+    let patient = prepared
+        .patients
+        .get(&key)
+        .ok_or_else(|| "patient identity was not collected".to_string())?;
+    let sop = sop_class(&original);
+    match stage {
+        Stage::Audit => {
+            let mut findings = engine.check(&original, &original, &sop, patient);
+            findings.extend(marker_findings(&original));
+            Ok(findings)
+        }
+        Stage::Verify => {
+            let Some(blob) = &stored.deidentified else {
+                return Ok(vec![ElementFinding {
+                    path: TagPath::default(),
+                    vr: String::new(),
+                    value: "(not de-identified)".into(),
+                    rule: RuleSource::Survived,
+                    action: Planned::Remove,
+                }]);
+            };
+            let current = decode_header(blob)
+                .map_err(|e| format!("de-identified header cannot be decoded: {e}"))?;
+            let mut findings = engine.check(&current, &original, &sop, patient);
+            findings.extend(marker_findings(&current));
+            findings.extend(surviving_uids(&current, &original, &prepared.config));
+            if let Some(found) = patient
+                .matcher
+                .find_in_bytes(without_sealed(blob, &current).as_slice())
+            {
+                findings.push(ElementFinding {
+                    path: TagPath::default(),
+                    vr: String::new(),
+                    value: found.chars().take(64).collect(),
+                    rule: RuleSource::Survived,
+                    action: Planned::Clean,
+                });
+            }
+            Ok(findings)
+        }
+    }
+}
+
+/// The header bytes to scan raw: the encrypted originals are ciphertext, excluded so a
+/// chance match in random bytes is not reported.
+fn without_sealed(blob: &[u8], current: &InMemDicomObject) -> Vec<u8> {
+    let sealed = dicom_core::Tag(0x0400, 0x0500);
+    if current.get(sealed).is_none() {
+        return blob.to_vec();
+    }
+    let mut copy = current.clone();
+    copy.remove_element(sealed);
+    gantry_store::encode_header(&copy).unwrap_or_else(|_| blob.to_vec())
+}
+
+/// UID values of the original that still appear anywhere in the de-identified header.
+fn surviving_uids(
+    current: &InMemDicomObject,
+    original: &InMemDicomObject,
+    config: &Config,
+) -> Vec<ElementFinding> {
+    if config.has_option(crate::config::ProfileOption::RetainUids) {
+        return Vec::new();
+    }
+    let mut originals = std::collections::HashSet::new();
+    collect_uids(original, None, &mut |_, v| {
+        originals.insert(v.to_string());
+    });
+    let mut out = Vec::new();
+    collect_uids(current, None, &mut |path, v| {
+        if originals.contains(v) {
+            out.push(ElementFinding {
+                path: path.clone(),
+                vr: "UI".into(),
+                value: v.chars().take(64).collect(),
+                rule: RuleSource::Survived,
+                action: Planned::RemapUid,
+            });
+        }
+    });
+    out
+}
+
+fn collect_uids(
+    object: &InMemDicomObject,
+    parent: Option<(&TagPath, usize)>,
+    found: &mut dyn FnMut(&TagPath, &str),
+) {
+    use dicom_core::header::Header;
+    for element in object.iter() {
+        let tag = element.tag();
+        let path = match parent {
+            Some((p, i)) => p.child(i, tag),
+            None => TagPath::root(tag),
+        };
+        if let Some(items) = element.items() {
+            if path.depth() < gantry_store::MAX_SEQUENCE_DEPTH {
+                for (i, item) in items.iter().enumerate() {
+                    collect_uids(item, Some((&path, i)), found);
+                }
+            }
+        } else if element.vr() == dicom_core::VR::UI
+            && !is_class_uid_tag(tag)
+            && let Ok(values) = element.to_multi_str()
+        {
+            for v in values.iter() {
+                let v = v.trim_end_matches(['\0', ' ']);
+                if !v.is_empty() && !is_well_known_uid(v) {
+                    found(&path, v);
+                }
+            }
+        }
+    }
+}
+
+/// Identifies the rules and secret a report was made with, without revealing either.
+fn fingerprint(config: &Config, secret: &Secret) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(serde_json::to_vec(config).unwrap_or_default());
+    hasher.update(Sha256::digest(secret.bytes()));
+    hex::encode(&hasher.finalize()[..8])
+}

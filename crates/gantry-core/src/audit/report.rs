@@ -1,0 +1,269 @@
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry};
+use dicom_dictionary_std::StandardDataDictionary;
+use gantry_store::InstanceRecord;
+use serde::Serialize;
+
+use crate::engine::ElementFinding;
+use crate::report::duration_secs;
+
+/// Which checkpoint produced a report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// Checkpoint 4, on the original headers.
+    Audit,
+    /// Checkpoint 8, on the de-identified headers.
+    Verify,
+}
+
+impl Stage {
+    /// The stage's name in the store.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Audit => "audit",
+            Stage::Verify => "verify",
+        }
+    }
+}
+
+/// One finding, with the instance it is in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// The instance's row id in the store.
+    pub instance: i64,
+    /// The instance's original SOP Instance UID.
+    pub sop_instance_uid: String,
+    /// Its modality.
+    pub modality: Option<String>,
+    /// What was found.
+    #[serde(flatten)]
+    pub element: ElementFinding,
+}
+
+/// An instance that could not be checked at all (a failure, which is never clean).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Unreadable {
+    /// The instance's original SOP Instance UID.
+    pub sop_instance_uid: String,
+    /// Why.
+    pub detail: String,
+}
+
+/// How many examples a report keeps; every finding is in the store.
+const EXAMPLES: usize = 200;
+
+/// The findings of an audit or a verify: counts by rule, tag, modality and action, and
+/// examples. Every finding of every instance is stored in the database.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RiskReport {
+    /// The report's row in the store.
+    pub id: i64,
+    /// Audit or verify.
+    pub stage: Stage,
+    /// Identifies the config and secret it was made with.
+    pub fingerprint: String,
+    /// Instances checked.
+    pub instances: u64,
+    /// Instances with at least one finding.
+    pub instances_with_findings: u64,
+    /// Findings in all.
+    pub findings: u64,
+    /// Findings per rule.
+    pub by_rule: BTreeMap<String, u64>,
+    /// Findings per tag (the element's own tag, at any depth).
+    pub by_tag: BTreeMap<String, u64>,
+    /// Findings per modality.
+    pub by_modality: BTreeMap<String, u64>,
+    /// Findings per action.
+    pub by_action: BTreeMap<String, u64>,
+    /// Findings deeper than the top level (inside sequences).
+    pub nested: u64,
+    /// The first findings, as examples.
+    pub examples: Vec<Finding>,
+    /// Instances that could not be checked.
+    pub unreadable: Vec<Unreadable>,
+    /// Wall-clock time.
+    #[serde(serialize_with = "duration_secs")]
+    pub duration: Duration,
+}
+
+impl RiskReport {
+    pub(crate) fn new(stage: Stage, fingerprint: String) -> RiskReport {
+        RiskReport {
+            id: 0,
+            stage,
+            fingerprint,
+            instances: 0,
+            instances_with_findings: 0,
+            findings: 0,
+            by_rule: BTreeMap::new(),
+            by_tag: BTreeMap::new(),
+            by_modality: BTreeMap::new(),
+            by_action: BTreeMap::new(),
+            nested: 0,
+            examples: Vec::new(),
+            unreadable: Vec::new(),
+            duration: Duration::ZERO,
+        }
+    }
+
+    pub(crate) fn add(
+        &mut self,
+        record: &InstanceRecord,
+        outcome: Result<Vec<ElementFinding>, String>,
+    ) {
+        self.instances += 1;
+        let findings = match outcome {
+            Ok(findings) => findings,
+            Err(detail) => {
+                self.unreadable.push(Unreadable {
+                    sop_instance_uid: record.sop_instance_uid.clone(),
+                    detail,
+                });
+                return;
+            }
+        };
+        if findings.is_empty() {
+            return;
+        }
+        self.instances_with_findings += 1;
+        let modality = record.modality.clone().unwrap_or_else(|| "(none)".into());
+        for finding in findings {
+            self.findings += 1;
+            *self
+                .by_rule
+                .entry(finding.rule.label().to_string())
+                .or_default() += 1;
+            *self
+                .by_action
+                .entry(finding.action.label().to_string())
+                .or_default() += 1;
+            *self.by_modality.entry(modality.clone()).or_default() += 1;
+            *self.by_tag.entry(tag_label(&finding)).or_default() += 1;
+            if finding.path.depth() > 0 {
+                self.nested += 1;
+            }
+            if self.examples.len() < EXAMPLES {
+                self.examples.push(Finding {
+                    instance: record.id,
+                    sop_instance_uid: record.sop_instance_uid.clone(),
+                    modality: record.modality.clone(),
+                    element: finding,
+                });
+            }
+        }
+    }
+
+    /// No finding, and every instance could be checked.
+    pub fn is_clean(&self) -> bool {
+        self.findings == 0 && self.unreadable.is_empty()
+    }
+}
+
+fn tag_label(finding: &ElementFinding) -> String {
+    match finding.path.tag() {
+        Some(tag) => {
+            let name = StandardDataDictionary
+                .by_tag(tag)
+                .map(|e| e.alias())
+                .unwrap_or(if tag.group() % 2 == 1 { "private" } else { "" });
+            format!("({:04X},{:04X}) {name}", tag.group(), tag.element())
+        }
+        None => "(whole header)".into(),
+    }
+}
+
+/// A value as the human report shows it: enough to recognise, not to read.
+pub fn mask(value: &str) -> String {
+    let chars: Vec<char> = value.chars().collect();
+    match chars.len() {
+        0 => String::new(),
+        1..=2 => "*".repeat(chars.len()),
+        n => format!(
+            "{}{}{} ({n} chars)",
+            chars[0],
+            "*".repeat((n - 2).min(8)),
+            chars[n - 1]
+        ),
+    }
+}
+
+impl fmt::Display for RiskReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let verdict = if self.is_clean() {
+            "CLEAN"
+        } else {
+            "NOT CLEAN"
+        };
+        writeln!(
+            f,
+            "{} of {} instances in {:.2} s: {verdict}",
+            match self.stage {
+                Stage::Audit => "Audit",
+                Stage::Verify => "Verify",
+            },
+            self.instances,
+            self.duration.as_secs_f64()
+        )?;
+        writeln!(
+            f,
+            "  {} findings in {} instances ({} inside sequences)",
+            self.findings, self.instances_with_findings, self.nested
+        )?;
+        let section = |f: &mut fmt::Formatter<'_>,
+                       title: &str,
+                       map: &BTreeMap<String, u64>,
+                       limit: usize|
+         -> fmt::Result {
+            if map.is_empty() {
+                return Ok(());
+            }
+            writeln!(f, "  by {title}")?;
+            let mut rows: Vec<(&String, &u64)> = map.iter().collect();
+            rows.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+            for (key, count) in rows.iter().take(limit) {
+                writeln!(f, "    {key:<48} {count:>8}")?;
+            }
+            if rows.len() > limit {
+                writeln!(f, "    ... and {} more", rows.len() - limit)?;
+            }
+            Ok(())
+        };
+        section(f, "rule", &self.by_rule, 20)?;
+        section(f, "action", &self.by_action, 20)?;
+        section(f, "modality", &self.by_modality, 20)?;
+        section(f, "tag", &self.by_tag, 25)?;
+        if !self.examples.is_empty() {
+            writeln!(f, "  examples (values masked)")?;
+            for e in self.examples.iter().take(15) {
+                let path = e.element.path.to_string();
+                writeln!(
+                    f,
+                    "    {:<44} {:<3} {:<24} {:<16} {}",
+                    if path.is_empty() {
+                        "(header bytes)".to_string()
+                    } else {
+                        path
+                    },
+                    e.element.vr,
+                    mask(&e.element.value),
+                    e.element.rule.label(),
+                    e.element.action.label()
+                )?;
+            }
+        }
+        for u in &self.unreadable {
+            writeln!(
+                f,
+                "  could not check {}: {}",
+                mask(&u.sop_instance_uid),
+                u.detail
+            )?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,448 @@
+//! The decision for every element: what happens to it, and which rule says so.
+//!
+//! In order: a config override for the tag; private attributes; overlay groups; the
+//! patient's name and ID (pseudonyms); the PS3.15 row with the active options, resolved
+//! for the object's IOD; and, for what the table does not list, fail-closed defaults:
+//! UIDs are remapped unless well known, dates follow the date policy, person names are
+//! replaced. Free text that is kept is still searched for identifier echoes.
+
+use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry};
+use dicom_core::{Tag, VR};
+use dicom_dictionary_std::StandardDataDictionary;
+use serde::Serialize;
+
+use crate::config::{Action, ActionCode, Config, Profile, ProfileOption};
+use crate::identity::IdentifierKind;
+
+/// What will be done to an element.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Planned {
+    /// Left as it is.
+    Keep,
+    /// Removed.
+    Remove,
+    /// Emptied (zero length).
+    Empty,
+    /// Replaced by a dummy value of its VR.
+    Dummy,
+    /// Replaced by this value.
+    Replace(String),
+    /// Replaced by a keyed hash.
+    Hash,
+    /// UIDs replaced by keyed remapped UIDs.
+    RemapUid,
+    /// Dates moved by the patient's offset.
+    Shift,
+    /// Replaced by the patient's pseudonym.
+    Pseudonym,
+    /// Identifying text removed.
+    Clean,
+    /// A sequence kept, its items processed by the same rules.
+    Recurse,
+    /// An identity marker added (PatientIdentityRemoved and the method).
+    AddMarker,
+}
+
+impl Planned {
+    /// A short label for reports.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Planned::Keep => "keep",
+            Planned::Remove => "remove",
+            Planned::Empty => "empty",
+            Planned::Dummy => "dummy",
+            Planned::Replace(_) => "replace",
+            Planned::Hash => "hash",
+            Planned::RemapUid => "remap UID",
+            Planned::Shift => "shift date",
+            Planned::Pseudonym => "pseudonym",
+            Planned::Clean => "clean text",
+            Planned::Recurse => "clean items",
+            Planned::AddMarker => "add marker",
+        }
+    }
+}
+
+/// Which rule decided.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RuleSource {
+    /// A row of PS3.15 Table E.1-1.
+    Profile {
+        /// The code in the table (with options applied), e.g. `X/Z`.
+        code: String,
+        /// The code it resolved to for this object.
+        resolved: String,
+    },
+    /// A `phi_tags` entry of the config.
+    Config {
+        /// The action written.
+        action: String,
+    },
+    /// A private attribute.
+    PrivateTag,
+    /// A private attribute declared safe (Retain Safe Private).
+    SafePrivate,
+    /// A UID outside the table.
+    Uid,
+    /// A date outside the table.
+    Date,
+    /// A person's name outside the table.
+    PersonName,
+    /// An overlay plane (60xx): removed whole with its data.
+    OverlayGroup,
+    /// Text echoing an identifier of the patient.
+    IdentifierEcho {
+        /// What was echoed.
+        identifier: IdentifierKind,
+    },
+    /// De-identification markers (PS3.15 E.1.1).
+    IdentityMarker,
+    /// A value that should have changed and did not (found by verify).
+    Survived,
+    /// Burned-in text in the pixels.
+    PixelRisk,
+}
+
+impl RuleSource {
+    /// A short label for counting findings by rule.
+    pub fn label(&self) -> &'static str {
+        match self {
+            RuleSource::Profile { .. } => "profile",
+            RuleSource::Config { .. } => "config",
+            RuleSource::PrivateTag => "private tag",
+            RuleSource::SafePrivate => "safe private tag",
+            RuleSource::Uid => "uid",
+            RuleSource::Date => "date",
+            RuleSource::PersonName => "person name",
+            RuleSource::OverlayGroup => "overlay group",
+            RuleSource::IdentifierEcho { .. } => "identifier echo",
+            RuleSource::IdentityMarker => "identity marker",
+            RuleSource::Survived => "survived",
+            RuleSource::PixelRisk => "pixel risk",
+        }
+    }
+}
+
+/// A decision: the action and its reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    /// What will be done.
+    pub planned: Planned,
+    /// Why.
+    pub source: RuleSource,
+}
+
+/// How dates outside explicit rules are treated, from the options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatePolicy {
+    /// Moved by the patient's offset (Modified Dates).
+    Shift,
+    /// Kept (Full Dates).
+    Keep,
+    /// Emptied (the Basic Profile).
+    Empty,
+}
+
+/// The rules of one configuration.
+pub struct Rules<'a> {
+    pub(crate) config: &'a Config,
+    profile: &'static Profile,
+    pub(crate) dates: DatePolicy,
+}
+
+/// Tags Gantry writes when it de-identifies; never findings themselves.
+pub(crate) const MARKER_TAGS: [Tag; 5] = [
+    Tag(0x0012, 0x0062), // Patient Identity Removed
+    Tag(0x0012, 0x0063), // De-identification Method
+    Tag(0x0012, 0x0064), // De-identification Method Code Sequence
+    Tag(0x0028, 0x0303), // Longitudinal Temporal Information Modified
+    Tag(0x0400, 0x0500), // Encrypted Attributes Sequence (sealed originals)
+];
+
+impl<'a> Rules<'a> {
+    /// The rules of `config` over the embedded profile.
+    pub fn new(config: &'a Config) -> Rules<'a> {
+        let dates = if config.has_option(ProfileOption::RetainLongitudinalFullDates) {
+            DatePolicy::Keep
+        } else if config.has_option(ProfileOption::RetainLongitudinalModifiedDates) {
+            DatePolicy::Shift
+        } else {
+            DatePolicy::Empty
+        };
+        Rules {
+            config,
+            profile: Profile::basic(),
+            dates,
+        }
+    }
+
+    /// Decides what happens to an element. `creator` is the Private Creator of a private
+    /// element's block, when it has one.
+    pub fn decide(&self, tag: Tag, vr: VR, sop_class: &str, creator: Option<&str>) -> Decision {
+        if let Some(rule) = self.config.tag_rule(tag) {
+            let fallback = self.standard(tag, vr, sop_class, creator);
+            return match &rule.action {
+                Some(action) => Decision {
+                    planned: from_action(action, vr),
+                    source: RuleSource::Config {
+                        action: action.name().to_string(),
+                    },
+                },
+                None => Decision {
+                    // A tag the user listed as PHI is never simply kept.
+                    planned: match fallback.planned {
+                        Planned::Keep | Planned::Recurse => Planned::Remove,
+                        other => other,
+                    },
+                    source: RuleSource::Config {
+                        action: "default".into(),
+                    },
+                },
+            };
+        }
+        self.standard(tag, vr, sop_class, creator)
+    }
+
+    fn standard(&self, tag: Tag, vr: VR, sop_class: &str, creator: Option<&str>) -> Decision {
+        if MARKER_TAGS.contains(&tag) {
+            return Decision {
+                planned: Planned::Keep,
+                source: RuleSource::IdentityMarker,
+            };
+        }
+        if tag.group() % 2 == 1 {
+            return self.private(tag, vr, creator);
+        }
+        if tag.group() & 0xFF00 == 0x6000 {
+            // PS3.15 removes Overlay Data and Overlay Comments; a plane without its data
+            // violates the IOD, and its description is free text, so the whole group goes.
+            return Decision {
+                planned: Planned::Remove,
+                source: RuleSource::OverlayGroup,
+            };
+        }
+        if let Some(rule) = self.profile.rule_for(tag) {
+            let code = rule.action(&self.config.options);
+            let resolved = code.resolve(tag, sop_class);
+            let planned = match (tag.group(), tag.element()) {
+                // The patient's name and ID carry the keyed pseudonym (a D value that
+                // keeps a patient's objects together and identifies no one).
+                (0x0010, 0x0010) | (0x0010, 0x0020)
+                    if !matches!(resolved, ActionCode::K | ActionCode::X) =>
+                {
+                    Planned::Pseudonym
+                }
+                _ => self.planned_for_code(resolved, vr),
+            };
+            return Decision {
+                planned,
+                source: RuleSource::Profile {
+                    code: code.as_str().to_string(),
+                    resolved: resolved.as_str().to_string(),
+                },
+            };
+        }
+        match vr {
+            VR::UI if is_class_uid_tag(tag) => keep(),
+            VR::UI if self.config.has_option(ProfileOption::RetainUids) => keep(),
+            VR::UI => Decision {
+                planned: Planned::RemapUid,
+                source: RuleSource::Uid,
+            },
+            VR::DA | VR::DT => Decision {
+                planned: match self.dates {
+                    DatePolicy::Shift => Planned::Shift,
+                    DatePolicy::Keep => Planned::Keep,
+                    DatePolicy::Empty => Planned::Empty,
+                },
+                source: RuleSource::Date,
+            },
+            VR::PN => Decision {
+                planned: Planned::Dummy,
+                source: RuleSource::PersonName,
+            },
+            VR::SQ => Decision {
+                planned: Planned::Recurse,
+                source: RuleSource::Profile {
+                    code: "-".into(),
+                    resolved: "K".into(),
+                },
+            },
+            _ => keep(),
+        }
+    }
+
+    fn private(&self, tag: Tag, vr: VR, creator: Option<&str>) -> Decision {
+        let is_creator = (0x0010..=0x00FF).contains(&tag.element());
+        if self.config.has_option(ProfileOption::RetainSafePrivate) {
+            let safe = |element: u8, creator: &str| {
+                self.config.safe_private.iter().any(|s| {
+                    s.group == tag.group()
+                        && s.creator.trim() == creator.trim()
+                        && s.element == element
+                })
+            };
+            let keep_it = if is_creator {
+                // A creator stays when its block holds a safe attribute.
+                creator.is_some_and(|c| {
+                    self.config
+                        .safe_private
+                        .iter()
+                        .any(|s| s.group == tag.group() && s.creator.trim() == c.trim())
+                })
+            } else {
+                creator.is_some_and(|c| safe(tag.element() as u8, c))
+            };
+            if keep_it {
+                return Decision {
+                    planned: if vr == VR::SQ {
+                        Planned::Recurse
+                    } else {
+                        Planned::Keep
+                    },
+                    source: RuleSource::SafePrivate,
+                };
+            }
+        }
+        Decision {
+            planned: if self.config.remove_private_tags {
+                Planned::Remove
+            } else if vr == VR::SQ {
+                Planned::Recurse
+            } else {
+                Planned::Keep
+            },
+            source: RuleSource::PrivateTag,
+        }
+    }
+
+    fn planned_for_code(&self, code: ActionCode, vr: VR) -> Planned {
+        match code {
+            ActionCode::X => Planned::Remove,
+            ActionCode::Z => Planned::Empty,
+            ActionCode::D if vr == VR::UI => Planned::RemapUid,
+            ActionCode::D if vr == VR::SQ => Planned::Recurse,
+            ActionCode::D => Planned::Dummy,
+            ActionCode::K if vr == VR::SQ => Planned::Recurse,
+            ActionCode::K => Planned::Keep,
+            ActionCode::U if vr == VR::SQ => Planned::Recurse,
+            ActionCode::U => Planned::RemapUid,
+            ActionCode::C => match vr {
+                VR::SQ => Planned::Recurse,
+                VR::DA | VR::DT => match self.dates {
+                    DatePolicy::Shift => Planned::Shift,
+                    DatePolicy::Keep => Planned::Keep,
+                    DatePolicy::Empty => Planned::Empty,
+                },
+                // Whole-day shifts leave the time of day as it was.
+                VR::TM => Planned::Keep,
+                _ if is_text(vr) => Planned::Clean,
+                _ => Planned::Keep,
+            },
+            // Combined codes are resolved before this point.
+            _ => Planned::Remove,
+        }
+    }
+}
+
+fn keep() -> Decision {
+    Decision {
+        planned: Planned::Keep,
+        source: RuleSource::Profile {
+            code: "-".into(),
+            resolved: "K".into(),
+        },
+    }
+}
+
+fn from_action(action: &Action, vr: VR) -> Planned {
+    match action {
+        Action::Remove => Planned::Remove,
+        Action::Empty => Planned::Empty,
+        Action::Dummy if vr == VR::SQ => Planned::Recurse,
+        Action::Dummy => Planned::Dummy,
+        Action::Keep if vr == VR::SQ => Planned::Recurse,
+        Action::Keep => Planned::Keep,
+        Action::Clean if vr == VR::SQ => Planned::Recurse,
+        Action::Clean => Planned::Clean,
+        Action::Replace(Some(value)) => Planned::Replace(value.clone()),
+        Action::Replace(None) => Planned::Dummy,
+        Action::Hash if vr == VR::UI => Planned::RemapUid,
+        Action::Hash => Planned::Hash,
+        Action::Uid if vr == VR::SQ => Planned::Recurse,
+        Action::Uid => Planned::RemapUid,
+        Action::Shift => Planned::Shift,
+    }
+}
+
+/// Whether the VR holds free or coded text that could echo an identifier.
+pub fn is_text(vr: VR) -> bool {
+    matches!(
+        vr,
+        VR::AE
+            | VR::CS
+            | VR::LO
+            | VR::LT
+            | VR::PN
+            | VR::SH
+            | VR::ST
+            | VR::UC
+            | VR::UT
+            | VR::UR
+            | VR::UN
+    )
+}
+
+/// Tags holding class UIDs (SOP classes, transfer syntaxes, coding schemes): defined by
+/// standards or vendors, never by a patient's data, and remapping them would break the
+/// object.
+pub fn is_class_uid_tag(tag: Tag) -> bool {
+    StandardDataDictionary.by_tag(tag).is_some_and(|e| {
+        let k = e.alias();
+        k.contains("ClassUID")
+            || k.contains("TransferSyntaxUID")
+            || k.contains("CodingSchemeUID")
+            || k == "ContextGroupExtensionCreatorUID"
+            || k == "ContextUID"
+            || k == "ImplementationClassUID"
+            || k == "PrivateInformationCreatorUID"
+    })
+}
+
+/// Whether a UID value is defined by the DICOM standard itself (root 1.2.840.10008).
+pub fn is_well_known_uid(value: &str) -> bool {
+    value
+        .trim_end_matches(['\0', ' '])
+        .starts_with("1.2.840.10008.")
+}
+
+/// The dummy value of a VR (PS3.15 action D), for text-like VRs.
+pub fn dummy_text(vr: VR) -> &'static str {
+    match vr {
+        VR::DA => "19000101",
+        VR::DT => "19000101000000",
+        VR::TM => "000000",
+        VR::AS => "000D",
+        VR::DS | VR::IS => "0",
+        VR::UR => "http://example.invalid",
+        _ => "ANONYMIZED",
+    }
+}
+
+/// The maximum length of one value of a text VR (PS3.5 Table 6.2-1).
+pub fn max_len(vr: VR) -> usize {
+    match vr {
+        VR::AE | VR::CS | VR::SH | VR::DS => 16,
+        VR::AS => 4,
+        VR::DA => 8,
+        VR::IS => 12,
+        VR::TM => 14,
+        VR::DT => 26,
+        VR::LO | VR::PN | VR::UI => 64,
+        VR::ST => 1024,
+        VR::LT => 10240,
+        _ => 65536,
+    }
+}
