@@ -1,22 +1,44 @@
 //! Pixel redaction for Gantry: blank burned-in text in DICOM pixel data.
 //!
-//! Given pixel data, its geometry and a set of zones, this crate blanks the zones in every
-//! frame and sample layout, and round-trips encapsulated pixel data through a decoder and a
-//! lossless encoder. It knows nothing of sessions or privacy rules: pure functions over
-//! buffers, parallel with rayon.
+//! Given native pixel data, its [`Geometry`] and zones ([`Rect`]), [`blank`] writes the
+//! [`Fill`] that displays as black into every zone of every frame, in place and in
+//! parallel, for 1-, 8-, 16- and 32-bit samples, signed or not, one or three samples,
+//! colour-by-pixel or by plane, MONOCHROME1/2, RGB, YBR_FULL, YBR_FULL_422 and PALETTE
+//! COLOR. Encapsulated pixel data goes through [`decode`] first (dicom-pixeldata, and an
+//! RLE codec of its own) and can be written back losslessly with [`encode_rle`]. This
+//! crate knows nothing of sessions or privacy rules: pure functions over buffers.
 //!
 //! ```
-//! use gantry_redact::{RleFrameShape, rle_decode_frame, rle_encode_frame};
-//! let shape = RleFrameShape { rows: 2, columns: 3, samples: 1, bytes_per_sample: 1 };
-//! let frame = [1, 1, 1, 0, 200, 7];
-//! let fragment = rle_encode_frame(&frame, shape)?;
-//! assert_eq!(rle_decode_frame(&fragment, shape)?, frame);
+//! use gantry_redact::{Fill, Geometry, Photometric, Rect, blank, first_unblanked};
+//! let geometry = Geometry {
+//!     rows: 4, columns: 6, frames: 2, samples_per_pixel: 1,
+//!     bits_allocated: 16, bits_stored: 12, signed: false, planar: false,
+//!     photometric: Photometric::Monochrome1,
+//! };
+//! let mut pixels = vec![0u8; geometry.data_len()];
+//! let fill = Fill::black(&geometry, None)?; // MONOCHROME1: the maximum, 4095
+//! let top_band = Rect { row_start: 0, row_end: 1, col_start: 0, col_end: 6 };
+//! let done = blank(&mut pixels, &geometry, &[top_band], &fill)?;
+//! assert_eq!(done.pixels_per_frame, 6);
+//! assert_eq!(&pixels[..2], &4095u16.to_le_bytes());
+//! assert_eq!(first_unblanked(&pixels, &geometry, &done.applied, &fill)?, None);
 //! # Ok::<(), gantry_redact::RedactError>(())
 //! ```
 #![deny(missing_docs)]
 
+pub use blank::{Blanked, blank, effective_zones, first_unblanked};
+pub use codec::{
+    Decoded, EXPLICIT_VR_LITTLE_ENDIAN, RLE_LOSSLESS, can_decode, decode, encode_rle, lossy_method,
+};
 pub use error::RedactError;
+pub use fill::{Fill, Palette};
+pub use geometry::{Geometry, Photometric, Rect};
 pub use rle::{RleFrameShape, decode_frame as rle_decode_frame, encode_frame as rle_encode_frame};
 
+mod blank;
+mod codec;
+mod dicom;
 mod error;
+mod fill;
+mod geometry;
 mod rle;
