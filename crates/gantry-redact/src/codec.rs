@@ -120,7 +120,7 @@ pub fn decode(
         signed: decoded.pixel_representation() == PixelRepresentation::Signed,
         planar: decoded.samples_per_pixel() > 1
             && decoded.planar_configuration() == PlanarConfiguration::PixelFirst,
-        photometric: Photometric::parse(&decoded.photometric_interpretation().to_string()),
+        photometric: Photometric::parse(decoded.photometric_interpretation().as_ref()),
     };
     let data = decoded.into_data();
     geometry.validate()?;
