@@ -6,11 +6,10 @@ use std::time::{Duration, Instant};
 use gantry_store::{decode_header, encode_header};
 use serde::Serialize;
 
-use crate::audit::{RiskReport, Stage, Unreadable, sop_class};
-use crate::engine::add_markers;
-use crate::error::{GantryError, Result};
-use crate::identity::patient_key;
+use crate::audit::{RiskReport, Unreadable};
+use crate::error::Result;
 use crate::report::{duration_secs, per_second};
+use crate::seal::{deidentify, digest, insert_seal, modified_attributes};
 use crate::session::Session;
 
 /// What anonymize did.
@@ -24,6 +23,8 @@ pub struct AnonymizeReport {
     pub unchanged: u64,
     /// Instances that could not be de-identified (never exported).
     pub failed: Vec<Unreadable>,
+    /// Whether the originals were sealed into each header (reversible anonymization).
+    pub sealed: bool,
     /// Wall-clock time.
     #[serde(serialize_with = "duration_secs")]
     pub duration: Duration,
@@ -33,10 +34,15 @@ impl fmt::Display for AnonymizeReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "Anonymized {} instances in {:.2} s ({:.0}/s): {} written, {} already up to date, {} failed",
+            "Anonymized {} instances in {:.2} s ({:.0}/s){}: {} written, {} already up to date, {} failed",
             self.instances,
             self.duration.as_secs_f64(),
             per_second(self.instances, self.duration),
+            if self.sealed {
+                " with sealed originals"
+            } else {
+                ""
+            },
             self.written,
             self.unchanged,
             self.failed.len()
@@ -54,22 +60,16 @@ impl fmt::Display for AnonymizeReport {
 
 impl Session {
     /// Checkpoint 6: writes the de-identified header of every instance, as the audit
-    /// `report` planned. The result depends only on the original header, the config and
-    /// the project secret, so running it again changes nothing.
+    /// `report` planned. The result depends only on the original header, the config, the
+    /// project secret and the sealed originals, so running it again changes nothing.
+    ///
+    /// With reversible anonymization on, an instance whose current originals are not
+    /// sealed for the session's key is refused (and any earlier de-identified header of it
+    /// dropped): nothing is changed that could not be recovered.
     pub fn anonymize_metadata(&mut self, report: &RiskReport) -> Result<AnonymizeReport> {
-        if report.stage != Stage::Audit {
-            return Err(GantryError::Order(
-                "anonymize needs the report of an audit, not of a verify".into(),
-            ));
-        }
         let started = Instant::now();
-        let prepared = self.prepare()?;
-        if report.fingerprint != prepared.fingerprint {
-            return Err(GantryError::Order(
-                "the configuration or the project secret changed since this audit; run the audit again"
-                    .into(),
-            ));
-        }
+        let prepared = self.prepare_for(report)?;
+        let required_key = self.required_key_id()?;
         let rules = prepared.rules();
         let engine = prepared.engine(&rules);
         let mut out = AnonymizeReport {
@@ -77,6 +77,7 @@ impl Session {
             written: 0,
             unchanged: 0,
             failed: Vec::new(),
+            sealed: required_key.is_some(),
             duration: Duration::ZERO,
         };
         self.for_each_instance(
@@ -84,33 +85,43 @@ impl Session {
             |stored| -> std::result::Result<Vec<u8>, String> {
                 let original = decode_header(&stored.original)
                     .map_err(|e| format!("stored header cannot be decoded: {e}"))?;
-                let patient = prepared
-                    .patients
-                    .get(&patient_key(&original))
-                    .ok_or("patient identity was not collected")?;
-                let mut header = engine.anonymize(&original, &sop_class(&original), patient);
-                add_markers(&mut header, &rules);
+                let mut header = deidentify(&prepared, &engine, &rules, &original)?;
+                if let Some(key_id) = &required_key {
+                    let modified = modified_attributes(&original, &header);
+                    let wanted = digest(&prepared.secret, key_id, &modified)?;
+                    match &stored.sealed {
+                        Some(sealed) if sealed.key_id == *key_id && sealed.digest == wanted => {
+                            insert_seal(&mut header, &sealed.item)?;
+                        }
+                        Some(sealed) if sealed.key_id != *key_id => {
+                            return Err(format!(
+                                "originals are sealed for key {}, not for the session's key {key_id}: run preserve_identities",
+                                sealed.key_id
+                            ));
+                        }
+                        Some(_) => {
+                            return Err("the sealed originals are stale (the rules changed since sealing): run preserve_identities again".into());
+                        }
+                        None => {
+                            return Err("originals are not sealed (reversible anonymization is on): run preserve_identities first".into());
+                        }
+                    }
+                }
                 encode_header(&header).map_err(|e| format!("cannot encode: {e}"))
             },
             |store, batch| {
                 store.write(|tx| {
                     for (stored, blob) in &batch {
+                        let id = stored.record.id;
                         match blob {
                             Ok(blob) if stored.deidentified.as_ref() == Some(blob) => {}
                             Ok(blob) => {
-                                tx.set_deidentified(stored.record.id, blob)?;
-                                tx.log(
-                                    Some(stored.record.id),
-                                    "anonymize",
-                                    "de-identified header written",
-                                )?;
+                                tx.set_deidentified(id, blob)?;
+                                tx.log(Some(id), "anonymize", "de-identified header written")?;
                             }
                             Err(detail) => {
-                                tx.log(
-                                    Some(stored.record.id),
-                                    "anonymize",
-                                    &format!("failed: {detail}"),
-                                )?;
+                                tx.clear_deidentified(id)?;
+                                tx.log(Some(id), "anonymize", &format!("failed: {detail}"))?;
                             }
                         }
                     }

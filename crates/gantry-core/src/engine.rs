@@ -188,7 +188,11 @@ impl Engine<'_> {
                         out.put(element.clone());
                     }
                 }
-                Planned::Clean | Planned::Keep | Planned::AddMarker => {
+                Planned::Clean
+                | Planned::Keep
+                | Planned::AddMarker
+                | Planned::Redact
+                | Planned::Block => {
                     out.put(element.clone());
                 }
             }

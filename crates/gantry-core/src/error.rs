@@ -26,6 +26,9 @@ pub enum GantryError {
         /// Why it cannot be used.
         detail: String,
     },
+    /// A key or sealed content could not be used.
+    #[error(transparent)]
+    Crypto(#[from] gantry_crypto::CryptoError),
     /// A configuration file is invalid.
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),

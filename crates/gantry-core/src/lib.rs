@@ -34,15 +34,19 @@ pub use config::{
 pub use engine::ElementFinding;
 pub use error::{GantryError, Result};
 pub use examine::{FileCounts, InstanceQuery, Inventory, ValueCount};
+pub use gantry_crypto::{CryptoError, KeyFile};
 pub use gantry_store::{
     DeviceCount, FileOutcome, InstanceRecord, PixelLocation, SkipReason, SourceStamp,
 };
 pub use header::TagPath;
 pub use identity::IdentifierKind;
 pub use ingest::{FileNote, IngestReport, SkippedFile};
+pub use pixels::PixelSyntax;
 pub use progress::{NoProgress, Progress};
 pub use pseudonym::Secret;
+pub use redact::RedactReport;
 pub use rules::{Planned, RuleSource};
+pub use seal::SealReport;
 pub use session::{Session, SessionBuilder};
 
 mod anonymize;
@@ -55,8 +59,11 @@ mod examine;
 mod header;
 mod identity;
 mod ingest;
+mod pixels;
 mod progress;
 mod pseudonym;
+mod redact;
 mod report;
 mod rules;
+mod seal;
 mod session;

@@ -64,6 +64,19 @@ impl Secret {
         mac.finalize().into_bytes().into()
     }
 
+    /// A keyed digest of several byte strings (each length-prefixed, so their boundaries
+    /// count).
+    pub(crate) fn digest(&self, parts: &[&[u8]]) -> [u8; 32] {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.0)
+            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+        mac.update(b"digest\0");
+        for part in parts {
+            mac.update(&(part.len() as u64).to_le_bytes());
+            mac.update(part);
+        }
+        mac.finalize().into_bytes().into()
+    }
+
     /// The remapped UID: `2.25.` and the decimal of the first 128 bits of the HMAC
     /// (PS3.5 B.2: a UUID-derived UID needs no registered root).
     pub fn uid(&self, original: &str) -> String {

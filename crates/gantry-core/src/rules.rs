@@ -42,6 +42,10 @@ pub enum Planned {
     Recurse,
     /// An identity marker added (PatientIdentityRemoved and the method).
     AddMarker,
+    /// Burned-in text blanked in the pixels.
+    Redact,
+    /// Cannot be made safe as it is: the safe export refuses the instance.
+    Block,
 }
 
 impl Planned {
@@ -60,6 +64,8 @@ impl Planned {
             Planned::Clean => "clean text",
             Planned::Recurse => "clean items",
             Planned::AddMarker => "add marker",
+            Planned::Redact => "redact pixels",
+            Planned::Block => "block",
         }
     }
 }

@@ -16,6 +16,8 @@ pub struct Session {
     pub(crate) store: Store,
     pub(crate) config: Option<crate::config::Config>,
     pub(crate) progress: SharedProgress,
+    pub(crate) sidecar: Option<gantry_store::PixelSidecar>,
+    pub(crate) sealing: Option<crate::seal::Sealing>,
     pool: Option<Arc<rayon::ThreadPool>>,
 }
 
@@ -200,6 +202,8 @@ impl SessionBuilder {
         Ok(Session {
             store,
             config: None,
+            sidecar: None,
+            sealing: None,
             progress: self.progress,
             pool,
         })

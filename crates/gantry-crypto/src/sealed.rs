@@ -90,6 +90,11 @@ impl Sealer {
         })
     }
 
+    /// Whether envelopes get a password recipient.
+    pub fn has_password(&self) -> bool {
+        self.password.is_some()
+    }
+
     /// The DER bytes of the envelope of `originals` (the value of Encrypted Content).
     pub fn seal_content(&self, originals: &InMemDicomObject) -> Result<Vec<u8>> {
         let plaintext = Zeroizing::new(encode_modified_attributes(originals)?);

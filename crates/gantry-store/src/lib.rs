@@ -44,6 +44,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub use derived::{ExportRecord, RedactedPixels, SealedItem};
 pub use error::{Result, StoreError};
 pub use header::{decode_header, encode_header};
 pub use instance::{Column, FileOutcome, FileRecord, InstanceFilter, InstanceRecord};
@@ -56,6 +57,7 @@ pub use source::{
 };
 pub use store::{DeviceCount, FileState, IndexedSource, Store, StoreTx, StoredInstance};
 
+mod derived;
 mod error;
 mod hash;
 mod header;

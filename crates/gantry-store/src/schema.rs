@@ -94,6 +94,41 @@ const MIGRATIONS: &[&str] = &[
         detail      TEXT NOT NULL
     );
     "#,
+    // 3: sealed originals, redacted pixels, exported files.
+    r#"
+    -- The Encrypted Attributes Sequence item of an instance (Explicit VR Little Endian),
+    -- the key it was sealed for, and a keyed digest of what it holds, so that sealing
+    -- again is needed only when the originals or the key change.
+    CREATE TABLE sealed (
+        instance_id INTEGER PRIMARY KEY REFERENCES instances (id) ON DELETE CASCADE,
+        key_id      TEXT NOT NULL,
+        digest      BLOB NOT NULL,
+        item        BLOB NOT NULL
+    );
+    -- Redacted pixel data: where its sidecar record is, its transfer syntax, the header
+    -- elements that describe it (Explicit VR Little Endian), and what was done (JSON).
+    CREATE TABLE pixels (
+        instance_id     INTEGER PRIMARY KEY REFERENCES instances (id) ON DELETE CASCADE,
+        sidecar_offset  INTEGER NOT NULL,
+        sidecar_length  INTEGER NOT NULL,
+        pixel_syntax    TEXT NOT NULL,
+        attributes      BLOB NOT NULL,
+        redaction       TEXT NOT NULL,
+        fingerprint     TEXT NOT NULL
+    );
+    -- Files written by export, per output folder.
+    CREATE TABLE exports (
+        out_dir          TEXT NOT NULL,
+        instance_id      INTEGER NOT NULL REFERENCES instances (id) ON DELETE CASCADE,
+        path             TEXT NOT NULL,
+        sop_instance_uid TEXT NOT NULL,
+        sha256           TEXT NOT NULL,
+        size             INTEGER NOT NULL,
+        safe             INTEGER NOT NULL,
+        PRIMARY KEY (out_dir, instance_id)
+    );
+    CREATE UNIQUE INDEX exports_path ON exports (out_dir, path);
+    "#,
 ];
 
 /// The schema version this build writes.

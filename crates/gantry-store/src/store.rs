@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
+use crate::derived::PIXEL_COLUMNS;
 use crate::error::{Result, StoreError};
 use crate::instance::{Column, FileOutcome, FileRecord, InstanceFilter, InstanceRecord};
 use crate::schema::{self, MigrateError, SCHEMA_VERSION};
@@ -16,8 +17,8 @@ use crate::source::{PixelLocation, SkipReason, SourceStamp, SourceSyntax};
 /// All writes go through [`Store::write`], which runs a closure in one transaction, so a
 /// batch lands whole or not at all.
 pub struct Store {
-    conn: Connection,
-    path: PathBuf,
+    pub(crate) conn: Connection,
+    pub(crate) path: PathBuf,
     // Held for the store's lifetime: the OS releases the lock when the process dies, so a
     // killed run never leaves the database locked.
     _lock: File,
@@ -81,7 +82,7 @@ impl Store {
         &self.path
     }
 
-    fn db_err(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+    pub(crate) fn db_err(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
         move |source| StoreError::Database {
             path: self.path.clone(),
             source,
@@ -319,8 +320,10 @@ impl Store {
     /// header blobs: the way to stream over every instance in bounded memory.
     pub fn instances_after(&self, after: i64, limit: usize) -> Result<Vec<StoredInstance>> {
         let sql = format!(
-            "SELECT {INSTANCE_COLUMNS}, h.original, h.deidentified
+            "SELECT {INSTANCE_COLUMNS}, h.original, h.deidentified, s.key_id, s.digest, s.item, {PIXEL_COLUMNS}
              FROM instances JOIN headers h ON h.instance_id = id
+             LEFT JOIN sealed s ON s.instance_id = id
+             LEFT JOIN pixels p ON p.instance_id = id
              WHERE id > ?1 ORDER BY id LIMIT ?2"
         );
         let mut stmt = self.conn.prepare_cached(&sql).map_err(self.db_err())?;
@@ -330,6 +333,8 @@ impl Store {
                     record: instance_from_row(row)?,
                     original: row.get(INSTANCE_COLUMN_COUNT)?,
                     deidentified: row.get(INSTANCE_COLUMN_COUNT + 1)?,
+                    sealed: crate::derived::sealed_from_row(row, INSTANCE_COLUMN_COUNT + 2)?,
+                    redacted: crate::derived::redacted_from_row(row, INSTANCE_COLUMN_COUNT + 5)?,
                 })
             })
             .map_err(self.db_err())?;
@@ -471,6 +476,10 @@ pub struct StoredInstance {
     pub original: Vec<u8>,
     /// The de-identified header, once anonymize has run.
     pub deidentified: Option<Vec<u8>>,
+    /// The sealed originals, once sealed.
+    pub sealed: Option<crate::SealedItem>,
+    /// The redacted pixel data, once redacted.
+    pub redacted: Option<crate::RedactedPixels>,
 }
 
 /// Instances per device, for inventories.
@@ -494,8 +503,8 @@ pub struct DeviceCount {
 
 /// The writes of one transaction; see [`Store::write`].
 pub struct StoreTx<'a> {
-    tx: &'a rusqlite::Transaction<'a>,
-    path: &'a Path,
+    pub(crate) tx: &'a rusqlite::Transaction<'a>,
+    pub(crate) path: &'a Path,
 }
 
 /// An indexed instance that a newly read file collides with.
@@ -512,7 +521,7 @@ pub struct IndexedSource {
 }
 
 impl StoreTx<'_> {
-    fn db_err(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+    pub(crate) fn db_err(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
         move |source| StoreError::Database {
             path: self.path.to_path_buf(),
             source,
@@ -654,6 +663,15 @@ impl StoreTx<'_> {
         self.tx
             .prepare_cached("UPDATE headers SET deidentified = ?2 WHERE instance_id = ?1")
             .and_then(|mut s| s.execute(params![instance_id, blob]))
+            .map_err(self.db_err())?;
+        Ok(())
+    }
+
+    /// Drops the de-identified header of an instance (it can no longer be trusted).
+    pub fn clear_deidentified(&self, instance_id: i64) -> Result<()> {
+        self.tx
+            .prepare_cached("UPDATE headers SET deidentified = NULL WHERE instance_id = ?1")
+            .and_then(|mut s| s.execute([instance_id]))
             .map_err(self.db_err())?;
         Ok(())
     }

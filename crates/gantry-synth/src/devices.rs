@@ -42,7 +42,8 @@ impl Device {
         }
     }
 
-    pub(crate) fn manufacturer(self) -> &'static str {
+    /// Manufacturer (0008,0070).
+    pub fn manufacturer(self) -> &'static str {
         match self {
             Device::GeCt => "GE MEDICAL SYSTEMS",
             Device::SiemensMr => "SIEMENS",
@@ -53,7 +54,8 @@ impl Device {
         }
     }
 
-    pub(crate) fn model(self) -> &'static str {
+    /// Manufacturer's Model Name (0008,1090).
+    pub fn model(self) -> &'static str {
         match self {
             Device::GeCt => "LightSpeed VCT",
             Device::SiemensMr => "MAGNETOM Skyra",

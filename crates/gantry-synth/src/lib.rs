@@ -145,6 +145,31 @@ pub struct SyntheticDump {
 }
 
 impl SyntheticDump {
+    /// A `machines:` section (YAML) with one rule per device and image size that burns
+    /// text in, whose zone is exactly the band the text was written to: the config a
+    /// careful user would write after looking at the images.
+    pub fn machine_rules(&self) -> String {
+        let mut rules = std::collections::BTreeSet::new();
+        for i in &self.instances {
+            if let Some(band) = i.burned_in_band {
+                rules.insert((
+                    i.device.manufacturer(),
+                    i.device.model(),
+                    i.geometry.rows,
+                    i.geometry.columns,
+                    [band.row_start, band.row_end, band.col_start, band.col_end],
+                ));
+            }
+        }
+        let mut out = String::from("machines:\n");
+        for (manufacturer, model, rows, columns, zone) in rules {
+            out.push_str(&format!(
+                "  - manufacturer: \"{manufacturer}\"\n    model_name: \"{model}\"\n    rows: {rows}\n    columns: {columns}\n    redaction_zones:\n      - {zone:?}\n"
+            ));
+        }
+        out
+    }
+
     /// Every identifying string planted anywhere, for leak scans.
     pub fn planted_identifiers(&self) -> Vec<String> {
         let mut out: Vec<String> = self.patients.iter().flat_map(|p| p.identifiers()).collect();

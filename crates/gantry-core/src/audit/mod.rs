@@ -125,38 +125,62 @@ impl Session {
         let started = Instant::now();
         let rules = prepared.rules();
         let engine = prepared.engine(&rules);
+        let required_key = self.required_key_id()?;
+        self.sidecar()?;
+        let sidecar = self.sidecar.take();
         let mut report = RiskReport::new(stage, prepared.fingerprint.clone());
-        self.store.write(|tx| tx.clear_findings(stage.as_str()))?;
-        self.for_each_instance(
-            stage.as_str(),
-            |stored| check_instance(stage, stored, &engine, prepared),
-            |store, batch| {
-                store.write(|tx| {
-                    for (stored, outcome) in &batch {
-                        match outcome {
-                            Ok(findings) => {
-                                let json = serde_json::to_string(findings).unwrap_or_default();
-                                tx.set_findings(
-                                    stored.record.id,
-                                    stage.as_str(),
-                                    findings.len(),
-                                    &json,
-                                )?;
+        let context = CheckContext {
+            stage,
+            engine: &engine,
+            prepared,
+            sidecar: sidecar.as_ref(),
+            required_key: required_key.as_deref(),
+        };
+        let result = self
+            .store
+            .write(|tx| tx.clear_findings(stage.as_str()))
+            .map_err(GantryError::from)
+            .and_then(|_| {
+                self.for_each_instance(
+                    stage.as_str(),
+                    |stored| context.check(stored),
+                    |store, batch| {
+                        store.write(|tx| {
+                            for (stored, outcome) in &batch {
+                                match outcome {
+                                    Ok(findings) => {
+                                        let json =
+                                            serde_json::to_string(findings).unwrap_or_default();
+                                        tx.set_findings(
+                                            stored.record.id,
+                                            stage.as_str(),
+                                            findings.len(),
+                                            &json,
+                                        )?;
+                                    }
+                                    Err(detail) => {
+                                        let json =
+                                            serde_json::to_string(&[detail]).unwrap_or_default();
+                                        tx.set_findings(
+                                            stored.record.id,
+                                            stage.as_str(),
+                                            1,
+                                            &json,
+                                        )?;
+                                    }
+                                }
                             }
-                            Err(detail) => {
-                                let json = serde_json::to_string(&[detail]).unwrap_or_default();
-                                tx.set_findings(stored.record.id, stage.as_str(), 1, &json)?;
-                            }
+                            Ok(())
+                        })?;
+                        for (stored, outcome) in batch {
+                            report.add(&stored.record, outcome);
                         }
-                    }
-                    Ok(())
-                })?;
-                for (stored, outcome) in batch {
-                    report.add(&stored.record, outcome);
-                }
-                Ok(())
-            },
-        )?;
+                        Ok(())
+                    },
+                )
+            });
+        self.sidecar = sidecar;
+        result?;
         report.duration = started.elapsed();
         let json = serde_json::to_string(&report).unwrap_or_default();
         report.id = self
@@ -166,69 +190,119 @@ impl Session {
     }
 }
 
-/// The findings of one instance, or why it could not be checked.
-fn check_instance(
-    stage: Stage,
-    stored: &StoredInstance,
-    engine: &Engine<'_>,
-    prepared: &Prepared,
-) -> std::result::Result<Vec<ElementFinding>, String> {
-    let original = decode_header(&stored.original)
-        .map_err(|e| format!("stored header cannot be decoded: {e}"))?;
-    let key = patient_key(&original);
-    let patient = prepared
-        .patients
-        .get(&key)
-        .ok_or_else(|| "patient identity was not collected".to_string())?;
-    let sop = sop_class(&original);
-    match stage {
-        Stage::Audit => {
-            let mut findings = engine.check(&original, &original, &sop, patient);
-            findings.extend(marker_findings(&original));
-            Ok(findings)
-        }
-        Stage::Verify => {
-            let Some(blob) = &stored.deidentified else {
-                return Ok(vec![ElementFinding {
-                    path: TagPath::default(),
-                    vr: String::new(),
-                    value: "(not de-identified)".into(),
-                    rule: RuleSource::Survived,
-                    action: Planned::Remove,
-                }]);
-            };
-            let current = decode_header(blob)
-                .map_err(|e| format!("de-identified header cannot be decoded: {e}"))?;
-            let mut findings = engine.check(&current, &original, &sop, patient);
-            findings.extend(marker_findings(&current));
-            findings.extend(surviving_uids(&current, &original, &prepared.config));
-            if let Some(found) = patient
-                .matcher
-                .find_in_bytes(without_sealed(blob, &current).as_slice())
-            {
-                findings.push(ElementFinding {
-                    path: TagPath::default(),
-                    vr: String::new(),
-                    value: found.chars().take(64).collect(),
-                    rule: RuleSource::Survived,
-                    action: Planned::Clean,
-                });
+/// What checking one instance needs; shared by the threads.
+pub(crate) struct CheckContext<'a> {
+    pub stage: Stage,
+    pub engine: &'a Engine<'a>,
+    pub prepared: &'a Prepared,
+    pub sidecar: Option<&'a gantry_store::PixelSidecar>,
+    /// The key whose seal every de-identified header must carry, when reversible.
+    pub required_key: Option<&'a str>,
+}
+
+impl CheckContext<'_> {
+    /// The findings of one instance, or why it could not be checked. At verify this is
+    /// also the safe gate of export: any finding blocks the instance.
+    pub fn check(
+        &self,
+        stored: &StoredInstance,
+    ) -> std::result::Result<Vec<ElementFinding>, String> {
+        let original = decode_header(&stored.original)
+            .map_err(|e| format!("stored header cannot be decoded: {e}"))?;
+        let key = patient_key(&original);
+        let patient = self
+            .prepared
+            .patients
+            .get(&key)
+            .ok_or_else(|| "patient identity was not collected".to_string())?;
+        let sop = sop_class(&original);
+        let plan = crate::pixels::plan(
+            &self.prepared.config,
+            &original,
+            &stored.record,
+            crate::pixels::PixelSyntax::Native,
+        );
+        let pixel_findings = |verify: bool| {
+            crate::pixels::findings(
+                &plan,
+                &stored.record,
+                &original,
+                stored.redacted.as_ref(),
+                self.sidecar,
+                verify,
+            )
+        };
+        match self.stage {
+            Stage::Audit => {
+                let mut findings = self.engine.check(&original, &original, &sop, patient);
+                findings.extend(marker_findings(&original));
+                findings.extend(pixel_findings(false));
+                Ok(findings)
             }
-            Ok(findings)
+            Stage::Verify => {
+                let Some(blob) = &stored.deidentified else {
+                    return Ok(vec![ElementFinding {
+                        path: TagPath::default(),
+                        vr: String::new(),
+                        value: "(not de-identified)".into(),
+                        rule: RuleSource::Survived,
+                        action: Planned::Block,
+                    }]);
+                };
+                let current = final_header(blob, stored.redacted.as_ref())?;
+                let mut findings = self.engine.check(&current, &original, &sop, patient);
+                findings.extend(marker_findings(&current));
+                findings.extend(surviving_uids(&current, &original, &self.prepared.config));
+                let unsealed = without_sealed(&current)?;
+                if let Some(found) = patient.matcher.find_in_bytes(&unsealed) {
+                    findings.push(ElementFinding {
+                        path: TagPath::default(),
+                        vr: String::new(),
+                        value: found.chars().take(64).collect(),
+                        rule: RuleSource::Survived,
+                        action: Planned::Clean,
+                    });
+                }
+                if let Some(key_id) = self.required_key
+                    && current
+                        .get(gantry_crypto::ENCRYPTED_ATTRIBUTES_SEQUENCE)
+                        .is_none()
+                {
+                    findings.push(ElementFinding {
+                        path: TagPath::root(gantry_crypto::ENCRYPTED_ATTRIBUTES_SEQUENCE),
+                        vr: "SQ".into(),
+                        value: format!("originals not sealed for key {key_id}"),
+                        rule: RuleSource::IdentityMarker,
+                        action: Planned::Block,
+                    });
+                }
+                findings.extend(pixel_findings(true));
+                Ok(findings)
+            }
         }
     }
 }
 
-/// The header bytes to scan raw: the encrypted originals are ciphertext, excluded so a
-/// chance match in random bytes is not reported.
-fn without_sealed(blob: &[u8], current: &InMemDicomObject) -> Vec<u8> {
-    let sealed = dicom_core::Tag(0x0400, 0x0500);
-    if current.get(sealed).is_none() {
-        return blob.to_vec();
+/// The header an instance is exported with: the de-identified header, with the elements
+/// that describe its redacted pixels laid over it.
+pub(crate) fn final_header(
+    deidentified: &[u8],
+    redacted: Option<&gantry_store::RedactedPixels>,
+) -> std::result::Result<InMemDicomObject, String> {
+    let header = decode_header(deidentified)
+        .map_err(|e| format!("de-identified header cannot be decoded: {e}"))?;
+    match redacted {
+        Some(r) => crate::pixels::overlay(&header, &r.attributes),
+        None => Ok(header),
     }
+}
+
+/// The header's bytes to scan raw: the encrypted originals are ciphertext, left out so a
+/// chance match in random bytes is not reported.
+fn without_sealed(current: &InMemDicomObject) -> std::result::Result<Vec<u8>, String> {
     let mut copy = current.clone();
-    copy.remove_element(sealed);
-    gantry_store::encode_header(&copy).unwrap_or_else(|_| blob.to_vec())
+    copy.remove_element(gantry_crypto::ENCRYPTED_ATTRIBUTES_SEQUENCE);
+    gantry_store::encode_header(&copy)
 }
 
 /// UID values of the original that still appear anywhere in the de-identified header.

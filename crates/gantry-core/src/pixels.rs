@@ -1,0 +1,316 @@
+//! What an instance's pixels need, shared by redact, verify and export: the machine rules
+//! that match it, whether it may carry burned-in text, whether its pixel data can be
+//! decoded, reading it, and the pixel findings.
+
+use dicom_core::Tag;
+use dicom_object::InMemDicomObject;
+use gantry_redact::{Fill, Geometry, Palette, Rect, effective_zones, first_unblanked};
+use gantry_store::{
+    InstanceRecord, PixelLayout, PixelSidecar, RedactedPixels, decode_header, open_pixel_value,
+    split_fragments,
+};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::config::{Config, MachineRule};
+use crate::engine::ElementFinding;
+use crate::header::TagPath;
+use crate::rules::{Planned, RuleSource};
+
+/// Modalities whose images often carry burned-in text (ultrasound, secondary capture,
+/// angiography, endoscopy, other).
+pub(crate) const RISKY_MODALITIES: &[&str] = &["US", "SC", "XA", "ES", "OT"];
+
+/// The transfer syntax redacted pixels are written in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PixelSyntax {
+    /// Native, Explicit VR Little Endian (the default: every reader reads it).
+    #[default]
+    Native,
+    /// RLE Lossless: smaller, and every DICOM reader still decodes it.
+    RleLossless,
+}
+
+/// What was done to an instance's pixels, as stored with them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Redaction {
+    pub rules: Vec<String>,
+    pub applied: Vec<Rect>,
+    pub outside: Vec<Rect>,
+    pub fill: Fill,
+    pub geometry: Geometry,
+    pub syntax: PixelSyntax,
+}
+
+/// The pixel plan of one instance.
+#[derive(Debug, Clone)]
+pub(crate) struct PixelPlan<'c> {
+    /// The machine rules that match it.
+    pub rules: Vec<&'c MachineRule>,
+    /// Their zones, together.
+    pub zones: Vec<Rect>,
+    /// Why it may carry burned-in text, if it may.
+    pub risk: Option<String>,
+    /// Whether its pixel data can be decoded by this build.
+    pub decodable: bool,
+    /// Identifies the redaction these rules ask for, for this source.
+    pub fingerprint: String,
+}
+
+fn text(header: &InMemDicomObject, tag: Tag) -> Option<String> {
+    crate::header::text(header, tag).filter(|t| !t.is_empty())
+}
+
+/// Why an image may carry burned-in text; `None` when nothing says it may.
+pub(crate) fn risk_of(header: &InMemDicomObject) -> Option<String> {
+    if text(header, Tag(0x0028, 0x0301)).is_some_and(|v| v.eq_ignore_ascii_case("YES")) {
+        return Some("Burned In Annotation is YES".into());
+    }
+    if let Some(modality) = text(header, Tag(0x0008, 0x0060))
+        && RISKY_MODALITIES.contains(&modality.to_ascii_uppercase().as_str())
+    {
+        return Some(format!("modality {modality} often carries burned-in text"));
+    }
+    if text(header, Tag(0x0008, 0x0016)).is_some_and(|c| c.starts_with("1.2.840.10008.5.1.4.1.1.7"))
+    {
+        return Some("a Secondary Capture image".into());
+    }
+    None
+}
+
+/// Whether the pixel data of `record` can be decoded by this build.
+pub(crate) fn decodable(record: &InstanceRecord) -> bool {
+    match &record.pixels {
+        Some(location) => match location.layout {
+            PixelLayout::Native { .. } => true,
+            PixelLayout::Encapsulated { .. } => gantry_redact::can_decode(&record.syntax.uid),
+        },
+        None => true,
+    }
+}
+
+/// The plan for an instance with original header `header`.
+pub(crate) fn plan<'c>(
+    config: &'c Config,
+    header: &InMemDicomObject,
+    record: &InstanceRecord,
+    syntax: PixelSyntax,
+) -> PixelPlan<'c> {
+    let rules: Vec<&MachineRule> = config
+        .machines
+        .iter()
+        .filter(|r| r.matches(header))
+        .collect();
+    let zones: Vec<Rect> = rules
+        .iter()
+        .flat_map(|r| r.redaction_zones.iter())
+        .map(|z| Rect {
+            row_start: z.row_start,
+            row_end: z.row_end,
+            col_start: z.col_start,
+            col_end: z.col_end,
+        })
+        .collect();
+    let mut hasher = Sha256::new();
+    // The output syntax is left out: it changes the bytes, not what is blank.
+    let _ = syntax;
+    hasher.update(
+        serde_json::to_vec(&(
+            &zones,
+            record.stamp.size,
+            record.stamp.mtime_ns,
+            &record.source_path,
+        ))
+        .unwrap_or_default(),
+    );
+    PixelPlan {
+        rules,
+        zones,
+        risk: risk_of(header),
+        decodable: decodable(record),
+        fingerprint: hex::encode(&hasher.finalize()[..12]),
+    }
+}
+
+fn finding(value: String, action: Planned) -> ElementFinding {
+    ElementFinding {
+        path: TagPath::root(Tag(0x7FE0, 0x0010)),
+        vr: "OB".into(),
+        value,
+        rule: RuleSource::PixelRisk,
+        action,
+    }
+}
+
+/// The pixel findings of an instance. Before redaction (`verify` false) a rule to apply is
+/// itself a finding; at verify every zone must be blank in the stored pixels.
+pub(crate) fn findings(
+    plan: &PixelPlan<'_>,
+    record: &InstanceRecord,
+    original: &InMemDicomObject,
+    redacted: Option<&RedactedPixels>,
+    sidecar: Option<&PixelSidecar>,
+    verify: bool,
+) -> Vec<ElementFinding> {
+    if record.pixels.is_none() {
+        return Vec::new();
+    }
+    if !plan.decodable {
+        return vec![finding(
+            format!(
+                "pixel data in transfer syntax {} cannot be decoded by this build{}; it cannot be inspected or redacted",
+                record.syntax.uid,
+                if record.syntax.uid.starts_with("1.2.840.10008.1.2.4.8") {
+                    " (JPEG-LS needs the `charls` feature)"
+                } else {
+                    ""
+                }
+            ),
+            Planned::Block,
+        )];
+    }
+    if plan.rules.is_empty() {
+        return match &plan.risk {
+            Some(risk) => vec![finding(
+                format!("may carry burned-in text ({risk}) and no machine rule matches its device"),
+                Planned::Block,
+            )],
+            None => Vec::new(),
+        };
+    }
+    if plan.zones.is_empty() {
+        return vec![finding(
+            format!(
+                "machine rule {} matches but lists no zone to blank",
+                plan.rules[0].describe()
+            ),
+            Planned::Block,
+        )];
+    }
+    let Some(redacted) = redacted.filter(|r| r.fingerprint == plan.fingerprint) else {
+        let what = match (redacted.is_some(), verify) {
+            (true, _) => "the redaction is stale (rules or source changed): run redact again",
+            (false, true) => "zones of a matching machine rule were never blanked: run redact",
+            (false, false) => "zones to blank",
+        };
+        return vec![finding(
+            format!("{what}: {} zone(s) of {}", plan.zones.len(), describe(plan)),
+            if verify || redacted.is_some() {
+                Planned::Block
+            } else {
+                Planned::Redact
+            },
+        )];
+    };
+    match check_blank(plan, redacted, original, sidecar) {
+        Ok(problems) => problems
+            .into_iter()
+            .map(|p| finding(p, Planned::Block))
+            .collect(),
+        Err(e) => vec![finding(
+            format!("redacted pixels cannot be checked: {e}"),
+            Planned::Block,
+        )],
+    }
+}
+
+fn describe(plan: &PixelPlan<'_>) -> String {
+    plan.rules
+        .iter()
+        .map(|r| r.describe())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Reads the stored redacted pixels and checks every zone under the header that will
+/// describe them; returns what is wrong.
+fn check_blank(
+    plan: &PixelPlan<'_>,
+    redacted: &RedactedPixels,
+    original: &InMemDicomObject,
+    sidecar: Option<&PixelSidecar>,
+) -> Result<Vec<String>, String> {
+    let sidecar = sidecar.ok_or("the pixel sidecar is not open")?;
+    let header = overlay(original, &redacted.attributes)?;
+    let geometry = Geometry::from_header(&header).map_err(|e| e.to_string())?;
+    let payload = sidecar.read(redacted.address).map_err(|e| e.to_string())?;
+    let data = native_of(&payload, &redacted.transfer_syntax, &header)?;
+    let fill = Fill::black(&geometry, Palette::from_header(&header).as_ref())
+        .map_err(|e| e.to_string())?;
+    let (applied, outside) = effective_zones(&geometry, &plan.zones);
+    let mut problems: Vec<String> = outside
+        .iter()
+        .map(|z| {
+            format!(
+                "zone {z} lies outside the {}×{} image: not applied",
+                geometry.rows, geometry.columns
+            )
+        })
+        .collect();
+    if let Some((frame, row, col)) =
+        first_unblanked(&data, &geometry, &applied, &fill).map_err(|e| e.to_string())?
+    {
+        problems.push(format!(
+            "frame {frame}, row {row}, column {col} inside a zone is not blank"
+        ));
+    }
+    Ok(problems)
+}
+
+/// `header` with the elements of an attributes blob laid over it.
+pub(crate) fn overlay(
+    header: &InMemDicomObject,
+    attributes: &[u8],
+) -> Result<InMemDicomObject, String> {
+    let mut out = header.clone();
+    if !attributes.is_empty() {
+        for element in decode_header(attributes)? {
+            out.put(element);
+        }
+    }
+    Ok(out)
+}
+
+/// Native samples of a stored pixel value in `transfer_syntax`.
+fn native_of(
+    payload: &[u8],
+    transfer_syntax: &str,
+    header: &InMemDicomObject,
+) -> Result<Vec<u8>, String> {
+    if transfer_syntax == gantry_redact::RLE_LOSSLESS {
+        let (table, fragments) = split_fragments(payload)?;
+        return gantry_redact::decode(header, transfer_syntax, table, fragments)
+            .map(|d| d.data)
+            .map_err(|e| e.to_string());
+    }
+    Ok(payload.to_vec())
+}
+
+/// The source pixels of an instance as native samples, with their layout: read from the
+/// source file (byte-swapped when it is big endian) and decoded when encapsulated.
+pub(crate) fn read_source_pixels(
+    record: &InstanceRecord,
+    header: &InMemDicomObject,
+) -> Result<(Vec<u8>, Geometry), String> {
+    let location = record
+        .pixels
+        .as_ref()
+        .ok_or("the instance has no pixel data")?;
+    let value = open_pixel_value(&record.source_path, location, record.stamp)
+        .map_err(|e| e.to_string())?
+        .read_all(location.length)
+        .map_err(|e| format!("{}: {e}", record.source_path.display()))?;
+    match location.layout {
+        PixelLayout::Native { .. } => {
+            let geometry = Geometry::from_header(header).map_err(|e| e.to_string())?;
+            Ok((value, geometry))
+        }
+        PixelLayout::Encapsulated { .. } => {
+            let (table, fragments) = split_fragments(&value)?;
+            let decoded = gantry_redact::decode(header, &record.syntax.uid, table, fragments)
+                .map_err(|e| e.to_string())?;
+            Ok((decoded.data, decoded.geometry))
+        }
+    }
+}

@@ -1,0 +1,400 @@
+//! Checkpoint 7, redact: blank burned-in text in pixel data, by the zones of the machine
+//! rules each instance matches. The new pixel data goes to the sidecar; the store records
+//! where, and the header elements that describe it. Pixels of instances no rule matches
+//! are never read.
+
+use std::fmt;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
+use dicom_object::InMemDicomObject;
+use gantry_redact::{Fill, Geometry, Palette, blank};
+use gantry_store::{PixelSidecar, RedactedPixels, SidecarAddress, decode_header, encode_header};
+use serde::Serialize;
+
+use crate::audit::Unreadable;
+use crate::error::{GantryError, Result};
+use crate::pixels::{PixelSyntax, Redaction, plan, read_source_pixels};
+use crate::report::{duration_secs, per_second};
+use crate::session::Session;
+
+/// What redact did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RedactReport {
+    /// Instances looked at.
+    pub instances: u64,
+    /// Instances whose pixels were blanked now.
+    pub redacted: u64,
+    /// Instances already redacted by the same rules (not read again).
+    pub unchanged: u64,
+    /// Instances no machine rule matches (their pixels were never read).
+    pub untouched: u64,
+    /// Earlier redactions dropped because no rule matches any more.
+    pub dropped: u64,
+    /// Frames blanked.
+    pub frames: u64,
+    /// Bytes of pixel data written to the sidecar.
+    pub bytes_written: u64,
+    /// Instances with a zone wholly outside the image: BurnedInAnnotation stays as it was.
+    pub zones_outside: Vec<Unreadable>,
+    /// Instances that could not be redacted (never exported by the safe gate).
+    pub failed: Vec<Unreadable>,
+    /// Wall-clock time.
+    #[serde(serialize_with = "duration_secs")]
+    pub duration: Duration,
+}
+
+impl fmt::Display for RedactReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "Redacted {} of {} instances in {:.2} s ({:.0} instances/s, {:.1} MB written): {} already done, {} without a rule, {} dropped, {} failed",
+            self.redacted,
+            self.instances,
+            self.duration.as_secs_f64(),
+            per_second(self.redacted, self.duration),
+            self.bytes_written as f64 / 1e6,
+            self.unchanged,
+            self.untouched,
+            self.dropped,
+            self.failed.len()
+        )?;
+        for z in &self.zones_outside {
+            writeln!(
+                f,
+                "  zone outside the image in {}: {}",
+                z.sop_instance_uid, z.detail
+            )?;
+        }
+        for z in &self.failed {
+            writeln!(f, "  failed {}: {}", z.sop_instance_uid, z.detail)?;
+        }
+        Ok(())
+    }
+}
+
+/// The outcome of one instance.
+enum Outcome {
+    Untouched {
+        had_redaction: bool,
+    },
+    Unchanged,
+    Redacted {
+        pixels: RedactedPixels,
+        frames: u64,
+        outside: Option<String>,
+    },
+    Failed(String),
+}
+
+impl Session {
+    /// Checkpoint 7: blanks the zones of every matching machine rule in every frame, and
+    /// writes the pixels as native Explicit VR Little Endian.
+    pub fn redact_pixels(&mut self) -> Result<RedactReport> {
+        self.redact_pixels_as(PixelSyntax::Native)
+    }
+
+    /// Like [`Session::redact_pixels`], writing the pixels in `syntax`.
+    pub fn redact_pixels_as(&mut self, syntax: PixelSyntax) -> Result<RedactReport> {
+        let started = Instant::now();
+        let config = self.config()?.clone();
+        let sidecar = Mutex::new(self.take_sidecar()?);
+        let mut report = RedactReport {
+            instances: 0,
+            redacted: 0,
+            unchanged: 0,
+            untouched: 0,
+            dropped: 0,
+            frames: 0,
+            bytes_written: 0,
+            zones_outside: Vec::new(),
+            failed: Vec::new(),
+            duration: Duration::ZERO,
+        };
+        let result = self.for_each_instance(
+            "redact",
+            |stored| {
+                let header = match decode_header(&stored.original) {
+                    Ok(h) => h,
+                    Err(e) => {
+                        return Outcome::Failed(format!("stored header cannot be decoded: {e}"));
+                    }
+                };
+                let plan = plan(&config, &header, &stored.record, syntax);
+                if plan.rules.is_empty() || stored.record.pixels.is_none() {
+                    return Outcome::Untouched {
+                        had_redaction: stored.redacted.is_some(),
+                    };
+                }
+                let wanted_syntax = match syntax {
+                    PixelSyntax::Native => gantry_redact::EXPLICIT_VR_LITTLE_ENDIAN,
+                    PixelSyntax::RleLossless => gantry_redact::RLE_LOSSLESS,
+                };
+                if stored.redacted.as_ref().is_some_and(|r| {
+                    r.fingerprint == plan.fingerprint && r.transfer_syntax == wanted_syntax
+                }) {
+                    return Outcome::Unchanged;
+                }
+                match redact_one(&stored.record, &header, &plan, syntax, &sidecar) {
+                    Ok(outcome) => outcome,
+                    Err(e) => Outcome::Failed(e),
+                }
+            },
+            |store, batch| {
+                // Records become durable before the database points at them.
+                sidecar
+                    .lock()
+                    .map_err(|_| GantryError::Order("the pixel sidecar lock was poisoned".into()))?
+                    .sync()?;
+                store.write(|tx| {
+                    for (stored, outcome) in &batch {
+                        let id = stored.record.id;
+                        match outcome {
+                            Outcome::Redacted { pixels, .. } => {
+                                tx.set_redacted(id, pixels)?;
+                                tx.log(Some(id), "redact", &pixels.redaction)?;
+                            }
+                            Outcome::Untouched {
+                                had_redaction: true,
+                            } => {
+                                tx.clear_redacted(id)?;
+                                tx.log(
+                                    Some(id),
+                                    "redact",
+                                    "no machine rule matches any more: redaction dropped",
+                                )?;
+                            }
+                            Outcome::Failed(detail) => {
+                                tx.log(Some(id), "redact", &format!("failed: {detail}"))?;
+                            }
+                            _ => {}
+                        }
+                    }
+                    Ok(())
+                })?;
+                for (stored, outcome) in batch {
+                    report.instances += 1;
+                    let uid = stored.record.sop_instance_uid.clone();
+                    match outcome {
+                        Outcome::Untouched { had_redaction } => {
+                            report.untouched += 1;
+                            report.dropped += had_redaction as u64;
+                        }
+                        Outcome::Unchanged => report.unchanged += 1,
+                        Outcome::Redacted {
+                            pixels,
+                            frames,
+                            outside,
+                        } => {
+                            report.redacted += 1;
+                            report.frames += frames;
+                            report.bytes_written += pixels.address.length;
+                            if let Some(detail) = outside {
+                                report.zones_outside.push(Unreadable {
+                                    sop_instance_uid: uid,
+                                    detail,
+                                });
+                            }
+                        }
+                        Outcome::Failed(detail) => report.failed.push(Unreadable {
+                            sop_instance_uid: uid,
+                            detail,
+                        }),
+                    }
+                }
+                Ok(())
+            },
+        );
+        self.put_sidecar(
+            sidecar
+                .into_inner()
+                .map_err(|_| GantryError::Order("the pixel sidecar lock was poisoned".into()))?,
+        );
+        result?;
+        report.duration = started.elapsed();
+        let json = serde_json::to_string(&report).unwrap_or_default();
+        self.store.write(|tx| tx.add_report("redact", &json))?;
+        Ok(report)
+    }
+}
+
+/// Reads, blanks and stores the pixels of one instance.
+fn redact_one(
+    record: &gantry_store::InstanceRecord,
+    header: &InMemDicomObject,
+    plan: &crate::pixels::PixelPlan<'_>,
+    syntax: PixelSyntax,
+    sidecar: &Mutex<PixelSidecar>,
+) -> std::result::Result<Outcome, String> {
+    if !plan.decodable {
+        return Err(format!(
+            "pixel data in transfer syntax {} cannot be decoded by this build",
+            record.syntax.uid
+        ));
+    }
+    let (mut data, geometry) = read_source_pixels(record, header)?;
+    let palette = Palette::from_header(header);
+    let fill = Fill::black(&geometry, palette.as_ref()).map_err(|e| e.to_string())?;
+    let done = blank(&mut data, &geometry, &plan.zones, &fill).map_err(|e| e.to_string())?;
+    let (payload, transfer_syntax) = match syntax {
+        PixelSyntax::Native => {
+            data.truncate(geometry.data_len());
+            if data.len() % 2 == 1 {
+                data.push(0); // PS3.5 7.1.1: values have even length
+            }
+            (data, gantry_redact::EXPLICIT_VR_LITTLE_ENDIAN)
+        }
+        PixelSyntax::RleLossless => {
+            let fragments =
+                gantry_redact::encode_rle(&data, &geometry).map_err(|e| e.to_string())?;
+            (encapsulate(&fragments), gantry_redact::RLE_LOSSLESS)
+        }
+    };
+    let outside = (!done.outside.is_empty()).then(|| {
+        format!(
+            "{} zone(s) outside the {}×{} image: {}",
+            done.outside.len(),
+            geometry.rows,
+            geometry.columns,
+            done.outside
+                .iter()
+                .map(|z| z.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    });
+    let attributes = attributes(header, &geometry, &record.syntax.uid, outside.is_none())?;
+    let redaction = Redaction {
+        rules: plan.rules.iter().map(|r| r.describe()).collect(),
+        applied: done.applied,
+        outside: done.outside,
+        fill,
+        geometry: geometry.clone(),
+        syntax,
+    };
+    let address: SidecarAddress = sidecar
+        .lock()
+        .map_err(|_| "the pixel sidecar lock was poisoned".to_string())?
+        .append(&payload)
+        .map_err(|e| e.to_string())?;
+    Ok(Outcome::Redacted {
+        pixels: RedactedPixels {
+            address,
+            transfer_syntax: transfer_syntax.to_string(),
+            attributes,
+            redaction: serde_json::to_string(&redaction).unwrap_or_default(),
+            fingerprint: plan.fingerprint.clone(),
+        },
+        frames: geometry.frames as u64,
+        outside,
+    })
+}
+
+/// An encapsulated pixel value: an empty basic offset table, one item per fragment, and
+/// the sequence delimiter (PS3.5 A.4).
+pub(crate) fn encapsulate(fragments: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(fragments.iter().map(|f| f.len() + 8).sum::<usize>() + 16);
+    out.extend_from_slice(&[0xFE, 0xFF, 0x00, 0xE0, 0, 0, 0, 0]);
+    for fragment in fragments {
+        out.extend_from_slice(&[0xFE, 0xFF, 0x00, 0xE0]);
+        let len = fragment.len() + fragment.len() % 2;
+        out.extend_from_slice(&(len as u32).to_le_bytes());
+        out.extend_from_slice(fragment);
+        if fragment.len() % 2 == 1 {
+            out.push(0);
+        }
+    }
+    out.extend_from_slice(&[0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0]);
+    out
+}
+
+/// The header elements that describe the redacted pixels: their layout as decoded, the
+/// burned-in flag (NO only when every zone was applied), and a lossy history that stays
+/// true (PS3.3 C.7.6.1.1.5: once lossy, always marked lossy).
+fn attributes(
+    header: &InMemDicomObject,
+    geometry: &Geometry,
+    source_syntax: &str,
+    all_zones_applied: bool,
+) -> std::result::Result<Vec<u8>, String> {
+    let us = |tag: u16, v: u16| DataElement::new(Tag(0x0028, tag), VR::US, PrimitiveValue::from(v));
+    let mut out = InMemDicomObject::new_empty();
+    out.put(us(0x0002, geometry.samples_per_pixel));
+    out.put(DataElement::new(
+        Tag(0x0028, 0x0004),
+        VR::CS,
+        PrimitiveValue::from(geometry.photometric.as_str()),
+    ));
+    if geometry.samples_per_pixel > 1 {
+        out.put(us(0x0006, geometry.planar as u16));
+    }
+    out.put(us(0x0100, geometry.bits_allocated));
+    out.put(us(0x0101, geometry.bits_stored));
+    out.put(us(0x0102, geometry.bits_stored.saturating_sub(1)));
+    out.put(us(0x0103, geometry.signed as u16));
+    if all_zones_applied {
+        out.put(DataElement::new(
+            Tag(0x0028, 0x0301),
+            VR::CS,
+            PrimitiveValue::from("NO"),
+        ));
+    }
+    let was_lossy = crate::header::text(header, Tag(0x0028, 0x2110)).as_deref() == Some("01");
+    if let Some(method) = gantry_redact::lossy_method(source_syntax)
+        && !was_lossy
+        && crate::header::text(header, Tag(0x0028, 0x2110)).as_deref() != Some("00")
+    {
+        // A syntax that may be lossy, with no history to say it was not: claim lossy,
+        // never lossless.
+        out.put(DataElement::new(
+            Tag(0x0028, 0x2110),
+            VR::CS,
+            PrimitiveValue::from("01"),
+        ));
+        if header.get(Tag(0x0028, 0x2114)).is_none() {
+            out.put(DataElement::new(
+                Tag(0x0028, 0x2114),
+                VR::CS,
+                PrimitiveValue::from(method),
+            ));
+        }
+    }
+    encode_header(&out)
+}
+
+impl Session {
+    /// The pixel sidecar, opened on first use.
+    pub(crate) fn sidecar(&mut self) -> Result<&PixelSidecar> {
+        if self.sidecar.is_none() {
+            self.sidecar = Some(PixelSidecar::open(self.sidecar_path())?);
+        }
+        match &self.sidecar {
+            Some(s) => Ok(s),
+            None => Err(GantryError::Order(
+                "the pixel sidecar could not be opened".into(),
+            )),
+        }
+    }
+
+    fn take_sidecar(&mut self) -> Result<PixelSidecar> {
+        match self.sidecar.take() {
+            Some(s) => Ok(s),
+            None => Ok(PixelSidecar::open(self.sidecar_path())?),
+        }
+    }
+
+    fn put_sidecar(&mut self, sidecar: PixelSidecar) {
+        self.sidecar = Some(sidecar);
+    }
+
+    /// The sidecar beside the database: `gantry.db` keeps its pixels in `gantry_pixels.bin`.
+    pub fn sidecar_path(&self) -> std::path::PathBuf {
+        let db = self.store.path();
+        let stem = db
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "gantry".into());
+        db.with_file_name(format!("{stem}_pixels.bin"))
+    }
+}

@@ -1,0 +1,300 @@
+//! Checkpoint 5, backup: the original values of every attribute anonymize will change or
+//! remove are sealed inside each object (PS3.15 E.1.2), so authorised people can recover
+//! them with the key or the password, with Gantry or with standard tools.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use dicom_core::Tag;
+use dicom_core::value::DataSetSequence;
+use dicom_core::{DataElement, VR};
+use dicom_object::InMemDicomObject;
+use gantry_crypto::{KeyFile, Sealer};
+use gantry_store::{decode_header, encode_header};
+use serde::Serialize;
+
+use crate::audit::{RiskReport, Stage, Unreadable, sop_class};
+use crate::engine::add_markers;
+use crate::error::{GantryError, Result};
+use crate::identity::patient_key;
+use crate::pseudonym::Secret;
+use crate::report::{duration_secs, per_second};
+use crate::session::Session;
+
+/// Key of the sealing key's identifier in the store's meta table: once set, anonymize
+/// refuses to change an instance whose originals are not sealed for that key.
+pub(crate) const SEALING_KEY_ID: &str = "sealing.key_id";
+
+/// The key (and password) a session seals with. Never stored in the database.
+pub(crate) struct Sealing {
+    pub key: KeyFile,
+    pub sealer: Sealer,
+}
+
+/// A seal made for one instance.
+struct NewSeal {
+    digest: Vec<u8>,
+    blob: Vec<u8>,
+    attributes: u64,
+}
+
+/// What sealing did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SealReport {
+    /// Instances looked at.
+    pub instances: u64,
+    /// Instances whose originals were sealed now.
+    pub sealed: u64,
+    /// Instances already sealed with the same key and the same originals.
+    pub unchanged: u64,
+    /// Instances that could not be sealed (anonymize will refuse them).
+    pub failed: Vec<Unreadable>,
+    /// Attributes sealed, over all instances (top-level elements; a sequence counts once).
+    pub attributes: u64,
+    /// The key identifier (not secret).
+    pub key_id: String,
+    /// Whether a password recipient was added.
+    pub password: bool,
+    /// Wall-clock time.
+    #[serde(serialize_with = "duration_secs")]
+    pub duration: Duration,
+}
+
+impl fmt::Display for SealReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "Sealed the originals of {} of {} instances in {:.2} s ({:.0}/s) for key {}{}: {} attributes, {} already sealed, {} failed",
+            self.sealed,
+            self.instances,
+            self.duration.as_secs_f64(),
+            per_second(self.instances, self.duration),
+            self.key_id,
+            if self.password { " and a password" } else { "" },
+            self.attributes,
+            self.unchanged,
+            self.failed.len()
+        )?;
+        for failure in &self.failed {
+            writeln!(
+                f,
+                "  failed {}: {}",
+                failure.sop_instance_uid, failure.detail
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// The originals of every top-level attribute that de-identification changes or removes:
+/// the single item of the Modified Attributes Sequence. A sequence with any change inside
+/// is sealed whole, as re-identification replaces top-level attributes.
+pub(crate) fn modified_attributes(
+    original: &InMemDicomObject,
+    deidentified: &InMemDicomObject,
+) -> InMemDicomObject {
+    let mut out = InMemDicomObject::new_empty();
+    for element in original.iter() {
+        let tag = element.header().tag;
+        if tag == gantry_crypto::ENCRYPTED_ATTRIBUTES_SEQUENCE && deidentified.get(tag).is_none() {
+            out.put(element.clone());
+            continue;
+        }
+        match deidentified.get(tag) {
+            Some(now) if now == element => {}
+            _ => {
+                out.put(element.clone());
+            }
+        }
+    }
+    out
+}
+
+/// A keyed digest of what is sealed, and for which key.
+pub(crate) fn digest(
+    secret: &Secret,
+    key_id: &str,
+    modified: &InMemDicomObject,
+) -> std::result::Result<Vec<u8>, String> {
+    let bytes = encode_header(modified)?;
+    Ok(secret.digest(&[key_id.as_bytes(), &bytes]).to_vec())
+}
+
+/// The de-identified header anonymize would write (markers included, seal excluded).
+pub(crate) fn deidentify(
+    prepared: &crate::audit::Prepared,
+    engine: &crate::engine::Engine<'_>,
+    rules: &crate::rules::Rules<'_>,
+    original: &InMemDicomObject,
+) -> std::result::Result<InMemDicomObject, String> {
+    let patient = prepared
+        .patients
+        .get(&patient_key(original))
+        .ok_or("patient identity was not collected")?;
+    let mut header = engine.anonymize(original, &sop_class(original), patient);
+    add_markers(&mut header, rules);
+    Ok(header)
+}
+
+/// Puts a sealed item in the header as the only item of Encrypted Attributes Sequence.
+pub(crate) fn insert_seal(
+    header: &mut InMemDicomObject,
+    item_blob: &[u8],
+) -> std::result::Result<(), String> {
+    let item = decode_header(item_blob)?;
+    header.put(DataElement::new(
+        Tag(0x0400, 0x0500),
+        VR::SQ,
+        DataSetSequence::from(vec![item]),
+    ));
+    Ok(())
+}
+
+impl Session {
+    /// Turns on reversible anonymization with `key`: from now on (in this session and
+    /// every later one on this database) anonymize refuses to change an instance whose
+    /// originals are not sealed for this key. The key itself is never stored.
+    pub fn enable_reversible_anonymization(&mut self, key: KeyFile) -> Result<()> {
+        self.enable_sealing(key, None)
+    }
+
+    /// Like [`Session::enable_reversible_anonymization`], adding a password recipient,
+    /// so that tools without the key file (OpenSSL, GDCM `gdcmanon -d -p`) can open the
+    /// sealed originals with the password.
+    pub fn enable_reversible_anonymization_with_password(
+        &mut self,
+        key: KeyFile,
+        password: &str,
+    ) -> Result<()> {
+        if password.is_empty() {
+            return Err(GantryError::Order(
+                "an empty password protects nothing".into(),
+            ));
+        }
+        self.enable_sealing(key, Some(password))
+    }
+
+    fn enable_sealing(&mut self, key: KeyFile, password: Option<&str>) -> Result<()> {
+        let sealer = Sealer::new(Some(&key), password)?;
+        self.store
+            .meta_set(SEALING_KEY_ID, key.id_hex().as_bytes())?;
+        self.sealing = Some(Sealing { key, sealer });
+        Ok(())
+    }
+
+    /// The key id this session must seal for, if reversible anonymization is on.
+    pub(crate) fn required_key_id(&self) -> Result<Option<String>> {
+        Ok(self
+            .store
+            .meta_get(SEALING_KEY_ID)?
+            .map(|b| String::from_utf8_lossy(&b).into_owned()))
+    }
+
+    /// Checkpoint 5: seals, inside each instance, the originals of every attribute the
+    /// audited actions will change or remove.
+    pub fn preserve_identities(&mut self, report: &RiskReport) -> Result<SealReport> {
+        let started = Instant::now();
+        let Some(sealing) = self.sealing.take() else {
+            return Err(GantryError::Order(
+                "preserve_identities needs a key: call enable_reversible_anonymization first (gantry lock --key FILE)".into(),
+            ));
+        };
+        let result = self.seal_all(report, &sealing, started);
+        self.sealing = Some(sealing);
+        result
+    }
+
+    fn seal_all(
+        &mut self,
+        report: &RiskReport,
+        sealing: &Sealing,
+        started: Instant,
+    ) -> Result<SealReport> {
+        let prepared = self.prepare_for(report)?;
+        let rules = prepared.rules();
+        let engine = prepared.engine(&rules);
+        let key_id = sealing.key.id_hex();
+        let mut out = SealReport {
+            instances: 0,
+            sealed: 0,
+            unchanged: 0,
+            failed: Vec::new(),
+            attributes: 0,
+            key_id: key_id.clone(),
+            password: false,
+            duration: Duration::ZERO,
+        };
+        self.for_each_instance(
+            "seal",
+            |stored| -> std::result::Result<Option<NewSeal>, String> {
+                let original = decode_header(&stored.original)
+                    .map_err(|e| format!("stored header cannot be decoded: {e}"))?;
+                let deidentified = deidentify(&prepared, &engine, &rules, &original)?;
+                let modified = modified_attributes(&original, &deidentified);
+                let digest = digest(&prepared.secret, &key_id, &modified)?;
+                if stored
+                    .sealed
+                    .as_ref()
+                    .is_some_and(|s| s.key_id == key_id && s.digest == digest)
+                {
+                    return Ok(None);
+                }
+                let item = sealing.sealer.seal(&modified).map_err(|e| e.to_string())?;
+                let blob = encode_header(&item)?;
+                Ok(Some(NewSeal {
+                    digest,
+                    blob,
+                    attributes: modified.iter().count() as u64,
+                }))
+            },
+            |store, batch| {
+                store.write(|tx| {
+                    for (stored, outcome) in &batch {
+                        if let Ok(Some(seal)) = outcome {
+                            tx.set_sealed(stored.record.id, &key_id, &seal.digest, &seal.blob)?;
+                        }
+                    }
+                    Ok(())
+                })?;
+                for (stored, outcome) in batch {
+                    out.instances += 1;
+                    match outcome {
+                        Ok(None) => out.unchanged += 1,
+                        Ok(Some(seal)) => {
+                            out.sealed += 1;
+                            out.attributes += seal.attributes;
+                        }
+                        Err(detail) => out.failed.push(Unreadable {
+                            sop_instance_uid: stored.record.sop_instance_uid.clone(),
+                            detail,
+                        }),
+                    }
+                }
+                Ok(())
+            },
+        )?;
+        out.password = sealing.sealer.has_password();
+        out.duration = started.elapsed();
+        let json = serde_json::to_string(&out).unwrap_or_default();
+        self.store.write(|tx| tx.add_report("seal", &json))?;
+        Ok(out)
+    }
+
+    /// What every later step needs about patients, checked against the audit `report`
+    /// the step was asked to act on.
+    pub(crate) fn prepare_for(&mut self, report: &RiskReport) -> Result<crate::audit::Prepared> {
+        if report.stage != Stage::Audit {
+            return Err(GantryError::Order(
+                "this step needs the report of an audit, not of a verify".into(),
+            ));
+        }
+        let prepared = self.prepare()?;
+        if report.fingerprint != prepared.fingerprint {
+            return Err(GantryError::Order(
+                "the configuration or the project secret changed since this audit; run the audit again"
+                    .into(),
+            ));
+        }
+        Ok(prepared)
+    }
+}

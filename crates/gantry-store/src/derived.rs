@@ -1,0 +1,285 @@
+//! What the later checkpoints derive from an instance: its sealed originals, its redacted
+//! pixels, and the files export wrote.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{OptionalExtension, Row, params};
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+use crate::sidecar::SidecarAddress;
+use crate::store::{Store, StoreTx, path_text};
+
+/// Redacted pixel data of an instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RedactedPixels {
+    /// The sidecar record holding the new pixel value.
+    pub address: SidecarAddress,
+    /// The transfer syntax of that value.
+    pub transfer_syntax: String,
+    /// Header elements describing the new pixels (photometric interpretation, planar
+    /// configuration, burned-in annotation, lossy compression history), as an Explicit VR
+    /// Little Endian data set, to lay over the header.
+    pub attributes: Vec<u8>,
+    /// What was done (zones, fill, rule), as JSON for the checkpoint that wrote it.
+    pub redaction: String,
+    /// Identifies the rule and decoder output it came from: an unchanged fingerprint
+    /// means redacting again would write the same record.
+    pub fingerprint: String,
+}
+
+/// The sealed originals of an instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedItem {
+    /// The identifier of the key they were sealed for (hex).
+    pub key_id: String,
+    /// A keyed digest of what was sealed, to tell whether sealing again is needed.
+    pub digest: Vec<u8>,
+    /// The Encrypted Attributes Sequence item, Explicit VR Little Endian.
+    pub item: Vec<u8>,
+}
+
+/// A file written by export.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportRecord {
+    /// The instance.
+    pub instance_id: i64,
+    /// The path, relative to the output folder.
+    pub path: PathBuf,
+    /// The SOP Instance UID written.
+    pub sop_instance_uid: String,
+    /// SHA-256 of the file, hex.
+    pub sha256: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Whether it passed the safe gate (false: written by an explicitly unsafe export).
+    pub safe: bool,
+}
+
+pub(crate) const PIXEL_COLUMNS: &str = "p.sidecar_offset, p.sidecar_length, p.pixel_syntax, \
+    p.attributes, p.redaction, p.fingerprint";
+
+pub(crate) fn sealed_from_row(row: &Row<'_>, first: usize) -> rusqlite::Result<Option<SealedItem>> {
+    let key_id: Option<String> = row.get(first)?;
+    let Some(key_id) = key_id else {
+        return Ok(None);
+    };
+    Ok(Some(SealedItem {
+        key_id,
+        digest: row.get(first + 1)?,
+        item: row.get(first + 2)?,
+    }))
+}
+
+pub(crate) fn redacted_from_row(
+    row: &Row<'_>,
+    first: usize,
+) -> rusqlite::Result<Option<RedactedPixels>> {
+    let offset: Option<i64> = row.get(first)?;
+    let Some(offset) = offset else {
+        return Ok(None);
+    };
+    Ok(Some(RedactedPixels {
+        address: SidecarAddress {
+            offset: offset as u64,
+            length: row.get::<_, i64>(first + 1)? as u64,
+        },
+        transfer_syntax: row.get(first + 2)?,
+        attributes: row.get(first + 3)?,
+        redaction: row.get(first + 4)?,
+        fingerprint: row.get(first + 5)?,
+    }))
+}
+
+impl Store {
+    /// The sealed originals of an instance, if sealed.
+    pub fn sealed(&self, instance_id: i64) -> Result<Option<SealedItem>> {
+        self.conn
+            .query_row(
+                "SELECT key_id, digest, item FROM sealed WHERE instance_id = ?1",
+                [instance_id],
+                |r| sealed_from_row(r, 0),
+            )
+            .optional()
+            .map_err(self.db_err())
+            .map(Option::flatten)
+    }
+
+    /// How many instances have sealed originals.
+    pub fn sealed_count(&self) -> Result<u64> {
+        self.conn
+            .query_row("SELECT COUNT(*) FROM sealed", [], |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
+            .map_err(self.db_err())
+    }
+
+    /// The redacted pixels of an instance, if any.
+    pub fn redacted(&self, instance_id: i64) -> Result<Option<RedactedPixels>> {
+        let sql = format!("SELECT {PIXEL_COLUMNS} FROM pixels p WHERE p.instance_id = ?1");
+        self.conn
+            .query_row(&sql, [instance_id], |r| redacted_from_row(r, 0))
+            .optional()
+            .map_err(self.db_err())
+            .map(Option::flatten)
+    }
+
+    /// Every sidecar record the database refers to, in file order.
+    pub fn sidecar_addresses(&self) -> Result<Vec<(i64, SidecarAddress)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT instance_id, sidecar_offset, sidecar_length FROM pixels ORDER BY 2")
+            .map_err(self.db_err())?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    SidecarAddress {
+                        offset: r.get::<_, i64>(1)? as u64,
+                        length: r.get::<_, i64>(2)? as u64,
+                    },
+                ))
+            })
+            .map_err(self.db_err())?;
+        rows.collect::<rusqlite::Result<_>>().map_err(self.db_err())
+    }
+
+    /// The files export recorded for `out_dir`, in path order.
+    pub fn exports(&self, out_dir: &Path) -> Result<Vec<ExportRecord>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT instance_id, path, sop_instance_uid, sha256, size, safe FROM exports
+                 WHERE out_dir = ?1 ORDER BY path",
+            )
+            .map_err(self.db_err())?;
+        let rows = stmt
+            .query_map([path_text(out_dir)], export_from_row)
+            .map_err(self.db_err())?;
+        rows.collect::<rusqlite::Result<_>>().map_err(self.db_err())
+    }
+
+    /// The file export recorded for an instance in `out_dir`, if any.
+    pub fn export_of(&self, out_dir: &Path, instance_id: i64) -> Result<Option<ExportRecord>> {
+        self.conn
+            .prepare_cached(
+                "SELECT instance_id, path, sop_instance_uid, sha256, size, safe FROM exports
+                 WHERE out_dir = ?1 AND instance_id = ?2",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![path_text(out_dir), instance_id], export_from_row)
+                    .optional()
+            })
+            .map_err(self.db_err())
+    }
+}
+
+fn export_from_row(r: &Row<'_>) -> rusqlite::Result<ExportRecord> {
+    Ok(ExportRecord {
+        instance_id: r.get(0)?,
+        path: PathBuf::from(r.get::<_, String>(1)?),
+        sop_instance_uid: r.get(2)?,
+        sha256: r.get(3)?,
+        size: r.get::<_, i64>(4)? as u64,
+        safe: r.get::<_, i64>(5)? != 0,
+    })
+}
+
+impl StoreTx<'_> {
+    /// Stores the sealed originals of an instance, replacing earlier ones.
+    pub fn set_sealed(
+        &self,
+        instance_id: i64,
+        key_id: &str,
+        digest: &[u8],
+        item: &[u8],
+    ) -> Result<()> {
+        self.tx
+            .prepare_cached(
+                "INSERT OR REPLACE INTO sealed (instance_id, key_id, digest, item) VALUES (?1, ?2, ?3, ?4)",
+            )
+            .and_then(|mut s| s.execute(params![instance_id, key_id, digest, item]))
+            .map_err(self.db_err())?;
+        Ok(())
+    }
+
+    /// Records the redacted pixels of an instance, replacing earlier ones.
+    pub fn set_redacted(&self, instance_id: i64, pixels: &RedactedPixels) -> Result<()> {
+        self.tx
+            .prepare_cached(
+                "INSERT OR REPLACE INTO pixels (instance_id, sidecar_offset, sidecar_length,
+                 pixel_syntax, attributes, redaction, fingerprint)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    instance_id,
+                    pixels.address.offset as i64,
+                    pixels.address.length as i64,
+                    pixels.transfer_syntax,
+                    pixels.attributes,
+                    pixels.redaction,
+                    pixels.fingerprint,
+                ])
+            })
+            .map_err(self.db_err())?;
+        Ok(())
+    }
+
+    /// Forgets the redacted pixels of an instance (its rule no longer applies).
+    pub fn clear_redacted(&self, instance_id: i64) -> Result<()> {
+        self.tx
+            .prepare_cached("DELETE FROM pixels WHERE instance_id = ?1")
+            .and_then(|mut s| s.execute([instance_id]))
+            .map_err(self.db_err())?;
+        Ok(())
+    }
+
+    /// Moves a sidecar record (after compaction).
+    pub fn move_redacted(&self, instance_id: i64, address: SidecarAddress) -> Result<()> {
+        self.tx
+            .prepare_cached(
+                "UPDATE pixels SET sidecar_offset = ?2, sidecar_length = ?3 WHERE instance_id = ?1",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    instance_id,
+                    address.offset as i64,
+                    address.length as i64
+                ])
+            })
+            .map_err(self.db_err())?;
+        Ok(())
+    }
+
+    /// Records a file written by export into `out_dir`.
+    pub fn record_export(&self, out_dir: &Path, record: &ExportRecord) -> Result<()> {
+        self.tx
+            .prepare_cached(
+                "INSERT OR REPLACE INTO exports
+                 (out_dir, instance_id, path, sop_instance_uid, sha256, size, safe)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    path_text(out_dir),
+                    record.instance_id,
+                    path_text(&record.path),
+                    record.sop_instance_uid,
+                    record.sha256,
+                    record.size as i64,
+                    record.safe as i64,
+                ])
+            })
+            .map_err(self.db_err())?;
+        Ok(())
+    }
+
+    /// Forgets what export recorded for an instance in `out_dir` (it is blocked now).
+    pub fn forget_export(&self, out_dir: &Path, instance_id: i64) -> Result<()> {
+        self.tx
+            .prepare_cached("DELETE FROM exports WHERE out_dir = ?1 AND instance_id = ?2")
+            .and_then(|mut s| s.execute(params![path_text(out_dir), instance_id]))
+            .map_err(self.db_err())?;
+        Ok(())
+    }
+}
