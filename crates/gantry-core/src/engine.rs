@@ -137,6 +137,10 @@ impl Engine<'_> {
         let mut out = InMemDicomObject::new_empty();
         for element in object.iter() {
             let tag = element.tag();
+            if is_length_element(tag) {
+                // Retired group lengths would be wrong once elements are removed.
+                continue;
+            }
             let vr = element.vr();
             let creator = creator_of(object, tag);
             let decision = self.rules.decide(tag, vr, sop_class, creator.as_deref());
@@ -227,6 +231,9 @@ impl Engine<'_> {
     ) {
         for element in object.iter() {
             let tag = element.tag();
+            if is_length_element(tag) {
+                continue;
+            }
             let vr = element.vr();
             let path = match parent {
                 Some((p, index)) => p.child(index, tag),
@@ -306,6 +313,12 @@ impl Engine<'_> {
             }
         }
     }
+}
+
+/// Group Length (gggg,0000) and Length to End (0008,0001): retired counts of bytes that
+/// removing elements would falsify, and that carry nothing about anyone.
+fn is_length_element(tag: Tag) -> bool {
+    tag.element() == 0x0000 || tag == Tag(0x0008, 0x0001)
 }
 
 /// A text value of a VR (empty text as an empty value).

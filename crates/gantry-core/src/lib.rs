@@ -34,6 +34,7 @@ pub use config::{
 pub use engine::ElementFinding;
 pub use error::{GantryError, Result};
 pub use examine::{FileCounts, InstanceQuery, Inventory, ValueCount};
+pub use export::{Blocked, DEFAULT_LAYOUT, Export, ExportReport, ExportSyntax, Overwrite};
 pub use gantry_crypto::{CryptoError, KeyFile};
 pub use gantry_store::{
     DeviceCount, FileOutcome, InstanceRecord, PixelLocation, SkipReason, SourceStamp,
@@ -56,6 +57,7 @@ pub mod dates;
 mod engine;
 mod error;
 mod examine;
+mod export;
 mod header;
 mod identity;
 mod ingest;

@@ -312,7 +312,7 @@ pub(crate) fn encapsulate(fragments: &[Vec<u8>]) -> Vec<u8> {
 /// The header elements that describe the redacted pixels: their layout as decoded, the
 /// burned-in flag (NO only when every zone was applied), and a lossy history that stays
 /// true (PS3.3 C.7.6.1.1.5: once lossy, always marked lossy).
-fn attributes(
+pub(crate) fn attributes(
     header: &InMemDicomObject,
     geometry: &Geometry,
     source_syntax: &str,

@@ -158,6 +158,17 @@ impl Store {
         rows.collect::<rusqlite::Result<_>>().map_err(self.db_err())
     }
 
+    /// The instance whose file export recorded at `path` in `out_dir`, if any.
+    pub fn export_owner(&self, out_dir: &Path, path: &Path) -> Result<Option<i64>> {
+        self.conn
+            .prepare_cached("SELECT instance_id FROM exports WHERE out_dir = ?1 AND path = ?2")
+            .and_then(|mut s| {
+                s.query_row(params![path_text(out_dir), path_text(path)], |r| r.get(0))
+                    .optional()
+            })
+            .map_err(self.db_err())
+    }
+
     /// The file export recorded for an instance in `out_dir`, if any.
     pub fn export_of(&self, out_dir: &Path, instance_id: i64) -> Result<Option<ExportRecord>> {
         self.conn

@@ -149,8 +149,13 @@ impl SyntheticDump {
     /// text in, whose zone is exactly the band the text was written to: the config a
     /// careful user would write after looking at the images.
     pub fn machine_rules(&self) -> String {
+        self.machine_rules_for(|_| true)
+    }
+
+    /// Like [`SyntheticDump::machine_rules`], for the devices `keep` accepts only.
+    pub fn machine_rules_for(&self, keep: impl Fn(Device) -> bool) -> String {
         let mut rules = std::collections::BTreeSet::new();
-        for i in &self.instances {
+        for i in self.instances.iter().filter(|i| keep(i.device)) {
             if let Some(band) = i.burned_in_band {
                 rules.insert((
                     i.device.manufacturer(),

@@ -1,0 +1,630 @@
+//! Checkpoint 9, export: write every clean instance as a new DICOM file.
+//!
+//! Each instance passes the safe gate right before it is written: the checks of verify,
+//! run again on what the store holds now. Files are written under a temporary name, made
+//! durable a batch at a time, and only then renamed, so a crash never leaves a half-written
+//! file under its final name. Output is a pure function of the store and the secret, so a
+//! resumed or repeated export writes the same bytes, and adopts files that already hold
+//! them.
+
+mod report;
+mod write;
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::path::{Component, Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use dicom_core::Tag;
+use dicom_object::InMemDicomObject;
+use gantry_store::{ExportRecord, PixelLayout, StoredInstance, open_pixel_value};
+use serde::{Deserialize, Serialize};
+
+pub use report::{Blocked, ExportReport};
+
+use crate::audit::{CheckContext, Stage, final_header};
+use crate::engine::ElementFinding;
+use crate::error::{GantryError, Result};
+use crate::session::Session;
+use write::{PixelValue, hash_file, write_file};
+
+/// The default folder layout: pseudonymous values only.
+pub const DEFAULT_LAYOUT: &str = "{patient}/{study}/{series}/{instance}.dcm";
+
+const TOKENS: &[&str] = &[
+    "patient",
+    "study",
+    "series",
+    "instance",
+    "modality",
+    "series_number",
+    "instance_number",
+];
+
+/// What happens to pixel data that was not redacted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExportSyntax {
+    /// Streamed from the source unchanged, without decoding: encapsulated data keeps its
+    /// transfer syntax; native data is written Explicit VR Little Endian (big endian
+    /// samples swapped, deflated data sets inflated).
+    #[default]
+    Keep,
+    /// Decoded to native Explicit VR Little Endian, for readers without codecs.
+    Native,
+}
+
+/// What to do when a different file already sits at an output path.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Overwrite {
+    /// Leave it, and block the instance with the reason (the default). Files an earlier
+    /// export of this session wrote are always replaced when their content changes.
+    #[default]
+    Refuse,
+    /// Replace it.
+    Replace,
+}
+
+/// An export being set up; see [`Session::export`].
+#[must_use = "an export does nothing until run() is called"]
+pub struct Export<'s> {
+    session: &'s mut Session,
+    out: PathBuf,
+    safe: bool,
+    layout: String,
+    syntax: ExportSyntax,
+    overwrite: Overwrite,
+}
+
+impl Session {
+    /// Checkpoint 9: an export to `out`, safe by default. Configure it, then `run()`.
+    pub fn export(&mut self, out: impl AsRef<Path>) -> Export<'_> {
+        Export {
+            session: self,
+            out: out.as_ref().to_path_buf(),
+            safe: true,
+            layout: DEFAULT_LAYOUT.to_string(),
+            syntax: ExportSyntax::Keep,
+            overwrite: Overwrite::Refuse,
+        }
+    }
+}
+
+/// The outcome of one instance, before its file is put in place.
+enum Prepared {
+    Blocked(Vec<String>),
+    Written {
+        rel: PathBuf,
+        tmp: PathBuf,
+        sha256: String,
+        size: u64,
+        sop_instance_uid: String,
+    },
+}
+
+impl Export<'_> {
+    /// Whether the safe gate is on (default true). `safe(false)` writes instances with
+    /// findings too (never an instance without a de-identified header), and marks them
+    /// unsafe in the report and the manifest.
+    pub fn safe(mut self, safe: bool) -> Self {
+        self.safe = safe;
+        self
+    }
+
+    /// The folder layout, with `{patient}`, `{study}`, `{series}`, `{instance}`,
+    /// `{modality}`, `{series_number}` and `{instance_number}` taken from the
+    /// de-identified header. Default: [`DEFAULT_LAYOUT`].
+    pub fn layout(mut self, template: impl Into<String>) -> Self {
+        self.layout = template.into();
+        self
+    }
+
+    /// What happens to pixel data that was not redacted (default: kept as it is).
+    pub fn transfer_syntax(mut self, syntax: ExportSyntax) -> Self {
+        self.syntax = syntax;
+        self
+    }
+
+    /// What to do with a different file already at an output path (default: refuse).
+    pub fn overwrite(mut self, overwrite: Overwrite) -> Self {
+        self.overwrite = overwrite;
+        self
+    }
+
+    /// Writes the files and the manifest.
+    pub fn run(self) -> Result<ExportReport> {
+        let started = Instant::now();
+        check_layout(&self.layout)?;
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| GantryError::Io { path, source }
+        };
+        std::fs::create_dir_all(&self.out).map_err(io(&self.out))?;
+        let out = self.out.canonicalize().map_err(io(&self.out))?;
+        remove_temporaries(&out).map_err(io(&out))?;
+        let out_fd = File::open(&out).map_err(io(&out))?;
+        let session = self.session;
+        let prepared = session.prepare()?;
+        let rules = prepared.rules();
+        let engine = prepared.engine(&rules);
+        let required_key = session.required_key_id()?;
+        session.sidecar()?;
+        let sidecar = session.sidecar.take();
+        let context = CheckContext {
+            stage: Stage::Verify,
+            engine: &engine,
+            prepared: &prepared,
+            sidecar: sidecar.as_ref(),
+            required_key: required_key.as_deref(),
+        };
+        let mut report = ExportReport {
+            out_dir: out.clone(),
+            safe: self.safe,
+            instances: 0,
+            written: 0,
+            unchanged: 0,
+            removed: 0,
+            blocked: Vec::new(),
+            bytes: 0,
+            manifest_csv: PathBuf::new(),
+            manifest_json: PathBuf::new(),
+            duration: Duration::ZERO,
+        };
+        let (safe, layout, syntax, overwrite) =
+            (self.safe, self.layout, self.syntax, self.overwrite);
+        let result = session.for_each_instance(
+            "export",
+            |stored| prepare_one(stored, &context, safe, &layout, syntax, &out),
+            |store, batch| {
+                if batch.iter().any(|(_, p)| matches!(p, Prepared::Written { .. })) {
+                    // Every temporary file's data is on disk before any is renamed.
+                    rustix::fs::syncfs(&out_fd).map_err(|e| GantryError::Io {
+                        path: out.clone(),
+                        source: e.into(),
+                    })?;
+                }
+                let mut claimed = HashSet::new();
+                let mut changes: Vec<(i64, Option<ExportRecord>)> = Vec::new();
+                for (stored, prepared) in batch {
+                    report.instances += 1;
+                    let id = stored.record.id;
+                    let earlier = store.export_of(&out, id)?;
+                    let blocked = |reasons: Vec<String>| Blocked {
+                        instance: id,
+                        source_path: stored.record.source_path.clone(),
+                        reasons,
+                    };
+                    match prepared {
+                        Prepared::Blocked(reasons) => {
+                            if let Some(earlier) = earlier {
+                                // A file that is not safe now must not stay behind.
+                                remove_if_present(&out.join(&earlier.path))?;
+                                report.removed += 1;
+                                changes.push((id, None));
+                            }
+                            report.blocked.push(blocked(reasons));
+                        }
+                        Prepared::Written { rel, tmp, sha256, size, sop_instance_uid } => {
+                            let target = out.join(&rel);
+                            let owner = store.export_owner(&out, &rel)?;
+                            if owner.is_some_and(|o| o != id) || !claimed.insert(rel.clone()) {
+                                remove_if_present(&tmp)?;
+                                report.blocked.push(blocked(vec![format!(
+                                    "its output path {} is taken by another instance: use a layout that tells them apart",
+                                    rel.display()
+                                )]));
+                                continue;
+                            }
+                            let ours = earlier.as_ref().is_some_and(|e| e.path == rel);
+                            let outcome = place(&tmp, &target, &sha256, ours, overwrite).map_err(io(&target))?;
+                            match outcome {
+                                Placed::Unchanged => report.unchanged += 1,
+                                Placed::Written => {
+                                    report.written += 1;
+                                    report.bytes += size;
+                                }
+                                Placed::Refused => {
+                                    report.blocked.push(blocked(vec![format!(
+                                        "a different file already exists at {} (Overwrite::Replace replaces it)",
+                                        rel.display()
+                                    )]));
+                                    continue;
+                                }
+                            }
+                            if let Some(earlier) = &earlier
+                                && earlier.path != rel
+                            {
+                                remove_if_present(&out.join(&earlier.path))?;
+                                report.removed += 1;
+                            }
+                            changes.push((
+                                id,
+                                Some(ExportRecord {
+                                    instance_id: id,
+                                    path: rel,
+                                    sop_instance_uid,
+                                    sha256,
+                                    size,
+                                    safe,
+                                }),
+                            ));
+                        }
+                    }
+                }
+                // Renames and removals are on disk before the database says so.
+                rustix::fs::syncfs(&out_fd).map_err(|e| GantryError::Io {
+                    path: out.clone(),
+                    source: e.into(),
+                })?;
+                store.write(|tx| {
+                    for (id, record) in &changes {
+                        match record {
+                            Some(record) => tx.record_export(&out, record)?,
+                            None => tx.forget_export(&out, *id)?,
+                        }
+                    }
+                    Ok(())
+                })?;
+                Ok(())
+            },
+        );
+        session.sidecar = sidecar;
+        result?;
+        let records = session.store.exports(&out)?;
+        let all_safe = records.iter().all(|r| r.safe);
+        let (csv, json) = report::write_manifest(&out, &records, all_safe).map_err(io(&out))?;
+        report.manifest_csv = csv;
+        report.manifest_json = json;
+        report.duration = started.elapsed();
+        let json = serde_json::to_string(&report).unwrap_or_default();
+        session.store.write(|tx| tx.add_report("export", &json))?;
+        Ok(report)
+    }
+}
+
+enum Placed {
+    Written,
+    Unchanged,
+    Refused,
+}
+
+/// Puts a temporary file at its final name, unless the same bytes are already there, or a
+/// file that is not ours is and replacing is not allowed.
+fn place(
+    tmp: &Path,
+    target: &Path,
+    sha256: &str,
+    ours: bool,
+    overwrite: Overwrite,
+) -> std::io::Result<Placed> {
+    if target.exists() {
+        if hash_file(target)? == sha256 {
+            std::fs::remove_file(tmp)?;
+            return Ok(Placed::Unchanged);
+        }
+        if !ours && overwrite == Overwrite::Refuse {
+            std::fs::remove_file(tmp)?;
+            return Ok(Placed::Refused);
+        }
+    }
+    std::fs::rename(tmp, target)?;
+    Ok(Placed::Written)
+}
+
+fn remove_if_present(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(GantryError::Io {
+            path: path.to_path_buf(),
+            source: e,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Gate, render and write one instance to a temporary file.
+fn prepare_one(
+    stored: &StoredInstance,
+    context: &CheckContext<'_>,
+    safe: bool,
+    layout: &str,
+    syntax: ExportSyntax,
+    out: &Path,
+) -> Prepared {
+    match try_prepare(stored, context, safe, layout, syntax, out) {
+        Ok(prepared) => prepared,
+        Err(reason) => Prepared::Blocked(vec![reason]),
+    }
+}
+
+fn try_prepare(
+    stored: &StoredInstance,
+    context: &CheckContext<'_>,
+    safe: bool,
+    layout: &str,
+    syntax: ExportSyntax,
+    out: &Path,
+) -> std::result::Result<Prepared, String> {
+    let Some(deidentified) = &stored.deidentified else {
+        return Ok(Prepared::Blocked(vec![
+            "not de-identified (run anonymize; an instance that failed it is never written)".into(),
+        ]));
+    };
+    if safe {
+        let findings = context.check(stored)?;
+        if !findings.is_empty() {
+            return Ok(Prepared::Blocked(findings.iter().map(reason).collect()));
+        }
+    }
+    let mut header = final_header(deidentified, stored.redacted.as_ref())?;
+    let rel = render(layout, &header);
+    let target = out.join(&rel);
+    let dir = target.parent().unwrap_or(out);
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}.gantry-tmp", stored.record.id));
+    let sop_instance_uid = crate::header::text(&header, Tag(0x0008, 0x0018)).unwrap_or_default();
+    let written = write_pixels(stored, context, &mut header, syntax, &tmp)
+        .map_err(|e| format!("writing {}: {e}", rel.display()));
+    let (sha256, size) = match written {
+        Ok(done) => done,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+    };
+    Ok(Prepared::Written {
+        rel,
+        tmp,
+        sha256,
+        size,
+        sop_instance_uid,
+    })
+}
+
+/// Writes the file with its pixel data from wherever it lives now.
+fn write_pixels(
+    stored: &StoredInstance,
+    context: &CheckContext<'_>,
+    header: &mut InMemDicomObject,
+    syntax: ExportSyntax,
+    tmp: &Path,
+) -> std::result::Result<(String, u64), String> {
+    const EXPLICIT_LE: &str = "1.2.840.10008.1.2.1";
+    let vr_for = |header: &InMemDicomObject, declared: Option<&str>| -> [u8; 2] {
+        match declared {
+            Some("OB") => *b"OB",
+            Some("OW") => *b"OW",
+            // UN (and anything odd) from the source: PS3.5 A.1 says OW above 8 bits.
+            _ => {
+                let bits = header
+                    .get(Tag(0x0028, 0x0100))
+                    .and_then(|e| e.to_int::<u16>().ok());
+                if bits.unwrap_or(16) > 8 {
+                    *b"OW"
+                } else {
+                    *b"OB"
+                }
+            }
+        }
+    };
+    if let Some(redacted) = &stored.redacted {
+        let sidecar = context.sidecar.ok_or("the pixel sidecar is not open")?;
+        let payload = sidecar.read(redacted.address).map_err(|e| e.to_string())?;
+        let pixels = if redacted.transfer_syntax == EXPLICIT_LE {
+            PixelValue::Native {
+                bytes: &payload,
+                vr: vr_for(header, None),
+            }
+        } else {
+            PixelValue::Encapsulated {
+                reader: Box::new(std::io::Cursor::new(&payload[..])),
+            }
+        };
+        return write_file(tmp, header, &redacted.transfer_syntax, pixels)
+            .map_err(|e| e.to_string());
+    }
+    let record = &stored.record;
+    let Some(location) = &record.pixels else {
+        return write_file(tmp, header, EXPLICIT_LE, PixelValue::None).map_err(|e| e.to_string());
+    };
+    match (&location.layout, syntax) {
+        (PixelLayout::Native { vr, .. }, _) => {
+            let reader = open_pixel_value(&record.source_path, location, record.stamp)
+                .map_err(|e| e.to_string())?;
+            let vr = vr_for(header, Some(vr.as_str()));
+            write_file(
+                tmp,
+                header,
+                EXPLICIT_LE,
+                PixelValue::NativeStream {
+                    reader: Box::new(reader),
+                    length: location.length,
+                    vr,
+                },
+            )
+            .map_err(|e| e.to_string())
+        }
+        (PixelLayout::Encapsulated { .. }, ExportSyntax::Keep) => {
+            let reader = open_pixel_value(&record.source_path, location, record.stamp)
+                .map_err(|e| e.to_string())?;
+            write_file(
+                tmp,
+                header,
+                &record.syntax.uid,
+                PixelValue::Encapsulated {
+                    reader: Box::new(reader),
+                },
+            )
+            .map_err(|e| e.to_string())
+        }
+        (PixelLayout::Encapsulated { .. }, ExportSyntax::Native) => {
+            let original = gantry_store::decode_header(&stored.original)?;
+            let (data, geometry) = crate::pixels::read_source_pixels(record, &original)?;
+            let attributes =
+                crate::redact::attributes(&original, &geometry, &record.syntax.uid, false)?;
+            *header = crate::pixels::overlay(header, &attributes)?;
+            let bytes = &data[..geometry.data_len().min(data.len())];
+            let vr = if geometry.bits_allocated > 8 {
+                *b"OW"
+            } else {
+                *b"OB"
+            };
+            write_file(tmp, header, EXPLICIT_LE, PixelValue::Native { bytes, vr })
+                .map_err(|e| e.to_string())
+        }
+    }
+}
+
+/// A finding as a reason: where, which rule, what it needs; the value only when it is a
+/// sentence of Gantry's own (pixel risks), never a header value.
+fn reason(finding: &ElementFinding) -> String {
+    let path = finding.path.to_string();
+    let place = if path.is_empty() {
+        "(header bytes)".to_string()
+    } else {
+        path
+    };
+    match finding.rule {
+        crate::rules::RuleSource::PixelRisk => format!("pixels: {}", finding.value),
+        _ => format!(
+            "{place} {}: {}",
+            finding.rule.label(),
+            finding.action.label()
+        ),
+    }
+}
+
+/// The relative path of an instance: the template with each token replaced by a value of
+/// the de-identified header, made safe as a file name.
+fn render(layout: &str, header: &InMemDicomObject) -> PathBuf {
+    let value = |token: &str| {
+        let tag = match token {
+            "patient" => Tag(0x0010, 0x0020),
+            "study" => Tag(0x0020, 0x000D),
+            "series" => Tag(0x0020, 0x000E),
+            "instance" => Tag(0x0008, 0x0018),
+            "modality" => Tag(0x0008, 0x0060),
+            "series_number" => Tag(0x0020, 0x0011),
+            _ => Tag(0x0020, 0x0013),
+        };
+        sanitize(&crate::header::text(header, tag).unwrap_or_default())
+    };
+    let mut out = String::new();
+    let mut rest = layout;
+    while let Some(start) = rest.find('{') {
+        out.push_str(&rest[..start]);
+        let Some(end) = rest[start..].find('}') else {
+            break;
+        };
+        out.push_str(&value(&rest[start + 1..start + end]));
+        rest = &rest[start + end + 1..];
+    }
+    out.push_str(rest);
+    PathBuf::from(out)
+}
+
+fn sanitize(value: &str) -> String {
+    let clean: String = value
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let clean = clean.trim_matches('.').to_string();
+    if clean.is_empty() {
+        "unknown".into()
+    } else {
+        clean
+    }
+}
+
+fn check_layout(layout: &str) -> Result<()> {
+    let bad = |detail: String| {
+        Err(GantryError::Order(format!(
+            "export layout {layout:?}: {detail}"
+        )))
+    };
+    let mut rest = layout;
+    while let Some(start) = rest.find('{') {
+        let Some(end) = rest[start..].find('}') else {
+            return bad("a `{` without its `}`".into());
+        };
+        let token = &rest[start + 1..start + end];
+        if !TOKENS.contains(&token) {
+            return bad(format!(
+                "unknown token {{{token}}}; known: {}",
+                TOKENS.join(", ")
+            ));
+        }
+        rest = &rest[start + end + 1..];
+    }
+    let path = Path::new(layout);
+    if path.is_absolute() || path.components().any(|c| matches!(c, Component::ParentDir)) {
+        return bad("it must stay inside the output folder".into());
+    }
+    if !layout.contains("{instance}") {
+        return bad("without {instance}, two instances of a series would share a file".into());
+    }
+    if layout.ends_with('/') || layout.is_empty() {
+        return bad("it must name a file".into());
+    }
+    Ok(())
+}
+
+/// Removes the temporary files an interrupted export left (they were never renamed, so
+/// nothing refers to them).
+fn remove_temporaries(dir: &Path) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            remove_temporaries(&entry.path())?;
+        } else if kind.is_file() && entry.file_name().to_string_lossy().ends_with(".gantry-tmp") {
+            std::fs::remove_file(entry.path())?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layouts_are_checked_and_rendered_safely() {
+        assert!(check_layout(DEFAULT_LAYOUT).is_ok());
+        for bad in [
+            "{patient}/{series}.dcm",
+            "{nope}/{instance}",
+            "../{instance}",
+            "/abs/{instance}",
+            "{instance",
+        ] {
+            assert!(check_layout(bad).is_err(), "{bad}");
+        }
+        let header = InMemDicomObject::from_element_iter([
+            dicom_core::DataElement::new(
+                Tag(0x0010, 0x0020),
+                dicom_core::VR::LO,
+                dicom_core::PrimitiveValue::from("../ANON/1"),
+            ),
+            dicom_core::DataElement::new(
+                Tag(0x0008, 0x0018),
+                dicom_core::VR::UI,
+                dicom_core::PrimitiveValue::from("2.25.7"),
+            ),
+        ]);
+        assert_eq!(
+            render("{patient}/{study}/{instance}.dcm", &header),
+            PathBuf::from("_ANON_1/unknown/2.25.7.dcm")
+        );
+    }
+}
