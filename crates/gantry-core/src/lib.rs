@@ -35,7 +35,7 @@ pub use engine::ElementFinding;
 pub use error::{GantryError, Result};
 pub use examine::{FileCounts, InstanceQuery, Inventory, ValueCount};
 pub use export::{Blocked, DEFAULT_LAYOUT, Export, ExportReport, ExportSyntax, Overwrite};
-pub use gantry_crypto::{CryptoError, KeyFile};
+pub use gantry_crypto::{Credential, CryptoError, KeyFile};
 pub use gantry_store::{
     DeviceCount, FileOutcome, InstanceRecord, PixelLocation, SkipReason, SourceStamp,
 };
@@ -45,6 +45,7 @@ pub use ingest::{FileNote, IngestReport, SkippedFile};
 pub use pixels::PixelSyntax;
 pub use progress::{NoProgress, Progress};
 pub use pseudonym::Secret;
+pub use recover::{RecoveredFile, RecoveryFailure, RecoveryReport, recover_identities};
 pub use redact::RedactReport;
 pub use rules::{Planned, RuleSource};
 pub use seal::SealReport;
@@ -64,6 +65,7 @@ mod ingest;
 mod pixels;
 mod progress;
 mod pseudonym;
+mod recover;
 mod redact;
 mod report;
 mod rules;

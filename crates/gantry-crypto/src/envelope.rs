@@ -22,7 +22,7 @@ use zeroize::Zeroizing;
 use crate::error::{CryptoError, Result};
 use crate::keyfile::KeyFile;
 use crate::recipients::{
-    KekRecipient, MacKeySlot, PasswordKek, PasswordRecipient, decrypt_content, describe,
+    KekCache, KekRecipient, MacKeySlot, PasswordKek, PasswordRecipient, decrypt_content, describe,
     is_aes_wrap, mac_key, open_kek, open_password,
 };
 
@@ -108,7 +108,7 @@ fn content_mac(key: &[u8; 32], enveloped: &EnvelopedData) -> Result<[u8; 32]> {
 pub(crate) fn open(
     der: &[u8],
     credential: Credential<'_>,
-    cache: &mut Vec<(Vec<u8>, Zeroizing<Vec<u8>>)>,
+    cache: &mut KekCache,
 ) -> Result<Vec<u8>> {
     let info = ContentInfo::from_der(der)?;
     if info.content_type != ENVELOPED_DATA {
@@ -187,7 +187,7 @@ fn stored_mac(enveloped: &EnvelopedData) -> Result<Option<Vec<u8>>> {
 fn content_key(
     enveloped: &EnvelopedData,
     credential: Credential<'_>,
-    cache: &mut Vec<(Vec<u8>, Zeroizing<Vec<u8>>)>,
+    cache: &mut KekCache,
 ) -> Result<Zeroizing<Vec<u8>>> {
     match credential {
         Credential::Key(key) => {

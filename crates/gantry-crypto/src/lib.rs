@@ -26,7 +26,7 @@
 //! let sealer = Sealer::new(Some(&key), None)?;
 //! let item = sealer.seal(&originals)?; // an item of (0400,0500)
 //!
-//! let mut unsealer = Unsealer::new(Credential::Key(&key));
+//! let unsealer = Unsealer::new(Credential::Key(&key));
 //! let recovered = unsealer.open_item(&item)?;
 //! assert_eq!(recovered.get(tags::PATIENT_NAME).unwrap().to_str().unwrap(), "DOE^JANE");
 //! # Ok(())

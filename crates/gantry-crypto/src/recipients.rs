@@ -55,6 +55,9 @@ struct Pbkdf2Params {
 
 /// Receives a key derived from the content-encryption key, for the authentication code
 /// the envelope carries beside the content (see `envelope`).
+/// Password-derived keys by their PBKDF2 parameters and key length.
+pub(crate) type KekCache = Vec<(Vec<u8>, Zeroizing<Vec<u8>>)>;
+
 pub(crate) type MacKeySlot = RefCell<Option<Zeroizing<[u8; 32]>>>;
 
 pub(crate) fn mac_key(content_key: &[u8]) -> Zeroizing<[u8; 32]> {
@@ -345,7 +348,7 @@ pub(crate) fn open_kek(
 pub(crate) fn open_password(
     info: &PasswordRecipientInfo,
     password: &str,
-    cache: &mut Vec<(Vec<u8>, Zeroizing<Vec<u8>>)>,
+    cache: &mut KekCache,
 ) -> Result<Option<Zeroizing<Vec<u8>>>> {
     if info.key_enc_alg.oid != PWRI_KEK {
         return Err(CryptoError::Unsupported(format!(

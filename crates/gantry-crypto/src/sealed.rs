@@ -11,7 +11,7 @@ use zeroize::Zeroizing;
 use crate::envelope::{self, Credential};
 use crate::error::{CryptoError, Result};
 use crate::keyfile::KeyFile;
-use crate::recipients::PasswordKek;
+use crate::recipients::{KekCache, PasswordKek};
 
 /// Encrypted Attributes Sequence (0400,0500).
 pub const ENCRYPTED_ATTRIBUTES_SEQUENCE: Tag = Tag(0x0400, 0x0500);
@@ -116,10 +116,12 @@ impl Sealer {
     }
 }
 
-/// Opens sealed items with a key or a password, remembering password derivations.
+/// Opens sealed items with a key or a password, remembering password derivations. One
+/// unsealer can serve many threads: a session's objects share their PBKDF2 parameters, so
+/// the (deliberately slow) derivation runs once.
 pub struct Unsealer<'a> {
     credential: Credential<'a>,
-    cache: Vec<(Vec<u8>, Zeroizing<Vec<u8>>)>,
+    cache: std::sync::Mutex<KekCache>,
 }
 
 impl std::fmt::Debug for Unsealer<'_> {
@@ -133,18 +135,25 @@ impl<'a> Unsealer<'a> {
     pub fn new(credential: Credential<'a>) -> Unsealer<'a> {
         Unsealer {
             credential,
-            cache: Vec::new(),
+            cache: std::sync::Mutex::new(Vec::new()),
         }
     }
 
     /// The original values in the envelope bytes `content`.
-    pub fn open_content(&mut self, content: &[u8]) -> Result<InMemDicomObject> {
-        let plaintext = Zeroizing::new(envelope::open(content, self.credential, &mut self.cache)?);
+    pub fn open_content(&self, content: &[u8]) -> Result<InMemDicomObject> {
+        // Holding the lock through a derivation makes other threads wait for its result
+        // instead of deriving the same key again.
+        let mut cache = self
+            .cache
+            .lock()
+            .map_err(|_| CryptoError::Envelope("a thread failed while deriving a key".into()))?;
+        let plaintext = Zeroizing::new(envelope::open(content, self.credential, &mut cache)?);
+        drop(cache);
         decode_modified_attributes(&plaintext)
     }
 
     /// The original values in an item of the Encrypted Attributes Sequence.
-    pub fn open_item(&mut self, item: &InMemDicomObject) -> Result<InMemDicomObject> {
+    pub fn open_item(&self, item: &InMemDicomObject) -> Result<InMemDicomObject> {
         let syntax = item
             .get(ENCRYPTED_CONTENT_TRANSFER_SYNTAX_UID)
             .ok_or_else(|| {
@@ -169,7 +178,7 @@ impl<'a> Unsealer<'a> {
     /// The original values sealed in a data set: the first item of its Encrypted
     /// Attributes Sequence that this credential opens (PS3.15 E.1.2 allows one item per
     /// recipient). The error is that of the last item tried.
-    pub fn open_dataset(&mut self, dataset: &InMemDicomObject) -> Result<InMemDicomObject> {
+    pub fn open_dataset(&self, dataset: &InMemDicomObject) -> Result<InMemDicomObject> {
         let items = dataset
             .get(ENCRYPTED_ATTRIBUTES_SEQUENCE)
             .and_then(|e| e.items())

@@ -1,0 +1,212 @@
+//! Checkpoint 5 end to end: originals sealed before anonymize, carried in every exported
+//! file, recovered with the key or the password and with nothing else.
+
+use std::path::{Path, PathBuf};
+
+use dicom_dictionary_std::tags;
+use gantry_core::{Credential, KeyFile, Secret, Session, recover_identities};
+use gantry_synth::{DumpSpec, SyntheticDump, generate};
+
+const CONFIG: &str = r#"
+version: "2.0"
+profile_options: [retain_longitudinal_modified_dates]
+"#;
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    dump: SyntheticDump,
+    session: Session,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let dump = generate(&dir.path().join("dump"), &DumpSpec::default()).unwrap();
+    let mut session = Session::builder()
+        .database(dir.path().join("gantry.db"))
+        .secret(Secret::from_hex(&"77".repeat(32)).unwrap())
+        .open()
+        .unwrap();
+    session.ingest(&dump.root).unwrap();
+    let path = dir.path().join("config.yaml");
+    std::fs::write(&path, format!("{CONFIG}{}", dump.machine_rules())).unwrap();
+    session.load_config(&path).unwrap();
+    Fixture { dir, dump, session }
+}
+
+fn dicom_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(dicom_files(&path));
+        } else if path.extension().is_some_and(|e| e == "dcm") {
+            out.push(path);
+        }
+    }
+    out
+}
+
+#[test]
+fn anonymize_refuses_what_is_not_sealed_when_reversible() {
+    let Fixture {
+        dir,
+        dump,
+        mut session,
+    } = fixture();
+    let key = KeyFile::create(dir.path().join("master.key")).unwrap();
+    session.enable_reversible_anonymization(key).unwrap();
+    let audit = session.audit().unwrap();
+    let anonymized = session.anonymize_metadata(&audit).unwrap();
+    assert_eq!(
+        anonymized.failed.len(),
+        dump.expected_indexed(),
+        "{anonymized}"
+    );
+    assert!(anonymized.failed[0].detail.contains("not sealed"));
+    session.redact_pixels().unwrap();
+    let report = session.export(dir.path().join("out")).run().unwrap();
+    assert_eq!(report.written, 0);
+    assert_eq!(report.blocked.len(), dump.expected_indexed());
+
+    // A later session on the same database remembers the requirement, without the key.
+    let db = session.database().to_path_buf();
+    drop(session);
+    let mut again = Session::open(&db).unwrap();
+    let audit = again.audit().unwrap();
+    assert_eq!(again.anonymize_metadata(&audit).unwrap().written, 0);
+}
+
+#[test]
+fn sealed_originals_travel_with_the_files_and_only_the_key_or_password_opens_them() {
+    let Fixture {
+        dir,
+        dump,
+        mut session,
+    } = fixture();
+    let key_path = dir.path().join("master.key");
+    let key = KeyFile::create(&key_path).unwrap();
+    let secret_hex = key.secret_hex().to_string();
+    session
+        .enable_reversible_anonymization_with_password(key.clone(), "open sesame")
+        .unwrap();
+    let audit = session.audit().unwrap();
+    let sealed = session.preserve_identities(&audit).unwrap();
+    assert_eq!(sealed.sealed as usize, dump.expected_indexed(), "{sealed}");
+    assert!(sealed.password);
+    // Sealing again with nothing changed seals nothing.
+    assert_eq!(
+        session.preserve_identities(&audit).unwrap().unchanged,
+        sealed.sealed
+    );
+    let anonymized = session.anonymize_metadata(&audit).unwrap();
+    assert!(anonymized.failed.is_empty(), "{anonymized}");
+    session.redact_pixels().unwrap();
+    let verify = session.verify().unwrap();
+    assert!(verify.is_clean(), "{verify}");
+    let out = dir.path().join("out");
+    let report = session.export(&out).run().unwrap();
+    assert!(report.is_complete(), "{report}");
+
+    // The key never reaches the output.
+    for file in dicom_files(&out) {
+        let bytes = std::fs::read(&file).unwrap();
+        let text = String::from_utf8_lossy(&bytes).to_lowercase();
+        assert!(!text.contains(&secret_hex));
+        assert!(!bytes.windows(16).any(|w| hex::encode(w) == secret_hex));
+    }
+
+    // The key and the password each recover every file's originals.
+    let truth = &dump.instances[0];
+    let patient = &dump.patients[truth.patient];
+    for credential in [Credential::Key(&key), Credential::Password("open sesame")] {
+        let recovered = recover_identities(&out, credential, None).unwrap();
+        assert!(recovered.failed.is_empty(), "{recovered}");
+        assert_eq!(recovered.recovered.len() as u64, report.written);
+        assert!(recovered.recovered.iter().any(|f| {
+            f.originals
+                .get("0010,0010")
+                .is_some_and(|n| n.trim() == patient.dicom_name())
+        }));
+    }
+
+    // Anything else gets a specific error for every file.
+    let other = KeyFile::create(dir.path().join("other.key")).unwrap();
+    let wrong_key = recover_identities(&out, Credential::Key(&other), None).unwrap();
+    assert!(wrong_key.recovered.is_empty());
+    assert!(
+        wrong_key
+            .failed
+            .iter()
+            .all(|f| f.detail.contains("sealed for key")),
+        "{wrong_key}"
+    );
+    let wrong_password = recover_identities(&out, Credential::Password("guess"), None).unwrap();
+    assert!(
+        wrong_password
+            .failed
+            .iter()
+            .all(|f| f.detail.contains("wrong password")),
+        "{wrong_password}"
+    );
+
+    // Re-identified copies carry the originals, UIDs included.
+    let back = dir.path().join("back");
+    let recovered = recover_identities(&out, Credential::Key(&key), Some(&back)).unwrap();
+    let mut names = std::collections::BTreeSet::new();
+    let mut originals: std::collections::BTreeSet<String> = dump
+        .instances
+        .iter()
+        .map(|i| i.sop_instance_uid.clone())
+        .collect();
+    if let Some(path) = &dump.without_meta {
+        let header = gantry_store::read_source(path).unwrap().header;
+        originals.insert(
+            header
+                .get(tags::SOP_INSTANCE_UID)
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .trim_end_matches('\0')
+                .to_string(),
+        );
+    }
+    for file in &recovered.recovered {
+        let copy = dicom_object::open_file(file.written.as_ref().unwrap()).unwrap();
+        let sop = copy
+            .element(tags::SOP_INSTANCE_UID)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .trim_end_matches('\0')
+            .to_string();
+        assert!(originals.contains(&sop), "{sop}");
+        assert_eq!(
+            copy.meta()
+                .media_storage_sop_instance_uid()
+                .trim_end_matches('\0'),
+            sop
+        );
+        assert_eq!(
+            copy.element(tags::PATIENT_IDENTITY_REMOVED)
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .trim(),
+            "NO"
+        );
+        assert!(copy.element(gantry_crypto_tag()).is_err());
+        names.insert(
+            copy.element(tags::PATIENT_NAME)
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .trim()
+                .to_string(),
+        );
+    }
+    assert!(names.contains(&patient.dicom_name()));
+}
+
+fn gantry_crypto_tag() -> dicom_core::Tag {
+    dicom_core::Tag(0x0400, 0x0500)
+}
