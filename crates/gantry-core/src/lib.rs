@@ -42,6 +42,7 @@ pub use gantry_store::{
 pub use header::TagPath;
 pub use identity::IdentifierKind;
 pub use ingest::{FileNote, IngestReport, SkippedFile};
+pub use persist::CompactReport;
 pub use pixels::PixelSyntax;
 pub use progress::{NoProgress, Progress};
 pub use pseudonym::Secret;
@@ -62,6 +63,7 @@ mod export;
 mod header;
 mod identity;
 mod ingest;
+mod persist;
 mod pixels;
 mod progress;
 mod pseudonym;

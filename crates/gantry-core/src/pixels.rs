@@ -180,13 +180,18 @@ pub(crate) fn findings(
         };
     }
     if plan.zones.is_empty() {
-        return vec![finding(
-            format!(
-                "machine rule {} matches but lists no zone to blank",
-                plan.rules[0].describe()
-            ),
-            Planned::Block,
-        )];
+        // A rule without zones says the device writes no text into its images: believed
+        // for devices nothing marks as risky, never for those something does.
+        return match &plan.risk {
+            Some(risk) => vec![finding(
+                format!(
+                    "may carry burned-in text ({risk}) and machine rule {} lists no zone to blank",
+                    plan.rules[0].describe()
+                ),
+                Planned::Block,
+            )],
+            None => Vec::new(),
+        };
     }
     let Some(redacted) = redacted.filter(|r| r.fingerprint == plan.fingerprint) else {
         let what = match (redacted.is_some(), verify) {

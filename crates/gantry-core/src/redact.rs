@@ -206,7 +206,7 @@ impl Session {
                 Ok(())
             },
         );
-        self.put_sidecar(
+        self.sidecar = Some(
             sidecar
                 .into_inner()
                 .map_err(|_| GantryError::Order("the pixel sidecar lock was poisoned".into()))?,
@@ -361,40 +361,4 @@ pub(crate) fn attributes(
         }
     }
     encode_header(&out)
-}
-
-impl Session {
-    /// The pixel sidecar, opened on first use.
-    pub(crate) fn sidecar(&mut self) -> Result<&PixelSidecar> {
-        if self.sidecar.is_none() {
-            self.sidecar = Some(PixelSidecar::open(self.sidecar_path())?);
-        }
-        match &self.sidecar {
-            Some(s) => Ok(s),
-            None => Err(GantryError::Order(
-                "the pixel sidecar could not be opened".into(),
-            )),
-        }
-    }
-
-    fn take_sidecar(&mut self) -> Result<PixelSidecar> {
-        match self.sidecar.take() {
-            Some(s) => Ok(s),
-            None => Ok(PixelSidecar::open(self.sidecar_path())?),
-        }
-    }
-
-    fn put_sidecar(&mut self, sidecar: PixelSidecar) {
-        self.sidecar = Some(sidecar);
-    }
-
-    /// The sidecar beside the database: `gantry.db` keeps its pixels in `gantry_pixels.bin`.
-    pub fn sidecar_path(&self) -> std::path::PathBuf {
-        let db = self.store.path();
-        let stem = db
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "gantry".into());
-        db.with_file_name(format!("{stem}_pixels.bin"))
-    }
 }

@@ -9,6 +9,12 @@ pub(crate) fn duration_secs<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, 
     s.serialize_f64(d.as_secs_f64())
 }
 
+/// Reads a duration written by [`duration_secs`].
+pub(crate) fn secs_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let secs = <f64 as serde::Deserialize>::deserialize(d)?;
+    Ok(Duration::try_from_secs_f64(secs).unwrap_or_default())
+}
+
 /// Items per second, zero for an instant run.
 pub(crate) fn per_second(items: u64, d: Duration) -> f64 {
     let secs = d.as_secs_f64();

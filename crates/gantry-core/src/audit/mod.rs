@@ -113,6 +113,24 @@ impl Session {
         self.check(Stage::Audit, &prepared)
     }
 
+    /// The newest audit of this session, as stored (its examples are not kept): what a
+    /// later process (the CLI's `anonymize`, `lock`) acts on.
+    pub fn last_audit(&self) -> Result<RiskReport> {
+        let (id, json) = self
+            .store
+            .latest_report(Stage::Audit.as_str())?
+            .ok_or_else(|| {
+                GantryError::Order(
+                    "no audit has been run on this database: run `gantry audit` first".into(),
+                )
+            })?;
+        let mut report: RiskReport = serde_json::from_str(&json).map_err(|e| {
+            GantryError::Order(format!("the stored audit report is unreadable: {e}"))
+        })?;
+        report.id = id;
+        Ok(report)
+    }
+
     /// Checkpoint 8 (metadata): audits the de-identified headers again. Clean means every
     /// rule is satisfied, no original UID survives, and no identifier of the patient is
     /// found anywhere in the header's text or bytes.

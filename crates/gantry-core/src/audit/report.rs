@@ -5,13 +5,13 @@ use std::time::Duration;
 use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry};
 use dicom_dictionary_std::StandardDataDictionary;
 use gantry_store::InstanceRecord;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::engine::ElementFinding;
 use crate::report::duration_secs;
 
 /// Which checkpoint produced a report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Stage {
     /// Checkpoint 4, on the original headers.
@@ -45,7 +45,7 @@ pub struct Finding {
 }
 
 /// An instance that could not be checked at all (a failure, which is never clean).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Unreadable {
     /// The instance's original SOP Instance UID.
     pub sop_instance_uid: String,
@@ -57,8 +57,9 @@ pub struct Unreadable {
 const EXAMPLES: usize = 200;
 
 /// The findings of an audit or a verify: counts by rule, tag, modality and action, and
-/// examples. Every finding of every instance is stored in the database.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// examples. Every finding of every instance is stored in the database, and the report
+/// itself too: [`crate::Session::last_audit`] reads it back (without its examples).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RiskReport {
     /// The report's row in the store.
     pub id: i64,
@@ -83,11 +84,15 @@ pub struct RiskReport {
     /// Findings deeper than the top level (inside sequences).
     pub nested: u64,
     /// The first findings, as examples.
+    #[serde(skip_deserializing)]
     pub examples: Vec<Finding>,
     /// Instances that could not be checked.
     pub unreadable: Vec<Unreadable>,
     /// Wall-clock time.
-    #[serde(serialize_with = "duration_secs")]
+    #[serde(
+        serialize_with = "duration_secs",
+        deserialize_with = "crate::report::secs_duration"
+    )]
     pub duration: Duration,
 }
 
@@ -250,7 +255,11 @@ impl fmt::Display for RiskReport {
                         path
                     },
                     e.element.vr,
-                    mask(&e.element.value),
+                    match e.element.rule {
+                        // Gantry's own sentence, not a header value.
+                        crate::rules::RuleSource::PixelRisk => e.element.value.clone(),
+                        _ => mask(&e.element.value),
+                    },
                     e.element.rule.label(),
                     e.element.action.label()
                 )?;
