@@ -134,12 +134,22 @@ pub fn requirement(tag: Tag, sop_class: &str) -> Option<Requirement> {
     let enhanced = is_enhanced_multiframe(sop_class);
     let sr = sop_class.starts_with("1.2.840.10008.5.1.4.1.1.88.");
     let rt = sop_class.starts_with("1.2.840.10008.5.1.4.1.1.481.");
+    // Waveform Identification (PS3.3 C.10.8): Content Date/Time and Acquisition DateTime
+    // are Type 1.
+    let waveform = sop_class.starts_with("1.2.840.10008.5.1.4.1.1.9.");
     match (tag.group(), tag.element()) {
         // Content Date, Content Time
-        (0x0008, 0x0023) | (0x0008, 0x0033) if enhanced || sr => Some(Requirement::Type1),
+        (0x0008, 0x0023) | (0x0008, 0x0033) if enhanced || sr || waveform => {
+            Some(Requirement::Type1)
+        }
         (0x0008, 0x0023) | (0x0008, 0x0033) => Some(Requirement::Type2),
         // Acquisition DateTime; Device Serial Number (Enhanced General Equipment)
-        (0x0008, 0x002A) | (0x0018, 0x1000) if enhanced => Some(Requirement::Type1),
+        (0x0008, 0x002A) if enhanced || waveform => Some(Requirement::Type1),
+        (0x0018, 0x1000) if enhanced => Some(Requirement::Type1),
+        // Operators' Name in the RT Series module (C.8.8.1); Referenced Performed Procedure
+        // Step Sequence in the SR and Key Object Document Series modules (C.17.1, C.17.6.1).
+        (0x0008, 0x1070) if rt => Some(Requirement::Type2),
+        (0x0008, 0x1111) if sr => Some(Requirement::Type2),
         // Patient ID (Patient module), Contrast/Bolus Agent, Content Creator's Name,
         // Patient's Sex Neutered (2C), Acquisition Context Sequence, Instruction Performed
         // DateTime, Reviewer Name (2C)
@@ -179,6 +189,20 @@ fn is_enhanced_multiframe(sop_class: &str) -> bool {
         "1.2.840.10008.5.1.4.1.1.13.1.3", // Breast Tomosynthesis
         "1.2.840.10008.5.1.4.1.1.128.1",  // Legacy Converted Enhanced PET
         "1.2.840.10008.5.1.4.1.1.130",    // Enhanced PET
+        "1.2.840.10008.5.1.4.1.1.6.3",    // Photoacoustic
+        "1.2.840.10008.5.1.4.1.1.13.1.1", // X-Ray 3D Angiographic
+        "1.2.840.10008.5.1.4.1.1.13.1.2", // X-Ray 3D Craniofacial
+        "1.2.840.10008.5.1.4.1.1.13.1.4", // Breast Projection X-Ray, presentation
+        "1.2.840.10008.5.1.4.1.1.13.1.5", // Breast Projection X-Ray, processing
+        "1.2.840.10008.5.1.4.1.1.14.1",   // Intravascular OCT, presentation
+        "1.2.840.10008.5.1.4.1.1.14.2",   // Intravascular OCT, processing
+        "1.2.840.10008.5.1.4.1.1.30",     // Parametric Map
+        "1.2.840.10008.5.1.4.1.1.66.4",   // Segmentation
+        "1.2.840.10008.5.1.4.1.1.66.7",   // Label Map Segmentation
+        "1.2.840.10008.5.1.4.1.1.77.1.5.4", // Ophthalmic Tomography
+        "1.2.840.10008.5.1.4.1.1.77.1.5.7", // Ophthalmic OCT B-scan Volume Analysis
+        "1.2.840.10008.5.1.4.1.1.77.1.5.8", // Wide Field Ophthalmic Photography 3D
+        "1.2.840.10008.5.1.4.1.1.77.1.6", // VL Whole Slide Microscopy
     ];
     ENHANCED.contains(&sop_class)
 }
