@@ -233,7 +233,7 @@ fn redact_one(
             record.syntax.uid
         ));
     }
-    let (mut data, geometry) = read_source_pixels(record, header)?;
+    let (mut data, mut geometry) = read_source_pixels(record, header)?;
     let palette = Palette::from_header(header);
     let fill = Fill::black(&geometry, palette.as_ref()).map_err(|e| e.to_string())?;
     let done = blank(&mut data, &geometry, &plan.zones, &fill).map_err(|e| e.to_string())?;
@@ -246,6 +246,12 @@ fn redact_one(
             (data, gantry_redact::EXPLICIT_VR_LITTLE_ENDIAN)
         }
         PixelSyntax::RleLossless => {
+            // RLE codes colour by plane itself (PS3.5 G.2); its decoders hand back colour
+            // by pixel, which is what the header must then say.
+            if geometry.planar {
+                data = gantry_redact::interleave(&data, &geometry);
+                geometry.planar = false;
+            }
             let fragments =
                 gantry_redact::encode_rle(&data, &geometry).map_err(|e| e.to_string())?;
             (encapsulate(&fragments), gantry_redact::RLE_LOSSLESS)

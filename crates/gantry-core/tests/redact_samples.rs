@@ -57,7 +57,10 @@ enum Outcome {
 /// Ingests one sample in a session of its own (many samples share a SOP Instance UID,
 /// which one session would index once), redacts it, and checks every pixel.
 fn redact_and_check(file: &Path, work: &Path) -> Outcome {
-    let mut session = Session::builder().database(work.join("gantry.db")).open().unwrap();
+    let mut session = Session::builder()
+        .database(work.join("gantry.db"))
+        .open()
+        .unwrap();
     session.ingest(file).unwrap();
     let config = work.join("config.yaml");
     std::fs::write(&config, CONFIG).unwrap();
@@ -68,9 +71,15 @@ fn redact_and_check(file: &Path, work: &Path) -> Outcome {
         return Outcome::NoPixels; // not indexed (junk): ingest's tests cover it
     };
     let record = &stored.record;
-    let Some(location) = &record.pixels else { return Outcome::NoPixels };
+    let Some(location) = &record.pixels else {
+        return Outcome::NoPixels;
+    };
     let Some(redacted) = &stored.redacted else {
-        let why = report.failed.first().map(|f| f.detail.clone()).unwrap_or_default();
+        let why = report
+            .failed
+            .first()
+            .map(|f| f.detail.clone())
+            .unwrap_or_default();
         // Not redacted: a finding, and the safe gate never exports it.
         let audit = session.audit().unwrap();
         assert!(audit.by_rule.contains_key("pixel risk"), "{name}: {audit}");
@@ -78,7 +87,10 @@ fn redact_and_check(file: &Path, work: &Path) -> Outcome {
         let export = session.export(work.join("out")).run().unwrap();
         assert_eq!(export.written, 0, "{name} was exported");
         assert_eq!(export.blocked.len(), 1, "{name}");
-        return Outcome::NotRedacted { syntax: record.syntax.uid.clone(), why };
+        return Outcome::NotRedacted {
+            syntax: record.syntax.uid.clone(),
+            why,
+        };
     };
     let header = decode_header(&stored.original).unwrap();
     let value = open_pixel_value(&record.source_path, location, record.stamp)
@@ -89,14 +101,20 @@ fn redact_and_check(file: &Path, work: &Path) -> Outcome {
         PixelLayout::Native { .. } => (value, Geometry::from_header(&header).unwrap()),
         PixelLayout::Encapsulated { .. } => {
             let (table, fragments) = split_fragments(&value).unwrap();
-            let decoded = gantry_redact::decode(&header, &record.syntax.uid, table, fragments).unwrap();
+            let decoded =
+                gantry_redact::decode(&header, &record.syntax.uid, table, fragments).unwrap();
             (decoded.data, decoded.geometry)
         }
     };
     let sidecar = PixelSidecar::open(session.sidecar_path().unwrap()).unwrap();
     let now = sidecar.read(redacted.address).unwrap();
     let fill = Fill::black(&geometry, Palette::from_header(&header).as_ref()).unwrap();
-    let zones = [gantry_redact::Rect { row_start: 1, row_end: 3, col_start: 1, col_end: 4 }];
+    let zones = [gantry_redact::Rect {
+        row_start: 1,
+        row_end: 3,
+        col_start: 1,
+        col_end: 4,
+    }];
     let (applied, _) = effective_zones(&geometry, &zones);
     let mut black = vec![0u8; geometry.data_len()];
     gantry_redact::blank(&mut black, &geometry, &applied, &fill).unwrap();
@@ -121,7 +139,10 @@ fn redact_and_check(file: &Path, work: &Path) -> Outcome {
     let audit = session.audit().unwrap();
     session.anonymize_metadata(&audit).unwrap();
     let verify = session.verify().unwrap();
-    assert!(!verify.by_rule.contains_key("pixel risk"), "{name}: {verify}");
+    assert!(
+        !verify.by_rule.contains_key("pixel risk"),
+        "{name}: {verify}"
+    );
     Outcome::Checked
 }
 
@@ -142,7 +163,9 @@ fn every_decodable_sample_is_blank_inside_the_zone_and_untouched_outside() {
         let name = file.file_name().unwrap().to_string_lossy().into_owned();
         match redact_and_check(file, &work) {
             Outcome::Checked => checked.push(name),
-            Outcome::NotRedacted { syntax, why } => not_redacted.push(format!("{name} ({syntax}): {why}")),
+            Outcome::NotRedacted { syntax, why } => {
+                not_redacted.push(format!("{name} ({syntax}): {why}"))
+            }
             Outcome::NoPixels => {}
         }
     }
@@ -152,7 +175,10 @@ fn every_decodable_sample_is_blank_inside_the_zone_and_untouched_outside() {
     // palette, multi-frame, big endian, deflated, RLE, JPEG, JPEG 2000.
     // JPEG-LS decodes only with the `charls` feature; three streams no decoder takes
     // (12-bit lossy JPEG twice, a JPEG 2000 stream with a delimiter inside) are blocked.
-    let jpeg_ls = not_redacted.iter().filter(|n| n.contains("1.2.840.10008.1.2.4.8")).count();
+    let jpeg_ls = not_redacted
+        .iter()
+        .filter(|n| n.contains("1.2.840.10008.1.2.4.8"))
+        .count();
     if cfg!(feature = "charls") {
         assert_eq!(jpeg_ls, 0, "{not_redacted:#?}");
         assert!(checked.len() >= 58, "{}", checked.len());

@@ -59,12 +59,44 @@ pub fn decode_modified_attributes(plaintext: &[u8]) -> Result<InMemDicomObject> 
         .items()
         .ok_or_else(|| CryptoError::Content("(0400,0550) is not a sequence".into()))?;
     match items {
-        [item] => Ok(item.clone()),
+        [item] => Ok(with_dictionary_vrs(item)),
         other => Err(CryptoError::Content(format!(
             "(0400,0550) holds {} items, not one",
             other.len()
         ))),
     }
+}
+
+/// `item` with every UN element of a known tag read with its dictionary VR (PS3.5
+/// 6.2.2). GDCM writes the originals of implicit VR files as UN; read as they are, a
+/// name would come back as a list of byte values.
+fn with_dictionary_vrs(item: &InMemDicomObject) -> InMemDicomObject {
+    use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry};
+    let implicit = TransferSyntaxRegistry.get("1.2.840.10008.1.2");
+    let mut out = InMemDicomObject::new_empty();
+    for element in item.iter() {
+        let tag = element.header().tag;
+        let known = dicom_dictionary_std::StandardDataDictionary
+            .by_tag(tag)
+            .is_some_and(|e| !matches!(e.vr(), dicom_core::dictionary::VirtualVr::Exact(VR::UN)));
+        let reread = match (element.header().vr, known, implicit, element.to_bytes()) {
+            (VR::UN, true, Some(ts), Ok(bytes)) => {
+                // The same bytes as one implicit VR element: the parser takes the VR
+                // from the dictionary, sequences included.
+                let mut encoded = Vec::with_capacity(bytes.len() + 8);
+                encoded.extend_from_slice(&tag.group().to_le_bytes());
+                encoded.extend_from_slice(&tag.element().to_le_bytes());
+                encoded.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+                encoded.extend_from_slice(&bytes);
+                InMemDicomObject::read_dataset_with_ts(encoded.as_slice(), ts)
+                    .ok()
+                    .and_then(|d| d.get(tag).cloned())
+            }
+            _ => None,
+        };
+        out.put(reread.unwrap_or_else(|| element.clone()));
+    }
+    out
 }
 
 /// Seals original values for a key (and a password): one per sealing session, so the

@@ -174,6 +174,30 @@ fn decode_rle(declared: Geometry, fragments: &[Vec<u8>]) -> Result<Decoded, Reda
     })
 }
 
+/// Colour-by-plane samples (`RRR..GGG..BBB..` per frame) rearranged colour-by-pixel.
+pub fn interleave(data: &[u8], geometry: &Geometry) -> Vec<u8> {
+    if !geometry.planar || geometry.samples_per_pixel < 2 {
+        return data.to_vec();
+    }
+    let n = geometry.sample_bytes();
+    let spp = geometry.samples_per_pixel as usize;
+    let pixels = geometry.rows as usize * geometry.columns as usize;
+    let frame_len = geometry.frame_len();
+    let mut out = vec![0u8; frame_len * geometry.frames as usize];
+    out.par_chunks_mut(frame_len)
+        .zip(data.par_chunks(frame_len))
+        .for_each(|(to, from)| {
+            for p in 0..pixels {
+                for s in 0..spp {
+                    let src = (s * pixels + p) * n;
+                    let dst = (p * spp + s) * n;
+                    to[dst..dst + n].copy_from_slice(&from[src..src + n]);
+                }
+            }
+        });
+    out
+}
+
 /// Encodes native colour-by-pixel data as RLE Lossless fragments, one per frame.
 pub fn encode_rle(data: &[u8], geometry: &Geometry) -> Result<Vec<Vec<u8>>, RedactError> {
     if geometry.planar {

@@ -28,7 +28,8 @@
 
 pub use blank::{Blanked, blank, effective_zones, first_unblanked};
 pub use codec::{
-    Decoded, EXPLICIT_VR_LITTLE_ENDIAN, RLE_LOSSLESS, can_decode, decode, encode_rle, lossy_method,
+    Decoded, EXPLICIT_VR_LITTLE_ENDIAN, RLE_LOSSLESS, can_decode, decode, encode_rle, interleave,
+    lossy_method,
 };
 pub use error::RedactError;
 pub use fill::{Fill, Palette};

@@ -177,32 +177,32 @@ pub fn requirement(tag: Tag, sop_class: &str) -> Option<Requirement> {
 /// SOP Classes built on the multi-frame functional group modules.
 fn is_enhanced_multiframe(sop_class: &str) -> bool {
     const ENHANCED: &[&str] = &[
-        "1.2.840.10008.5.1.4.1.1.2.1",    // Enhanced CT
-        "1.2.840.10008.5.1.4.1.1.2.2",    // Legacy Converted Enhanced CT
-        "1.2.840.10008.5.1.4.1.1.4.1",    // Enhanced MR
-        "1.2.840.10008.5.1.4.1.1.4.2",    // MR Spectroscopy
-        "1.2.840.10008.5.1.4.1.1.4.3",    // Enhanced MR Color
-        "1.2.840.10008.5.1.4.1.1.4.4",    // Legacy Converted Enhanced MR
-        "1.2.840.10008.5.1.4.1.1.6.2",    // Enhanced US Volume
-        "1.2.840.10008.5.1.4.1.1.12.1.1", // Enhanced XA
-        "1.2.840.10008.5.1.4.1.1.12.2.1", // Enhanced XRF
-        "1.2.840.10008.5.1.4.1.1.13.1.3", // Breast Tomosynthesis
-        "1.2.840.10008.5.1.4.1.1.128.1",  // Legacy Converted Enhanced PET
-        "1.2.840.10008.5.1.4.1.1.130",    // Enhanced PET
-        "1.2.840.10008.5.1.4.1.1.6.3",    // Photoacoustic
-        "1.2.840.10008.5.1.4.1.1.13.1.1", // X-Ray 3D Angiographic
-        "1.2.840.10008.5.1.4.1.1.13.1.2", // X-Ray 3D Craniofacial
-        "1.2.840.10008.5.1.4.1.1.13.1.4", // Breast Projection X-Ray, presentation
-        "1.2.840.10008.5.1.4.1.1.13.1.5", // Breast Projection X-Ray, processing
-        "1.2.840.10008.5.1.4.1.1.14.1",   // Intravascular OCT, presentation
-        "1.2.840.10008.5.1.4.1.1.14.2",   // Intravascular OCT, processing
-        "1.2.840.10008.5.1.4.1.1.30",     // Parametric Map
-        "1.2.840.10008.5.1.4.1.1.66.4",   // Segmentation
-        "1.2.840.10008.5.1.4.1.1.66.7",   // Label Map Segmentation
+        "1.2.840.10008.5.1.4.1.1.2.1",      // Enhanced CT
+        "1.2.840.10008.5.1.4.1.1.2.2",      // Legacy Converted Enhanced CT
+        "1.2.840.10008.5.1.4.1.1.4.1",      // Enhanced MR
+        "1.2.840.10008.5.1.4.1.1.4.2",      // MR Spectroscopy
+        "1.2.840.10008.5.1.4.1.1.4.3",      // Enhanced MR Color
+        "1.2.840.10008.5.1.4.1.1.4.4",      // Legacy Converted Enhanced MR
+        "1.2.840.10008.5.1.4.1.1.6.2",      // Enhanced US Volume
+        "1.2.840.10008.5.1.4.1.1.12.1.1",   // Enhanced XA
+        "1.2.840.10008.5.1.4.1.1.12.2.1",   // Enhanced XRF
+        "1.2.840.10008.5.1.4.1.1.13.1.3",   // Breast Tomosynthesis
+        "1.2.840.10008.5.1.4.1.1.128.1",    // Legacy Converted Enhanced PET
+        "1.2.840.10008.5.1.4.1.1.130",      // Enhanced PET
+        "1.2.840.10008.5.1.4.1.1.6.3",      // Photoacoustic
+        "1.2.840.10008.5.1.4.1.1.13.1.1",   // X-Ray 3D Angiographic
+        "1.2.840.10008.5.1.4.1.1.13.1.2",   // X-Ray 3D Craniofacial
+        "1.2.840.10008.5.1.4.1.1.13.1.4",   // Breast Projection X-Ray, presentation
+        "1.2.840.10008.5.1.4.1.1.13.1.5",   // Breast Projection X-Ray, processing
+        "1.2.840.10008.5.1.4.1.1.14.1",     // Intravascular OCT, presentation
+        "1.2.840.10008.5.1.4.1.1.14.2",     // Intravascular OCT, processing
+        "1.2.840.10008.5.1.4.1.1.30",       // Parametric Map
+        "1.2.840.10008.5.1.4.1.1.66.4",     // Segmentation
+        "1.2.840.10008.5.1.4.1.1.66.7",     // Label Map Segmentation
         "1.2.840.10008.5.1.4.1.1.77.1.5.4", // Ophthalmic Tomography
         "1.2.840.10008.5.1.4.1.1.77.1.5.7", // Ophthalmic OCT B-scan Volume Analysis
         "1.2.840.10008.5.1.4.1.1.77.1.5.8", // Wide Field Ophthalmic Photography 3D
-        "1.2.840.10008.5.1.4.1.1.77.1.6", // VL Whole Slide Microscopy
+        "1.2.840.10008.5.1.4.1.1.77.1.6",   // VL Whole Slide Microscopy
     ];
     ENHANCED.contains(&sop_class)
 }
