@@ -25,6 +25,11 @@ struct Cli {
     /// Worker threads (default: one per core).
     #[arg(long, global = true)]
     threads: Option<usize>,
+    /// The project secret (64 hex digits in a file), so that several databases (shards,
+    /// machines) derive the same pseudonyms, UIDs and date shifts. Default: the one stored
+    /// in the database, or a new random one.
+    #[arg(long, global = true, value_name = "FILE")]
+    secret_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -184,6 +189,12 @@ fn open(cli: &Cli) -> Result<Session, String> {
         .progress(progress::Bars::new(cli.quiet));
     if let Some(threads) = cli.threads {
         builder = builder.threads(threads);
+    }
+    if let Some(file) = &cli.secret_file {
+        let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+        builder = builder.secret(
+            gantry::Secret::from_hex(&text).map_err(|e| format!("{}: {e}", file.display()))?,
+        );
     }
     builder.open().map_err(|e| e.to_string())
 }
