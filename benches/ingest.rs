@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+mod common;
+
 use rayon::prelude::*;
 
 fn main() {
@@ -21,34 +23,19 @@ fn main() {
         child(&mode);
         return;
     }
-    if std::env::args().any(|a| a == "--list" || a == "--test") {
-        return; // `cargo test --benches` probes; nothing to list.
+    if common::probing() {
+        return;
     }
     let files: usize = std::env::var("GANTRY_BENCH_FILES")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000);
-    let data = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("target/bench-data")
-        .join(format!("ingest-{files}"));
-    let marker = data.with_extension("complete");
-    if !marker.exists() {
-        let _ = std::fs::remove_dir_all(&data);
-        let started = Instant::now();
-        let dump = gantry_synth::generate(&data, &gantry_synth::DumpSpec::many_small_files(files))
-            .expect("generate the benchmark dump");
-        std::fs::write(&marker, "").expect("mark the dump complete");
-        eprintln!(
-            "generated {} files in {:.1} s",
-            dump.instances.len(),
-            started.elapsed().as_secs_f64()
-        );
-    }
-    let paths = list(&data);
+    let (data, _) = common::dataset(files);
+    let paths = common::list(&data);
     let n = paths.len();
     // Warm the page cache so both sides read from memory.
     floor(&paths);
-    let floor_time = best_of(3, || floor(&paths));
+    let floor_time = common::best_of(3, || floor(&paths));
 
     // Best of three for each, fresh databases for the first ingests: this machine is noisy.
     let work = tempfile::tempdir().expect("temporary folder");
@@ -94,29 +81,6 @@ fn main() {
     );
 }
 
-fn list(dir: &Path) -> Vec<PathBuf> {
-    walkdir(dir)
-        .into_iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "dcm"))
-        .collect()
-}
-
-fn walkdir(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                out.push(path);
-            }
-        }
-    }
-    out
-}
-
 fn floor(paths: &[PathBuf]) -> Duration {
     let started = Instant::now();
     let read = paths
@@ -130,10 +94,6 @@ fn floor(paths: &[PathBuf]) -> Duration {
         .count();
     assert_eq!(read, paths.len());
     started.elapsed()
-}
-
-fn best_of(n: usize, mut f: impl FnMut() -> Duration) -> Duration {
-    (0..n).map(|_| f()).min().unwrap_or_default()
 }
 
 /// Runs one ingest in a child process; returns its time and peak RSS in kB.

@@ -241,10 +241,12 @@ impl Engine<'_> {
             };
             let creator = creator_of(object, tag);
             let decision = self.rules.decide(tag, vr, sop_class, creator.as_deref());
-            let current = value_text(element);
+            // Rendering a binary value as text is costly and rarely needed: only on demand.
+            let current_cell = std::cell::OnceCell::new();
+            let current = || current_cell.get_or_init(|| value_text(element));
             let original_text = || path.resolve(original).and_then(value_text);
             let mut finding = |rule: RuleSource, action: Planned| {
-                let mut value = current.clone().unwrap_or_else(|| "(sequence)".into());
+                let mut value = current().clone().unwrap_or_else(|| "(sequence)".into());
                 if value.chars().count() > 64 {
                     value = value.chars().take(64).collect();
                 }
@@ -256,7 +258,7 @@ impl Engine<'_> {
                     action,
                 });
             };
-            let same = |expected: Option<String>| match (&current, expected) {
+            let same = |expected: Option<String>| match (current(), expected) {
                 (Some(c), Some(e)) => trimmed(c) == trimmed(&e),
                 _ => false,
             };
@@ -301,7 +303,7 @@ impl Engine<'_> {
                     }
                 }
                 Planned::Clean | Planned::Keep if is_text(vr) => {
-                    if let Some(kind) = current.as_deref().and_then(|v| patient.matcher.find(v)) {
+                    if let Some(kind) = current().as_deref().and_then(|v| patient.matcher.find(v)) {
                         let source = match decision.planned {
                             Planned::Clean => decision.source,
                             _ => RuleSource::IdentifierEcho { identifier: kind },

@@ -195,6 +195,10 @@ impl IdentifierSet {
                 continue;
             }
             let vr = element.header().vr;
+            // Identifiers are text (and the birth date); rendering binary values is costly.
+            if !crate::rules::is_text(vr) && vr != VR::DA {
+                continue;
+            }
             let Ok(value) = element.to_str() else {
                 continue;
             };

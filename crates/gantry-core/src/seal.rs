@@ -282,7 +282,10 @@ impl Session {
 
     /// What every later step needs about patients, checked against the audit `report`
     /// the step was asked to act on.
-    pub(crate) fn prepare_for(&mut self, report: &RiskReport) -> Result<crate::audit::Prepared> {
+    pub(crate) fn prepare_for(
+        &mut self,
+        report: &RiskReport,
+    ) -> Result<std::sync::Arc<crate::audit::Prepared>> {
         if report.stage != Stage::Audit {
             return Err(GantryError::Order(
                 "this step needs the report of an audit, not of a verify".into(),

@@ -18,6 +18,10 @@ pub struct Session {
     pub(crate) progress: SharedProgress,
     pub(crate) sidecar: Option<gantry_store::PixelSidecar>,
     pub(crate) sealing: Option<crate::seal::Sealing>,
+    /// Patients' identities, with the data generation they were collected at.
+    pub(crate) prepared: Option<(u64, Arc<crate::audit::Prepared>)>,
+    /// Bumped whenever the original headers may have changed (ingest).
+    pub(crate) generation: u64,
     pool: Option<Arc<rayon::ThreadPool>>,
 }
 
@@ -78,7 +82,8 @@ impl Session {
     }
 
     /// Streams every instance through `work` in parallel, a batch at a time, and hands each
-    /// batch's results (in row order) to `write` on this thread. Memory holds one batch.
+    /// batch's results (in row order) to `write` on this thread. While one batch is being
+    /// written, the next is already being worked on. Memory holds two batches.
     pub(crate) fn for_each_instance<T: Send>(
         &mut self,
         stage: &str,
@@ -87,38 +92,58 @@ impl Session {
     ) -> Result<()> {
         use rayon::prelude::*;
         const BATCH: usize = 256;
+        type Done<T> = Vec<(gantry_store::StoredInstance, T)>;
         let total = self.store.instance_count()?;
         self.progress.begin(stage, Some(total));
-        let mut after = 0;
-        let result = (|| {
-            loop {
-                let batch = self.store.instances_after(after, BATCH)?;
-                let Some(last) = batch.last() else { break };
-                after = last.record.id;
-                let n = batch.len() as u64;
-                let done: Vec<(gantry_store::StoredInstance, T)> = match &self.pool {
-                    Some(pool) => pool.install(|| {
-                        batch
-                            .into_par_iter()
-                            .map(|i| {
-                                let t = work(&i);
-                                (i, t)
-                            })
-                            .collect()
-                    }),
-                    None => batch
-                        .into_par_iter()
-                        .map(|i| {
-                            let t = work(&i);
-                            (i, t)
-                        })
-                        .collect(),
-                };
-                write(&mut self.store, done)?;
-                self.progress.advance(n);
+        let process = |batch: Vec<gantry_store::StoredInstance>| -> Done<T> {
+            let run = || {
+                batch
+                    .into_par_iter()
+                    .map(|i| {
+                        let t = work(&i);
+                        (i, t)
+                    })
+                    .collect()
+            };
+            match &self.pool {
+                Some(pool) => pool.install(run),
+                None => run(),
             }
-            Ok(())
-        })();
+        };
+        let mut after = 0;
+        let mut pending: Option<Done<T>> = None;
+        let result = loop {
+            let batch = match self.store.instances_after(after, BATCH) {
+                Ok(batch) => batch,
+                Err(e) => break Err(e.into()),
+            };
+            if let Some(last) = batch.last() {
+                after = last.record.id;
+            }
+            let store = &mut self.store;
+            let previous = pending.take();
+            let (done, written) = std::thread::scope(|scope| {
+                let worker = (!batch.is_empty()).then(|| scope.spawn(|| process(batch)));
+                let written = match previous {
+                    Some(done) => {
+                        let n = done.len() as u64;
+                        write(store, done).map(|_| n)
+                    }
+                    None => Ok(0),
+                };
+                (worker.map(|w| w.join()), written)
+            });
+            match written {
+                Ok(n) => self.progress.advance(n),
+                Err(e) => break Err(e),
+            }
+            match done {
+                None => break Ok(()),
+                Some(Ok(done)) => pending = Some(done),
+                // A panic in `work` is a bug; let it surface as one.
+                Some(Err(panic)) => std::panic::resume_unwind(panic),
+            }
+        };
         self.progress.finish();
         result
     }
@@ -204,6 +229,8 @@ impl SessionBuilder {
             config: None,
             sidecar: None,
             sealing: None,
+            prepared: None,
+            generation: 0,
             progress: self.progress,
             pool,
         })

@@ -52,9 +52,18 @@ pub(crate) fn sop_class(header: &InMemDicomObject) -> String {
 impl Session {
     /// Collects each patient's identifiers (from all their instances) and derives their
     /// pseudonym and date offset: what every later step needs about patients.
-    pub(crate) fn prepare(&mut self) -> Result<Prepared> {
+    pub(crate) fn prepare(&mut self) -> Result<std::sync::Arc<Prepared>> {
         let config = self.config()?.clone();
         let secret = self.secret()?;
+        let fingerprint = fingerprint(&config, &secret);
+        // Identities depend only on the original headers, the config and the secret: a
+        // session that has not ingested since reuses them (audit, then anonymize, ...).
+        if let Some((generation, prepared)) = &self.prepared
+            && *generation == self.generation
+            && prepared.fingerprint == fingerprint
+        {
+            return Ok(prepared.clone());
+        }
         let identities: std::sync::Mutex<HashMap<String, IdentifierSet>> = Default::default();
         let options = config.options.clone();
         self.for_each_instance(
@@ -97,13 +106,14 @@ impl Session {
                 (key, context)
             })
             .collect();
-        let fingerprint = fingerprint(&config, &secret);
-        Ok(Prepared {
+        let prepared = std::sync::Arc::new(Prepared {
             config,
             secret,
             patients,
             fingerprint,
-        })
+        });
+        self.prepared = Some((self.generation, prepared.clone()));
+        Ok(prepared)
     }
 
     /// Checkpoint 4: finds every PHI risk in the ingested headers. The findings are stored

@@ -58,6 +58,7 @@ impl Session {
     /// Indexes every DICOM file under each of `roots`.
     pub fn ingest_paths<P: AsRef<Path>>(&mut self, roots: &[P]) -> Result<IngestReport> {
         let started = Instant::now();
+        self.generation += 1;
         let mut report = IngestReport::default();
         let mut absolute_roots = Vec::new();
         for root in roots {
