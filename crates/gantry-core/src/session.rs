@@ -110,31 +110,44 @@ impl Session {
                 None => run(),
             }
         };
+        // Three batches move at once: the next one is read from the database and the
+        // last one written to it (this thread, one connection) while the current one is
+        // worked on (the pool).
         let mut after = 0;
         let mut pending: Option<Done<T>> = None;
+        let mut batch = self.store.instances_after(after, BATCH)?;
         let result = loop {
-            let batch = match self.store.instances_after(after, BATCH) {
-                Ok(batch) => batch,
-                Err(e) => break Err(e.into()),
-            };
             if let Some(last) = batch.last() {
                 after = last.record.id;
             }
             let store = &mut self.store;
             let previous = pending.take();
-            let (done, written) = std::thread::scope(|scope| {
-                let worker = (!batch.is_empty()).then(|| scope.spawn(|| process(batch)));
-                let written = match previous {
-                    Some(done) => {
-                        let n = done.len() as u64;
-                        write(store, done).map(|_| n)
-                    }
-                    None => Ok(0),
-                };
-                (worker.map(|w| w.join()), written)
+            let current = std::mem::take(&mut batch);
+            let (done, main) = std::thread::scope(|scope| {
+                let worker = (!current.is_empty()).then(|| scope.spawn(|| process(current)));
+                let main = (|| -> Result<(u64, Vec<gantry_store::StoredInstance>)> {
+                    let n = match previous {
+                        Some(done) => {
+                            let n = done.len() as u64;
+                            write(store, done)?;
+                            n
+                        }
+                        None => 0,
+                    };
+                    let next = if worker.is_some() {
+                        store.instances_after(after, BATCH)?
+                    } else {
+                        Vec::new()
+                    };
+                    Ok((n, next))
+                })();
+                (worker.map(|w| w.join()), main)
             });
-            match written {
-                Ok(n) => self.progress.advance(n),
+            match main {
+                Ok((n, next)) => {
+                    self.progress.advance(n);
+                    batch = next;
+                }
                 Err(e) => break Err(e),
             }
             match done {

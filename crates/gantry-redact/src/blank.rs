@@ -72,13 +72,19 @@ pub fn blank(
         let planes: Vec<Vec<u8>> = (0..geometry.samples_per_pixel as usize)
             .map(|p| fill.sample_bytes(geometry, p))
             .collect();
-        data[..frame_len * geometry.frames as usize]
-            .par_chunks_mut(frame_len)
-            .for_each(|frame| {
-                for zone in &applied {
-                    blank_frame(frame, geometry, zone, &pixel, &planes);
-                }
-            });
+        let frames = &mut data[..frame_len * geometry.frames as usize];
+        let blank_one = |frame: &mut [u8]| {
+            for zone in &applied {
+                blank_frame(frame, geometry, zone, &pixel, &planes);
+            }
+        };
+        // Frames in parallel when there are several; one frame is faster on this thread
+        // than the cost of handing it to another.
+        if geometry.frames > 1 {
+            frames.par_chunks_mut(frame_len).for_each(blank_one);
+        } else {
+            blank_one(frames);
+        }
     }
     Ok(Blanked {
         applied,
@@ -89,19 +95,32 @@ pub fn blank(
 
 /// Pixels inside the union of the zones (overlaps counted once).
 fn covered_pixels(zones: &[Rect], geometry: &Geometry) -> u64 {
-    if zones.len() <= 1 {
+    let overlap = |a: &Rect, b: &Rect| {
+        a.row_start < b.row_end
+            && b.row_start < a.row_end
+            && a.col_start < b.col_end
+            && b.col_start < a.col_end
+    };
+    let disjoint = zones
+        .iter()
+        .enumerate()
+        .all(|(i, a)| zones[i + 1..].iter().all(|b| !overlap(a, b)));
+    if disjoint {
         return zones.iter().map(Rect::area).sum();
     }
+    let mut spans: Vec<(u32, u32)> = Vec::with_capacity(zones.len());
     (0..geometry.rows)
         .map(|row| {
-            let mut spans: Vec<(u32, u32)> = zones
-                .iter()
-                .filter(|z| (z.row_start..z.row_end).contains(&row))
-                .map(|z| (z.col_start, z.col_end))
-                .collect();
+            spans.clear();
+            spans.extend(
+                zones
+                    .iter()
+                    .filter(|z| (z.row_start..z.row_end).contains(&row))
+                    .map(|z| (z.col_start, z.col_end)),
+            );
             spans.sort_unstable();
             let (mut total, mut end) = (0u64, 0u32);
-            for (s, e) in spans {
+            for &(s, e) in &spans {
                 let s = s.max(end);
                 if e > s {
                     total += (e - s) as u64;
