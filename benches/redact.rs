@@ -266,7 +266,7 @@ fn redact_scaling() -> (Duration, Duration) {
         "version: \"2.0\"\nmachines:\n  - manufacturer: BENCH\n    redaction_zones:\n      - [0, 48, 0, 1024]\n      - [400, 480, 480, 640]\n",
     )
     .expect("config");
-    let mut run = |threads: usize, round: usize| {
+    let run = |threads: usize, round: usize| {
         let mut session = gantry::Session::builder()
             .database(dir.path().join(format!("t{threads}r{round}.db")))
             .threads(threads)
