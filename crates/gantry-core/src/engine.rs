@@ -28,6 +28,8 @@ pub(crate) struct PatientContext {
     pub offset: i32,
     /// Every identifier of the patient, for echo searches.
     pub matcher: EchoMatcher,
+    /// A digest of those identifiers: what a cached verification result depends on.
+    pub identity_digest: [u8; 32],
 }
 
 /// One element that is not as the rules want it.

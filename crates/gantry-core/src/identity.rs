@@ -55,6 +55,16 @@ pub fn patient_key(header: &InMemDicomObject) -> String {
     format!("study:{}", text(0x0020, 0x000D))
 }
 
+/// [`patient_key`] from the indexed attributes alone, when the instance has a Patient ID
+/// (the common case), so a caller need not decode the header for it.
+pub fn patient_key_of(record: &gantry_store::InstanceRecord) -> Option<String> {
+    let id = record.patient_id.as_deref().filter(|id| !id.is_empty())?;
+    Some(format!(
+        "id:{id}|{}",
+        record.issuer_of_patient_id.as_deref().unwrap_or("")
+    ))
+}
+
 /// Words that occur in names without identifying anyone.
 const NOT_IDENTIFYING: &[&str] = &[
     "dr",
@@ -242,6 +252,18 @@ impl IdentifierSet {
         self.items.extend(other.items.iter().cloned());
     }
 
+    /// A digest of the set (sorted, so the same identifiers give the same digest).
+    pub fn digest(&self) -> [u8; 32] {
+        use sha2::{Digest, Sha256};
+        let mut hasher = Sha256::new();
+        for (text, kind) in &self.items {
+            hasher.update((text.len() as u64).to_le_bytes());
+            hasher.update(text.as_bytes());
+            hasher.update([*kind as u8]);
+        }
+        hasher.finalize().into()
+    }
+
     /// A matcher for finding these identifiers in text.
     pub fn matcher(&self) -> EchoMatcher {
         let patterns: Vec<&str> = self.items.iter().map(|(t, _)| t.as_str()).collect();
@@ -250,8 +272,22 @@ impl IdentifierSet {
             .match_kind(MatchKind::LeftmostLongest)
             .build(&patterns)
             .ok();
+        // The raw scan looks for identifiers of 4 or more characters anywhere in encoded
+        // bytes, where word boundaries mean nothing.
+        let raw: Vec<&str> = self
+            .items
+            .iter()
+            .map(|(t, _)| t.as_str())
+            .filter(|t| t.len() >= 4 && t.is_ascii())
+            .collect();
+        let raw_automaton = AhoCorasickBuilder::new()
+            .ascii_case_insensitive(true)
+            .build(&raw)
+            .ok();
         EchoMatcher {
             automaton,
+            raw_automaton,
+            raw: raw.into_iter().map(str::to_string).collect(),
             items: self.items.iter().cloned().collect(),
         }
     }
@@ -266,6 +302,8 @@ pub fn normalize(text: &str) -> String {
 #[derive(Debug, Clone)]
 pub struct EchoMatcher {
     automaton: Option<AhoCorasick>,
+    raw_automaton: Option<AhoCorasick>,
+    raw: Vec<String>,
     items: Vec<(String, IdentifierKind)>,
 }
 
@@ -330,17 +368,9 @@ impl EchoMatcher {
     /// Whether `bytes` contain an identifier of at least 4 characters (a raw scan of an
     /// encoded header, where word boundaries mean nothing).
     pub fn find_in_bytes(&self, bytes: &[u8]) -> Option<&str> {
-        let lower: Vec<u8> = bytes.iter().map(u8::to_ascii_lowercase).collect();
-        self.items
-            .iter()
-            .filter(|(t, _)| t.len() >= 4 && t.is_ascii())
-            .find(|(t, _)| memchr_find(&lower, t.as_bytes()))
-            .map(|(t, _)| t.as_str())
+        let found = self.raw_automaton.as_ref()?.find(bytes)?;
+        Some(self.raw[found.pattern().as_usize()].as_str())
     }
-}
-
-fn memchr_find(haystack: &[u8], needle: &[u8]) -> bool {
-    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 #[cfg(test)]
@@ -390,6 +420,14 @@ mod tests {
             "Follow-up for * (*), * ok"
         );
         assert_eq!(m.clean("nothing here"), "nothing here");
+    }
+
+    #[test]
+    fn raw_byte_scan_finds_identifiers_of_four_or_more_in_any_case() {
+        let m = set(&["OKONKWO^Li"], &["MRN84911251"]).matcher();
+        assert_eq!(m.find_in_bytes(b"\x00\x10PN\x0cOkOnKwO^x"), Some("okonkwo"));
+        assert_eq!(m.find_in_bytes(b"uid 1.2.84911251.7"), Some("84911251"));
+        assert_eq!(m.find_in_bytes(b"Li is too short to scan raw"), None);
     }
 
     #[test]

@@ -262,6 +262,24 @@ impl StoreTx<'_> {
         Ok(())
     }
 
+    /// Records that verify found an instance clean, for these inputs; `None` forgets it.
+    pub fn set_verified(&self, instance_id: i64, inputs: Option<&[u8]>) -> Result<()> {
+        match inputs {
+            Some(inputs) => self
+                .tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO verified (instance_id, inputs) VALUES (?1, ?2)",
+                )
+                .and_then(|mut s| s.execute(params![instance_id, inputs])),
+            None => self
+                .tx
+                .prepare_cached("DELETE FROM verified WHERE instance_id = ?1")
+                .and_then(|mut s| s.execute([instance_id])),
+        }
+        .map_err(self.db_err())?;
+        Ok(())
+    }
+
     /// Records a file written by export into `out_dir`.
     pub fn record_export(&self, out_dir: &Path, record: &ExportRecord) -> Result<()> {
         self.tx

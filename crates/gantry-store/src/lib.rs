@@ -49,7 +49,7 @@ pub use error::{Result, StoreError};
 pub use header::{decode_header, encode_header};
 pub use instance::{Column, FileOutcome, FileRecord, InstanceFilter, InstanceRecord};
 pub use schema::SCHEMA_VERSION;
-pub use sidecar::{PixelSidecar, SidecarAddress};
+pub use sidecar::{PixelSidecar, SidecarAddress, start_writeback};
 pub use source::{
     FileMeta, MAX_SEQUENCE_DEPTH, ParsedSource, PixelLayout, PixelLocation, PixelValueReader,
     SkipReason, SourceStamp, SourceSyntax, format_tag, open_pixel_value, read_source,

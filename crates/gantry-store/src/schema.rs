@@ -129,6 +129,16 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE UNIQUE INDEX exports_path ON exports (out_dir, path);
     "#,
+    // 4: what verify found clean, and of what exactly.
+    r#"
+    -- A digest of every input of an instance's verification (original and de-identified
+    -- headers, redacted pixels, rules, secret, the patient's identifiers, the sealing
+    -- key) when verify found it clean: a later check of the same inputs is the same.
+    CREATE TABLE verified (
+        instance_id INTEGER PRIMARY KEY REFERENCES instances (id) ON DELETE CASCADE,
+        inputs      BLOB NOT NULL
+    );
+    "#,
 ];
 
 /// The schema version this build writes.

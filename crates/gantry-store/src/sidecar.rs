@@ -156,7 +156,7 @@ impl PixelSidecar {
 /// makes a batch durable then finds most of its data already written, and other threads'
 /// work overlaps the disk's.
 #[cfg(target_os = "linux")]
-fn start_writeback(file: &File, offset: u64, len: u64) {
+pub fn start_writeback(file: &File, offset: u64, len: u64) {
     use std::os::fd::AsRawFd;
     // SAFETY: a valid open descriptor and a range inside the file; the call only
     // schedules writeback and reports errors through its return value, which a later
@@ -171,8 +171,9 @@ fn start_writeback(file: &File, offset: u64, len: u64) {
     }
 }
 
+/// Asks the kernel to start writing a range to disk (a no-op off Linux).
 #[cfg(not(target_os = "linux"))]
-fn start_writeback(_file: &File, _offset: u64, _len: u64) {}
+pub fn start_writeback(_file: &File, _offset: u64, _len: u64) {}
 
 /// Length and payload CRC of a valid header; `None` for anything else.
 fn parse_header(header: &[u8; HEADER_LEN as usize]) -> Option<(u64, u32)> {

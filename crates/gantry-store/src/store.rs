@@ -320,10 +320,11 @@ impl Store {
     /// header blobs: the way to stream over every instance in bounded memory.
     pub fn instances_after(&self, after: i64, limit: usize) -> Result<Vec<StoredInstance>> {
         let sql = format!(
-            "SELECT {INSTANCE_COLUMNS}, h.original, h.deidentified, s.key_id, s.digest, s.item, {PIXEL_COLUMNS}
+            "SELECT {INSTANCE_COLUMNS}, h.original, h.deidentified, s.key_id, s.digest, s.item, {PIXEL_COLUMNS}, v.inputs
              FROM instances JOIN headers h ON h.instance_id = id
              LEFT JOIN sealed s ON s.instance_id = id
              LEFT JOIN pixels p ON p.instance_id = id
+             LEFT JOIN verified v ON v.instance_id = id
              WHERE id > ?1 ORDER BY id LIMIT ?2"
         );
         let mut stmt = self.conn.prepare_cached(&sql).map_err(self.db_err())?;
@@ -335,6 +336,7 @@ impl Store {
                     deidentified: row.get(INSTANCE_COLUMN_COUNT + 1)?,
                     sealed: crate::derived::sealed_from_row(row, INSTANCE_COLUMN_COUNT + 2)?,
                     redacted: crate::derived::redacted_from_row(row, INSTANCE_COLUMN_COUNT + 5)?,
+                    verified: row.get(INSTANCE_COLUMN_COUNT + 11)?,
                 })
             })
             .map_err(self.db_err())?;
@@ -480,6 +482,8 @@ pub struct StoredInstance {
     pub sealed: Option<crate::SealedItem>,
     /// The redacted pixel data, once redacted.
     pub redacted: Option<crate::RedactedPixels>,
+    /// The digest of the inputs verify last found clean, if it did.
+    pub verified: Option<Vec<u8>>,
 }
 
 /// Instances per device, for inventories.

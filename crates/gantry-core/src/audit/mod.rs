@@ -102,6 +102,7 @@ impl Session {
                     pseudonym: secret.patient_pseudonym(&config.pseudonym_prefix, &key),
                     offset,
                     matcher: set.matcher(),
+                    identity_digest: set.digest(),
                 };
                 (key, context)
             })
@@ -171,10 +172,23 @@ impl Session {
             .and_then(|_| {
                 self.for_each_instance(
                     stage.as_str(),
-                    |stored| context.check(stored),
+                    |stored| {
+                        let findings = context.check(stored);
+                        let clean = matches!(&findings, Ok(f) if f.is_empty());
+                        let inputs = (stage == Stage::Verify && clean)
+                            .then(|| context.inputs(stored))
+                            .flatten();
+                        (findings, inputs)
+                    },
                     |store, batch| {
                         store.write(|tx| {
-                            for (stored, outcome) in &batch {
+                            for (stored, (outcome, inputs)) in &batch {
+                                if stage == Stage::Verify {
+                                    tx.set_verified(
+                                        stored.record.id,
+                                        inputs.as_ref().map(|i| &i[..]),
+                                    )?;
+                                }
                                 match outcome {
                                     Ok(findings) => {
                                         let json =
@@ -200,7 +214,7 @@ impl Session {
                             }
                             Ok(())
                         })?;
-                        for (stored, outcome) in batch {
+                        for (stored, (outcome, _)) in batch {
                             report.add(&stored.record, outcome);
                         }
                         Ok(())
@@ -229,6 +243,55 @@ pub(crate) struct CheckContext<'a> {
 }
 
 impl CheckContext<'_> {
+    /// A digest of everything [`CheckContext::check`] at verify depends on: the original
+    /// and de-identified headers, the redacted pixels (their record and the attributes
+    /// describing them), the rules and secret, the patient's identifiers, the sealing key
+    /// and Gantry's version. Equal digests mean equal results.
+    pub fn inputs(&self, stored: &StoredInstance) -> Option<[u8; 32]> {
+        let deidentified = stored.deidentified.as_ref()?;
+        let key = match crate::identity::patient_key_of(&stored.record) {
+            Some(key) => key,
+            None => patient_key(&decode_header(&stored.original).ok()?),
+        };
+        let patient = self.prepared.patients.get(&key)?;
+        let mut hasher = Sha256::new();
+        let mut part = |bytes: &[u8]| {
+            hasher.update((bytes.len() as u64).to_le_bytes());
+            hasher.update(bytes);
+        };
+        part(env!("CARGO_PKG_VERSION").as_bytes());
+        part(&stored.original);
+        part(deidentified);
+        match &stored.redacted {
+            Some(r) => {
+                part(r.fingerprint.as_bytes());
+                part(r.transfer_syntax.as_bytes());
+                part(&r.address.offset.to_le_bytes());
+                part(&r.address.length.to_le_bytes());
+                part(&r.attributes);
+            }
+            None => part(b"no redaction"),
+        }
+        part(self.prepared.fingerprint.as_bytes());
+        part(&patient.identity_digest);
+        part(self.required_key.unwrap_or("").as_bytes());
+        Some(hasher.finalize().into())
+    }
+
+    /// The gate of export: clean when verify found these very inputs clean, else the
+    /// findings of a fresh check.
+    pub fn gate(
+        &self,
+        stored: &StoredInstance,
+    ) -> std::result::Result<Vec<ElementFinding>, String> {
+        if let (Some(verified), Some(inputs)) = (&stored.verified, self.inputs(stored))
+            && verified.as_slice() == inputs
+        {
+            return Ok(Vec::new());
+        }
+        self.check(stored)
+    }
+
     /// The findings of one instance, or why it could not be checked. At verify this is
     /// also the safe gate of export: any finding blocks the instance.
     pub fn check(

@@ -351,7 +351,7 @@ fn try_prepare(
         ]));
     };
     if safe {
-        let findings = context.check(stored)?;
+        let findings = context.gate(stored)?;
         if !findings.is_empty() {
             return Ok(Prepared::Blocked(findings.iter().map(reason).collect()));
         }

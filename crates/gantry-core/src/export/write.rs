@@ -138,6 +138,8 @@ pub(crate) fn write_file(
         .map_err(other)?;
     out.flush()?;
     let size = out.written;
+    // The batch's sync then finds this file's data already on its way to disk.
+    gantry_store::start_writeback(out.inner.get_ref(), 0, size);
     let hash = hex::encode(out.hasher.finalize());
     Ok((hash, size))
 }
