@@ -188,3 +188,81 @@ fn every_decodable_sample_is_blank_inside_the_zone_and_untouched_outside() {
     }
     assert_eq!(not_redacted.len() - jpeg_ls, 3, "{not_redacted:#?}");
 }
+
+/// Redacts and exports one sample; returns the exported file.
+fn export_one(name: &str, work: &Path) -> dicom_object::DefaultDicomObject {
+    let mut session = Session::builder()
+        .database(work.join("gantry.db"))
+        .open()
+        .unwrap();
+    session.ingest(samples().join(name)).unwrap();
+    let config = work.join("config.yaml");
+    std::fs::write(&config, CONFIG).unwrap();
+    session.load_config(&config).unwrap();
+    let audit = session.audit().unwrap();
+    session.anonymize_metadata(&audit).unwrap();
+    session.redact_pixels().unwrap();
+    let report = session.export(work.join("out")).run().unwrap();
+    assert!(report.is_complete(), "{report}");
+    let out = work.join("out");
+    let mut stack = vec![out];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "dcm") {
+                return dicom_object::open_file(path).unwrap();
+            }
+        }
+    }
+    panic!("nothing exported for {name}");
+}
+
+fn text(obj: &dicom_object::DefaultDicomObject, tag: dicom_core::Tag) -> Option<String> {
+    obj.element(tag).ok().map(|e| {
+        e.to_str()
+            .unwrap()
+            .trim_end_matches(['\0', ' '])
+            .to_string()
+    })
+}
+
+#[test]
+fn redacted_pixels_keep_their_lossy_history_and_describe_their_new_layout() {
+    use dicom_dictionary_std::tags;
+    let dir = tempfile::tempdir().unwrap();
+    // JPEG Baseline YBR_FULL_422: decoded to RGB, written native, still marked lossy.
+    let jpeg = export_one("SC_rgb_jpeg_dcmtk.dcm", &dir.path().join("jpeg"));
+    assert_eq!(
+        jpeg.meta().transfer_syntax().trim_end_matches('\0'),
+        "1.2.840.10008.1.2.1"
+    );
+    assert_eq!(
+        text(&jpeg, tags::LOSSY_IMAGE_COMPRESSION).as_deref(),
+        Some("01")
+    );
+    assert_eq!(
+        text(&jpeg, tags::LOSSY_IMAGE_COMPRESSION_METHOD).as_deref(),
+        Some("ISO_10918_1")
+    );
+    assert_eq!(
+        text(&jpeg, tags::PHOTOMETRIC_INTERPRETATION).as_deref(),
+        Some("RGB")
+    );
+    assert_eq!(
+        text(&jpeg, tags::PLANAR_CONFIGURATION).as_deref(),
+        Some("0")
+    );
+    assert_eq!(
+        text(&jpeg, tags::BURNED_IN_ANNOTATION).as_deref(),
+        Some("NO")
+    );
+    // RLE (lossless): no lossy mark appears.
+    let rle = export_one("SC_rgb_rle.dcm", &dir.path().join("rle"));
+    assert_eq!(text(&rle, tags::LOSSY_IMAGE_COMPRESSION), None);
+    assert_eq!(
+        text(&rle, tags::BURNED_IN_ANNOTATION).as_deref(),
+        Some("NO")
+    );
+}

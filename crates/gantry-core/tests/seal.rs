@@ -210,3 +210,71 @@ fn sealed_originals_travel_with_the_files_and_only_the_key_or_password_opens_the
 fn gantry_crypto_tag() -> dicom_core::Tag {
     dicom_core::Tag(0x0400, 0x0500)
 }
+
+/// Where the value of Encrypted Content (0400,0520) lies in an exported file (Explicit VR
+/// Little Endian: tag, `OB`, two reserved bytes, a 4-byte length).
+fn encrypted_content_range(bytes: &[u8]) -> std::ops::Range<usize> {
+    let at = bytes
+        .windows(6)
+        .position(|w| w == [0x00, 0x04, 0x20, 0x05, b'O', b'B'])
+        .expect("an Encrypted Content element");
+    let len = u32::from_le_bytes(bytes[at + 8..at + 12].try_into().unwrap()) as usize;
+    at + 12..at + 12 + len
+}
+
+#[test]
+fn two_sealed_runs_differ_only_inside_encrypted_content() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = KeyFile::create(dir.path().join("master.key")).unwrap();
+    let mut outputs = Vec::new();
+    for run in 0..2 {
+        let Fixture {
+            dir: work,
+            dump: _,
+            mut session,
+        } = fixture();
+        session
+            .enable_reversible_anonymization(key.clone())
+            .unwrap();
+        let audit = session.audit().unwrap();
+        session.preserve_identities(&audit).unwrap();
+        session.anonymize_metadata(&audit).unwrap();
+        session.redact_pixels().unwrap();
+        let out = dir.path().join(format!("out{run}"));
+        assert!(session.export(&out).run().unwrap().is_complete());
+        outputs.push(out);
+        drop(work);
+    }
+    let (a, b) = (dicom_files(&outputs[0]), dicom_files(&outputs[1]));
+    assert_eq!(a.len(), b.len());
+    assert!(!a.is_empty());
+    for (fa, fb) in a.iter().zip(&b) {
+        assert_eq!(
+            fa.strip_prefix(&outputs[0]).unwrap(),
+            fb.strip_prefix(&outputs[1]).unwrap()
+        );
+        let (x, y) = (std::fs::read(fa).unwrap(), std::fs::read(fb).unwrap());
+        assert_eq!(x.len(), y.len(), "{}", fa.display());
+        let sealed = encrypted_content_range(&x);
+        assert_eq!(sealed, encrypted_content_range(&y));
+        let differing: Vec<usize> = (0..x.len()).filter(|&i| x[i] != y[i]).collect();
+        assert!(!differing.is_empty(), "random content keys and IVs differ");
+        assert!(
+            differing.iter().all(|i| sealed.contains(i)),
+            "{}: bytes outside Encrypted Content differ",
+            fa.display()
+        );
+    }
+    // The manifests differ only in the checksums of those files.
+    let manifest = |out: &PathBuf| -> Vec<(String, String, String)> {
+        std::fs::read_to_string(out.join("manifest.csv"))
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let f: Vec<&str> = l.split(',').collect();
+                (f[0].to_string(), f[1].to_string(), f[3].to_string())
+            })
+            .collect()
+    };
+    assert_eq!(manifest(&outputs[0]), manifest(&outputs[1]));
+}
