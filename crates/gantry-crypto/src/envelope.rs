@@ -90,6 +90,26 @@ pub(crate) fn seal(
     Ok(info.to_der()?)
 }
 
+/// The DER message without the zero byte DICOM appends to an odd-length OB value (PS3.5
+/// 7.1.1): the top-level length says where the message ends.
+fn without_padding(bytes: &[u8]) -> &[u8] {
+    let total = match bytes {
+        [0x30, n, ..] if *n < 0x80 => Some(2 + *n as usize),
+        [0x30, n, rest @ ..] if (0x81..=0x84).contains(n) => {
+            let k = (*n - 0x80) as usize;
+            rest.get(..k)
+                .map(|len| 2 + k + len.iter().fold(0usize, |acc, b| (acc << 8) | *b as usize))
+        }
+        _ => None,
+    };
+    match total {
+        Some(total) if total < bytes.len() && bytes[total..].iter().all(|b| *b == 0) => {
+            &bytes[..total]
+        }
+        _ => bytes,
+    }
+}
+
 fn builder_error(e: cms::builder::Error) -> CryptoError {
     CryptoError::Envelope(e.to_string())
 }
@@ -110,7 +130,7 @@ pub(crate) fn open(
     credential: Credential<'_>,
     cache: &mut KekCache,
 ) -> Result<Vec<u8>> {
-    let info = ContentInfo::from_der(der)?;
+    let info = ContentInfo::from_der(without_padding(der))?;
     if info.content_type != ENVELOPED_DATA {
         return Err(CryptoError::Envelope(format!(
             "content type {} is not enveloped data",

@@ -323,6 +323,34 @@ mod tests {
     }
 
     #[test]
+    fn an_odd_envelope_padded_to_even_length_still_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = KeyFile::create(dir.path().join("k")).unwrap();
+        let sealer = Sealer::new(Some(&key), None).unwrap();
+        // Find an envelope of odd length, as DICOM pads it with a zero byte.
+        let mut odd = None;
+        for i in 0..64 {
+            let mut originals = originals();
+            originals.put(DataElement::new(
+                tags::STUDY_ID,
+                VR::SH,
+                PrimitiveValue::from("x".repeat(i % 16 + 1)),
+            ));
+            let content = sealer.seal_content(&originals).unwrap();
+            if content.len() % 2 == 1 {
+                odd = Some(content);
+                break;
+            }
+        }
+        let mut padded = odd.expect("some envelope has odd length");
+        padded.push(0);
+        let opened = Unsealer::new(Credential::Key(&key))
+            .open_content(&padded)
+            .unwrap();
+        assert_eq!(text(&opened, tags::PATIENT_ID), "MRN46310803");
+    }
+
+    #[test]
     fn wrong_key_wrong_password_and_altered_content_each_say_so() {
         let dir = tempfile::tempdir().unwrap();
         let key = KeyFile::create(dir.path().join("k")).unwrap();

@@ -454,7 +454,8 @@ impl crate::Session {
         if self.config.is_none() {
             let Some(text) = self.store.meta_get(CONFIG_KEY)? else {
                 return Err(crate::GantryError::Order(
-                    "no configuration loaded: run `gantry config init FILE`, review it, then load it                      (Session::load_config or --config)"
+                    "no configuration loaded: run `gantry config init FILE`, review it, then load it \
+                     (Session::load_config or --config)"
                         .into(),
                 ));
             };
