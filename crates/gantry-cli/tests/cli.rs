@@ -132,3 +132,82 @@ fn examine_json_is_machine_readable() {
     assert!(json["instances"].as_u64().unwrap() > 30);
     assert!(json["transfer_syntaxes"].as_array().unwrap().len() > 5);
 }
+
+#[test]
+fn run_blocks_what_has_no_rule_and_recover_opens_what_lock_sealed() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("dump");
+    let dump = gantry_synth::generate(&data, &gantry_synth::DumpSpec::default()).unwrap();
+    let config = dir.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "version: \"2.0\"\n{}",
+            dump.machine_rules_for(|d| d != gantry_synth::Device::ScreenCapture)
+        ),
+    )
+    .unwrap();
+    let db = dir.path().join("g.db");
+    let key = dir.path().join("master.key");
+    let keygen = gantry().arg("keygen").arg(&key).output().unwrap();
+    assert!(keygen.status.success());
+    let again = gantry().arg("keygen").arg(&key).output().unwrap();
+    assert!(!again.status.success(), "a key is never overwritten");
+    let out = dir.path().join("out");
+    let run = gantry()
+        .args(["-q", "--db"])
+        .arg(&db)
+        .arg("run")
+        .arg(&data)
+        .arg("--config")
+        .arg(&config)
+        .arg("--out")
+        .arg(&out)
+        .arg("--key")
+        .arg(&key)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&run.stdout);
+    assert_eq!(
+        run.status.code(),
+        Some(1),
+        "blocked screen captures: exit 1\n{text}"
+    );
+    for checkpoint in 1..=9 {
+        assert!(text.contains(&format!("== {checkpoint}.")), "{text}");
+    }
+    assert!(text.contains("no machine rule matches"), "{text}");
+    let verify = gantry()
+        .args(["-q", "--db"])
+        .arg(&db)
+        .arg("verify")
+        .output()
+        .unwrap();
+    assert_eq!(verify.status.code(), Some(1), "not clean: exit 1");
+
+    let recover = gantry()
+        .arg("recover")
+        .arg("--key")
+        .arg(&key)
+        .arg(&out)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(
+        recover.status.success(),
+        "{}",
+        String::from_utf8_lossy(&recover.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&recover.stdout).unwrap();
+    let recovered = json["recovered"].as_array().unwrap();
+    assert!(!recovered.is_empty());
+    let names: Vec<&str> = recovered
+        .iter()
+        .filter_map(|f| f["originals"]["0010,0010"].as_str())
+        .collect();
+    assert!(
+        dump.patients
+            .iter()
+            .any(|p| names.iter().any(|n| n.trim() == p.dicom_name()))
+    );
+}

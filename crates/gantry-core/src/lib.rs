@@ -1,9 +1,16 @@
 //! Gantry's pipeline: from a raw dump of DICOM files to a dataset that is safe to share.
 //!
-//! A [`Session`] holds one database and runs the checkpoints against it, each returning a
-//! typed report that prints as a table and serializes as JSON: [`Session::ingest`] indexes
-//! a folder tree ([`IngestReport`]), [`Session::examine`] takes the inventory
-//! ([`Inventory`]). Long operations report to a [`Progress`].
+//! A [`Session`] holds one database and runs the nine checkpoints against it, each
+//! returning a typed report that prints as a table and serializes as JSON:
+//! [`Session::ingest`] indexes a folder tree ([`IngestReport`]), [`Session::examine`] takes
+//! the inventory ([`Inventory`]), [`Session::setup_config`] / [`Session::load_config`]
+//! write and read the [`Config`], [`Session::audit`] finds every identity trace
+//! ([`RiskReport`]), [`Session::preserve_identities`] seals the originals ([`SealReport`]),
+//! [`Session::anonymize_metadata`] ([`AnonymizeReport`]) and [`Session::redact_pixels`]
+//! ([`RedactReport`]) remove them, [`Session::verify`] audits the result again, and
+//! [`Session::export`] writes what passes its safe gate ([`ExportReport`]).
+//! [`recover_identities`] opens the sealed originals for authorised people. Long
+//! operations report to a [`Progress`].
 //!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -16,9 +23,18 @@
 //! assert!(report.skipped.iter().any(|f| f.reason.code() == "truncated"));
 //! let inventory = session.examine()?;
 //! assert_eq!(inventory.patients, 6);
-//! println!("{inventory}");
-//! let ultrasound = session.query().modality("US").list()?;
-//! assert!(ultrasound.iter().all(|i| i.modality.as_deref() == Some("US")));
+//!
+//! // Rules for the devices that burn text into their images.
+//! let config = dir.path().join("config.yaml");
+//! std::fs::write(&config, format!("version: \"2.0\"\n{}", dump.machine_rules()))?;
+//! session.load_config(&config)?;
+//! let audit = session.audit()?;
+//! assert!(!audit.is_clean());
+//! session.anonymize_metadata(&audit)?;
+//! session.redact_pixels()?;
+//! assert!(session.verify()?.is_clean());
+//! let export = session.export(dir.path().join("out")).run()?;
+//! assert!(export.is_complete());
 //! # Ok(())
 //! # }
 //! ```
