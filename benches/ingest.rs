@@ -26,10 +26,7 @@ fn main() {
     if common::probing() {
         return;
     }
-    let files: usize = std::env::var("GANTRY_BENCH_FILES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10_000);
+    let files = common::files_from_env();
     let (data, _) = common::dataset(files);
     let paths = common::list(&data);
     let n = paths.len();

@@ -22,10 +22,7 @@ fn main() {
         return;
     }
     common::quiet_backtraces();
-    let files: usize = std::env::var("GANTRY_BENCH_FILES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10_000);
+    let files = common::files_from_env();
     let (data, rules) = common::dataset(files);
     let n = common::list(&data).len();
     let work = tempfile::tempdir().expect("temporary folder");

@@ -31,6 +31,14 @@ pub fn dataset(files: usize) -> (PathBuf, String) {
     (data, rules)
 }
 
+/// The dataset size: `GANTRY_BENCH_FILES`, or 10,000.
+pub fn files_from_env() -> usize {
+    std::env::var("GANTRY_BENCH_FILES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000)
+}
+
 /// Every `.dcm` file under `dir`.
 pub fn list(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();

@@ -47,14 +47,7 @@ impl fmt::Display for AnonymizeReport {
             self.unchanged,
             self.failed.len()
         )?;
-        for failure in &self.failed {
-            writeln!(
-                f,
-                "  failed {}: {}",
-                failure.sop_instance_uid, failure.detail
-            )?;
-        }
-        Ok(())
+        Unreadable::list(f, "failed", &self.failed)
     }
 }
 

@@ -60,17 +60,8 @@ impl fmt::Display for RedactReport {
             self.dropped,
             self.failed.len()
         )?;
-        for z in &self.zones_outside {
-            writeln!(
-                f,
-                "  zone outside the image in {}: {}",
-                z.sop_instance_uid, z.detail
-            )?;
-        }
-        for z in &self.failed {
-            writeln!(f, "  failed {}: {}", z.sop_instance_uid, z.detail)?;
-        }
-        Ok(())
+        Unreadable::list(f, "zone outside the image in", &self.zones_outside)?;
+        Unreadable::list(f, "failed", &self.failed)
     }
 }
 

@@ -75,14 +75,7 @@ impl fmt::Display for SealReport {
             self.unchanged,
             self.failed.len()
         )?;
-        for failure in &self.failed {
-            writeln!(
-                f,
-                "  failed {}: {}",
-                failure.sop_instance_uid, failure.detail
-            )?;
-        }
-        Ok(())
+        Unreadable::list(f, "failed", &self.failed)
     }
 }
 

@@ -53,6 +53,20 @@ pub struct Unreadable {
     pub detail: String,
 }
 
+impl Unreadable {
+    /// Writes `  {label} {uid}: {detail}` for each, the way every report lists them.
+    pub(crate) fn list(
+        f: &mut fmt::Formatter<'_>,
+        label: &str,
+        items: &[Unreadable],
+    ) -> fmt::Result {
+        for item in items {
+            writeln!(f, "  {label} {}: {}", item.sop_instance_uid, item.detail)?;
+        }
+        Ok(())
+    }
+}
+
 /// How many examples a report keeps; every finding is in the store.
 const EXAMPLES: usize = 200;
 
