@@ -245,8 +245,8 @@ pub(crate) struct CheckContext<'a> {
 impl CheckContext<'_> {
     /// A digest of everything [`CheckContext::check`] at verify depends on: the original
     /// and de-identified headers, the redacted pixels (their record and the attributes
-    /// describing them), the rules and secret, the patient's identifiers, the sealing key
-    /// and Gantry's version. Equal digests mean equal results.
+    /// describing them), the rules and secret, the patient's identifiers, the sealing key,
+    /// Gantry's version and its codecs. Equal digests mean equal results.
     pub fn inputs(&self, stored: &StoredInstance) -> Option<[u8; 32]> {
         let deidentified = stored.deidentified.as_ref()?;
         let key = match crate::identity::patient_key_of(&stored.record) {
@@ -260,6 +260,8 @@ impl CheckContext<'_> {
             hasher.update(bytes);
         };
         part(env!("CARGO_PKG_VERSION").as_bytes());
+        // What this build can decode decides some findings.
+        part(&[cfg!(feature = "charls") as u8]);
         part(&stored.original);
         part(deidentified);
         match &stored.redacted {
