@@ -108,7 +108,7 @@ fn errors_exit_non_zero_with_one_line() {
 #[test]
 fn examine_json_is_machine_readable() {
     let dir = tempfile::tempdir().unwrap();
-    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/samples/pydicom");
+    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/pydicom");
     let db = dir.path().join("g.db");
     let ingest = gantry()
         .arg("-q")

@@ -7,7 +7,7 @@ use gantry_core::{FileOutcome, Session};
 use gantry_synth::{DumpSpec, generate};
 
 fn samples() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/samples/pydicom")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/pydicom")
 }
 
 fn names(paths: impl IntoIterator<Item = PathBuf>) -> BTreeSet<String> {

@@ -12,7 +12,7 @@ use gantry_core::{Credential, KeyFile, PixelSyntax, Secret, Session, recover_ide
 use gantry_synth::{DumpSpec, generate};
 
 fn samples() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/samples/pydicom")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/pydicom")
 }
 
 /// Runs a tool; returns (success, stdout + stderr).

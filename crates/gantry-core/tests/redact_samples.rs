@@ -9,7 +9,7 @@ use gantry_redact::{Fill, Geometry, Palette, Photometric, effective_zones};
 use gantry_store::{PixelLayout, PixelSidecar, decode_header, open_pixel_value, split_fragments};
 
 fn samples() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/samples/pydicom")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/pydicom")
 }
 
 /// One rule for every device: rows 1..3, columns 1..4 (clipped on the tiniest images).

@@ -11,7 +11,7 @@ use gantry_store::{
 };
 
 fn samples() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/samples/pydicom")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/pydicom")
 }
 
 fn pixels(name: &str) -> Vec<u8> {
