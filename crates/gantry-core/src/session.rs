@@ -88,10 +88,22 @@ impl Session {
         &mut self,
         stage: &str,
         work: impl Fn(&gantry_store::StoredInstance) -> T + Sync,
+        write: impl FnMut(&mut Store, Vec<(gantry_store::StoredInstance, T)>) -> Result<()>,
+    ) -> Result<()> {
+        self.for_each_instance_in(stage, 256, work, write)
+    }
+
+    /// [`Session::for_each_instance`] with batches of `batch` instances (larger batches
+    /// amortise a costly per-batch step, such as a file system sync).
+    pub(crate) fn for_each_instance_in<T: Send>(
+        &mut self,
+        stage: &str,
+        batch_size: usize,
+        work: impl Fn(&gantry_store::StoredInstance) -> T + Sync,
         mut write: impl FnMut(&mut Store, Vec<(gantry_store::StoredInstance, T)>) -> Result<()>,
     ) -> Result<()> {
         use rayon::prelude::*;
-        const BATCH: usize = 256;
+        let batch_size = batch_size.max(1);
         type Done<T> = Vec<(gantry_store::StoredInstance, T)>;
         let total = self.store.instance_count()?;
         self.progress.begin(stage, Some(total));
@@ -115,7 +127,7 @@ impl Session {
         // worked on (the pool).
         let mut after = 0;
         let mut pending: Option<Done<T>> = None;
-        let mut batch = self.store.instances_after(after, BATCH)?;
+        let mut batch = self.store.instances_after(after, batch_size)?;
         let result = loop {
             if let Some(last) = batch.last() {
                 after = last.record.id;
@@ -135,7 +147,7 @@ impl Session {
                         None => 0,
                     };
                     let next = if worker.is_some() {
-                        store.instances_after(after, BATCH)?
+                        store.instances_after(after, batch_size)?
                     } else {
                         Vec::new()
                     };

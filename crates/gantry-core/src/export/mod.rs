@@ -173,17 +173,37 @@ impl Export<'_> {
         };
         let (safe, layout, syntax, overwrite) =
             (self.safe, self.layout, self.syntax, self.overwrite);
-        let result = session.for_each_instance(
+        // One sync per batch does two jobs: it makes this batch's temporary files durable
+        // before any is renamed, and the previous batch's renames and removals durable
+        // before the database records them. So records trail files by one batch, and
+        // the paths claimed in that batch are remembered until they are recorded.
+        let sync = || {
+            rustix::fs::syncfs(&out_fd).map_err(|e| GantryError::Io {
+                path: out.clone(),
+                source: e.into(),
+            })
+        };
+        let record = |store: &mut gantry_store::Store, changes: &[(i64, Option<ExportRecord>)]| {
+            store.write(|tx| {
+                for (id, record) in changes {
+                    match record {
+                        Some(record) => tx.record_export(&out, record)?,
+                        None => tx.forget_export(&out, *id)?,
+                    }
+                }
+                Ok(())
+            })
+        };
+        let mut unrecorded: Vec<(i64, Option<ExportRecord>)> = Vec::new();
+        let mut claimed_before: HashSet<PathBuf> = HashSet::new();
+        let result = session.for_each_instance_in(
             "export",
+            1024,
             |stored| prepare_one(stored, &context, safe, &layout, syntax, &out),
             |store, batch| {
-                if batch.iter().any(|(_, p)| matches!(p, Prepared::Written { .. })) {
-                    // Every temporary file's data is on disk before any is renamed.
-                    rustix::fs::syncfs(&out_fd).map_err(|e| GantryError::Io {
-                        path: out.clone(),
-                        source: e.into(),
-                    })?;
-                }
+                sync()?;
+                record(store, &unrecorded)?;
+                unrecorded.clear();
                 let mut claimed = HashSet::new();
                 let mut changes: Vec<(i64, Option<ExportRecord>)> = Vec::new();
                 for (stored, prepared) in batch {
@@ -208,7 +228,10 @@ impl Export<'_> {
                         Prepared::Written { rel, tmp, sha256, size, sop_instance_uid } => {
                             let target = out.join(&rel);
                             let owner = store.export_owner(&out, &rel)?;
-                            if owner.is_some_and(|o| o != id) || !claimed.insert(rel.clone()) {
+                            if owner.is_some_and(|o| o != id)
+                                || claimed_before.contains(&rel)
+                                || !claimed.insert(rel.clone())
+                            {
                                 remove_if_present(&tmp)?;
                                 report.blocked.push(blocked(vec![format!(
                                     "its output path {} is taken by another instance: use a layout that tells them apart",
@@ -252,25 +275,16 @@ impl Export<'_> {
                         }
                     }
                 }
-                // Renames and removals are on disk before the database says so.
-                rustix::fs::syncfs(&out_fd).map_err(|e| GantryError::Io {
-                    path: out.clone(),
-                    source: e.into(),
-                })?;
-                store.write(|tx| {
-                    for (id, record) in &changes {
-                        match record {
-                            Some(record) => tx.record_export(&out, record)?,
-                            None => tx.forget_export(&out, *id)?,
-                        }
-                    }
-                    Ok(())
-                })?;
+                unrecorded = changes;
+                claimed_before = claimed;
                 Ok(())
             },
         );
         session.sidecar = sidecar;
         result?;
+        // The last batch: its renames made durable, then recorded.
+        sync()?;
+        record(&mut session.store, &unrecorded)?;
         let records = session.store.exports(&out)?;
         let all_safe = records.iter().all(|r| r.safe);
         let (csv, json) = report::write_manifest(&out, &records, all_safe).map_err(io(&out))?;
