@@ -169,6 +169,55 @@ impl Store {
             .map_err(self.db_err())
     }
 
+    /// The files export recorded in `out_dir` for the instances with row ids in
+    /// `first..=last` (a batch), in id order.
+    pub fn exports_between(
+        &self,
+        out_dir: &Path,
+        first: i64,
+        last: i64,
+    ) -> Result<Vec<ExportRecord>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT instance_id, path, sop_instance_uid, sha256, size, safe FROM exports
+                 WHERE out_dir = ?1 AND instance_id BETWEEN ?2 AND ?3 ORDER BY instance_id",
+            )
+            .map_err(self.db_err())?;
+        let rows = stmt
+            .query_map(params![path_text(out_dir), first, last], export_from_row)
+            .map_err(self.db_err())?;
+        rows.collect::<rusqlite::Result<_>>().map_err(self.db_err())
+    }
+
+    /// Which instance owns each of `paths` in `out_dir`, for those recorded.
+    pub fn export_owners(
+        &self,
+        out_dir: &Path,
+        paths: &[&Path],
+    ) -> Result<std::collections::HashMap<PathBuf, i64>> {
+        let mut owners = std::collections::HashMap::new();
+        for chunk in paths.chunks(400) {
+            let placeholders = vec!["?"; chunk.len()].join(",");
+            let sql = format!(
+                "SELECT path, instance_id FROM exports WHERE out_dir = ? AND path IN ({placeholders})"
+            );
+            let mut stmt = self.conn.prepare_cached(&sql).map_err(self.db_err())?;
+            let mut args = vec![path_text(out_dir)];
+            args.extend(chunk.iter().map(|p| path_text(p)));
+            let rows = stmt
+                .query_map(rusqlite::params_from_iter(args.iter()), |r| {
+                    Ok((PathBuf::from(r.get::<_, String>(0)?), r.get::<_, i64>(1)?))
+                })
+                .map_err(self.db_err())?;
+            for row in rows {
+                let (path, owner) = row.map_err(self.db_err())?;
+                owners.insert(path, owner);
+            }
+        }
+        Ok(owners)
+    }
+
     /// The file export recorded for an instance in `out_dir`, if any.
     pub fn export_of(&self, out_dir: &Path, instance_id: i64) -> Result<Option<ExportRecord>> {
         self.conn

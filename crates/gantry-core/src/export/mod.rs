@@ -7,6 +7,7 @@
 //! resumed or repeated export writes the same bytes, and adopts files that already hold
 //! them.
 
+mod place;
 mod report;
 mod write;
 
@@ -17,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use dicom_core::Tag;
 use dicom_object::InMemDicomObject;
-use gantry_store::{ExportRecord, PixelLayout, StoredInstance, open_pixel_value};
+use gantry_store::{PixelLayout, StoredInstance, open_pixel_value};
 use serde::{Deserialize, Serialize};
 
 pub use report::{Blocked, ExportReport};
@@ -26,7 +27,7 @@ use crate::audit::{CheckContext, Stage, final_header};
 use crate::engine::ElementFinding;
 use crate::error::{GantryError, Result};
 use crate::session::Session;
-use write::{PixelValue, hash_file, write_file};
+use write::{PixelValue, write_file};
 
 /// The default folder layout: pseudonymous values only.
 pub const DEFAULT_LAYOUT: &str = "{patient}/{study}/{series}/{instance}.dcm";
@@ -183,7 +184,7 @@ impl Export<'_> {
                 source: e.into(),
             })
         };
-        let record = |store: &mut gantry_store::Store, changes: &[(i64, Option<ExportRecord>)]| {
+        let record = |store: &mut gantry_store::Store, changes: &[place::Change]| {
             store.write(|tx| {
                 for (id, record) in changes {
                     match record {
@@ -194,7 +195,8 @@ impl Export<'_> {
                 Ok(())
             })
         };
-        let mut unrecorded: Vec<(i64, Option<ExportRecord>)> = Vec::new();
+        let mut unrecorded: Vec<place::Change> = Vec::new();
+        let pool = session.pool_handle();
         let mut claimed_before: HashSet<PathBuf> = HashSet::new();
         let result = session.for_each_instance_in(
             "export",
@@ -203,78 +205,16 @@ impl Export<'_> {
             |store, batch| {
                 sync()?;
                 record(store, &unrecorded)?;
-                unrecorded.clear();
-                let mut claimed = HashSet::new();
-                let mut changes: Vec<(i64, Option<ExportRecord>)> = Vec::new();
-                for (stored, prepared) in batch {
-                    report.instances += 1;
-                    let id = stored.record.id;
-                    let earlier = store.export_of(&out, id)?;
-                    let blocked = |reasons: Vec<String>| Blocked {
-                        instance: id,
-                        source_path: stored.record.source_path.clone(),
-                        reasons,
-                    };
-                    match prepared {
-                        Prepared::Blocked(reasons) => {
-                            if let Some(earlier) = earlier {
-                                // A file that is not safe now must not stay behind.
-                                remove_if_present(&out.join(&earlier.path))?;
-                                report.removed += 1;
-                                changes.push((id, None));
-                            }
-                            report.blocked.push(blocked(reasons));
-                        }
-                        Prepared::Written { rel, tmp, sha256, size, sop_instance_uid } => {
-                            let target = out.join(&rel);
-                            let owner = store.export_owner(&out, &rel)?;
-                            if owner.is_some_and(|o| o != id)
-                                || claimed_before.contains(&rel)
-                                || !claimed.insert(rel.clone())
-                            {
-                                remove_if_present(&tmp)?;
-                                report.blocked.push(blocked(vec![format!(
-                                    "its output path {} is taken by another instance: use a layout that tells them apart",
-                                    rel.display()
-                                )]));
-                                continue;
-                            }
-                            let ours = earlier.as_ref().is_some_and(|e| e.path == rel);
-                            let outcome = place(&tmp, &target, &sha256, ours, overwrite).map_err(io(&target))?;
-                            match outcome {
-                                Placed::Unchanged => report.unchanged += 1,
-                                Placed::Written => {
-                                    report.written += 1;
-                                    report.bytes += size;
-                                }
-                                Placed::Refused => {
-                                    report.blocked.push(blocked(vec![format!(
-                                        "a different file already exists at {} (Overwrite::Replace replaces it)",
-                                        rel.display()
-                                    )]));
-                                    continue;
-                                }
-                            }
-                            if let Some(earlier) = &earlier
-                                && earlier.path != rel
-                            {
-                                remove_if_present(&out.join(&earlier.path))?;
-                                report.removed += 1;
-                            }
-                            changes.push((
-                                id,
-                                Some(ExportRecord {
-                                    instance_id: id,
-                                    path: rel,
-                                    sop_instance_uid,
-                                    sha256,
-                                    size,
-                                    safe,
-                                }),
-                            ));
-                        }
-                    }
-                }
+                let (changes, claimed) = place::place_batch(
+                    store,
+                    &out,
+                    batch,
+                    &claimed_before,
+                    overwrite,
+                    safe,
+                    pool.as_deref(),
+                    &mut report,
+                )?;
                 unrecorded = changes;
                 claimed_before = claimed;
                 Ok(())
@@ -294,45 +234,6 @@ impl Export<'_> {
         let json = serde_json::to_string(&report).unwrap_or_default();
         session.store.write(|tx| tx.add_report("export", &json))?;
         Ok(report)
-    }
-}
-
-enum Placed {
-    Written,
-    Unchanged,
-    Refused,
-}
-
-/// Puts a temporary file at its final name, unless the same bytes are already there, or a
-/// file that is not ours is and replacing is not allowed.
-fn place(
-    tmp: &Path,
-    target: &Path,
-    sha256: &str,
-    ours: bool,
-    overwrite: Overwrite,
-) -> std::io::Result<Placed> {
-    if target.exists() {
-        if hash_file(target)? == sha256 {
-            std::fs::remove_file(tmp)?;
-            return Ok(Placed::Unchanged);
-        }
-        if !ours && overwrite == Overwrite::Refuse {
-            std::fs::remove_file(tmp)?;
-            return Ok(Placed::Refused);
-        }
-    }
-    std::fs::rename(tmp, target)?;
-    Ok(Placed::Written)
-}
-
-fn remove_if_present(path: &Path) -> Result<()> {
-    match std::fs::remove_file(path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(GantryError::Io {
-            path: path.to_path_buf(),
-            source: e,
-        }),
-        _ => Ok(()),
     }
 }
 
