@@ -259,7 +259,7 @@ fn write_folder(dir: &std::path::Path, copies: usize) {
 fn redact_scaling() -> (Duration, Duration) {
     let dir = tempfile::tempdir().expect("temporary folder");
     let data = dir.path().join("images");
-    write_folder(&data, 6);
+    write_folder(&data, 12);
     let config = dir.path().join("config.yaml");
     std::fs::write(
         &config,
@@ -279,7 +279,7 @@ fn redact_scaling() -> (Duration, Duration) {
             .redact_pixels_as(gantry::PixelSyntax::RleLossless)
             .expect("redact");
         assert!(
-            report.redacted == 18 && report.failed.is_empty(),
+            report.redacted == 36 && report.failed.is_empty(),
             "{report}"
         );
         started.elapsed()

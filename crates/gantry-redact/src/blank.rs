@@ -69,13 +69,12 @@ pub fn blank(
     } else {
         let frame_len = geometry.frame_len();
         let pixel = fill.pixel_bytes(geometry);
-        let planes: Vec<Vec<u8>> = (0..geometry.samples_per_pixel as usize)
-            .map(|p| fill.sample_bytes(geometry, p))
-            .collect();
+        let planes = [0, 1, 2].map(|p| fill.sample_bytes(geometry, p));
+        let planes = &planes[..(geometry.samples_per_pixel as usize).min(3)];
         let frames = &mut data[..frame_len * geometry.frames as usize];
         let blank_one = |frame: &mut [u8]| {
             for zone in &applied {
-                blank_frame(frame, geometry, zone, &pixel, &planes);
+                blank_frame(frame, geometry, zone, pixel.as_slice(), planes);
             }
         };
         // Frames in parallel when there are several; one frame is faster on this thread
@@ -144,7 +143,13 @@ fn fill_span(span: &mut [u8], pattern: &[u8]) {
     }
 }
 
-fn blank_frame(frame: &mut [u8], g: &Geometry, zone: &Rect, pixel: &[u8], planes: &[Vec<u8>]) {
+fn blank_frame(
+    frame: &mut [u8],
+    g: &Geometry,
+    zone: &Rect,
+    pixel: &[u8],
+    planes: &[crate::fill::Pattern],
+) {
     let columns = g.columns as usize;
     let rows = zone.row_start as usize..zone.row_end as usize;
     let (c0, c1) = (zone.col_start as usize, zone.col_end as usize);
@@ -162,7 +167,7 @@ fn blank_frame(frame: &mut [u8], g: &Geometry, zone: &Rect, pixel: &[u8], planes
             let plane = &mut frame[p * plane_len..(p + 1) * plane_len];
             for row in rows.clone() {
                 let base = row * columns * n;
-                fill_span(&mut plane[base + c0 * n..base + c1 * n], sample);
+                fill_span(&mut plane[base + c0 * n..base + c1 * n], sample.as_slice());
             }
         }
     } else {
@@ -225,6 +230,7 @@ pub fn first_unblanked(
     }
     let frame_len = g.frame_len();
     let pixel = fill.pixel_bytes(g);
+    let pixel = pixel.as_slice();
     let n = g.sample_bytes();
     for frame in 0..g.frames as usize {
         let f = &data[frame * frame_len..(frame + 1) * frame_len];
@@ -240,7 +246,7 @@ pub fn first_unblanked(
                         let plane_len = g.rows as usize * columns * n;
                         (0..g.samples_per_pixel as usize).all(|p| {
                             let at = p * plane_len + (r * columns + c) * n;
-                            f[at..at + n] == fill.sample_bytes(g, p)[..]
+                            f[at..at + n] == *fill.sample_bytes(g, p).as_slice()
                         })
                     } else {
                         let at = (r * columns + c) * pixel.len();

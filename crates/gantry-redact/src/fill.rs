@@ -88,9 +88,8 @@ impl Fill {
 
     /// The bytes of one pixel (or, for YBR_FULL_422, of one pair), little endian, in the
     /// order they sit in colour-by-pixel data.
-    pub(crate) fn pixel_bytes(&self, geometry: &Geometry) -> Vec<u8> {
-        let n = geometry.sample_bytes();
-        let sample = |v: u32| v.to_le_bytes()[..n].to_vec();
+    pub(crate) fn pixel_bytes(&self, geometry: &Geometry) -> Pattern {
+        let mut out = Pattern::default();
         match geometry.photometric {
             Photometric::YbrFull422 => {
                 let (y, cb, cr) = (
@@ -98,17 +97,43 @@ impl Fill {
                     self.samples[1] as u8,
                     self.samples[2] as u8,
                 );
-                vec![y, y, cb, cr]
+                out.extend(&[y, y, cb, cr]);
             }
-            _ => (0..geometry.samples_per_pixel as usize)
-                .flat_map(|s| sample(self.samples[s]))
-                .collect(),
+            _ => {
+                let n = geometry.sample_bytes();
+                for s in 0..(geometry.samples_per_pixel as usize).min(3) {
+                    out.extend(&self.samples[s].to_le_bytes()[..n]);
+                }
+            }
         }
+        out
     }
 
     /// The bytes of one sample of plane `plane`.
-    pub(crate) fn sample_bytes(&self, geometry: &Geometry, plane: usize) -> Vec<u8> {
-        self.samples[plane].to_le_bytes()[..geometry.sample_bytes()].to_vec()
+    pub(crate) fn sample_bytes(&self, geometry: &Geometry, plane: usize) -> Pattern {
+        let mut out = Pattern::default();
+        out.extend(&self.samples[plane.min(2)].to_le_bytes()[..geometry.sample_bytes()]);
+        out
+    }
+}
+
+/// The bytes of one pixel or sample: at most three samples of four bytes, kept on the
+/// stack (blanking a small image must not pay for allocations).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Pattern {
+    bytes: [u8; 12],
+    len: usize,
+}
+
+impl Pattern {
+    fn extend(&mut self, more: &[u8]) {
+        self.bytes[self.len..self.len + more.len()].copy_from_slice(more);
+        self.len += more.len();
+    }
+
+    /// The bytes.
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        &self.bytes[..self.len]
     }
 }
 
