@@ -227,3 +227,59 @@ fn exporting_again_rewrites_nothing_and_a_newly_blocked_file_is_removed() {
         .count();
     assert_eq!(left as u64, third.unchanged + third.written);
 }
+
+#[test]
+fn float_pixel_data_that_may_carry_text_is_blocked() {
+    use dicom_core::{DataElement, PrimitiveValue, VR};
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("input");
+    std::fs::create_dir_all(&input).unwrap();
+    let obj = dicom_object::InMemDicomObject::from_element_iter([
+        DataElement::new(
+            tags::SOP_CLASS_UID,
+            VR::UI,
+            PrimitiveValue::from("1.2.840.10008.5.1.4.1.1.30"),
+        ),
+        DataElement::new(
+            tags::SOP_INSTANCE_UID,
+            VR::UI,
+            PrimitiveValue::from("1.2.3.4.5.6"),
+        ),
+        DataElement::new(tags::PATIENT_ID, VR::LO, PrimitiveValue::from("P1")),
+        DataElement::new(tags::MODALITY, VR::CS, PrimitiveValue::from("OT")),
+        DataElement::new(tags::ROWS, VR::US, PrimitiveValue::from(2u16)),
+        DataElement::new(tags::COLUMNS, VR::US, PrimitiveValue::from(2u16)),
+        DataElement::new(
+            tags::FLOAT_PIXEL_DATA,
+            VR::OF,
+            PrimitiveValue::F32(smallvec::smallvec![0f32, 1.0, 2.0, 3.0]),
+        ),
+    ]);
+    obj.with_meta(
+        dicom_object::FileMetaTableBuilder::new()
+            .media_storage_sop_class_uid("1.2.840.10008.5.1.4.1.1.30")
+            .transfer_syntax("1.2.840.10008.1.2.1"),
+    )
+    .unwrap()
+    .write_to_file(input.join("map.dcm"))
+    .unwrap();
+    let mut session = Session::builder()
+        .database(dir.path().join("g.db"))
+        .open()
+        .unwrap();
+    session.ingest(&input).unwrap();
+    let config = dir.path().join("config.yaml");
+    std::fs::write(&config, "version: \"2.0\"\n").unwrap();
+    session.load_config(&config).unwrap();
+    let audit = session.audit().unwrap();
+    session.anonymize_metadata(&audit).unwrap();
+    let report = session.export(dir.path().join("out")).run().unwrap();
+    assert_eq!(report.written, 0);
+    assert!(
+        report.blocked[0]
+            .reasons
+            .iter()
+            .any(|r| r.contains("float pixel data")),
+        "{report}"
+    );
+}
