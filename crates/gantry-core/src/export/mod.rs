@@ -282,7 +282,9 @@ fn try_prepare(
         .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.{}.gantry-tmp", stored.record.id));
     let sop_instance_uid = crate::header::text(&header, Tag(0x0008, 0x0018)).unwrap_or_default();
-    let written = write_pixels(stored, context, &mut header, syntax, &tmp)
+    // Without a redaction overlay the header to write is the stored blob, byte for byte.
+    let verbatim = stored.redacted.is_none().then_some(deidentified.as_slice());
+    let written = write_pixels(stored, context, &mut header, verbatim, syntax, &tmp)
         .map_err(|e| format!("writing {}: {e}", rel.display()));
     let (sha256, size) = match written {
         Ok(done) => done,
@@ -305,6 +307,7 @@ fn write_pixels(
     stored: &StoredInstance,
     context: &CheckContext<'_>,
     header: &mut InMemDicomObject,
+    verbatim: Option<&[u8]>,
     syntax: ExportSyntax,
     tmp: &Path,
 ) -> std::result::Result<(String, u64), String> {
@@ -339,12 +342,13 @@ fn write_pixels(
                 reader: Box::new(std::io::Cursor::new(&payload[..])),
             }
         };
-        return write_file(tmp, header, &redacted.transfer_syntax, pixels)
+        return write_file(tmp, header, None, &redacted.transfer_syntax, pixels)
             .map_err(|e| e.to_string());
     }
     let record = &stored.record;
     let Some(location) = &record.pixels else {
-        return write_file(tmp, header, EXPLICIT_LE, PixelValue::None).map_err(|e| e.to_string());
+        return write_file(tmp, header, verbatim, EXPLICIT_LE, PixelValue::None)
+            .map_err(|e| e.to_string());
     };
     match (&location.layout, syntax) {
         (PixelLayout::Native { vr, .. }, _) => {
@@ -354,6 +358,7 @@ fn write_pixels(
             write_file(
                 tmp,
                 header,
+                verbatim,
                 EXPLICIT_LE,
                 PixelValue::NativeStream {
                     reader: Box::new(reader),
@@ -369,6 +374,7 @@ fn write_pixels(
             write_file(
                 tmp,
                 header,
+                verbatim,
                 &record.syntax.uid,
                 PixelValue::Encapsulated {
                     reader: Box::new(reader),
@@ -388,8 +394,15 @@ fn write_pixels(
             } else {
                 *b"OB"
             };
-            write_file(tmp, header, EXPLICIT_LE, PixelValue::Native { bytes, vr })
-                .map_err(|e| e.to_string())
+            // The header changed (decoded layout): encoded afresh.
+            write_file(
+                tmp,
+                header,
+                None,
+                EXPLICIT_LE,
+                PixelValue::Native { bytes, vr },
+            )
+            .map_err(|e| e.to_string())
         }
     }
 }

@@ -58,9 +58,14 @@ fn other(e: impl std::fmt::Display) -> io::Error {
 
 /// Writes the file; returns its SHA-256 (hex) and size. The data is flushed to the
 /// operating system, not synced: the caller syncs a batch at once.
+///
+/// `verbatim`, when given, is `header` already encoded as an Explicit VR Little Endian data
+/// set (the de-identified header as stored): written as it is instead of encoded again,
+/// when nothing in it belongs after the pixel data.
 pub(crate) fn write_file(
     path: &Path,
     header: &InMemDicomObject,
+    verbatim: Option<&[u8]>,
     transfer_syntax: &str,
     pixels: PixelValue<'_>,
 ) -> io::Result<(String, u64)> {
@@ -99,9 +104,18 @@ pub(crate) fn write_file(
     out.write_all(&[0u8; 128])?;
     out.write_all(b"DICM")?;
     meta.write(&mut out).map_err(other)?;
-    before
-        .write_dataset_with_ts(&mut out, explicit_le)
-        .map_err(other)?;
+    let verbatim = verbatim.filter(|_| {
+        header.iter().all(|e| {
+            let tag = e.header().tag;
+            tag < PIXEL_DATA && tag.group() != 0x0002
+        })
+    });
+    match verbatim {
+        Some(bytes) => out.write_all(bytes)?,
+        None => before
+            .write_dataset_with_ts(&mut out, explicit_le)
+            .map_err(other)?,
+    }
     match pixels {
         PixelValue::None => {}
         PixelValue::Native { bytes, vr } => {
