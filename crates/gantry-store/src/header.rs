@@ -40,3 +40,137 @@ fn error_text(error: &(dyn std::error::Error + 'static)) -> String {
     }
     text
 }
+
+/// Some top-level elements of a header blob, found without decoding the rest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScannedHeader {
+    /// The elements asked for that are present: tag, VR and raw value bytes.
+    pub elements: Vec<(dicom_core::Tag, dicom_core::VR, Vec<u8>)>,
+    /// The lowest top-level tag in the blob.
+    pub first_tag: dicom_core::Tag,
+    /// The highest top-level tag in the blob.
+    pub last_tag: dicom_core::Tag,
+}
+
+/// Walks the top level of a blob written by [`encode_header`] (Explicit VR Little
+/// Endian), skipping values and sequences, and returns the elements with the `wanted`
+/// tags. `None` for anything this walk does not expect (an undefined length outside a
+/// sequence, a truncated value): callers then decode the blob whole.
+pub fn scan_header(blob: &[u8], wanted: &[dicom_core::Tag]) -> Option<ScannedHeader> {
+    use dicom_core::{Tag, VR};
+    let mut at = 0usize;
+    let mut out = ScannedHeader {
+        elements: Vec::new(),
+        first_tag: Tag(0xFFFF, 0xFFFF),
+        last_tag: Tag(0, 0),
+    };
+    while at < blob.len() {
+        let (tag, vr, len, value_at) = element_header(blob, at)?;
+        out.first_tag = out.first_tag.min(tag);
+        out.last_tag = tag;
+        if len == u32::MAX {
+            if vr != VR::SQ {
+                return None;
+            }
+            at = skip_undefined_sequence(blob, value_at, 0)?;
+        } else {
+            let end = value_at
+                .checked_add(len as usize)
+                .filter(|e| *e <= blob.len())?;
+            if wanted.contains(&tag) {
+                out.elements.push((tag, vr, blob[value_at..end].to_vec()));
+            }
+            at = end;
+        }
+    }
+    Some(out)
+}
+
+/// Reads an explicit VR little endian element header: tag, VR, length, value offset.
+fn element_header(blob: &[u8], at: usize) -> Option<(dicom_core::Tag, dicom_core::VR, u32, usize)> {
+    use dicom_core::{Tag, VR};
+    let head = blob.get(at..at + 8)?;
+    let tag = Tag(
+        u16::from_le_bytes([head[0], head[1]]),
+        u16::from_le_bytes([head[2], head[3]]),
+    );
+    let vr = VR::from_binary([head[4], head[5]])?;
+    // PS3.5 Table 7.1-1: these VRs have two reserved bytes and a 4-byte length.
+    let long = matches!(
+        vr,
+        VR::OB
+            | VR::OD
+            | VR::OF
+            | VR::OL
+            | VR::OV
+            | VR::OW
+            | VR::SQ
+            | VR::SV
+            | VR::UC
+            | VR::UN
+            | VR::UR
+            | VR::UT
+            | VR::UV
+    );
+    if long {
+        let len = blob.get(at + 8..at + 12)?;
+        Some((
+            tag,
+            vr,
+            u32::from_le_bytes([len[0], len[1], len[2], len[3]]),
+            at + 12,
+        ))
+    } else {
+        Some((
+            tag,
+            vr,
+            u16::from_le_bytes([head[6], head[7]]) as u32,
+            at + 8,
+        ))
+    }
+}
+
+/// Skips the items of a sequence of undefined length; returns the offset after its
+/// delimitation item.
+fn skip_undefined_sequence(blob: &[u8], mut at: usize, depth: usize) -> Option<usize> {
+    if depth > crate::MAX_SEQUENCE_DEPTH {
+        return None;
+    }
+    loop {
+        let head = blob.get(at..at + 8)?;
+        let (group, element) = (
+            u16::from_le_bytes([head[0], head[1]]),
+            u16::from_le_bytes([head[2], head[3]]),
+        );
+        let len = u32::from_le_bytes([head[4], head[5], head[6], head[7]]);
+        at += 8;
+        match (group, element) {
+            (0xFFFE, 0xE0DD) => return Some(at),
+            (0xFFFE, 0xE000) if len != u32::MAX => {
+                at = at.checked_add(len as usize).filter(|e| *e <= blob.len())?;
+            }
+            (0xFFFE, 0xE000) => {
+                // An item of undefined length: elements until its delimitation item.
+                loop {
+                    let head = blob.get(at..at + 8)?;
+                    if head[..4] == [0xFE, 0xFF, 0x0D, 0xE0] {
+                        at += 8;
+                        break;
+                    }
+                    let (_, vr, len, value_at) = element_header(blob, at)?;
+                    at = if len == u32::MAX {
+                        if vr != dicom_core::VR::SQ {
+                            return None;
+                        }
+                        skip_undefined_sequence(blob, value_at, depth + 1)?
+                    } else {
+                        value_at
+                            .checked_add(len as usize)
+                            .filter(|e| *e <= blob.len())?
+                    };
+                }
+            }
+            _ => return None,
+        }
+    }
+}

@@ -46,7 +46,7 @@
 
 pub use derived::{ExportRecord, RedactedPixels, SealedItem};
 pub use error::{Result, StoreError};
-pub use header::{decode_header, encode_header};
+pub use header::{ScannedHeader, decode_header, encode_header, scan_header};
 pub use instance::{Column, FileOutcome, FileRecord, InstanceFilter, InstanceRecord};
 pub use schema::SCHEMA_VERSION;
 pub use sidecar::{PixelSidecar, SidecarAddress, start_writeback};

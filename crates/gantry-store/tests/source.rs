@@ -228,3 +228,71 @@ fn verbatim_header_bytes_decode_to_the_parsed_header() {
     }
     assert!(verbatim > 30, "{verbatim} samples kept verbatim");
 }
+
+#[test]
+fn scanning_a_header_blob_finds_what_decoding_finds() {
+    let mut scanned_files = 0;
+    for entry in std::fs::read_dir(samples()).unwrap() {
+        let path = entry.unwrap().path();
+        let Ok(parsed) = gantry_store::read_source(&path) else {
+            continue;
+        };
+        let blob = gantry_store::encode_header(&parsed.header).unwrap();
+        let decoded = gantry_store::decode_header(&blob).unwrap();
+        let tags: Vec<dicom_core::Tag> = decoded.iter().map(|e| e.header().tag).collect();
+        let scan = gantry_store::scan_header(&blob, &tags)
+            .unwrap_or_else(|| panic!("{} did not scan", path.display()));
+        assert_eq!(Some(&scan.last_tag), tags.last(), "{}", path.display());
+        let trim = |b: &[u8]| {
+            let end = b
+                .iter()
+                .rposition(|c| *c != 0 && *c != b' ')
+                .map_or(0, |i| i + 1);
+            b[..end].to_vec()
+        };
+        use dicom_core::VR;
+        let textual = |vr: VR| {
+            matches!(
+                vr,
+                VR::AE
+                    | VR::AS
+                    | VR::CS
+                    | VR::DA
+                    | VR::DS
+                    | VR::DT
+                    | VR::IS
+                    | VR::LO
+                    | VR::LT
+                    | VR::PN
+                    | VR::SH
+                    | VR::ST
+                    | VR::TM
+                    | VR::UC
+                    | VR::UI
+                    | VR::UR
+                    | VR::UT
+            )
+        };
+        for element in decoded
+            .iter()
+            .filter(|e| e.items().is_none() && textual(e.header().vr))
+        {
+            let tag = element.header().tag;
+            let found = scan.elements.iter().find(|(t, _, _)| *t == tag);
+            let (_, vr, bytes) =
+                found.unwrap_or_else(|| panic!("{}: {tag} not scanned", path.display()));
+            assert_eq!(*vr, element.header().vr, "{}: {tag}", path.display());
+            // Raw bytes are in the data set's character set; compare where that is ASCII.
+            if bytes.is_ascii() {
+                assert_eq!(
+                    trim(bytes),
+                    trim(&element.to_bytes().unwrap()),
+                    "{}: {tag}",
+                    path.display()
+                );
+            }
+        }
+        scanned_files += 1;
+    }
+    assert!(scanned_files >= 60, "{scanned_files}");
+}

@@ -195,13 +195,14 @@ impl Export<'_> {
                 Ok(())
             })
         };
+        let folders = Folders::default();
         let mut unrecorded: Vec<place::Change> = Vec::new();
         let pool = session.pool_handle();
         let mut claimed_before: HashSet<PathBuf> = HashSet::new();
         let result = session.for_each_instance_in(
             "export",
             1024,
-            |stored| prepare_one(stored, &context, safe, &layout, syntax, &out),
+            |stored| prepare_one(stored, &context, safe, &layout, syntax, (&out, &folders)),
             |store, batch| {
                 sync()?;
                 record(store, &unrecorded)?;
@@ -237,6 +238,27 @@ impl Export<'_> {
     }
 }
 
+/// The folders this export has made, so that each is made (and stat-ed) once.
+#[derive(Default)]
+struct Folders(std::sync::Mutex<HashSet<PathBuf>>);
+
+impl Folders {
+    fn ensure(&self, dir: &Path) -> std::io::Result<()> {
+        if self.0.lock().is_ok_and(|made| made.contains(dir)) {
+            return Ok(());
+        }
+        std::fs::create_dir_all(dir)?;
+        if let Ok(mut made) = self.0.lock() {
+            // Bounded: a huge export forgets and at worst stats a folder again.
+            if made.len() >= 1 << 16 {
+                made.clear();
+            }
+            made.insert(dir.to_path_buf());
+        }
+        Ok(())
+    }
+}
+
 /// Gate, render and write one instance to a temporary file.
 fn prepare_one(
     stored: &StoredInstance,
@@ -244,9 +266,9 @@ fn prepare_one(
     safe: bool,
     layout: &str,
     syntax: ExportSyntax,
-    out: &Path,
+    (out, dirs): (&Path, &Folders),
 ) -> Prepared {
-    match try_prepare(stored, context, safe, layout, syntax, out) {
+    match try_prepare(stored, context, safe, layout, syntax, out, dirs) {
         Ok(prepared) => prepared,
         Err(reason) => Prepared::Blocked(vec![reason]),
     }
@@ -259,6 +281,7 @@ fn try_prepare(
     layout: &str,
     syntax: ExportSyntax,
     out: &Path,
+    dirs: &Folders,
 ) -> std::result::Result<Prepared, String> {
     let Some(deidentified) = &stored.deidentified else {
         return Ok(Prepared::Blocked(vec![
@@ -271,19 +294,33 @@ fn try_prepare(
             return Ok(Prepared::Blocked(findings.iter().map(reason).collect()));
         }
     }
-    let mut header = final_header(deidentified, stored.redacted.as_ref())?;
+    // Without a redaction overlay (and without re-encoding pixels) the file's data set is
+    // the stored blob byte for byte: only the few elements the path and the file meta
+    // group need are read from it, instead of decoding it whole.
+    let encapsulated = matches!(
+        stored.record.pixels.as_ref().map(|p| &p.layout),
+        Some(PixelLayout::Encapsulated { .. })
+    );
+    let as_stored = stored.redacted.is_none() && !(encapsulated && syntax == ExportSyntax::Native);
+    let facts = as_stored.then(|| facts_of(deidentified)).flatten();
+    let (mut header, verbatim) = match facts {
+        Some(facts) => (facts, Some(deidentified.as_slice())),
+        None => (
+            final_header(deidentified, stored.redacted.as_ref())?,
+            as_stored.then_some(deidentified.as_slice()),
+        ),
+    };
     let rel = render(layout, &header);
     let target = out.join(&rel);
     let dir = target.parent().unwrap_or(out);
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    dirs.ensure(dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?;
     let name = target
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.{}.gantry-tmp", stored.record.id));
     let sop_instance_uid = crate::header::text(&header, Tag(0x0008, 0x0018)).unwrap_or_default();
-    // Without a redaction overlay the header to write is the stored blob, byte for byte.
-    let verbatim = stored.redacted.is_none().then_some(deidentified.as_slice());
     let written = write_pixels(stored, context, &mut header, verbatim, syntax, &tmp)
         .map_err(|e| format!("writing {}: {e}", rel.display()));
     let (sha256, size) = match written {
@@ -405,6 +442,46 @@ fn write_pixels(
             .map_err(|e| e.to_string())
         }
     }
+}
+
+/// The elements of a stored header that a file's path and meta group need.
+const FACTS: [Tag; 9] = [
+    Tag(0x0008, 0x0016), // SOP Class UID
+    Tag(0x0008, 0x0018), // SOP Instance UID
+    Tag(0x0008, 0x0060), // Modality
+    Tag(0x0010, 0x0020), // Patient ID
+    Tag(0x0020, 0x000D), // Study Instance UID
+    Tag(0x0020, 0x000E), // Series Instance UID
+    Tag(0x0020, 0x0011), // Series Number
+    Tag(0x0020, 0x0013), // Instance Number
+    Tag(0x0028, 0x0100), // Bits Allocated
+];
+
+/// Those elements, read without decoding the whole blob; `None` when the blob holds
+/// elements that a file places elsewhere (meta group, after the pixel data) or does not
+/// scan.
+fn facts_of(blob: &[u8]) -> Option<InMemDicomObject> {
+    use dicom_core::{DataElement, PrimitiveValue, VR};
+    let scan = gantry_store::scan_header(blob, &FACTS)?;
+    if scan.first_tag.group() <= 0x0002 || scan.last_tag >= Tag(0x7FE0, 0x0010) {
+        return None;
+    }
+    let mut out = InMemDicomObject::new_empty();
+    for (tag, vr, bytes) in scan.elements {
+        let value = match vr {
+            VR::US if bytes.len() >= 2 => {
+                PrimitiveValue::from(u16::from_le_bytes([bytes[0], bytes[1]]))
+            }
+            VR::UI | VR::CS | VR::LO | VR::IS | VR::SH => PrimitiveValue::from(
+                String::from_utf8_lossy(&bytes)
+                    .trim_end_matches(['\0', ' '])
+                    .to_string(),
+            ),
+            _ => return None,
+        };
+        out.put(DataElement::new(tag, vr, value));
+    }
+    Some(out)
 }
 
 /// A finding as a reason: where, which rule, what it needs; the value only when it is a
