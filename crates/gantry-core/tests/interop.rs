@@ -285,9 +285,16 @@ fn dcmtk_reads_every_output_and_sees_the_same_redacted_pixels() {
     assert!(compared >= 10, "{compared} redacted RGB images compared");
 }
 
-#[test]
-#[ignore = "needs GDCM (gdcmanon) and dcmtk; run by .ci/run"]
-fn gdcmanon_re_identifies_what_gantry_sealed() {
+/// The synthetic dump exported with its originals sealed for a new key and `password`:
+/// (temporary folder, dump, key, work folder with `out/`).
+fn sealed_export(
+    password: &str,
+) -> (
+    tempfile::TempDir,
+    gantry_synth::SyntheticDump,
+    KeyFile,
+    PathBuf,
+) {
     let dir = tempfile::tempdir().unwrap();
     let dump = generate(&dir.path().join("dump"), &DumpSpec::default()).unwrap();
     let key = KeyFile::create(dir.path().join("master.key")).unwrap();
@@ -298,9 +305,16 @@ fn gdcmanon_re_identifies_what_gantry_sealed() {
         &dump.root,
         &work,
         &config,
-        Some((&key, "gdcm pass phrase")),
+        Some((&key, password)),
         PixelSyntax::Native,
     );
+    (dir, dump, key, work)
+}
+
+#[test]
+#[ignore = "needs GDCM (gdcmanon) and dcmtk; run by .ci/run"]
+fn gdcmanon_re_identifies_what_gantry_sealed() {
+    let (dir, dump, _key, work) = sealed_export("gdcm pass phrase");
     let files = dicom_files(&work.join("out"));
     let mut checked = 0;
     for file in files.iter().take(12) {
@@ -405,19 +419,7 @@ fn gantry_recovers_what_gdcmanon_sealed() {
 #[test]
 #[ignore = "needs openssl; run by .ci/run"]
 fn openssl_decrypts_an_exported_files_encrypted_content_to_the_modified_attributes() {
-    let dir = tempfile::tempdir().unwrap();
-    let dump = generate(&dir.path().join("dump"), &DumpSpec::default()).unwrap();
-    let key = KeyFile::create(dir.path().join("master.key")).unwrap();
-    let config = format!("version: \"2.0\"\n{}", dump.machine_rules());
-    let work = dir.path().join("work");
-    std::fs::create_dir_all(&work).unwrap();
-    pipeline(
-        &dump.root,
-        &work,
-        &config,
-        Some((&key, "openssl words")),
-        PixelSyntax::Native,
-    );
+    let (dir, dump, key, work) = sealed_export("openssl words");
     let file = &dicom_files(&work.join("out"))[0];
     let obj = dicom_object::open_file(file).unwrap();
     let item = &obj
