@@ -105,6 +105,8 @@ pub enum RuleSource {
     },
     /// De-identification markers (PS3.15 E.1.1).
     IdentityMarker,
+    /// Originals sealed by another tool, for other recipients.
+    ForeignSeal,
     /// A value that should have changed and did not (found by verify).
     Survived,
     /// Burned-in text in the pixels.
@@ -125,6 +127,7 @@ impl RuleSource {
             RuleSource::OverlayGroup => "overlay group",
             RuleSource::IdentifierEcho { .. } => "identifier echo",
             RuleSource::IdentityMarker => "identity marker",
+            RuleSource::ForeignSeal => "foreign sealed originals",
             RuleSource::Survived => "survived",
             RuleSource::PixelRisk => "pixel risk",
         }
@@ -158,14 +161,17 @@ pub struct Rules<'a> {
     pub(crate) dates: DatePolicy,
 }
 
-/// Tags Gantry writes when it de-identifies; never findings themselves.
-pub(crate) const MARKER_TAGS: [Tag; 5] = [
+/// Tags Gantry writes when it de-identifies (over whatever the source held); never
+/// findings themselves.
+pub(crate) const MARKER_TAGS: [Tag; 4] = [
     Tag(0x0012, 0x0062), // Patient Identity Removed
     Tag(0x0012, 0x0063), // De-identification Method
     Tag(0x0012, 0x0064), // De-identification Method Code Sequence
     Tag(0x0028, 0x0303), // Longitudinal Temporal Information Modified
-    Tag(0x0400, 0x0500), // Encrypted Attributes Sequence (sealed originals)
 ];
+
+/// Encrypted Attributes Sequence (0400,0500).
+const ENCRYPTED_ATTRIBUTES: Tag = Tag(0x0400, 0x0500);
 
 impl<'a> Rules<'a> {
     /// The rules of `config` over the embedded profile.
@@ -216,6 +222,15 @@ impl<'a> Rules<'a> {
             return Decision {
                 planned: Planned::Keep,
                 source: RuleSource::IdentityMarker,
+            };
+        }
+        if tag == ENCRYPTED_ATTRIBUTES {
+            // Table E.1-1 does not list it. A source's own sealed originals are identity
+            // for recipients this project does not know: they never travel. (Gantry's seal
+            // is put in after de-identification, and verify checks it apart.)
+            return Decision {
+                planned: Planned::Remove,
+                source: RuleSource::ForeignSeal,
             };
         }
         if tag.group() % 2 == 1 {

@@ -89,10 +89,6 @@ pub(crate) fn modified_attributes(
     let mut out = InMemDicomObject::new_empty();
     for element in original.iter() {
         let tag = element.header().tag;
-        if tag == gantry_crypto::ENCRYPTED_ATTRIBUTES_SEQUENCE && deidentified.get(tag).is_none() {
-            out.put(element.clone());
-            continue;
-        }
         match deidentified.get(tag) {
             Some(now) if now == element => {}
             _ => {

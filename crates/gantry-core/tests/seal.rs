@@ -278,3 +278,100 @@ fn two_sealed_runs_differ_only_inside_encrypted_content() {
     };
     assert_eq!(manifest(&outputs[0]), manifest(&outputs[1]));
 }
+
+#[test]
+fn a_sources_own_sealed_originals_never_travel_but_are_sealed_again() {
+    use dicom_core::value::DataSetSequence;
+    use dicom_core::{DataElement, PrimitiveValue, VR};
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("input");
+    std::fs::create_dir_all(&input).unwrap();
+    // Another tool's seal: to us, bytes for some other recipient (here plainly readable).
+    let foreign = dicom_object::InMemDicomObject::from_element_iter([
+        DataElement::new(
+            tags::ENCRYPTED_CONTENT_TRANSFER_SYNTAX_UID,
+            VR::UI,
+            PrimitiveValue::from("1.2.840.10008.1.2.1"),
+        ),
+        DataElement::new(
+            tags::ENCRYPTED_CONTENT,
+            VR::OB,
+            PrimitiveValue::from(b"MOLINARI^SILVANA MRN5550123".to_vec()),
+        ),
+    ]);
+    let obj = dicom_object::InMemDicomObject::from_element_iter([
+        DataElement::new(
+            tags::SOP_CLASS_UID,
+            VR::UI,
+            PrimitiveValue::from("1.2.840.10008.5.1.4.1.1.2"),
+        ),
+        DataElement::new(
+            tags::SOP_INSTANCE_UID,
+            VR::UI,
+            PrimitiveValue::from("1.2.3.4.5.7"),
+        ),
+        DataElement::new(tags::PATIENT_ID, VR::LO, PrimitiveValue::from("P1")),
+        DataElement::new(tags::MODALITY, VR::CS, PrimitiveValue::from("CT")),
+        DataElement::new(
+            tags::ENCRYPTED_ATTRIBUTES_SEQUENCE,
+            VR::SQ,
+            DataSetSequence::from(vec![foreign]),
+        ),
+    ]);
+    obj.with_meta(
+        dicom_object::FileMetaTableBuilder::new()
+            .media_storage_sop_class_uid("1.2.840.10008.5.1.4.1.1.2")
+            .transfer_syntax("1.2.840.10008.1.2.1"),
+    )
+    .unwrap()
+    .write_to_file(input.join("ct.dcm"))
+    .unwrap();
+    let export = |sealed: bool| {
+        let work = dir.path().join(format!("work{sealed}"));
+        let mut session = Session::builder()
+            .database(work.join("g.db"))
+            .open()
+            .unwrap();
+        session.ingest(&input).unwrap();
+        let config = work.join("config.yaml");
+        std::fs::write(&config, "version: \"2.0\"\n").unwrap();
+        session.load_config(&config).unwrap();
+        let audit = session.audit().unwrap();
+        assert!(
+            audit.by_rule.contains_key("foreign sealed originals"),
+            "{audit}"
+        );
+        let key = KeyFile::create(work.join("k.key")).unwrap();
+        if sealed {
+            session
+                .enable_reversible_anonymization(key.clone())
+                .unwrap();
+            session.preserve_identities(&audit).unwrap();
+        }
+        session.anonymize_metadata(&audit).unwrap();
+        let verify = session.verify().unwrap();
+        assert!(verify.is_clean(), "{verify}");
+        let out = work.join("out");
+        assert!(session.export(&out).run().unwrap().is_complete());
+        (dicom_files(&out).remove(0), key)
+    };
+    let (plain, _) = export(false);
+    let bytes = std::fs::read(&plain).unwrap();
+    assert!(!String::from_utf8_lossy(&bytes).contains("MOLINARI"));
+    assert!(
+        dicom_object::open_file(&plain)
+            .unwrap()
+            .element(tags::ENCRYPTED_ATTRIBUTES_SEQUENCE)
+            .is_err()
+    );
+
+    let (sealed, key) = export(true);
+    let bytes = std::fs::read(&sealed).unwrap();
+    assert!(!String::from_utf8_lossy(&bytes).contains("MOLINARI"));
+    // Only Gantry's seal is in the file, and the foreign one is among the originals it holds.
+    let recovered = recover_identities(&sealed, Credential::Key(&key), None).unwrap();
+    assert!(
+        recovered.recovered[0].originals.contains_key("0400,0500"),
+        "{recovered}"
+    );
+}

@@ -342,12 +342,17 @@ impl CheckContext<'_> {
                         action: Planned::Block,
                     }]);
                 };
-                let current = final_header(blob, stored.redacted.as_ref())?;
+                let mut current = final_header(blob, stored.redacted.as_ref())?;
+                // Gantry's own seal is ciphertext for the session's key: it is checked by
+                // its presence, not by the rules, which count any other Encrypted
+                // Attributes Sequence as identity to remove.
+                let sealed = self.required_key.is_some()
+                    && current.remove_element(gantry_crypto::ENCRYPTED_ATTRIBUTES_SEQUENCE);
                 let mut findings = self.engine.check(&current, &original, &sop, patient);
                 findings.extend(marker_findings(&current));
                 findings.extend(surviving_uids(&current, &original, &self.prepared.config));
-                let unsealed = without_sealed(&current)?;
-                if let Some(found) = patient.matcher.find_in_bytes(&unsealed) {
+                let bytes = gantry_store::encode_header(&current)?;
+                if let Some(found) = patient.matcher.find_in_bytes(&bytes) {
                     findings.push(ElementFinding {
                         path: TagPath::default(),
                         vr: String::new(),
@@ -357,9 +362,7 @@ impl CheckContext<'_> {
                     });
                 }
                 if let Some(key_id) = self.required_key
-                    && current
-                        .get(gantry_crypto::ENCRYPTED_ATTRIBUTES_SEQUENCE)
-                        .is_none()
+                    && !sealed
                 {
                     findings.push(ElementFinding {
                         path: TagPath::root(gantry_crypto::ENCRYPTED_ATTRIBUTES_SEQUENCE),
@@ -388,14 +391,6 @@ pub(crate) fn final_header(
         Some(r) => crate::pixels::overlay(&header, &r.attributes),
         None => Ok(header),
     }
-}
-
-/// The header's bytes to scan raw: the encrypted originals are ciphertext, left out so a
-/// chance match in random bytes is not reported.
-fn without_sealed(current: &InMemDicomObject) -> std::result::Result<Vec<u8>, String> {
-    let mut copy = current.clone();
-    copy.remove_element(gantry_crypto::ENCRYPTED_ATTRIBUTES_SEQUENCE);
-    gantry_store::encode_header(&copy)
 }
 
 /// UID values of the original that still appear anywhere in the de-identified header.
