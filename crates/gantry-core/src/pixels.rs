@@ -95,7 +95,6 @@ pub(crate) fn plan<'c>(
     config: &'c Config,
     header: &InMemDicomObject,
     record: &InstanceRecord,
-    syntax: PixelSyntax,
 ) -> PixelPlan<'c> {
     let rules: Vec<&MachineRule> = config
         .machines
@@ -113,8 +112,7 @@ pub(crate) fn plan<'c>(
         })
         .collect();
     let mut hasher = Sha256::new();
-    // The output syntax is left out: it changes the bytes, not what is blank.
-    let _ = syntax;
+    // The output syntax is not part of it: it changes the bytes, not what is blank.
     hasher.update(
         serde_json::to_vec(&(
             &zones,

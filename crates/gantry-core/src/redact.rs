@@ -112,7 +112,7 @@ impl Session {
                         return Outcome::Failed(format!("stored header cannot be decoded: {e}"));
                     }
                 };
-                let plan = plan(&config, &header, &stored.record, syntax);
+                let plan = plan(&config, &header, &stored.record);
                 if plan.rules.is_empty() || stored.record.pixels.is_none() {
                     return Outcome::Untouched {
                         had_redaction: stored.redacted.is_some(),

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 use dicom_dictionary_std::tags;
 use dicom_pixeldata::PixelDecoder;
+mod common;
+use common::{dicom_files, files_under};
 use gantry_core::{Secret, Session};
 use gantry_synth::{Device, DumpSpec, SyntheticDump, generate};
 
@@ -49,20 +51,6 @@ fn run_pipeline(
     (session, report)
 }
 
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            out.extend(files_under(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out.sort();
-    out
-}
-
 #[test]
 fn safe_export_writes_only_clean_valid_files_and_blocks_the_rest_with_reasons() {
     let dir = tempfile::tempdir().unwrap();
@@ -100,10 +88,7 @@ fn safe_export_writes_only_clean_valid_files_and_blocks_the_rest_with_reasons() 
     assert!(report.safe);
 
     // Every file is valid DICOM that dicom-rs reads back, with its pixels.
-    let files: Vec<PathBuf> = files_under(&out)
-        .into_iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "dcm"))
-        .collect();
+    let files: Vec<PathBuf> = dicom_files(&out);
     assert_eq!(files.len() as u64, report.written);
     // A byte scan of all output: no planted identifier in any letter case, with `^` as a
     // space too.
@@ -221,10 +206,7 @@ fn exporting_again_rewrites_nothing_and_a_newly_blocked_file_is_removed() {
     let third = session.export(&out).run().unwrap();
     assert!(!third.blocked.is_empty());
     assert_eq!(third.removed as usize, third.blocked.len());
-    let left = files_under(&out)
-        .into_iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "dcm"))
-        .count();
+    let left = dicom_files(&out).len();
     assert_eq!(left as u64, third.unchanged + third.written);
 }
 

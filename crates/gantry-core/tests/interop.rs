@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use dicom_dictionary_std::tags;
+mod common;
+use common::dicom_files;
 use gantry_core::{Credential, KeyFile, PixelSyntax, Secret, Session, recover_identities};
 use gantry_synth::{DumpSpec, generate};
 
@@ -27,22 +29,6 @@ fn tool(name: &str, args: &[&str]) -> (bool, String) {
         String::from_utf8_lossy(&out.stderr)
     );
     (out.status.success(), text)
-}
-
-fn dicom_files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for entry in entries {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                out.extend(dicom_files(&path));
-            } else if path.extension().is_some_and(|e| e == "dcm") {
-                out.push(path);
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 fn text(obj: &dicom_object::DefaultDicomObject, tag: dicom_core::Tag) -> String {

@@ -4,6 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
+mod common;
+use common::dicom_files;
 use gantry_core::Session;
 use gantry_redact::{Fill, Geometry, Palette, Photometric, effective_zones};
 use gantry_store::{PixelLayout, PixelSidecar, decode_header, open_pixel_value, split_fragments};
@@ -204,17 +206,8 @@ fn export_one(name: &str, work: &Path) -> dicom_object::DefaultDicomObject {
     session.redact_pixels().unwrap();
     let report = session.export(work.join("out")).run().unwrap();
     assert!(report.is_complete(), "{report}");
-    let out = work.join("out");
-    let mut stack = vec![out];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "dcm") {
-                return dicom_object::open_file(path).unwrap();
-            }
-        }
+    if let Some(file) = dicom_files(&work.join("out")).first() {
+        return dicom_object::open_file(file).unwrap();
     }
     panic!("nothing exported for {name}");
 }

@@ -1,9 +1,11 @@
 //! Checkpoint 5 end to end: originals sealed before anonymize, carried in every exported
 //! file, recovered with the key or the password and with nothing else.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use dicom_dictionary_std::tags;
+mod common;
+use common::dicom_files;
 use gantry_core::{Credential, KeyFile, Secret, Session, recover_identities};
 use gantry_synth::{DumpSpec, SyntheticDump, generate};
 
@@ -31,19 +33,6 @@ fn fixture() -> Fixture {
     std::fs::write(&path, format!("{CONFIG}{}", dump.machine_rules())).unwrap();
     session.load_config(&path).unwrap();
     Fixture { dir, dump, session }
-}
-
-fn dicom_files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            out.extend(dicom_files(&path));
-        } else if path.extension().is_some_and(|e| e == "dcm") {
-            out.push(path);
-        }
-    }
-    out
 }
 
 #[test]

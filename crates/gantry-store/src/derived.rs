@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use rusqlite::{OptionalExtension, Row, params};
+use rusqlite::{Row, params};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
@@ -92,37 +92,6 @@ pub(crate) fn redacted_from_row(
 }
 
 impl Store {
-    /// The sealed originals of an instance, if sealed.
-    pub fn sealed(&self, instance_id: i64) -> Result<Option<SealedItem>> {
-        self.conn
-            .query_row(
-                "SELECT key_id, digest, item FROM sealed WHERE instance_id = ?1",
-                [instance_id],
-                |r| sealed_from_row(r, 0),
-            )
-            .optional()
-            .map_err(self.db_err())
-            .map(Option::flatten)
-    }
-
-    /// How many instances have sealed originals.
-    pub fn sealed_count(&self) -> Result<u64> {
-        self.conn
-            .query_row("SELECT COUNT(*) FROM sealed", [], |r| r.get::<_, i64>(0))
-            .map(|n| n as u64)
-            .map_err(self.db_err())
-    }
-
-    /// The redacted pixels of an instance, if any.
-    pub fn redacted(&self, instance_id: i64) -> Result<Option<RedactedPixels>> {
-        let sql = format!("SELECT {PIXEL_COLUMNS} FROM pixels p WHERE p.instance_id = ?1");
-        self.conn
-            .query_row(&sql, [instance_id], |r| redacted_from_row(r, 0))
-            .optional()
-            .map_err(self.db_err())
-            .map(Option::flatten)
-    }
-
     /// Every sidecar record the database refers to, in file order.
     pub fn sidecar_addresses(&self) -> Result<Vec<(i64, SidecarAddress)>> {
         let mut stmt = self
@@ -156,17 +125,6 @@ impl Store {
             .query_map([path_text(out_dir)], export_from_row)
             .map_err(self.db_err())?;
         rows.collect::<rusqlite::Result<_>>().map_err(self.db_err())
-    }
-
-    /// The instance whose file export recorded at `path` in `out_dir`, if any.
-    pub fn export_owner(&self, out_dir: &Path, path: &Path) -> Result<Option<i64>> {
-        self.conn
-            .prepare_cached("SELECT instance_id FROM exports WHERE out_dir = ?1 AND path = ?2")
-            .and_then(|mut s| {
-                s.query_row(params![path_text(out_dir), path_text(path)], |r| r.get(0))
-                    .optional()
-            })
-            .map_err(self.db_err())
     }
 
     /// The files export recorded in `out_dir` for the instances with row ids in
@@ -216,20 +174,6 @@ impl Store {
             }
         }
         Ok(owners)
-    }
-
-    /// The file export recorded for an instance in `out_dir`, if any.
-    pub fn export_of(&self, out_dir: &Path, instance_id: i64) -> Result<Option<ExportRecord>> {
-        self.conn
-            .prepare_cached(
-                "SELECT instance_id, path, sop_instance_uid, sha256, size, safe FROM exports
-                 WHERE out_dir = ?1 AND instance_id = ?2",
-            )
-            .and_then(|mut s| {
-                s.query_row(params![path_text(out_dir), instance_id], export_from_row)
-                    .optional()
-            })
-            .map_err(self.db_err())
     }
 }
 

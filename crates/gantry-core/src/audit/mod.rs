@@ -309,12 +309,7 @@ impl CheckContext<'_> {
             .get(&key)
             .ok_or_else(|| "patient identity was not collected".to_string())?;
         let sop = sop_class(&original);
-        let plan = crate::pixels::plan(
-            &self.prepared.config,
-            &original,
-            &stored.record,
-            crate::pixels::PixelSyntax::Native,
-        );
+        let plan = crate::pixels::plan(&self.prepared.config, &original, &stored.record);
         let pixel_findings = |verify: bool| {
             crate::pixels::findings(
                 &plan,
