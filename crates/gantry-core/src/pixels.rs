@@ -67,10 +67,13 @@ pub(crate) fn risk_of(header: &InMemDicomObject) -> Option<String> {
     if text(header, Tag(0x0028, 0x0301)).is_some_and(|v| v.eq_ignore_ascii_case("YES")) {
         return Some("Burned In Annotation is YES".into());
     }
-    if let Some(modality) = text(header, Tag(0x0008, 0x0060))
-        && RISKY_MODALITIES.contains(&modality.to_ascii_uppercase().as_str())
-    {
-        return Some(format!("modality {modality} often carries burned-in text"));
+    match text(header, Tag(0x0008, 0x0060)) {
+        Some(modality) if RISKY_MODALITIES.contains(&modality.to_ascii_uppercase().as_str()) => {
+            return Some(format!("modality {modality} often carries burned-in text"));
+        }
+        Some(_) => {}
+        // Nothing says what made the image: unknown counts as a risk.
+        None => return Some("no Modality: nothing says what made the image".into()),
     }
     if text(header, Tag(0x0008, 0x0016)).is_some_and(|c| c.starts_with("1.2.840.10008.5.1.4.1.1.7"))
     {
@@ -327,5 +330,47 @@ pub(crate) fn read_source_pixels(
                 .map_err(|e| e.to_string())?;
             Ok((decoded.data, decoded.geometry))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use dicom_core::{DataElement, PrimitiveValue, VR};
+
+    use super::*;
+
+    fn header(elements: &[(Tag, VR, &str)]) -> InMemDicomObject {
+        InMemDicomObject::from_element_iter(
+            elements
+                .iter()
+                .map(|(t, vr, v)| DataElement::new(*t, *vr, PrimitiveValue::from(*v))),
+        )
+    }
+
+    #[test]
+    fn what_may_carry_burned_in_text() {
+        let modality = Tag(0x0008, 0x0060);
+        let burned = Tag(0x0028, 0x0301);
+        let class = Tag(0x0008, 0x0016);
+        assert!(risk_of(&header(&[(modality, VR::CS, "CT")])).is_none());
+        assert!(risk_of(&header(&[(modality, VR::CS, "us")])).is_some());
+        assert!(
+            risk_of(&header(&[
+                (modality, VR::CS, "CT"),
+                (burned, VR::CS, "YES")
+            ]))
+            .is_some()
+        );
+        assert!(
+            risk_of(&header(&[
+                (modality, VR::CS, "CT"),
+                (class, VR::UI, "1.2.840.10008.5.1.4.1.1.7.4")
+            ]))
+            .is_some()
+        );
+        assert!(
+            risk_of(&header(&[])).is_some(),
+            "an image of unknown origin is a risk"
+        );
     }
 }
