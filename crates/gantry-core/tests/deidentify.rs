@@ -51,6 +51,15 @@ fn fixture(config: &str) -> Fixture {
     }
 }
 
+/// The fixture, audited and anonymized, with every de-identified header.
+fn anonymized(config: &str) -> (Fixture, BTreeMap<String, (InMemDicomObject, Vec<u8>)>) {
+    let mut fixture = fixture(config);
+    let audit = fixture.session.audit().unwrap();
+    fixture.session.anonymize_metadata(&audit).unwrap();
+    let headers = deidentified(&fixture.session);
+    (fixture, headers)
+}
+
 /// Every de-identified header, by original SOP Instance UID, with its blob.
 fn deidentified(session: &Session) -> BTreeMap<String, (InMemDicomObject, Vec<u8>)> {
     let mut out = BTreeMap::new();
@@ -224,14 +233,7 @@ fn nested_finding(session: &Session, tag: &str) -> bool {
 
 #[test]
 fn uids_are_remapped_and_references_follow() {
-    let Fixture {
-        _dir,
-        dump,
-        mut session,
-    } = fixture(CONFIG);
-    let audit = session.audit().unwrap();
-    session.anonymize_metadata(&audit).unwrap();
-    let headers = deidentified(&session);
+    let (Fixture { _dir, dump, .. }, headers) = anonymized(CONFIG);
 
     let new_uid_of: HashMap<&str, String> = headers
         .iter()
@@ -281,14 +283,7 @@ fn uids_are_remapped_and_references_follow() {
 
 #[test]
 fn each_patient_keeps_one_pseudonym_and_the_intervals_between_dates() {
-    let Fixture {
-        _dir,
-        dump,
-        mut session,
-    } = fixture(CONFIG);
-    let audit = session.audit().unwrap();
-    session.anonymize_metadata(&audit).unwrap();
-    let headers = deidentified(&session);
+    let (Fixture { _dir, dump, .. }, headers) = anonymized(CONFIG);
 
     let mut pseudonym_of: HashMap<usize, BTreeSet<(String, String)>> = HashMap::new();
     let mut dates_of: HashMap<usize, Vec<(String, String)>> = HashMap::new();
@@ -343,14 +338,7 @@ fn each_patient_keeps_one_pseudonym_and_the_intervals_between_dates() {
 
 #[test]
 fn known_failures_of_the_original_are_fixed() {
-    let Fixture {
-        _dir,
-        dump,
-        mut session,
-    } = fixture(CONFIG);
-    let audit = session.audit().unwrap();
-    session.anonymize_metadata(&audit).unwrap();
-    let headers = deidentified(&session);
+    let (Fixture { _dir, dump, .. }, headers) = anonymized(CONFIG);
     for truth in &dump.instances {
         let (header, _) = &headers[&truth.sop_instance_uid];
         // The config tag written "0008,103E" in upper case applies.

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use dicom_dictionary_std::tags;
 use dicom_pixeldata::PixelDecoder;
 mod common;
-use common::{dicom_files, files_under};
+use common::{dicom_files, files_under, write_instance};
 use gantry_core::{Secret, Session};
 use gantry_synth::{Device, DumpSpec, SyntheticDump, generate};
 
@@ -237,14 +237,7 @@ fn float_pixel_data_that_may_carry_text_is_blocked() {
             PrimitiveValue::F32(smallvec::smallvec![0f32, 1.0, 2.0, 3.0]),
         ),
     ]);
-    obj.with_meta(
-        dicom_object::FileMetaTableBuilder::new()
-            .media_storage_sop_class_uid("1.2.840.10008.5.1.4.1.1.30")
-            .transfer_syntax("1.2.840.10008.1.2.1"),
-    )
-    .unwrap()
-    .write_to_file(input.join("map.dcm"))
-    .unwrap();
+    write_instance(&input.join("map.dcm"), obj);
     let mut session = Session::builder()
         .database(dir.path().join("g.db"))
         .open()

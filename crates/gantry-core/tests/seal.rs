@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use dicom_dictionary_std::tags;
 mod common;
-use common::dicom_files;
+use common::{dicom_files, write_instance};
 use gantry_core::{Credential, KeyFile, Secret, Session, recover_identities};
 use gantry_synth::{DumpSpec, SyntheticDump, generate};
 
@@ -307,14 +307,7 @@ fn a_sources_own_sealed_originals_never_travel_but_are_sealed_again() {
             DataSetSequence::from(vec![foreign]),
         ),
     ]);
-    obj.with_meta(
-        dicom_object::FileMetaTableBuilder::new()
-            .media_storage_sop_class_uid("1.2.840.10008.5.1.4.1.1.2")
-            .transfer_syntax("1.2.840.10008.1.2.1"),
-    )
-    .unwrap()
-    .write_to_file(input.join("ct.dcm"))
-    .unwrap();
+    write_instance(&input.join("ct.dcm"), obj);
     let export = |sealed: bool| {
         let work = dir.path().join(format!("work{sealed}"));
         let mut session = Session::builder()

@@ -1,4 +1,4 @@
-//! What the suites share: listing what an export wrote.
+//! What the suites share: writing a small instance, and listing what an export wrote.
 
 #![allow(dead_code)] // each suite uses part of this
 
@@ -28,4 +28,22 @@ pub fn dicom_files(dir: &Path) -> Vec<PathBuf> {
         .into_iter()
         .filter(|p| p.extension().is_some_and(|e| e == "dcm"))
         .collect()
+}
+
+/// Writes `object` as an Explicit VR Little Endian file whose meta group names its SOP
+/// Class UID.
+pub fn write_instance(path: &Path, object: dicom_object::InMemDicomObject) {
+    let class = object
+        .get(dicom_dictionary_std::tags::SOP_CLASS_UID)
+        .map(|e| e.to_str().unwrap().trim_end_matches('\0').to_string())
+        .unwrap_or_default();
+    object
+        .with_meta(
+            dicom_object::FileMetaTableBuilder::new()
+                .media_storage_sop_class_uid(class)
+                .transfer_syntax("1.2.840.10008.1.2.1"),
+        )
+        .unwrap()
+        .write_to_file(path)
+        .unwrap();
 }
