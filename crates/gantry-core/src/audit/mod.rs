@@ -346,7 +346,13 @@ impl CheckContext<'_> {
                 let mut findings = self.engine.check(&current, &original, &sop, patient);
                 findings.extend(marker_findings(&current));
                 findings.extend(surviving_uids(&current, &original, &self.prepared.config));
-                let bytes = gantry_store::encode_header(&current)?;
+                // The stored blob is exactly `current`'s encoding when nothing was laid over
+                // it or set aside: scanned as it is rather than encoded again.
+                let bytes = if stored.redacted.is_none() && !sealed {
+                    std::borrow::Cow::Borrowed(blob.as_slice())
+                } else {
+                    std::borrow::Cow::Owned(gantry_store::encode_header(&current)?)
+                };
                 if let Some(found) = patient.matcher.find_in_bytes(&bytes) {
                     findings.push(ElementFinding {
                         path: TagPath::default(),
