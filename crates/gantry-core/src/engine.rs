@@ -145,7 +145,10 @@ impl Engine<'_> {
             }
             let vr = element.vr();
             let creator = creator_of(object, tag);
-            let decision = self.rules.decide(tag, vr, sop_class, creator.as_deref());
+            let decision = overlong(
+                element,
+                self.rules.decide(tag, vr, sop_class, creator.as_deref()),
+            );
             let text = || value_text(element).unwrap_or_default();
             let put_text = |out: &mut InMemDicomObject, value: String| {
                 out.put(DataElement::new(tag, vr, text_value(vr, value)));
@@ -242,7 +245,10 @@ impl Engine<'_> {
                 None => TagPath::root(tag),
             };
             let creator = creator_of(object, tag);
-            let decision = self.rules.decide(tag, vr, sop_class, creator.as_deref());
+            let decision = overlong(
+                element,
+                self.rules.decide(tag, vr, sop_class, creator.as_deref()),
+            );
             // Rendering a binary value as text is costly and rarely needed: only on demand.
             let current_cell = std::cell::OnceCell::new();
             let current = || current_cell.get_or_init(|| value_text(element));
@@ -316,6 +322,25 @@ impl Engine<'_> {
                 _ => {}
             }
         }
+    }
+}
+
+/// `decision`, unless it would keep (or clean) a value of an identifier-bearing attribute
+/// that is longer than any identifier: such a value is removed whole (PHI until proven
+/// otherwise), never matched piece by piece.
+fn overlong(element: &InMemElement, decision: crate::rules::Decision) -> crate::rules::Decision {
+    let (tag, vr) = (element.tag(), element.vr());
+    if !matches!(decision.planned, Planned::Keep | Planned::Clean)
+        || crate::identity::identifier_role(tag, vr, false, false).is_none()
+    {
+        return decision;
+    }
+    match value_text(element) {
+        Some(text) if crate::identity::is_overlong(tag, vr, &text) => crate::rules::Decision {
+            planned: Planned::Remove,
+            source: RuleSource::OverlongValue,
+        },
+        _ => decision,
     }
 }
 

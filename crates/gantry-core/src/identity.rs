@@ -91,6 +91,74 @@ const NOT_IDENTIFYING: &[&str] = &[
     "and",
 ];
 
+/// How an attribute's value is collected as identifiers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    Name,
+    Id,
+    BirthDate,
+    Contact,
+    Institution,
+    Device,
+}
+
+/// Which identifiers an attribute carries, if any: every person name, the patient's and
+/// the visit's identifiers, the birth date, addresses and telephones, and (unless the
+/// options retain them) institution and station names.
+pub(crate) fn identifier_role(
+    tag: Tag,
+    vr: VR,
+    keep_institution: bool,
+    keep_device: bool,
+) -> Option<Role> {
+    Some(match (tag.group(), tag.element()) {
+        _ if vr == VR::PN => Role::Name,
+        (0x0010, 0x0020)
+        | (0x0010, 0x1000)
+        | (0x0010, 0x1090)
+        | (0x0008, 0x0050)
+        | (0x0038, 0x0010)
+        | (0x0040, 0x1001)
+        | (0x0040, 0x0009)
+        | (0x0040, 0x0253)
+        | (0x0040, 0x2016)
+        | (0x0040, 0x2017)
+        | (0x0020, 0x0010)
+        | (0x0040, 0xA124)
+        | (0x0010, 0x2160) => Role::Id,
+        (0x0010, 0x0030) => Role::BirthDate,
+        (0x0010, 0x1040)
+        | (0x0010, 0x2154)
+        | (0x0010, 0x2155)
+        | (0x0008, 0x0092)
+        | (0x0008, 0x0094) => Role::Contact,
+        (0x0008, 0x0080) | (0x0008, 0x0081) | (0x0008, 0x1040) if !keep_institution => {
+            Role::Institution
+        }
+        (0x0008, 0x1010) if !keep_device => Role::Device,
+        _ => return None,
+    })
+}
+
+/// No identifier has a value this long (LO holds 64 characters, a PN component group 64):
+/// a value of an identifier-bearing attribute beyond it is PHI nobody can vouch for, and
+/// it is removed whole rather than matched.
+pub(crate) const MAX_IDENTIFIER_CHARS: usize = 256;
+
+/// Whether one of the values of an identifier-bearing attribute is longer than any
+/// identifier ([`MAX_IDENTIFIER_CHARS`]).
+pub(crate) fn is_overlong(tag: Tag, vr: VR, value: &str) -> bool {
+    identifier_role(tag, vr, false, false).is_some()
+        && value
+            .split('\\')
+            .any(|v| v.chars().nth(MAX_IDENTIFIER_CHARS).is_some())
+}
+
+/// Patterns are cut to this many characters: an echo of a longer identifier contains its
+/// first part, and building the matcher stays linear in the number of identifiers (the
+/// automaton's construction is superlinear in the length of a repetitive pattern).
+const MAX_PATTERN_CHARS: usize = 64;
+
 /// Identifiers shorter than this are matched only as whole words.
 const WHOLE_WORD_BELOW: usize = 5;
 
@@ -212,37 +280,21 @@ impl IdentifierSet {
             let Ok(value) = element.to_str() else {
                 continue;
             };
-            match (tag.group(), tag.element()) {
-                _ if vr == VR::PN => self.add_name(&value),
-                (0x0010, 0x0020)
-                | (0x0010, 0x1000)
-                | (0x0010, 0x1090)
-                | (0x0008, 0x0050)
-                | (0x0038, 0x0010)
-                | (0x0040, 0x1001)
-                | (0x0040, 0x0009)
-                | (0x0040, 0x0253)
-                | (0x0040, 0x2016)
-                | (0x0040, 0x2017)
-                | (0x0020, 0x0010)
-                | (0x0040, 0xA124)
-                | (0x0010, 0x2160) => {
+            match identifier_role(tag, vr, keep_institution, keep_device) {
+                Some(Role::Name) => self.add_name(&value),
+                Some(Role::Id) => {
                     for v in value.split('\\') {
                         self.add_id(v);
                     }
                 }
-                (0x0010, 0x0030) => self.add_birth_date(&value),
-                (0x0010, 0x1040)
-                | (0x0010, 0x2154)
-                | (0x0010, 0x2155)
-                | (0x0008, 0x0092)
-                | (0x0008, 0x0094) => self.add_contact(&value),
-                (0x0008, 0x0080) | (0x0008, 0x0081) | (0x0008, 0x1040) if !keep_institution => {
+                Some(Role::BirthDate) => self.add_birth_date(&value),
+                Some(Role::Contact) => self.add_contact(&value),
+                Some(Role::Institution) => {
                     self.add_contact(&value);
                     self.add(&value, IdentifierKind::Institution);
                 }
-                (0x0008, 0x1010) if !keep_device => self.add(&value, IdentifierKind::Institution),
-                _ => {}
+                Some(Role::Device) => self.add(&value, IdentifierKind::Institution),
+                None => {}
             }
         }
     }
@@ -266,7 +318,7 @@ impl IdentifierSet {
 
     /// A matcher for finding these identifiers in text.
     pub fn matcher(&self) -> EchoMatcher {
-        let patterns: Vec<&str> = self.items.iter().map(|(t, _)| t.as_str()).collect();
+        let patterns: Vec<&str> = self.items.iter().map(|(t, _)| pattern_of(t)).collect();
         let automaton = AhoCorasickBuilder::new()
             .ascii_case_insensitive(true)
             .match_kind(MatchKind::LeftmostLongest)
@@ -277,7 +329,7 @@ impl IdentifierSet {
         let raw: Vec<&str> = self
             .items
             .iter()
-            .map(|(t, _)| t.as_str())
+            .map(|(t, _)| pattern_of(t))
             .filter(|t| t.len() >= 4 && t.is_ascii())
             .collect();
         let raw_automaton = AhoCorasickBuilder::new()
@@ -293,9 +345,46 @@ impl IdentifierSet {
     }
 }
 
+/// The part of an identifier the automaton looks for: all of it, or its first
+/// [`MAX_PATTERN_CHARS`] characters.
+fn pattern_of(text: &str) -> &str {
+    match text.char_indices().nth(MAX_PATTERN_CHARS) {
+        Some((end, _)) => &text[..end],
+        None => text,
+    }
+}
+
 /// Lower case, with the PN separator as a space: the form text is searched in.
+///
+/// Lower-cased a character at a time (no final-sigma rule), so that every text and every
+/// identifier are normalized alike and [`EchoMatcher::clean`] can map offsets back.
 pub fn normalize(text: &str) -> String {
-    text.to_lowercase().replace('^', " ")
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c == '^' {
+            out.push(' ');
+        } else {
+            out.extend(c.to_lowercase());
+        }
+    }
+    out
+}
+
+/// [`normalize`], with the original byte range of the character behind each byte.
+fn normalize_mapped(text: &str) -> (String, Vec<(usize, usize)>) {
+    let mut normal = String::with_capacity(text.len());
+    let mut origin = Vec::with_capacity(text.len());
+    for (at, c) in text.char_indices() {
+        let range = (at, at + c.len_utf8());
+        let before = normal.len();
+        if c == '^' {
+            normal.push(' ');
+        } else {
+            normal.extend(c.to_lowercase());
+        }
+        origin.extend(std::iter::repeat_n(range, normal.len() - before));
+    }
+    (normal, origin)
 }
 
 /// Finds identifiers echoed in text.
@@ -313,55 +402,72 @@ fn is_word_char(c: Option<char>) -> bool {
 
 impl EchoMatcher {
     /// Every echo in `text`: byte ranges in the normalized text, and what they are.
-    fn matches(&self, normal: &str) -> Vec<(usize, usize, IdentifierKind)> {
+    ///
+    /// Spans are in order and never overlap; with `first_only`, the first one alone. Time is
+    /// linear in the text: a match inside a span already taken is skipped unexamined.
+    fn matches(&self, normal: &str, first_only: bool) -> Vec<(usize, usize, IdentifierKind)> {
         let Some(automaton) = &self.automaton else {
             return Vec::new();
         };
-        automaton
-            .find_iter(normal)
-            .map(|m| (m.start(), m.end(), m.pattern().as_usize()))
-            .filter_map(|(start, end, pattern)| {
-                let (text, kind) = &self.items[pattern];
-                if text.chars().count() < WHOLE_WORD_BELOW {
-                    let before = normal[..start].chars().next_back();
-                    let after = normal[end..].chars().next();
-                    if is_word_char(before) || is_word_char(after) {
-                        return None;
-                    }
+        let mut out = Vec::new();
+        let mut covered = 0;
+        for m in automaton.find_iter(normal) {
+            let start = m.start();
+            if start < covered {
+                continue;
+            }
+            let (text, kind) = &self.items[m.pattern().as_usize()];
+            // A cut pattern stands for the whole identifier: the echo spans it, or (when
+            // the text goes on differently) everything to the end of the text.
+            let end = if text.len() > m.len() {
+                if normal[start..].starts_with(text.as_str()) {
+                    start + text.len()
+                } else {
+                    normal.len()
                 }
-                Some((start, end, *kind))
-            })
-            .collect()
+            } else {
+                m.end()
+            };
+            if text.chars().nth(WHOLE_WORD_BELOW - 1).is_none() {
+                let before = normal[..start].chars().next_back();
+                let after = normal[end..].chars().next();
+                if is_word_char(before) || is_word_char(after) {
+                    continue;
+                }
+            }
+            out.push((start, end, *kind));
+            covered = end;
+            if first_only {
+                break;
+            }
+        }
+        out
     }
 
     /// The first identifier echoed in `text`, if any.
     pub fn find(&self, text: &str) -> Option<IdentifierKind> {
-        self.matches(&normalize(text)).first().map(|m| m.2)
+        self.matches(&normalize(text), true).first().map(|m| m.2)
     }
 
-    /// `text` with every echoed identifier replaced by `*`.
+    /// `text` with every echoed identifier replaced by `*`, in the text's own case.
     pub fn clean(&self, text: &str) -> String {
-        let normal = normalize(text);
-        // Lower-casing can change byte lengths outside ASCII; clean on the normalized
-        // text then, which loses the original case but never an echo.
-        let source = if normal.len() == text.len() {
-            text.to_string()
-        } else {
-            normal.clone()
-        };
-        let mut spans = self.matches(&normal);
-        spans.sort();
-        let mut out = String::with_capacity(source.len());
+        // Matching runs on the lower-cased text, whose byte offsets differ from the
+        // original's outside ASCII (İ grows, ẞ shrinks): each lower-cased byte maps back to
+        // the original character it came from, and a span covers those characters whole.
+        let (normal, origin) = normalize_mapped(text);
+        let mut out = String::with_capacity(text.len());
         let mut at = 0;
-        for (start, end, _) in spans {
-            if start < at {
+        for (start, end, _) in self.matches(&normal, false) {
+            let (from, _) = origin[start];
+            let (_, to) = origin[end - 1];
+            if from < at {
                 continue;
             }
-            out.push_str(&source[at..start]);
+            out.push_str(&text[at..from]);
             out.push('*');
-            at = end;
+            at = to;
         }
-        out.push_str(&source[at..]);
+        out.push_str(&text[at..]);
         out
     }
 
@@ -428,6 +534,43 @@ mod tests {
         assert_eq!(m.find_in_bytes(b"\x00\x10PN\x0cOkOnKwO^x"), Some("okonkwo"));
         assert_eq!(m.find_in_bytes(b"uid 1.2.84911251.7"), Some("84911251"));
         assert_eq!(m.find_in_bytes(b"Li is too short to scan raw"), None);
+    }
+
+    #[test]
+    fn cleaning_keeps_case_and_never_splits_a_character() {
+        // İ lower-cases to two characters and ẞ to a shorter one: the lower-cased copy has
+        // other byte offsets than the text, once with the same total length.
+        let m = set(&["İẞKOWSKI^Zoë"], &[]).matcher();
+        assert_eq!(m.clean("Dr İẞkowski and ZOË saw it"), "Dr * and * saw it");
+        assert_eq!(m.clean("İẞ İẞKOWSKI"), "İẞ *");
+        let m = set(&["ΣΩΚΡΑΤΗΣ"], &[]).matcher();
+        assert_eq!(
+            m.clean("Ο Σωκράτης"),
+            "Ο Σωκράτης",
+            "accents differ: not an echo"
+        );
+        assert_eq!(m.clean("ο ΣΩΚΡΑΤΗΣ ήρθε"), "ο * ήρθε");
+    }
+
+    #[test]
+    fn an_identifier_longer_than_a_pattern_is_cleaned_whole() {
+        let long = "7".repeat(5_000);
+        let m = set(&[], &[&long]).matcher();
+        let text = format!("id {long} end");
+        assert_eq!(m.clean(&text), "id * end");
+        // The text goes on differently after the pattern: cleaned to the end.
+        let text = format!("id {}8 rest", &long[..4_000]);
+        assert_eq!(m.clean(&text), "id *");
+    }
+
+    #[test]
+    fn building_and_matching_stay_linear_in_value_length() {
+        // Cost grows with the length of a repetitive identifier; a 1,000,000-character
+        // one would take hours if the automaton held it whole.
+        let long = "a".repeat(1_000_000);
+        let m = set(&[&long], &[&long]).matcher();
+        assert_eq!(m.clean(&long), "*");
+        assert_eq!(m.find(&format!("x {long}")), Some(IdentifierKind::Name));
     }
 
     #[test]

@@ -103,6 +103,8 @@ pub enum RuleSource {
         /// What was echoed.
         identifier: IdentifierKind,
     },
+    /// A value of an identifier-bearing attribute longer than any identifier: removed.
+    OverlongValue,
     /// De-identification markers (PS3.15 E.1.1).
     IdentityMarker,
     /// Originals sealed by another tool, for other recipients.
@@ -126,6 +128,7 @@ impl RuleSource {
             RuleSource::PersonName => "person name",
             RuleSource::OverlayGroup => "overlay group",
             RuleSource::IdentifierEcho { .. } => "identifier echo",
+            RuleSource::OverlongValue => "value too long for an identifier",
             RuleSource::IdentityMarker => "identity marker",
             RuleSource::ForeignSeal => "foreign sealed originals",
             RuleSource::Survived => "survived",

@@ -9,13 +9,95 @@ use dicom_object::InMemDicomObject;
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 
 /// Encodes a header as an Explicit VR Little Endian data set.
+///
+/// A value longer than the 65,534 bytes a 16-bit Value Length can hold (possible in
+/// Implicit VR sources) is written with VR UN, as DICOM CP 1066 (PS3.5 6.2.2) prescribes,
+/// instead of making the whole header unstorable.
 pub fn encode_header(header: &InMemDicomObject) -> Result<Vec<u8>, String> {
     let ts = explicit_le()?;
     let mut out = Vec::with_capacity(4096);
-    header
+    let converted = long_values_as_un(header, 0);
+    converted
+        .as_ref()
+        .unwrap_or(header)
         .write_dataset_with_ts(&mut out, ts)
         .map_err(|e| error_text(&e))?;
     Ok(out)
+}
+
+/// VRs whose explicit-VR Value Length field has 16 bits (PS3.5 Table 7.1-2).
+fn has_short_length(vr: dicom_core::VR) -> bool {
+    use dicom_core::VR::*;
+    matches!(
+        vr,
+        AE | AS
+            | AT
+            | CS
+            | DA
+            | DS
+            | DT
+            | FL
+            | FD
+            | IS
+            | LO
+            | LT
+            | PN
+            | SH
+            | SL
+            | SS
+            | ST
+            | TM
+            | UI
+            | UL
+            | US
+    )
+}
+
+/// Whether a value of `element` is too long for its VR's 16-bit length.
+fn too_long(element: &dicom_object::mem::InMemElement) -> bool {
+    matches!(element.value(), dicom_core::value::Value::Primitive(p)
+        if has_short_length(element.vr()) && p.calculate_byte_len() > 0xFFFE)
+}
+
+/// Whether anything in `object`, at any depth, is [`too_long`] (no copy is made).
+fn has_long_values(object: &InMemDicomObject, depth: usize) -> bool {
+    depth <= crate::MAX_SEQUENCE_DEPTH
+        && object.iter().any(|element| {
+            too_long(element)
+                || element
+                    .items()
+                    .is_some_and(|items| items.iter().any(|i| has_long_values(i, depth + 1)))
+        })
+}
+
+/// A copy of `object` with every value too long for its VR's 16-bit length as UN; `None`
+/// when there is none (the common case: then nothing is copied).
+fn long_values_as_un(object: &InMemDicomObject, depth: usize) -> Option<InMemDicomObject> {
+    use dicom_core::header::Header;
+    use dicom_core::value::{DataSetSequence, Value};
+    use dicom_core::{DataElement, VR};
+    if !has_long_values(object, depth) {
+        return None;
+    }
+    let elements = object.iter().map(|element| match element.value() {
+        Value::Primitive(p) if too_long(element) => DataElement::new(
+            element.tag(),
+            VR::UN,
+            dicom_core::PrimitiveValue::from(p.to_bytes().into_owned()),
+        ),
+        Value::Sequence(seq) => {
+            let items = seq
+                .items()
+                .iter()
+                .map(|item| long_values_as_un(item, depth + 1).unwrap_or_else(|| item.clone()))
+                .collect::<Vec<_>>();
+            DataElement::new(element.tag(), VR::SQ, DataSetSequence::from(items))
+        }
+        _ => element.clone(),
+    });
+    Some(InMemDicomObject::from_element_iter(
+        elements.collect::<Vec<_>>(),
+    ))
 }
 
 /// Decodes a header blob written by [`encode_header`].

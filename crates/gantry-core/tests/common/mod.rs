@@ -33,6 +33,12 @@ pub fn dicom_files(dir: &Path) -> Vec<PathBuf> {
 /// Writes `object` as an Explicit VR Little Endian file whose meta group names its SOP
 /// Class UID.
 pub fn write_instance(path: &Path, object: dicom_object::InMemDicomObject) {
+    write_instance_as(path, object, "1.2.840.10008.1.2.1");
+}
+
+/// [`write_instance`] in another transfer syntax (Implicit VR Little Endian holds text
+/// values longer than the 64 KiB an explicit VR of LO, SH or PN can).
+pub fn write_instance_as(path: &Path, object: dicom_object::InMemDicomObject, syntax: &str) {
     let class = object
         .get(dicom_dictionary_std::tags::SOP_CLASS_UID)
         .map(|e| e.to_str().unwrap().trim_end_matches('\0').to_string())
@@ -41,7 +47,7 @@ pub fn write_instance(path: &Path, object: dicom_object::InMemDicomObject) {
         .with_meta(
             dicom_object::FileMetaTableBuilder::new()
                 .media_storage_sop_class_uid(class)
-                .transfer_syntax("1.2.840.10008.1.2.1"),
+                .transfer_syntax(syntax),
         )
         .unwrap()
         .write_to_file(path)
