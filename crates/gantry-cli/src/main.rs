@@ -215,7 +215,9 @@ fn write_json<T: serde::Serialize>(
 ) -> Result<(), String> {
     if let Some(path) = path {
         let text = serde_json::to_string_pretty(value).map_err(|e| e.to_string())?;
-        std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+        // Reports quote values they found (PHI): owner-only, as the database.
+        gantry::write_private(path, text.as_bytes())
+            .map_err(|e| format!("{}: {e}", path.display()))?;
     }
     Ok(())
 }

@@ -54,6 +54,7 @@ pub use export::{Blocked, DEFAULT_LAYOUT, Export, ExportReport, ExportSyntax, Ov
 pub use gantry_crypto::{Credential, CryptoError, KeyFile};
 pub use gantry_store::{
     DeviceCount, FileOutcome, InstanceRecord, PixelLocation, SkipReason, SourceStamp,
+    create_private_dir_all, write_private,
 };
 pub use header::TagPath;
 pub use identity::IdentifierKind;

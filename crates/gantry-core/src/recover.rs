@@ -95,7 +95,8 @@ pub fn recover_identities(
     })?;
     files.sort();
     if let Some(out) = out {
-        std::fs::create_dir_all(out).map_err(|source| GantryError::Io {
+        // Recovered files carry the patients' identities: owner-only, as the database.
+        gantry_store::create_private_dir_all(out).map_err(|source| GantryError::Io {
             path: out.to_path_buf(),
             source,
         })?;
@@ -183,10 +184,15 @@ fn recover_one(
             let rel = path.strip_prefix(root).unwrap_or(path);
             let target = out.join(rel);
             if let Some(parent) = target.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
+                gantry_store::create_private_dir_all(parent).map_err(|e| e.to_string())?;
             }
+            let file = gantry_store::create_private(&target)
+                .map_err(|e| format!("writing {}: {e}", target.display()))?;
+            let mut file = std::io::BufWriter::new(file);
             object
-                .write_to_file(&target)
+                .write_all(&mut file)
+                .map_err(|e| format!("writing {}: {e}", target.display()))?;
+            std::io::Write::flush(&mut file)
                 .map_err(|e| format!("writing {}: {e}", target.display()))?;
             Some(target)
         }

@@ -221,7 +221,7 @@ impl SessionBuilder {
     /// Opens the session: creates or migrates the database and takes its lock.
     pub fn open(self) -> Result<Session> {
         if let Some(parent) = self.database.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|source| GantryError::Io {
+            gantry_store::create_private_dir_all(parent).map_err(|source| GantryError::Io {
                 path: parent.to_path_buf(),
                 source,
             })?;

@@ -25,6 +25,17 @@ pub enum StoreError {
         /// A description of the holder (" (pid N)"), when it could be read.
         holder: String,
     },
+    /// A database file (or its WAL, SHM, lock or pixel sidecar) that others can read: it
+    /// holds original headers, pixels and the project secret, so it is not opened.
+    #[error(
+        "{path} can be read by other users (mode {mode:03o}) but holds PHI; run `chmod 600 {path}` and try again"
+    )]
+    NotPrivate {
+        /// The file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
     /// The database was written by a newer Gantry.
     #[error(
         "database {path} has schema version {found}, newer than this Gantry understands ({supported})"

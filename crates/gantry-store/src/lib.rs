@@ -48,6 +48,10 @@ pub use derived::{ExportRecord, RedactedPixels, SealedItem};
 pub use error::{Result, StoreError};
 pub use header::{ScannedHeader, decode_header, encode_header, scan_header};
 pub use instance::{Column, FileOutcome, FileRecord, InstanceFilter, InstanceRecord};
+pub use private::{
+    PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, canonical_path, create_private, create_private_dir_all,
+    open_private, others_can_access, write_private,
+};
 pub use schema::SCHEMA_VERSION;
 pub use sidecar::{PixelSidecar, SidecarAddress, start_writeback};
 pub use source::{
@@ -62,6 +66,7 @@ mod error;
 mod hash;
 mod header;
 mod instance;
+mod private;
 mod schema;
 mod sidecar;
 mod source;

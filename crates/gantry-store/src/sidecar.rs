@@ -6,7 +6,9 @@
 //! that no address refers to; [`PixelSidecar::open`] cuts it off, and every read checks
 //! magic, length and both checksums, so a wrong address is an error, never wrong pixels.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
+#[cfg(test)]
+use std::fs::OpenOptions;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -42,13 +44,10 @@ impl PixelSidecar {
             path: path.clone(),
             source,
         };
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(io_err)?;
+        if let Some(mode) = crate::private::others_can_access(&path).map_err(io_err)? {
+            return Err(StoreError::NotPrivate { path, mode });
+        }
+        let file = crate::private::open_private(&path).map_err(io_err)?;
         let file_len = file.metadata().map_err(io_err)?.len();
         let mut end = 0u64;
         while end + HEADER_LEN <= file_len {

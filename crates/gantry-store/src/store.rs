@@ -1,6 +1,6 @@
 //! The SQLite database: opening, locking, and the typed reads and writes.
 
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, TryLockError};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -19,9 +19,9 @@ use crate::source::{PixelLocation, SkipReason, SourceStamp, SourceSyntax};
 pub struct Store {
     pub(crate) conn: Connection,
     pub(crate) path: PathBuf,
-    // Held for the store's lifetime: the OS releases the lock when the process dies, so a
-    // killed run never leaves the database locked.
-    _lock: File,
+    // Held for the store's lifetime, and dropped after `conn`: the OS releases the lock
+    // when the process dies, so a killed run never leaves the database locked.
+    _lock: (File, File),
 }
 
 impl std::fmt::Debug for Store {
@@ -42,8 +42,16 @@ pub struct FileState {
 impl Store {
     /// Opens (creating if needed) the database at `path`, takes its lock, and migrates
     /// the schema.
+    ///
+    /// The database is named by its real path ([`crate::canonical_path`]), so every link
+    /// to it shares its lock and sidecar. A new database (and its WAL, SHM and lock files)
+    /// is created owner-only; an existing one that others can read is refused.
     pub fn open(path: impl AsRef<Path>) -> Result<Store> {
-        let path = path.as_ref().to_path_buf();
+        let given = path.as_ref();
+        let path = crate::private::canonical_path(given).map_err(|source| StoreError::Io {
+            path: given.to_path_buf(),
+            source,
+        })?;
         let lock = take_lock(&path)?;
         let db_err = |source| StoreError::Database {
             path: path.clone(),
@@ -885,31 +893,50 @@ pub(crate) fn path_text(path: &Path) -> String {
     path.to_string_lossy().into_owned()
 }
 
-/// Takes the database's lock file, or says who holds it.
-fn take_lock(db: &Path) -> Result<File> {
-    let mut lock_path = db.as_os_str().to_owned();
-    lock_path.push(".lock");
-    let lock_path = PathBuf::from(lock_path);
-    let io_err = |source| StoreError::Io {
-        path: lock_path.clone(),
-        source,
+/// The files of a database besides the main one: what SQLite keeps beside it in WAL
+/// mode, and the lock (with the holder's pid).
+fn companions(db: &Path) -> [PathBuf; 3] {
+    ["-wal", "-shm", ".lock"].map(|suffix| {
+        let mut name = db.as_os_str().to_owned();
+        name.push(suffix);
+        PathBuf::from(name)
+    })
+}
+
+/// Creates the database file owner-only if it is new, refuses it (and its companions)
+/// when others can read it, and takes the lock: an exclusive `flock` on the database file
+/// itself, so every name of the file (links, hard links) meets the same lock. SQLite's own
+/// locks are POSIX record locks, which `flock` does not touch; the descriptor is closed
+/// only after the connection (field order in [`Store`]), so SQLite's locks are never
+/// dropped by its closing.
+fn take_lock(db: &Path) -> Result<(File, File)> {
+    let io_err = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| StoreError::Io {
+            path: path.clone(),
+            source,
+        }
     };
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&lock_path)
-        .map_err(io_err)?;
+    let file = crate::private::open_private(db).map_err(io_err(db))?;
+    let [wal, shm, pid_path] = companions(db);
+    for path in [db, &wal, &shm, &pid_path] {
+        if let Some(mode) = crate::private::others_can_access(path).map_err(io_err(path))? {
+            return Err(StoreError::NotPrivate {
+                path: path.to_path_buf(),
+                mode,
+            });
+        }
+    }
+    let mut pid_file = crate::private::open_private(&pid_path).map_err(io_err(&pid_path))?;
     match file.try_lock() {
         Ok(()) => {
-            file.set_len(0).map_err(io_err)?;
-            write!(file, "{}", std::process::id()).map_err(io_err)?;
-            Ok(file)
+            pid_file.set_len(0).map_err(io_err(&pid_path))?;
+            write!(pid_file, "{}", std::process::id()).map_err(io_err(&pid_path))?;
+            Ok((file, pid_file))
         }
         Err(TryLockError::WouldBlock) => {
             let mut holder = String::new();
-            let _ = file.read_to_string(&mut holder);
+            let _ = pid_file.read_to_string(&mut holder);
             let holder = holder.trim();
             Err(StoreError::Locked {
                 path: db.to_path_buf(),
@@ -920,6 +947,6 @@ fn take_lock(db: &Path) -> Result<File> {
                 },
             })
         }
-        Err(TryLockError::Error(source)) => Err(io_err(source)),
+        Err(TryLockError::Error(source)) => Err(io_err(db)(source)),
     }
 }
