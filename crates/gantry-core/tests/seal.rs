@@ -159,6 +159,15 @@ fn sealed_originals_travel_with_the_files_and_only_the_key_or_password_opens_the
                 .to_string(),
         );
     }
+    // They hold identities again: owner-only, like the database.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&back), 0o700);
+        for file in &recovered.recovered {
+            assert_eq!(mode(file.written.as_ref().unwrap()), 0o600);
+        }
+    }
     for file in &recovered.recovered {
         let copy = dicom_object::open_file(file.written.as_ref().unwrap()).unwrap();
         let sop = copy
