@@ -30,6 +30,10 @@ struct Cli {
     /// in the database, or a new random one.
     #[arg(long, global = true, value_name = "FILE")]
     secret_file: Option<PathBuf>,
+    /// Let ingest follow symbolic links that lead outside the folders it was given
+    /// (default: such links are listed in the report and skipped).
+    #[arg(long, global = true)]
+    follow_links: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -186,7 +190,8 @@ fn main() -> ExitCode {
 fn open(cli: &Cli) -> Result<Session, String> {
     let mut builder = Session::builder()
         .database(&cli.db)
-        .progress(progress::Bars::new(cli.quiet));
+        .progress(progress::Bars::new(cli.quiet))
+        .follow_links(cli.follow_links);
     if let Some(threads) = cli.threads {
         builder = builder.threads(threads);
     }

@@ -22,6 +22,8 @@ pub struct Session {
     pub(crate) prepared: Option<(u64, Arc<crate::audit::Prepared>)>,
     /// Bumped whenever the original headers may have changed (ingest).
     pub(crate) generation: u64,
+    /// Whether ingest follows symbolic links that leave its roots.
+    pub(crate) follow_links: bool,
     pool: Option<Arc<rayon::ThreadPool>>,
 }
 
@@ -43,6 +45,7 @@ pub struct SessionBuilder {
     progress: SharedProgress,
     threads: Option<usize>,
     secret: Option<crate::pseudonym::Secret>,
+    follow_links: bool,
 }
 
 impl Session {
@@ -54,6 +57,7 @@ impl Session {
             progress: Arc::new(NoProgress),
             threads: None,
             secret: None,
+            follow_links: false,
         }
     }
 
@@ -218,6 +222,13 @@ impl SessionBuilder {
         self
     }
 
+    /// Whether ingest follows symbolic links whose target lies outside the folders it was
+    /// given. Default: no; such a link is noted in the report and skipped.
+    pub fn follow_links(mut self, follow: bool) -> Self {
+        self.follow_links = follow;
+        self
+    }
+
     /// Opens the session: creates or migrates the database and takes its lock.
     pub fn open(self) -> Result<Session> {
         if let Some(parent) = self.database.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -256,6 +267,7 @@ impl SessionBuilder {
             sealing: None,
             prepared: None,
             generation: 0,
+            follow_links: self.follow_links,
             progress: self.progress,
             pool,
         })

@@ -240,3 +240,80 @@ fn a_missing_root_is_an_error_naming_it() {
     let err = session.ingest(dir.path().join("nope")).unwrap_err();
     assert!(err.to_string().contains("nope"), "{err}");
 }
+
+#[cfg(unix)]
+#[test]
+fn links_leaving_the_roots_are_noted_and_skipped_unless_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("dump");
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir_all(root.join("inside")).unwrap();
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::fs::copy(samples().join("CT_small.dcm"), root.join("inside/ct.dcm")).unwrap();
+    std::fs::copy(samples().join("MR_small.dcm"), elsewhere.join("mr.dcm")).unwrap();
+    // A link inside the roots is followed; links to a file and to a folder outside are not.
+    std::os::unix::fs::symlink(root.join("inside"), root.join("again")).unwrap();
+    std::os::unix::fs::symlink(elsewhere.join("mr.dcm"), root.join("mr_link.dcm")).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, root.join("out_link")).unwrap();
+
+    let mut session = Session::open(dir.path().join("gantry.db")).unwrap();
+    let report = session.ingest(&root).unwrap();
+    assert_eq!(report.indexed, 1, "{report}");
+    let outside: Vec<_> = report
+        .walk_errors
+        .iter()
+        .filter(|e| e.detail.contains("outside the ingest roots"))
+        .map(|e| e.path.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(outside, ["mr_link.dcm", "out_link"], "{report}");
+    drop(session);
+
+    let mut session = Session::builder()
+        .database(dir.path().join("follow.db"))
+        .follow_links(true)
+        .open()
+        .unwrap();
+    let report = session.ingest(&root).unwrap();
+    assert_eq!(report.indexed, 2, "{report}");
+    assert!(
+        !report
+            .walk_errors
+            .iter()
+            .any(|e| e.detail.contains("outside")),
+        "{report}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn fifos_and_sockets_are_noted_and_skipped_without_blocking() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("dump");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::copy(samples().join("CT_small.dcm"), root.join("ct.dcm")).unwrap();
+    let fifo = root.join("pipe.dcm");
+    let name = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
+    let _socket = std::os::unix::net::UnixListener::bind(root.join("sock.dcm")).unwrap();
+
+    let mut session = Session::open(dir.path().join("gantry.db")).unwrap();
+    let report = session.ingest(&root).unwrap();
+    assert_eq!(report.indexed, 1, "{report}");
+    let note = |name: &str| {
+        report
+            .walk_errors
+            .iter()
+            .find(|e| e.path.ends_with(name))
+            .map(|e| e.detail.clone())
+            .unwrap_or_default()
+    };
+    assert!(note("pipe.dcm").contains("FIFO"), "{report}");
+    assert!(note("sock.dcm").contains("socket"), "{report}");
+    // Named as an ingest root, a FIFO is noted the same way.
+    let report = session.ingest(&fifo).unwrap();
+    assert!(
+        report.walk_errors.iter().any(|e| e.detail.contains("FIFO")),
+        "{report}"
+    );
+}

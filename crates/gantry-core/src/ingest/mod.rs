@@ -72,6 +72,7 @@ impl Session {
             absolute_roots.push(absolute);
         }
         report.roots = absolute_roots.clone();
+        let follow_links = self.follow_links;
         self.progress.begin("ingest", None);
 
         // The walk (readdir and stat) runs on its own thread, a few batches ahead; this
@@ -79,7 +80,7 @@ impl Session {
         let (to_ingest, batches) = std::sync::mpsc::sync_channel::<WalkMessage>(2);
         let result = std::thread::scope(|scope| -> Result<()> {
             scope.spawn(move || {
-                let mut walk = walk::Walk::new(absolute_roots);
+                let mut walk = walk::Walk::new(absolute_roots, follow_links);
                 loop {
                     let batch: Vec<walk::Found> = walk.by_ref().take(BATCH).collect();
                     let message = if batch.is_empty() {

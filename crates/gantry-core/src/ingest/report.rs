@@ -50,7 +50,8 @@ pub struct IngestReport {
     pub conflicts: Vec<FileNote>,
     /// Files that are not indexable, with the reason for each.
     pub skipped: Vec<SkippedFile>,
-    /// Paths the walk could not enter (permissions, symbolic link loops).
+    /// Paths the walk could not enter or did not follow (permissions, link loops, links
+    /// leading outside the roots, FIFOs, devices and sockets).
     pub walk_errors: Vec<FileNote>,
     /// Wall-clock time.
     #[serde(serialize_with = "duration_secs")]

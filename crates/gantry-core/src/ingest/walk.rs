@@ -3,13 +3,16 @@
 //! Written on `std::fs::read_dir` rather than walkdir because the file stamps come from
 //! `DirEntry::metadata`, which stats relative to the open directory; walkdir re-resolves
 //! each full path, and on a re-ingest (where nothing else happens) that path walk in the
-//! kernel is most of the time. Symbolic links are followed; every real folder is walked
-//! once, so neither a link loop nor two links to one folder can repeat a file.
+//! kernel is most of the time. Symbolic links are followed while they stay inside the
+//! roots; one that leads out of them is noted and skipped unless the caller allows it
+//! (a dump must not pull in files nobody pointed Gantry at). Every real folder is walked
+//! once, so neither a link loop nor two links to one folder can repeat a file. FIFOs,
+//! devices and sockets are noted and skipped: reading one could block forever.
 
 use std::collections::HashSet;
 use std::fs;
-use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
 
 use gantry_store::SourceStamp;
 
@@ -31,15 +34,35 @@ pub(crate) struct Walk {
     entered: HashSet<(u64, u64)>,
     /// Folders and links that could not be used, with why.
     pub problems: Vec<FileNote>,
+    /// The roots (canonical), which links may not leave unless `follow_links`.
+    roots: Vec<PathBuf>,
+    follow_links: bool,
+}
+
+/// What a path that is neither a regular file nor a folder is, for the note.
+fn kind_of(kind: fs::FileType) -> &'static str {
+    if kind.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_block_device() {
+        "a block device"
+    } else if kind.is_char_device() {
+        "a character device"
+    } else {
+        "neither a file nor a folder"
+    }
 }
 
 impl Walk {
-    pub(crate) fn new(roots: Vec<PathBuf>) -> Walk {
+    pub(crate) fn new(roots: Vec<PathBuf>, follow_links: bool) -> Walk {
         let mut walk = Walk {
             pending: Vec::new(),
             files: Vec::new(),
             entered: HashSet::new(),
             problems: Vec::new(),
+            roots: roots.clone(),
+            follow_links,
         };
         let mut root_files = Vec::new();
         for root in roots.into_iter().rev() {
@@ -49,7 +72,10 @@ impl Walk {
                     stamp: SourceStamp::of(&meta),
                     path: root,
                 }),
-                Ok(_) => walk.note(root, "neither a file nor a folder".into()),
+                Ok(meta) => walk.note(
+                    root,
+                    format!("{}, not a regular file; skipped", kind_of(meta.file_type())),
+                ),
                 Err(e) => walk.note(root, e.to_string()),
             }
         }
@@ -94,31 +120,56 @@ impl Walk {
             })
             .collect();
         entries.sort_by_cached_key(|e| e.file_name());
-        let stat = |entry: &fs::DirEntry| {
+        let mut folders = Vec::new();
+        for entry in &entries {
             let path = entry.path();
             let meta = match entry.file_type() {
                 // Not a link: the entry's own metadata, stat'ed relative to the open folder.
                 Ok(kind) if !kind.is_symlink() => entry.metadata(),
-                Ok(_) => fs::metadata(&path),
+                Ok(_) => match self.link_target(&path) {
+                    Ok(()) => fs::metadata(&path),
+                    Err(note) => {
+                        self.note(path, note);
+                        continue;
+                    }
+                },
                 Err(e) => Err(e),
             };
-            (path, meta)
-        };
-        let mut folders = Vec::new();
-        for (path, meta) in entries.iter().map(stat) {
             match meta {
                 Ok(meta) if meta.is_file() => self.files.push(Found {
                     path,
                     stamp: SourceStamp::of(&meta),
                 }),
                 Ok(meta) if meta.is_dir() => folders.push((path, (meta.dev(), meta.ino()))),
-                Ok(_) => {} // sockets, fifos, devices: not files to ingest
+                Ok(meta) => self.note(
+                    path,
+                    format!("{}, not a regular file; skipped", kind_of(meta.file_type())),
+                ),
                 Err(e) => self.note(path, format!("cannot follow: {e}")),
             }
         }
         self.files.reverse();
         self.pending.extend(folders.into_iter().rev());
         true
+    }
+}
+
+impl Walk {
+    /// Whether the link at `path` may be followed: its target lies inside a root, or
+    /// links are allowed to leave them. The error is the note to record.
+    fn link_target(&self, path: &Path) -> Result<(), String> {
+        if self.follow_links {
+            return Ok(());
+        }
+        let target = fs::canonicalize(path).map_err(|e| format!("cannot follow: {e}"))?;
+        if self.roots.iter().any(|root| target.starts_with(root)) {
+            Ok(())
+        } else {
+            Err(format!(
+                "symbolic link to {}, outside the ingest roots; not followed (allow with --follow-links)",
+                target.display()
+            ))
+        }
     }
 }
 
