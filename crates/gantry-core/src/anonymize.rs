@@ -117,6 +117,9 @@ impl Session {
                                 tx.log(Some(id), "anonymize", &format!("failed: {detail}"))?;
                             }
                         }
+                        if blob.is_err() || stored.anonymize_failure.is_some() {
+                            tx.set_failure(id, "anonymize", blob.as_ref().err().map(String::as_str))?;
+                        }
                     }
                     Ok(())
                 })?;

@@ -151,6 +151,7 @@ pub(crate) fn findings(
     record: &InstanceRecord,
     original: &InMemDicomObject,
     redacted: Option<&RedactedPixels>,
+    redact_failure: Option<&str>,
     sidecar: Option<&PixelSidecar>,
     verify: bool,
 ) -> Vec<ElementFinding> {
@@ -207,10 +208,16 @@ pub(crate) fn findings(
         };
     }
     let Some(redacted) = redacted.filter(|r| r.fingerprint == plan.fingerprint) else {
-        let what = match (redacted.is_some(), verify) {
-            (true, _) => "the redaction is stale (rules or source changed): run redact again",
-            (false, true) => "zones of a matching machine rule were never blanked: run redact",
-            (false, false) => "zones to blank",
+        let what = match (redact_failure, redacted.is_some(), verify) {
+            // The first cause, when redact tried and failed: the codec's or the file's error.
+            (Some(cause), _, _) => format!("redact failed ({cause}), so nothing was blanked"),
+            (None, true, _) => {
+                "the redaction is stale (rules or source changed): run redact again".into()
+            }
+            (None, false, true) => {
+                "zones of a matching machine rule were never blanked: run redact".into()
+            }
+            (None, false, false) => "zones to blank".into(),
         };
         return vec![finding(
             format!("{what}: {} zone(s) of {}", plan.zones.len(), describe(plan)),

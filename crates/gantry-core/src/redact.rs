@@ -161,6 +161,15 @@ impl Session {
                             }
                             _ => {}
                         }
+                        match outcome {
+                            Outcome::Failed(detail) => {
+                                tx.set_failure(id, "redact", Some(detail))?
+                            }
+                            _ if stored.redact_failure.is_some() => {
+                                tx.set_failure(id, "redact", None)?
+                            }
+                            _ => {}
+                        }
                     }
                     Ok(())
                 })?;

@@ -258,3 +258,64 @@ fn float_pixel_data_that_may_carry_text_is_blocked() {
         "{report}"
     );
 }
+
+#[test]
+fn a_block_names_its_first_cause_not_only_the_missing_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let dump = generate(&dir.path().join("dump"), &DumpSpec::default()).unwrap();
+    let mut session = Session::builder()
+        .database(dir.path().join("gantry.db"))
+        .secret(secret())
+        .open()
+        .unwrap();
+    session.ingest(&dump.root).unwrap();
+    let path = dir.path().join("config.yaml");
+    std::fs::write(&path, format!("{CONFIG}{}", dump.machine_rules())).unwrap();
+    session.load_config(&path).unwrap();
+
+    // Redact cannot read one file: it changed after ingest (an operator's copy, a disk
+    // error). Its block says so, not "run redact".
+    let victim = dump
+        .instances
+        .iter()
+        .find(|i| i.burned_in_band.is_some())
+        .expect("a device that burns text in");
+    let bytes = std::fs::read(&victim.path).unwrap();
+    std::fs::write(&victim.path, &bytes[..bytes.len() - 100]).unwrap();
+    let redact = session.redact_pixels().unwrap();
+    assert_eq!(redact.failed.len(), 1, "{redact}");
+
+    // Anonymize refuses everything: reversible mode is on and nothing was sealed.
+    let key = gantry_core::KeyFile::create(dir.path().join("k.key")).unwrap();
+    session.enable_reversible_anonymization(key).unwrap();
+    let audit = session.audit().unwrap();
+    let anonymized = session.anonymize_metadata(&audit).unwrap();
+    assert!(!anonymized.failed.is_empty());
+
+    let report = session.export(dir.path().join("out")).run().unwrap();
+    assert_eq!(report.written, 0, "{report}");
+    for blocked in &report.blocked {
+        let reasons = blocked.reasons.join("; ");
+        assert!(
+            reasons.contains("anonymize failed: originals are not sealed"),
+            "{}: {reasons}",
+            blocked.source_path.display()
+        );
+    }
+    // With the seal in place, the header blocks go; the redact failure stays named.
+    let report = session.audit().unwrap();
+    session.preserve_identities(&report).unwrap();
+    session.anonymize_metadata(&report).unwrap();
+    let export = session.export(dir.path().join("out")).run().unwrap();
+    let victim_block = export
+        .blocked
+        .iter()
+        .find(|b| b.source_path == victim.path)
+        .expect("the changed file is blocked");
+    let reasons = victim_block.reasons.join("; ");
+    assert!(
+        reasons.contains("redact failed") && reasons.contains("changed since it was indexed"),
+        "{reasons}"
+    );
+    assert!(!reasons.contains("run redact"), "{reasons}");
+}

@@ -139,6 +139,17 @@ const MIGRATIONS: &[&str] = &[
         inputs      BLOB NOT NULL
     );
     "#,
+    // 5: why a checkpoint failed for an instance, so a block can name its first cause.
+    r#"
+    -- The latest failure of a checkpoint (anonymize, redact) for an instance; the row
+    -- goes when the checkpoint next succeeds for it.
+    CREATE TABLE failures (
+        instance_id INTEGER NOT NULL REFERENCES instances (id) ON DELETE CASCADE,
+        checkpoint  TEXT NOT NULL,
+        detail      TEXT NOT NULL,
+        PRIMARY KEY (instance_id, checkpoint)
+    );
+    "#,
 ];
 
 /// The schema version this build writes.

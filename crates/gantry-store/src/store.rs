@@ -328,11 +328,13 @@ impl Store {
     /// header blobs: the way to stream over every instance in bounded memory.
     pub fn instances_after(&self, after: i64, limit: usize) -> Result<Vec<StoredInstance>> {
         let sql = format!(
-            "SELECT {INSTANCE_COLUMNS}, h.original, h.deidentified, s.key_id, s.digest, s.item, {PIXEL_COLUMNS}, v.inputs
+            "SELECT {INSTANCE_COLUMNS}, h.original, h.deidentified, s.key_id, s.digest, s.item, {PIXEL_COLUMNS}, v.inputs, fa.detail, fr.detail
              FROM instances JOIN headers h ON h.instance_id = id
              LEFT JOIN sealed s ON s.instance_id = id
              LEFT JOIN pixels p ON p.instance_id = id
              LEFT JOIN verified v ON v.instance_id = id
+             LEFT JOIN failures fa ON fa.instance_id = id AND fa.checkpoint = 'anonymize'
+             LEFT JOIN failures fr ON fr.instance_id = id AND fr.checkpoint = 'redact'
              WHERE id > ?1 ORDER BY id LIMIT ?2"
         );
         let mut stmt = self.conn.prepare_cached(&sql).map_err(self.db_err())?;
@@ -345,6 +347,8 @@ impl Store {
                     sealed: crate::derived::sealed_from_row(row, INSTANCE_COLUMN_COUNT + 2)?,
                     redacted: crate::derived::redacted_from_row(row, INSTANCE_COLUMN_COUNT + 5)?,
                     verified: row.get(INSTANCE_COLUMN_COUNT + 11)?,
+                    anonymize_failure: row.get(INSTANCE_COLUMN_COUNT + 12)?,
+                    redact_failure: row.get(INSTANCE_COLUMN_COUNT + 13)?,
                 })
             })
             .map_err(self.db_err())?;
@@ -492,6 +496,10 @@ pub struct StoredInstance {
     pub redacted: Option<crate::RedactedPixels>,
     /// The digest of the inputs verify last found clean, if it did.
     pub verified: Option<Vec<u8>>,
+    /// Why anonymize last failed for it, if it did (and has not succeeded since).
+    pub anonymize_failure: Option<String>,
+    /// Why redact last failed for it, if it did (and has not succeeded since).
+    pub redact_failure: Option<String>,
 }
 
 /// Instances per device, for inventories.
@@ -676,6 +684,30 @@ impl StoreTx<'_> {
             .prepare_cached("UPDATE headers SET deidentified = ?2 WHERE instance_id = ?1")
             .and_then(|mut s| s.execute(params![instance_id, blob]))
             .map_err(self.db_err())?;
+        Ok(())
+    }
+
+    /// Records why `checkpoint` failed for an instance (replacing an earlier reason), or,
+    /// with `None`, that it succeeded.
+    pub fn set_failure(
+        &self,
+        instance_id: i64,
+        checkpoint: &str,
+        detail: Option<&str>,
+    ) -> Result<()> {
+        match detail {
+            Some(detail) => self
+                .tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO failures (instance_id, checkpoint, detail) VALUES (?1, ?2, ?3)",
+                )
+                .and_then(|mut s| s.execute(params![instance_id, checkpoint, detail])),
+            None => self
+                .tx
+                .prepare_cached("DELETE FROM failures WHERE instance_id = ?1 AND checkpoint = ?2")
+                .and_then(|mut s| s.execute(params![instance_id, checkpoint])),
+        }
+        .map_err(self.db_err())?;
         Ok(())
     }
 

@@ -316,6 +316,7 @@ impl CheckContext<'_> {
                 &stored.record,
                 &original,
                 stored.redacted.as_ref(),
+                stored.redact_failure.as_deref(),
                 self.sidecar,
                 verify,
             )

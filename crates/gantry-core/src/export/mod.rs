@@ -284,9 +284,10 @@ fn try_prepare(
     dirs: &Folders,
 ) -> std::result::Result<Prepared, String> {
     let Some(deidentified) = &stored.deidentified else {
-        return Ok(Prepared::Blocked(vec![
-            "not de-identified (run anonymize; an instance that failed it is never written)".into(),
-        ]));
+        return Ok(Prepared::Blocked(vec![match &stored.anonymize_failure {
+            Some(cause) => format!("anonymize failed: {cause}"),
+            None => "not de-identified yet: run anonymize".into(),
+        }]));
     };
     if safe {
         let findings = context.gate(stored)?;
