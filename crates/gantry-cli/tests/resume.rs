@@ -73,9 +73,9 @@ fn step(db: &Path, dir: &Path, args: &[&str]) {
     ok(c);
 }
 
-/// Starts `args`, kills the process once `progress` (a count query) is past zero and
-/// short of `total`, and says how far it had got.
-fn kill_midway(db: &Path, dir: &Path, args: &[&str], progress: &str, total: i64) -> i64 {
+/// Starts `args`, kills the process (SIGKILL) as soon as `ready` holds, and returns
+/// whether it was still running then.
+fn kill_when(db: &Path, dir: &Path, args: &[&str], ready: impl Fn() -> bool) -> bool {
     let mut child = gantry(db, dir)
         .args(["--threads", "1"])
         .args(args)
@@ -84,11 +84,21 @@ fn kill_midway(db: &Path, dir: &Path, args: &[&str], progress: &str, total: i64)
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(120);
-    while count(db, progress) == 0 && Instant::now() < deadline {
+    while !ready() && Instant::now() < deadline {
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
         std::thread::sleep(Duration::from_millis(1));
     }
-    child.kill().unwrap(); // SIGKILL
+    child.kill().unwrap();
     child.wait().unwrap();
+    true
+}
+
+/// Starts `args`, kills the process once `progress` (a count query) is past zero and
+/// short of `total`, and says how far it had got.
+fn kill_midway(db: &Path, dir: &Path, args: &[&str], progress: &str, total: i64) -> i64 {
+    kill_when(db, dir, args, || count(db, progress) > 0);
     let done = count(db, progress);
     assert!(
         done > 0 && done < total,
@@ -249,4 +259,126 @@ fn killed_redact_resumes_to_the_same_output() {
 #[test]
 fn killed_export_resumes_to_the_same_output() {
     scenario("export");
+}
+
+/// The index as a set of rows that must not depend on how the ingest got there.
+fn index(db: &Path) -> Vec<(String, String, String, String)> {
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    let mut rows: Vec<(String, String, String, String)> = conn
+        .prepare("SELECT sop_instance_uid, source_path, content_hash, h.original FROM instances JOIN headers h ON h.instance_id = id")
+        .unwrap()
+        .query_map([], |r| {
+            let blob: Vec<u8> = r.get(3)?;
+            Ok((r.get(0)?, r.get(1)?, format!("{:?}", r.get_ref(2)?), hex::encode(Sha256::digest(blob))))
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let mut files: Vec<(String, String, String, String)> = conn
+        .prepare("SELECT path, outcome, COALESCE(reason, ''), '' FROM files")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    rows.append(&mut files);
+    rows.sort();
+    rows
+}
+
+#[test]
+fn killed_ingest_resumes_to_the_same_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, _, instances) = prepared(dir.path());
+    let db = dir.path().join("killed.db");
+    let landed = kill_when(&db, dir.path(), &["ingest", data.to_str().unwrap()], || {
+        let n = count(&db, "SELECT COUNT(*) FROM instances");
+        n > 0 && n < instances as i64
+    });
+    assert!(landed, "ingest finished before it could be killed midway");
+    let partial = count(&db, "SELECT COUNT(*) FROM instances");
+    assert!(partial > 0 && partial < instances as i64, "{partial}");
+    step(&db, dir.path(), &["ingest", data.to_str().unwrap()]);
+    let store = gantry_store::Store::open(&db).unwrap();
+    assert_eq!(store.integrity_check().unwrap(), "ok");
+    drop(store);
+
+    let reference = dir.path().join("reference.db");
+    step(&reference, dir.path(), &["ingest", data.to_str().unwrap()]);
+    let resumed = index(&db);
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM instances"),
+        instances as i64
+    );
+    assert!(resumed == index(&reference), "the resumed index differs");
+}
+
+#[test]
+fn killed_between_rename_and_record_resumes_to_the_same_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, config, instances) = prepared(dir.path());
+    let run = dir.path().join("run");
+    std::fs::create_dir_all(&run).unwrap();
+    std::fs::copy(dir.path().join("secret"), run.join("secret")).unwrap();
+    let db = start(&run, &data, &config);
+    step(&db, &run, &["anonymize"]);
+    step(&db, &run, &["redact"]);
+    let out = run.join("out");
+    // Files already under their final names, none of them recorded yet: the window
+    // between a batch's renames and the transaction that records them.
+    let renamed_not_recorded = || {
+        count(&db, "SELECT COUNT(*) FROM exports") == 0
+            && std::fs::read_dir(&out).is_ok()
+            && common_final_files(&out) > 0
+    };
+    let landed = kill_when(
+        &db,
+        &run,
+        &["export", out.to_str().unwrap()],
+        renamed_not_recorded,
+    );
+    assert!(
+        landed,
+        "export finished before it could be killed in its rename step"
+    );
+    assert!(common_final_files(&out) > 0);
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM exports"), 0);
+    step(&db, &run, &["export", out.to_str().unwrap()]);
+    let resumed = check_finished(&db, &out, instances);
+
+    let reference_dir = dir.path().join("reference");
+    std::fs::create_dir_all(&reference_dir).unwrap();
+    std::fs::copy(dir.path().join("secret"), reference_dir.join("secret")).unwrap();
+    let expected = reference(&reference_dir, &data, &config, instances);
+    assert_eq!(resumed.len(), expected.len());
+    for (path, bytes) in &expected {
+        assert!(
+            resumed.get(path) == Some(bytes),
+            "{} differs",
+            path.display()
+        );
+    }
+}
+
+/// Files under `out` with their final name (`.dcm`, not a temporary).
+fn common_final_files(out: &Path) -> usize {
+    fn walk(dir: &Path) -> usize {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return 0;
+        };
+        entries
+            .filter_map(|e| e.ok())
+            .map(|e| {
+                let path = e.path();
+                if path.is_dir() {
+                    walk(&path)
+                } else {
+                    usize::from(path.extension().is_some_and(|x| x == "dcm"))
+                }
+            })
+            .sum()
+    }
+    walk(out)
 }
