@@ -232,15 +232,27 @@ fn scenario(kill: &str) {
         step(&db, &run, args);
     }
     let resumed = check_finished(&db, &out, instances);
-    let reference_dir = dir.path().join("reference");
+    same_as_uninterrupted(dir.path(), &data, &config, instances, &resumed, kill);
+}
+
+/// The resumed output is byte for byte what an uninterrupted run in `dir/reference` writes.
+fn same_as_uninterrupted(
+    dir: &Path,
+    data: &Path,
+    config: &Path,
+    instances: usize,
+    resumed: &BTreeMap<PathBuf, Vec<u8>>,
+    killed: &str,
+) {
+    let reference_dir = dir.join("reference");
     std::fs::create_dir_all(&reference_dir).unwrap();
-    std::fs::copy(dir.path().join("secret"), reference_dir.join("secret")).unwrap();
-    let expected = reference(&reference_dir, &data, &config, instances);
+    std::fs::copy(dir.join("secret"), reference_dir.join("secret")).unwrap();
+    let expected = reference(&reference_dir, data, config, instances);
     assert_eq!(resumed.len(), expected.len());
     for (path, bytes) in &expected {
         assert!(
             resumed.get(path) == Some(bytes),
-            "{} differs after the resumed {kill}",
+            "{} differs after the resumed {killed}",
             path.display()
         );
     }
@@ -347,19 +359,14 @@ fn killed_between_rename_and_record_resumes_to_the_same_output() {
     assert_eq!(count(&db, "SELECT COUNT(*) FROM exports"), 0);
     step(&db, &run, &["export", out.to_str().unwrap()]);
     let resumed = check_finished(&db, &out, instances);
-
-    let reference_dir = dir.path().join("reference");
-    std::fs::create_dir_all(&reference_dir).unwrap();
-    std::fs::copy(dir.path().join("secret"), reference_dir.join("secret")).unwrap();
-    let expected = reference(&reference_dir, &data, &config, instances);
-    assert_eq!(resumed.len(), expected.len());
-    for (path, bytes) in &expected {
-        assert!(
-            resumed.get(path) == Some(bytes),
-            "{} differs",
-            path.display()
-        );
-    }
+    same_as_uninterrupted(
+        dir.path(),
+        &data,
+        &config,
+        instances,
+        &resumed,
+        "export rename",
+    );
 }
 
 /// Files under `out` with their final name (`.dcm`, not a temporary).
