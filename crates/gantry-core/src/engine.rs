@@ -17,7 +17,8 @@ use crate::header::TagPath;
 use crate::identity::EchoMatcher;
 use crate::pseudonym::Secret;
 use crate::rules::{
-    DatePolicy, Planned, RuleSource, Rules, dummy_text, is_text, is_well_known_uid, max_len,
+    DatePolicy, Planned, RuleSource, Rules, dummy_text, effective_vr, is_text, is_well_known_uid,
+    max_len,
 };
 
 /// What is known about the patient an object belongs to.
@@ -143,10 +144,11 @@ impl Engine<'_> {
                 // Retired group lengths would be wrong once elements are removed.
                 continue;
             }
-            let vr = element.vr();
+            let vr = effective_vr(tag, element.vr());
             let creator = creator_of(object, tag);
             let decision = overlong(
                 element,
+                vr,
                 self.rules.decide(tag, vr, sop_class, creator.as_deref()),
             );
             let text = || value_text(element).unwrap_or_default();
@@ -239,7 +241,7 @@ impl Engine<'_> {
             if is_length_element(tag) {
                 continue;
             }
-            let vr = element.vr();
+            let vr = effective_vr(tag, element.vr());
             let path = match parent {
                 Some((p, index)) => p.child(index, tag),
                 None => TagPath::root(tag),
@@ -247,6 +249,7 @@ impl Engine<'_> {
             let creator = creator_of(object, tag);
             let decision = overlong(
                 element,
+                vr,
                 self.rules.decide(tag, vr, sop_class, creator.as_deref()),
             );
             // Rendering a binary value as text is costly and rarely needed: only on demand.
@@ -328,15 +331,18 @@ impl Engine<'_> {
 /// `decision`, unless it would keep (or clean) a value of an identifier-bearing attribute
 /// that is longer than any identifier: such a value is removed whole (PHI until proven
 /// otherwise), never matched piece by piece.
-fn overlong(element: &InMemElement, decision: crate::rules::Decision) -> crate::rules::Decision {
-    let (tag, vr) = (element.tag(), element.vr());
+fn overlong(
+    element: &InMemElement,
+    vr: VR,
+    decision: crate::rules::Decision,
+) -> crate::rules::Decision {
     if !matches!(decision.planned, Planned::Keep | Planned::Clean)
-        || crate::identity::identifier_role(tag, vr, false, false).is_none()
+        || crate::identity::identifier_role(element.tag(), vr, false, false).is_none()
     {
         return decision;
     }
     match value_text(element) {
-        Some(text) if crate::identity::is_overlong(tag, vr, &text) => crate::rules::Decision {
+        Some(text) if crate::identity::is_overlong(&text) => crate::rules::Decision {
             planned: Planned::Remove,
             source: RuleSource::OverlongValue,
         },

@@ -143,21 +143,25 @@ pub(crate) fn identifier_role(
 /// No identifier has a value this long (LO holds 64 characters, a PN component group 64):
 /// a value of an identifier-bearing attribute beyond it is PHI nobody can vouch for, and
 /// it is removed whole rather than matched.
-pub(crate) const MAX_IDENTIFIER_CHARS: usize = 256;
+const MAX_IDENTIFIER_CHARS: usize = 256;
 
-/// Whether one of the values of an identifier-bearing attribute is longer than any
+/// Whether one of the values (of an identifier-bearing attribute) is longer than any
 /// identifier ([`MAX_IDENTIFIER_CHARS`]).
-pub(crate) fn is_overlong(tag: Tag, vr: VR, value: &str) -> bool {
-    identifier_role(tag, vr, false, false).is_some()
-        && value
-            .split('\\')
-            .any(|v| v.chars().nth(MAX_IDENTIFIER_CHARS).is_some())
+pub(crate) fn is_overlong(value: &str) -> bool {
+    value
+        .split('\\')
+        .any(|v| v.chars().nth(MAX_IDENTIFIER_CHARS).is_some())
 }
 
 /// Patterns are cut to this many characters: an echo of a longer identifier contains its
 /// first part, and building the matcher stays linear in the number of identifiers (the
 /// automaton's construction is superlinear in the length of a repetitive pattern).
 const MAX_PATTERN_CHARS: usize = 64;
+
+/// At most this many identifiers sharing one pattern are tried at a match (longest first),
+/// so that many long identifiers with one first part cannot make matching superlinear;
+/// when none of them fits, the echo runs to the end of the text.
+const MAX_SHARED_PATTERN: usize = 8;
 
 /// Identifiers shorter than this are matched only as whole words.
 const WHOLE_WORD_BELOW: usize = 5;
@@ -272,13 +276,22 @@ impl IdentifierSet {
                 }
                 continue;
             }
-            let vr = element.header().vr;
+            let stored_vr = element.header().vr;
+            let vr = crate::rules::effective_vr(tag, stored_vr);
             // Identifiers are text (and the birth date); rendering binary values is costly.
             if !crate::rules::is_text(vr) && vr != VR::DA {
                 continue;
             }
-            let Ok(value) = element.to_str() else {
-                continue;
+            // A standard attribute stored as UN holds its text as bytes (rendered as text,
+            // dicom-rs would list them as numbers).
+            let value = match (stored_vr, element.value()) {
+                (VR::UN, dicom_core::value::Value::Primitive(p)) => {
+                    String::from_utf8_lossy(&p.to_bytes()).into_owned().into()
+                }
+                _ => match element.to_str() {
+                    Ok(value) => value,
+                    Err(_) => continue,
+                },
             };
             match identifier_role(tag, vr, keep_institution, keep_device) {
                 Some(Role::Name) => self.add_name(&value),
@@ -318,7 +331,24 @@ impl IdentifierSet {
 
     /// A matcher for finding these identifiers in text.
     pub fn matcher(&self) -> EchoMatcher {
-        let patterns: Vec<&str> = self.items.iter().map(|(t, _)| pattern_of(t)).collect();
+        // Identifiers whose patterns coincide (one of 64 characters, and the cut first part
+        // of a longer one) share a pattern; a match takes the longest that fits the text.
+        let items: Vec<(String, IdentifierKind)> = self.items.iter().cloned().collect();
+        let mut patterns: Vec<&str> = Vec::new();
+        let mut groups: Vec<Vec<usize>> = Vec::new();
+        let mut index: std::collections::HashMap<&str, usize> = Default::default();
+        for (at, (text, _)) in items.iter().enumerate() {
+            let pattern = pattern_of(text);
+            let group = *index.entry(pattern).or_insert_with(|| {
+                patterns.push(pattern);
+                groups.push(Vec::new());
+                groups.len() - 1
+            });
+            groups[group].push(at);
+        }
+        for group in &mut groups {
+            group.sort_by_key(|&at| std::cmp::Reverse(items[at].0.len()));
+        }
         let automaton = AhoCorasickBuilder::new()
             .ascii_case_insensitive(true)
             .match_kind(MatchKind::LeftmostLongest)
@@ -326,21 +356,22 @@ impl IdentifierSet {
             .ok();
         // The raw scan looks for identifiers of 4 or more characters anywhere in encoded
         // bytes, where word boundaries mean nothing.
-        let raw: Vec<&str> = self
-            .items
+        let raw: Vec<&str> = patterns
             .iter()
-            .map(|(t, _)| pattern_of(t))
+            .copied()
             .filter(|t| t.len() >= 4 && t.is_ascii())
             .collect();
         let raw_automaton = AhoCorasickBuilder::new()
             .ascii_case_insensitive(true)
             .build(&raw)
             .ok();
+        let raw = raw.into_iter().map(str::to_string).collect();
         EchoMatcher {
             automaton,
             raw_automaton,
-            raw: raw.into_iter().map(str::to_string).collect(),
-            items: self.items.iter().cloned().collect(),
+            raw,
+            groups,
+            items,
         }
     }
 }
@@ -393,6 +424,8 @@ pub struct EchoMatcher {
     automaton: Option<AhoCorasick>,
     raw_automaton: Option<AhoCorasick>,
     raw: Vec<String>,
+    /// For each pattern, the identifiers it stands for, longest first.
+    groups: Vec<Vec<usize>>,
     items: Vec<(String, IdentifierKind)>,
 }
 
@@ -416,17 +449,20 @@ impl EchoMatcher {
             if start < covered {
                 continue;
             }
-            let (text, kind) = &self.items[m.pattern().as_usize()];
-            // A cut pattern stands for the whole identifier: the echo spans it, or (when
-            // the text goes on differently) everything to the end of the text.
-            let end = if text.len() > m.len() {
-                if normal[start..].starts_with(text.as_str()) {
-                    start + text.len()
-                } else {
-                    normal.len()
-                }
-            } else {
-                m.end()
+            // The longest identifier behind the pattern that the text goes on with. A cut
+            // pattern that no identifier completes still stands for one: the echo then
+            // runs to the end of the text (fail closed).
+            let group = &self.groups[m.pattern().as_usize()];
+            let fits = group
+                .iter()
+                .take(MAX_SHARED_PATTERN)
+                .map(|&at| &self.items[at])
+                .find(|(text, _)| {
+                    text.len() == m.len() || normal[start..].starts_with(text.as_str())
+                });
+            let ((text, kind), end) = match fits {
+                Some(item) => (item, start + item.0.len()),
+                None => (&self.items[group[0]], normal.len()),
             };
             if text.chars().nth(WHOLE_WORD_BELOW - 1).is_none() {
                 let before = normal[..start].chars().next_back();
@@ -561,6 +597,16 @@ mod tests {
         // The text goes on differently after the pattern: cleaned to the end.
         let text = format!("id {}8 rest", &long[..4_000]);
         assert_eq!(m.clean(&text), "id *");
+    }
+
+    #[test]
+    fn an_identifier_that_is_the_first_part_of_a_longer_one_does_not_hide_it() {
+        let short = "4".repeat(64);
+        let long = format!("{short}{}", "5".repeat(200));
+        let m = set(&[], &[&short, &long]).matcher();
+        assert_eq!(m.clean(&format!("a {long} b")), "a * b");
+        assert_eq!(m.clean(&format!("a {short} b")), "a * b");
+        assert_eq!(m.clean(&format!("a {short}6 b")), "a *6 b");
     }
 
     #[test]

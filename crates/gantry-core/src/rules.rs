@@ -401,6 +401,20 @@ fn from_action(action: &Action, vr: VR) -> Planned {
     }
 }
 
+/// The VR the rules read an element with: for a standard attribute encoded as UN (an
+/// implicit-VR source, or a value too long for its VR's 16-bit length, CP 1066), its
+/// dictionary VR when that is a string VR (PS3.5 6.2.2), so that a name is still a name,
+/// a date still shifted and a UID still remapped; otherwise the VR as it is.
+pub(crate) fn effective_vr(tag: Tag, vr: VR) -> VR {
+    if vr != VR::UN || tag.group() % 2 == 1 {
+        return vr;
+    }
+    match StandardDataDictionary.by_tag(tag).map(|e| e.vr().relaxed()) {
+        Some(real) if is_text(real) || matches!(real, VR::DA | VR::DT | VR::TM | VR::UI) => real,
+        _ => vr,
+    }
+}
+
 /// Whether the VR holds free or coded text that could echo an identifier.
 pub fn is_text(vr: VR) -> bool {
     matches!(

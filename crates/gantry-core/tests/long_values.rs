@@ -97,3 +97,72 @@ fn values_of_a_million_characters_are_handled_in_linear_time_and_removed() {
         );
     }
 }
+
+/// A value too long for its VR's 16-bit length is stored as UN (CP 1066). The rules still
+/// read it with its dictionary VR: a name outside the profile table is still a person name,
+/// a date is still shifted, and a Patient ID is still an identifier whose echoes are cleaned.
+#[test]
+fn standard_attributes_stored_as_un_are_handled_by_their_dictionary_vr() {
+    let dir = tempfile::tempdir().unwrap();
+    let dump = dir.path().join("dump");
+    std::fs::create_dir(&dump).unwrap();
+    let id: String = (0..70_000).map(|i| b"QX7ID90"[i % 7] as char).collect();
+    let evaluator: String = (0..70_000)
+        .map(|i| b"EVALUATORNAME^"[i % 14] as char)
+        .collect();
+    let dates = vec!["20200101"; 8_000].join("\\");
+    let mut o = InMemDicomObject::new_empty();
+    let mut put = |tag, vr, v: &str| o.put(DataElement::new(tag, vr, PrimitiveValue::from(v)));
+    put(tags::SOP_CLASS_UID, VR::UI, uids::CT_IMAGE_STORAGE);
+    put(tags::SOP_INSTANCE_UID, VR::UI, "1.2.826.0.1.77");
+    put(tags::STUDY_INSTANCE_UID, VR::UI, "1.2.826.0.2.77");
+    put(tags::SERIES_INSTANCE_UID, VR::UI, "1.2.826.0.3.77");
+    put(tags::MODALITY, VR::CS, "CT");
+    put(tags::PATIENT_ID, VR::LO, &id);
+    // Evaluator Name: a person name PS3.15 Table E.1-1 does not list.
+    put(Tag(0x0014, 0x2006), VR::PN, &evaluator);
+    put(tags::STUDY_DATE, VR::DA, &dates);
+    // Kept and cleaned under Clean Descriptors: the echo of the Patient ID must go.
+    put(
+        tags::SERIES_DESCRIPTION,
+        VR::LO,
+        &format!("CHEST for {}", &id[..100]),
+    );
+    common::write_instance_as(&dump.join("un.dcm"), o, "1.2.840.10008.1.2");
+
+    let mut session = Session::open(dir.path().join("gantry.db")).unwrap();
+    let ingest = session.ingest(&dump).unwrap();
+    assert_eq!(ingest.indexed, 1, "{ingest}");
+    let config = dir.path().join("c.yaml");
+    std::fs::write(
+        &config,
+        "version: \"2.0\"\nprofile_options: [retain_longitudinal_modified_dates, clean_descriptors]\n",
+    )
+    .unwrap();
+    session.load_config(&config).unwrap();
+    let audit = session.audit().unwrap();
+    session.anonymize_metadata(&audit).unwrap();
+    let verify = session.verify().unwrap();
+    let export = session.export(dir.path().join("out")).run().unwrap();
+    assert_eq!(export.written, 1, "{verify}\n{export}");
+
+    let out = common::dicom_files(&dir.path().join("out"));
+    let bytes = std::fs::read(&out[0]).unwrap();
+    let contains = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+    assert!(
+        !contains(b"EVALUATORNAME"),
+        "a long person name outside the table survived"
+    );
+    assert!(!contains(b"20200101"), "a long date value was not shifted");
+    assert!(
+        !contains(&id.as_bytes()[..40]),
+        "the Patient ID echo survived"
+    );
+    let file = dicom_object::open_file(&out[0]).unwrap();
+    let description = file
+        .element(tags::SERIES_DESCRIPTION)
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert!(description.starts_with("CHEST for "), "{description}");
+}
