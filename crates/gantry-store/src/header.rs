@@ -16,10 +16,16 @@ use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 pub fn encode_header(header: &InMemDicomObject) -> Result<Vec<u8>, String> {
     let ts = explicit_le()?;
     let mut out = Vec::with_capacity(4096);
-    let converted = long_values_as_un(header, 0);
+    let Err(first) = header.write_dataset_with_ts(&mut out, ts) else {
+        return Ok(out);
+    };
+    // Only a header that fails is searched for values too long for their VR: the common
+    // case pays nothing. When there is none, the first error stands.
+    let Some(converted) = long_values_as_un(header, 0) else {
+        return Err(error_text(&first));
+    };
+    out.clear();
     converted
-        .as_ref()
-        .unwrap_or(header)
         .write_dataset_with_ts(&mut out, ts)
         .map_err(|e| error_text(&e))?;
     Ok(out)
