@@ -52,6 +52,14 @@ fn prepared(dir: &Path) -> (PathBuf, PathBuf, usize) {
     (data, config, dump.instances.len())
 }
 
+/// A folder `name` under `dir` holding a copy of the project secret: where one run works.
+fn folder_with_secret(dir: &Path, name: &str) -> PathBuf {
+    let folder = dir.join(name);
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::copy(dir.join("secret"), folder.join("secret")).unwrap();
+    folder
+}
+
 /// Ingest, config, audit: what every scenario starts from.
 fn start(dir: &Path, data: &Path, config: &Path) -> PathBuf {
     let db = dir.join("gantry.db");
@@ -197,9 +205,7 @@ fn reference(
 fn scenario(kill: &str) {
     let dir = tempfile::tempdir().unwrap();
     let (data, config, instances) = prepared(dir.path());
-    let run = dir.path().join("run");
-    std::fs::create_dir_all(&run).unwrap();
-    std::fs::copy(dir.path().join("secret"), run.join("secret")).unwrap();
+    let run = folder_with_secret(dir.path(), "run");
     let db = start(&run, &data, &config);
     let out = run.join("out");
     let out_arg = out.to_str().unwrap().to_string();
@@ -244,9 +250,7 @@ fn same_as_uninterrupted(
     resumed: &BTreeMap<PathBuf, Vec<u8>>,
     killed: &str,
 ) {
-    let reference_dir = dir.join("reference");
-    std::fs::create_dir_all(&reference_dir).unwrap();
-    std::fs::copy(dir.join("secret"), reference_dir.join("secret")).unwrap();
+    let reference_dir = folder_with_secret(dir, "reference");
     let expected = reference(&reference_dir, data, config, instances);
     assert_eq!(resumed.len(), expected.len());
     for (path, bytes) in &expected {
@@ -331,9 +335,7 @@ fn killed_ingest_resumes_to_the_same_index() {
 fn killed_between_rename_and_record_resumes_to_the_same_output() {
     let dir = tempfile::tempdir().unwrap();
     let (data, config, instances) = prepared(dir.path());
-    let run = dir.path().join("run");
-    std::fs::create_dir_all(&run).unwrap();
-    std::fs::copy(dir.path().join("secret"), run.join("secret")).unwrap();
+    let run = folder_with_secret(dir.path(), "run");
     let db = start(&run, &data, &config);
     step(&db, &run, &["anonymize"]);
     step(&db, &run, &["redact"]);

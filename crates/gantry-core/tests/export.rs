@@ -28,12 +28,8 @@ fn rules_without_screen_capture(dump: &SyntheticDump) -> String {
     dump.machine_rules_for(|d| d != Device::ScreenCapture)
 }
 
-fn run_pipeline(
-    dir: &Path,
-    dump: &SyntheticDump,
-    config: &str,
-    out: &Path,
-) -> (Session, gantry_core::ExportReport) {
+/// A session in `dir` with the dump ingested and `config` loaded.
+fn configured(dir: &Path, dump: &SyntheticDump, config: &str) -> Session {
     let mut session = Session::builder()
         .database(dir.join("gantry.db"))
         .secret(secret())
@@ -43,6 +39,16 @@ fn run_pipeline(
     let path = dir.join("config.yaml");
     std::fs::write(&path, config).unwrap();
     session.load_config(&path).unwrap();
+    session
+}
+
+fn run_pipeline(
+    dir: &Path,
+    dump: &SyntheticDump,
+    config: &str,
+    out: &Path,
+) -> (Session, gantry_core::ExportReport) {
+    let mut session = configured(dir, dump, config);
     let audit = session.audit().unwrap();
     session.anonymize_metadata(&audit).unwrap();
     let redacted = session.redact_pixels().unwrap();
@@ -263,15 +269,8 @@ fn float_pixel_data_that_may_carry_text_is_blocked() {
 fn a_block_names_its_first_cause_not_only_the_missing_step() {
     let dir = tempfile::tempdir().unwrap();
     let dump = generate(&dir.path().join("dump"), &DumpSpec::default()).unwrap();
-    let mut session = Session::builder()
-        .database(dir.path().join("gantry.db"))
-        .secret(secret())
-        .open()
-        .unwrap();
-    session.ingest(&dump.root).unwrap();
-    let path = dir.path().join("config.yaml");
-    std::fs::write(&path, format!("{CONFIG}{}", dump.machine_rules())).unwrap();
-    session.load_config(&path).unwrap();
+    let config = format!("{CONFIG}{}", dump.machine_rules());
+    let mut session = configured(dir.path(), &dump, &config);
 
     // Redact cannot read one file: it changed after ingest (an operator's copy, a disk
     // error). Its block says so, not "run redact".
