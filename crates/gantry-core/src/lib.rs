@@ -53,8 +53,7 @@ pub use examine::{FileCounts, InstanceQuery, Inventory, ValueCount};
 pub use export::{Blocked, DEFAULT_LAYOUT, Export, ExportReport, ExportSyntax, Overwrite};
 pub use gantry_crypto::{Credential, CryptoError, KeyFile};
 pub use gantry_store::{
-    DeviceCount, FileOutcome, InstanceRecord, PixelLocation, SkipReason, SourceStamp,
-    create_private_dir_all, write_private,
+    DeviceCount, FileOutcome, InstanceRecord, PixelLocation, SkipReason, SourceStamp, write_private,
 };
 pub use header::TagPath;
 pub use identity::IdentifierKind;

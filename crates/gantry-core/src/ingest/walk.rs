@@ -83,6 +83,23 @@ impl Walk {
         walk
     }
 
+    /// Whether the link at `path` may be followed: its target lies inside a root, or
+    /// links are allowed to leave them. The error is the note to record.
+    fn link_target(&self, path: &Path) -> Result<(), String> {
+        if self.follow_links {
+            return Ok(());
+        }
+        let target = fs::canonicalize(path).map_err(|e| format!("cannot follow: {e}"))?;
+        if self.roots.iter().any(|root| target.starts_with(root)) {
+            Ok(())
+        } else {
+            Err(format!(
+                "symbolic link to {}, outside the ingest roots; not followed (allow with --follow-links)",
+                target.display()
+            ))
+        }
+    }
+
     fn note(&mut self, path: PathBuf, detail: String) {
         self.problems.push(FileNote { path, detail });
     }
@@ -151,25 +168,6 @@ impl Walk {
         self.files.reverse();
         self.pending.extend(folders.into_iter().rev());
         true
-    }
-}
-
-impl Walk {
-    /// Whether the link at `path` may be followed: its target lies inside a root, or
-    /// links are allowed to leave them. The error is the note to record.
-    fn link_target(&self, path: &Path) -> Result<(), String> {
-        if self.follow_links {
-            return Ok(());
-        }
-        let target = fs::canonicalize(path).map_err(|e| format!("cannot follow: {e}"))?;
-        if self.roots.iter().any(|root| target.starts_with(root)) {
-            Ok(())
-        } else {
-            Err(format!(
-                "symbolic link to {}, outside the ingest roots; not followed (allow with --follow-links)",
-                target.display()
-            ))
-        }
     }
 }
 
