@@ -172,6 +172,16 @@ fn split_dt_range(value: &str) -> Option<(&str, &str)> {
     None
 }
 
+/// A calendar date moved by `days`, when `(y, m, d)` is a real date and the result stays
+/// within years 0 to 9999: how dates written in free text are shifted.
+pub fn shift_ymd(y: i64, m: u32, d: u32, days: i32) -> Option<(i64, u32, u32)> {
+    if !(0..=9999).contains(&y) || !(1..=12).contains(&m) || d == 0 || d > days_in_month(y, m) {
+        return None;
+    }
+    let (ny, nm, nd) = civil_from_days(days_from_civil(y, m, d) + days as i64);
+    (0..=9999).contains(&ny).then_some((ny, nm, nd))
+}
+
 /// Shifts a (possibly multi-valued) DA element value. `None`: some value is not a date.
 pub fn shift_da(value: &str, days: i32) -> Option<String> {
     value

@@ -13,6 +13,7 @@ use dicom_object::mem::InMemElement;
 use serde::Serialize;
 
 use crate::dates::{shift_da, shift_dt};
+use crate::detect::{DateRewrite, PhiKind};
 use crate::header::TagPath;
 use crate::identity::EchoMatcher;
 use crate::pseudonym::Secret;
@@ -51,6 +52,19 @@ pub struct ElementFinding {
 pub(crate) struct Engine<'a> {
     pub rules: &'a Rules<'a>,
     pub secret: &'a Secret,
+    /// The identifiers of every patient and staff member of the session.
+    pub everyone: &'a EchoMatcher,
+}
+
+/// What becomes of a kept text value once its content is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum TextOutcome {
+    /// Nothing identifying in it.
+    Clean,
+    /// Identifying parts removed (or dates shifted): this text instead.
+    Rewritten(String, RuleSource),
+    /// So much of it identified someone that the rest means nothing: removed whole.
+    Remove(RuleSource),
 }
 
 /// The text of an element, for comparisons and echo searches (UN as lossy UTF-8).
@@ -118,6 +132,99 @@ impl Engine<'_> {
             VR::UI => self.remap_uids(value),
             _ => self.secret.hash_text(trimmed(value), max_len(vr)),
         }
+    }
+
+    /// How dates written inside text move for this patient.
+    fn date_rewrite(&self, patient: &PatientContext) -> DateRewrite {
+        match self.rules.dates {
+            DatePolicy::Shift => DateRewrite::Shift(patient.offset),
+            DatePolicy::Keep => DateRewrite::Keep,
+            DatePolicy::Empty => DateRewrite::Remove,
+        }
+    }
+
+    /// Reads a kept text value: identifiers of the patient and of everyone else in the
+    /// session are removed; with `full` (free text), so is everything the PHI detector
+    /// finds, dates shifted by the patient's offset and UIDs remapped.
+    fn read_text(&self, value: &str, vr: VR, full: bool, patient: &PatientContext) -> TextOutcome {
+        if !reads_as_text(vr) || value.is_empty() {
+            return TextOutcome::Clean;
+        }
+        let mut text = std::borrow::Cow::Borrowed(value);
+        let mut source = None;
+        if let Some(kind) = patient.matcher.find(&text) {
+            text = patient.matcher.clean(&text).into();
+            source = Some(RuleSource::IdentifierEcho { identifier: kind });
+        }
+        if let Some(kind) = self.everyone.find(&text) {
+            text = self.everyone.clean(&text).into();
+            source.get_or_insert(RuleSource::OtherIdentifier { identifier: kind });
+        }
+        if full
+            && let Some(found) = crate::detect::rewrite(&text, self.date_rewrite(patient), &|uid| {
+                self.secret.uid(uid)
+            })
+        {
+            source.get_or_insert(RuleSource::Detected {
+                phi: found.kinds[0],
+            });
+            text = found.text.into();
+        }
+        let Some(source) = source else {
+            return TextOutcome::Clean;
+        };
+        if says_nothing(&text) {
+            TextOutcome::Remove(source)
+        } else {
+            TextOutcome::Rewritten(text.into_owned(), source)
+        }
+    }
+
+    /// At verify: what is wrong with a kept text value, given the original at its place.
+    /// Identifiers of anyone in the session never pass; with `full`, neither does anything
+    /// the detector finds, except dates that are the original's shifted by the patient's
+    /// offset and UIDs that are not the original's.
+    fn verify_text(
+        &self,
+        current: &str,
+        original: Option<&str>,
+        vr: VR,
+        full: bool,
+        patient: &PatientContext,
+    ) -> Option<RuleSource> {
+        if !reads_as_text(vr) {
+            return None;
+        }
+        if let Some(kind) = patient.matcher.find(current) {
+            return Some(RuleSource::IdentifierEcho { identifier: kind });
+        }
+        if let Some(kind) = self.everyone.find(current) {
+            return Some(RuleSource::OtherIdentifier { identifier: kind });
+        }
+        if !full {
+            return None;
+        }
+        let spans = crate::detect::detect(current);
+        if spans.is_empty() {
+            return None;
+        }
+        let original = original.unwrap_or("");
+        let accepted_dates = match self.date_rewrite(patient) {
+            DateRewrite::Shift(days) => crate::detect::shifted_dates(original, days),
+            DateRewrite::Keep => crate::detect::shifted_dates(original, 0),
+            DateRewrite::Remove => Vec::new(),
+        };
+        spans
+            .iter()
+            .find(|span| {
+                let piece = &current[span.start..span.end];
+                match span.kind {
+                    PhiKind::Date => !accepted_dates.iter().any(|d| d == piece),
+                    PhiKind::Uid => !is_well_known_uid(piece) && original.contains(piece),
+                    _ => true,
+                }
+            })
+            .map(|span| RuleSource::Detected { phi: span.kind })
     }
 
     /// The de-identified copy of `original` (markers are added by the caller).
@@ -192,11 +299,13 @@ impl Engine<'_> {
                 }
                 Planned::Recurse => {} // deeper than any real object: dropped, not kept
                 Planned::Clean | Planned::Keep if is_text(vr) => {
-                    let value = text();
-                    if patient.matcher.find(&value).is_some() {
-                        put_text(&mut out, patient.matcher.clean(&value));
-                    } else {
-                        out.put(element.clone());
+                    let full = decision.planned == Planned::Clean;
+                    match self.read_text(&text(), vr, full, patient) {
+                        TextOutcome::Clean => {
+                            out.put(element.clone());
+                        }
+                        TextOutcome::Rewritten(value, _) => put_text(&mut out, value),
+                        TextOutcome::Remove(_) => {}
                     }
                 }
                 Planned::Clean
@@ -221,7 +330,11 @@ impl Engine<'_> {
         patient: &PatientContext,
     ) -> Vec<ElementFinding> {
         let mut out = Vec::new();
-        self.check_set(current, None, original, sop_class, patient, &mut out, 0);
+        // An audit checks the original against itself; verify, the de-identified header.
+        let verify = !std::ptr::eq(current, original);
+        self.check_set(
+            current, None, original, sop_class, patient, verify, &mut out, 0,
+        );
         out
     }
 
@@ -233,6 +346,7 @@ impl Engine<'_> {
         original: &InMemDicomObject,
         sop_class: &str,
         patient: &PatientContext,
+        verify: bool,
         out: &mut Vec<ElementFinding>,
         depth: usize,
     ) {
@@ -307,6 +421,7 @@ impl Engine<'_> {
                                 original,
                                 sop_class,
                                 patient,
+                                verify,
                                 out,
                                 depth + 1,
                             );
@@ -314,18 +429,92 @@ impl Engine<'_> {
                     }
                 }
                 Planned::Clean | Planned::Keep if is_text(vr) => {
-                    if let Some(kind) = current().as_deref().and_then(|v| patient.matcher.find(v)) {
-                        let source = match decision.planned {
-                            Planned::Clean => decision.source,
-                            _ => RuleSource::IdentifierEcho { identifier: kind },
-                        };
-                        finding(source, Planned::Clean);
+                    let full = decision.planned == Planned::Clean;
+                    let Some(value) = current().clone() else {
+                        continue;
+                    };
+                    if verify {
+                        let original = original_text();
+                        if let Some(source) =
+                            self.verify_text(&value, original.as_deref(), vr, full, patient)
+                        {
+                            finding(source, Planned::Clean);
+                        }
+                    } else {
+                        match self.read_text(&value, vr, full, patient) {
+                            TextOutcome::Clean => {}
+                            TextOutcome::Rewritten(_, source) => finding(source, Planned::Clean),
+                            TextOutcome::Remove(source) => finding(source, Planned::Remove),
+                        }
                     }
                 }
                 _ => {}
             }
         }
     }
+}
+
+/// Whether a cleaned text has lost its meaning: no word is left but labels and little
+/// words ("Dr. *", "MRN: *", "signed by *"). Such a value is removed whole.
+fn says_nothing(text: &str) -> bool {
+    const LABELS: &[&str] = &[
+        "dr",
+        "mr",
+        "mrs",
+        "ms",
+        "miss",
+        "prof",
+        "mrn",
+        "id",
+        "no",
+        "nr",
+        "patient",
+        "pt",
+        "name",
+        "by",
+        "of",
+        "the",
+        "and",
+        "for",
+        "signed",
+        "dictated",
+        "read",
+        "seen",
+        "on",
+        "at",
+        "to",
+        "in",
+        "is",
+        "was",
+        "with",
+        "tel",
+        "phone",
+        "fax",
+        "email",
+        "mail",
+        "date",
+        "dob",
+        "born",
+        "acc",
+        "accession",
+        "ref",
+        "see",
+        "call",
+        "or",
+        "a",
+        "an",
+    ];
+    !text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| w.chars().count() >= 2)
+        .any(|w| !LABELS.contains(&w.to_lowercase().as_str()))
+}
+
+/// Whether values of the VR are read for their content: text, but not the numbers, times
+/// and code strings of numeric and temporal VRs (a StudyTime equal to the digits of an
+/// MRN is a time).
+fn reads_as_text(vr: VR) -> bool {
+    is_text(vr) && !matches!(vr, VR::DS | VR::IS | VR::TM | VR::DA | VR::DT | VR::AS)
 }
 
 /// `decision`, unless it would keep (or clean) a value of an identifier-bearing attribute

@@ -45,8 +45,9 @@ pub use audit::{Finding, RiskReport, Stage, Unreadable};
 pub use config::{
     Action, ActionCode, Condition, Config, ConfigError, DateJitter, DeviceAdvice, MachineRule,
     Profile, ProfileOption, ProfileRule, SafePrivate, SkeletonReport, TagKey, TagPattern, TagRule,
-    Zone,
+    UnlistedText, Zone,
 };
+pub use detect::PhiKind;
 pub use engine::ElementFinding;
 pub use error::{GantryError, Result};
 pub use examine::{FileCounts, InstanceQuery, Inventory, ValueCount};
@@ -72,6 +73,7 @@ mod anonymize;
 mod audit;
 pub mod config;
 pub mod dates;
+mod detect;
 mod engine;
 mod error;
 mod examine;

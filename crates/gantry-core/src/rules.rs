@@ -113,6 +113,21 @@ pub enum RuleSource {
     Survived,
     /// Burned-in text in the pixels.
     PixelRisk,
+    /// Text the profile does not list, in Gantry's table of attributes known to carry no
+    /// identity (still checked for identifiers, and free text by the PHI detector).
+    KnownSafe,
+    /// Text that no rule names (`unlisted_text` decides: removed, or cleaned).
+    UnlistedText,
+    /// PHI the detector found in a text value.
+    Detected {
+        /// What it found first.
+        phi: crate::detect::PhiKind,
+    },
+    /// An identifier of another patient or a staff member of the session.
+    OtherIdentifier {
+        /// What was echoed.
+        identifier: IdentifierKind,
+    },
 }
 
 impl RuleSource {
@@ -133,6 +148,10 @@ impl RuleSource {
             RuleSource::ForeignSeal => "foreign sealed originals",
             RuleSource::Survived => "survived",
             RuleSource::PixelRisk => "pixel risk",
+            RuleSource::KnownSafe => "known safe text",
+            RuleSource::UnlistedText => "unlisted text",
+            RuleSource::Detected { .. } => "PHI detector",
+            RuleSource::OtherIdentifier { .. } => "another person's identifier",
         }
     }
 }
@@ -294,7 +313,31 @@ impl<'a> Rules<'a> {
                     resolved: "K".into(),
                 },
             },
+            v if is_free_text(v) => match known_safe(tag) {
+                Some(SafeKind::Code) => Decision {
+                    planned: Planned::Keep,
+                    source: RuleSource::KnownSafe,
+                },
+                Some(SafeKind::Text) => Decision {
+                    planned: Planned::Clean,
+                    source: RuleSource::KnownSafe,
+                },
+                None => self.unlisted(),
+            },
+            // An attribute of a public group that no dictionary knows, holding text or
+            // bytes: nobody can say what it carries.
+            VR::UN | VR::OB | VR::OW if !is_known_tag(tag) => self.unlisted(),
             _ => keep(),
+        }
+    }
+
+    fn unlisted(&self) -> Decision {
+        Decision {
+            planned: match self.config.unlisted_text {
+                crate::config::UnlistedText::Remove => Planned::Remove,
+                crate::config::UnlistedText::Clean => Planned::Clean,
+            },
+            source: RuleSource::UnlistedText,
         }
     }
 
@@ -415,6 +458,64 @@ pub(crate) fn effective_vr(tag: Tag, vr: VR) -> VR {
     }
 }
 
+/// Free text VRs: what a person can type anything into.
+pub(crate) fn is_free_text(vr: VR) -> bool {
+    matches!(
+        vr,
+        VR::LO | VR::LT | VR::SH | VR::ST | VR::UC | VR::UT | VR::UR
+    )
+}
+
+/// How an attribute of the known-safe table is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SafeKind {
+    /// A technical or coded value: checked for identifiers only.
+    Code,
+    /// Descriptive text of a known role: the whole PHI detector runs on it.
+    Text,
+}
+
+/// Gantry's table of standard text attributes that PS3.15 does not list and that carry no
+/// identity (data/safe_text_attributes.tsv, one reason per entry).
+const SAFE_TEXT: &str = include_str!("../data/safe_text_attributes.tsv");
+
+/// The known-safe table, parsed: tag, kind, keyword, reason.
+pub(crate) fn known_safe_table() -> &'static [(Tag, SafeKind, &'static str, &'static str)] {
+    static TABLE: std::sync::OnceLock<Vec<(Tag, SafeKind, &'static str, &'static str)>> =
+        std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        SAFE_TEXT
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+            .filter_map(|line| {
+                let mut cols = line.split('\t');
+                let tag = cols.next()?;
+                let keyword = cols.next()?;
+                let kind = match cols.next()? {
+                    "code" => SafeKind::Code,
+                    _ => SafeKind::Text,
+                };
+                let reason = cols.next().unwrap_or("");
+                let group = u16::from_str_radix(tag.get(1..5)?, 16).ok()?;
+                let element = u16::from_str_radix(tag.get(6..10)?, 16).ok()?;
+                Some((Tag(group, element), kind, keyword, reason))
+            })
+            .collect()
+    })
+}
+
+fn known_safe(tag: Tag) -> Option<SafeKind> {
+    known_safe_table()
+        .iter()
+        .find(|(t, ..)| *t == tag)
+        .map(|(_, kind, ..)| *kind)
+}
+
+/// Whether the standard dictionary knows the tag.
+fn is_known_tag(tag: Tag) -> bool {
+    StandardDataDictionary.by_tag(tag).is_some()
+}
+
 /// Whether the VR holds free or coded text that could echo an identifier.
 pub fn is_text(vr: VR) -> bool {
     matches!(
@@ -482,5 +583,69 @@ pub fn max_len(vr: VR) -> usize {
         VR::ST => 1024,
         VR::LT => 10240,
         _ => 65536,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_known_safe_table_names_real_unlisted_text_attributes() {
+        let table = known_safe_table();
+        assert!(table.len() >= 40, "{} entries", table.len());
+        for (tag, _, keyword, reason) in table {
+            let entry = StandardDataDictionary
+                .by_tag(*tag)
+                .unwrap_or_else(|| panic!("{tag} is not in the dictionary"));
+            assert_eq!(entry.alias(), *keyword, "{tag}");
+            assert!(
+                is_free_text(entry.vr().relaxed()),
+                "{keyword} is not free text"
+            );
+            assert!(
+                Profile::basic().rule_for(*tag).is_none(),
+                "{keyword} is in E.1-1"
+            );
+            assert!(!reason.trim().is_empty(), "{keyword} has no reason");
+        }
+    }
+
+    #[test]
+    fn unlisted_text_is_removed_unless_known_safe_or_configured_clean() {
+        let config = Config::default();
+        let rules = Rules::new(&config);
+        let decide =
+            |rules: &Rules<'_>, tag, vr| rules.decide(tag, vr, "1.2.840.10008.5.1.4.1.1.2", None);
+        // Text Value (0040,A160) at the top level: no rule names it.
+        let text_value = decide(&rules, Tag(0x0040, 0xA160), VR::UT);
+        assert_eq!(
+            (text_value.planned, text_value.source),
+            (Planned::Remove, RuleSource::UnlistedText)
+        );
+        // Code Meaning is known safe descriptive text: kept, read by the detector.
+        assert_eq!(
+            decide(&rules, Tag(0x0008, 0x0104), VR::LO).planned,
+            Planned::Clean
+        );
+        // Manufacturer is a technical value: kept, checked for identifiers.
+        assert_eq!(
+            decide(&rules, Tag(0x0008, 0x0070), VR::LO).planned,
+            Planned::Keep
+        );
+        // An unknown attribute of a public group holding bytes.
+        assert_eq!(
+            decide(&rules, Tag(0x0018, 0xFFF0), VR::UN).planned,
+            Planned::Remove
+        );
+        let clean = Config {
+            unlisted_text: crate::config::UnlistedText::Clean,
+            ..Config::default()
+        };
+        let rules = Rules::new(&clean);
+        assert_eq!(
+            decide(&rules, Tag(0x0040, 0xA160), VR::UT).planned,
+            Planned::Clean
+        );
     }
 }

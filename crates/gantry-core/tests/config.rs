@@ -3,7 +3,9 @@
 use std::path::Path;
 
 use dicom_core::Tag;
-use gantry_core::{Action, Config, DateJitter, MachineRule, ProfileOption, Session, TagRule, Zone};
+use gantry_core::{
+    Action, Config, DateJitter, MachineRule, ProfileOption, Session, TagRule, UnlistedText, Zone,
+};
 
 fn data(name: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -63,6 +65,7 @@ fn the_original_v2_example_loads_and_means_the_same() {
         remove_private_tags: true,
         safe_private: vec![],
         pseudonym_prefix: "ANON".into(),
+        unlisted_text: UnlistedText::Remove,
         machines: vec![
             MachineRule {
                 manufacturer: Some("ACME Imaging".into()),

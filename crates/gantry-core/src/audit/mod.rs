@@ -28,6 +28,10 @@ pub(crate) struct Prepared {
     pub config: Config,
     pub secret: Secret,
     pub patients: HashMap<String, PatientContext>,
+    /// The identifiers of every patient and staff member of the session.
+    pub everyone: crate::identity::EchoMatcher,
+    /// A digest of them (a cached verification depends on it).
+    pub everyone_digest: [u8; 32],
     pub fingerprint: String,
 }
 
@@ -40,6 +44,7 @@ impl Prepared {
         Engine {
             rules,
             secret: &self.secret,
+            everyone: &self.everyone,
         }
     }
 }
@@ -89,6 +94,12 @@ impl Session {
         let identities = identities
             .into_inner()
             .map_err(|_| GantryError::Order("identity collection was interrupted".into()))?;
+        let mut everyone = IdentifierSet::default();
+        for set in identities.values() {
+            everyone.extend(set);
+        }
+        let everyone_digest = everyone.digest();
+        let everyone = everyone.matcher();
         let rules = Rules::new(&config);
         let jitter = config.date_jitter.unwrap_or_default();
         let patients = identities
@@ -111,6 +122,8 @@ impl Session {
             config,
             secret,
             patients,
+            everyone,
+            everyone_digest,
             fingerprint,
         });
         self.prepared = Some((self.generation, prepared.clone()));
@@ -276,6 +289,7 @@ impl CheckContext<'_> {
         }
         part(self.prepared.fingerprint.as_bytes());
         part(&patient.identity_digest);
+        part(&self.prepared.everyone_digest);
         part(self.required_key.unwrap_or("").as_bytes());
         Some(hasher.finalize().into())
     }

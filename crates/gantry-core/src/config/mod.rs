@@ -176,6 +176,20 @@ pub struct Config {
     pub pseudonym_prefix: String,
     /// Machine rules for pixel redaction, in file order.
     pub machines: Vec<MachineRule>,
+    /// What happens to a text value that neither the profile, the config nor the table of
+    /// attributes known to carry no identity names.
+    pub unlisted_text: UnlistedText,
+}
+
+/// `unlisted_text`: the fate of free text no rule names.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnlistedText {
+    /// Removed (the default: identity nobody can vouch for).
+    #[default]
+    Remove,
+    /// Kept with every identifier and everything the PHI detector finds removed.
+    Clean,
 }
 
 impl Default for Config {
@@ -189,6 +203,7 @@ impl Default for Config {
             safe_private: Vec::new(),
             pseudonym_prefix: "ANON".into(),
             machines: Vec::new(),
+            unlisted_text: UnlistedText::Remove,
         }
     }
 }
@@ -215,6 +230,8 @@ struct RawConfig {
     pseudonym_prefix: Option<Prefix>,
     #[serde(default)]
     machines: Vec<MachineRule>,
+    #[serde(default)]
+    unlisted_text: UnlistedText,
 }
 
 /// `phi_tags`, in file order, refusing a tag given twice (as a number and a keyword, say).
@@ -387,6 +404,7 @@ impl Config {
             safe_private: raw.safe_private_tags,
             pseudonym_prefix: prefix,
             machines: raw.machines,
+            unlisted_text: raw.unlisted_text,
         })
     }
 

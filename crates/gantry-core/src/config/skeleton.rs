@@ -210,6 +210,11 @@ date_jitter: {{ min_days: {min}, max_days: {max} }}
 # Private attributes are removed unless retain_safe_private lists them.
 remove_private_tags: true
 
+# Free text that neither the profile, phi_tags nor Gantry's table of attributes known to
+# carry no identity names: remove (the default) or clean (kept with every identifier, date,
+# number, address and name the PHI detector finds removed or shifted).
+unlisted_text: remove
+
 # Patient pseudonyms: PREFIX-<keyed hash of the Patient ID>.
 pseudonym_prefix: {prefix}
 
