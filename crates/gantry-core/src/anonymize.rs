@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use gantry_store::{decode_header, encode_header};
+use gantry_store::encode_header;
 use serde::Serialize;
 
 use crate::audit::{RiskReport, Unreadable};
@@ -76,7 +76,7 @@ impl Session {
         self.for_each_instance(
             "anonymize",
             |stored| -> std::result::Result<Vec<u8>, String> {
-                let original = decode_header(&stored.original)
+                let original = crate::header::decode_original(&stored.original)
                     .map_err(|e| format!("stored header cannot be decoded: {e}"))?;
                 let mut header = deidentify(&prepared, &engine, &rules, &original)?;
                 if let Some(key_id) = &required_key {

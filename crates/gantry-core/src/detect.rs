@@ -727,7 +727,7 @@ mod tests {
             let found = kinds(text);
             assert!(
                 found.iter().any(|(k, v)| *k == PhiKind::PersonName
-                    && v.contains(name.split([' ', ',']).last().unwrap_or(name))),
+                    && v.contains(name.rsplit([' ', ',']).next().unwrap_or(name))),
                 "{text}: {found:?}"
             );
         }

@@ -454,6 +454,128 @@ impl Engine<'_> {
     }
 }
 
+impl Engine<'_> {
+    /// Verify's own scan of what will be exported, independent of the rules: every element
+    /// at every depth, in any VR, is searched for the identifiers of the patient and of
+    /// everyone else in the session (text as decoded, binary values as bytes) and, outside
+    /// UI elements, for the original's UIDs. Each finding names its tag path, VR and whose
+    /// identifier it is.
+    pub fn scan_exported(
+        &self,
+        current: &InMemDicomObject,
+        original_uids: &[String],
+        patient: &PatientContext,
+    ) -> Vec<ElementFinding> {
+        let mut out = Vec::new();
+        self.scan_set(current, None, original_uids, patient, &mut out, 0);
+        out
+    }
+
+    fn scan_set(
+        &self,
+        object: &InMemDicomObject,
+        parent: Option<(&TagPath, usize)>,
+        original_uids: &[String],
+        patient: &PatientContext,
+        out: &mut Vec<ElementFinding>,
+        depth: usize,
+    ) {
+        for element in object.iter() {
+            let tag = element.tag();
+            let path = match parent {
+                Some((p, index)) => p.child(index, tag),
+                None => TagPath::root(tag),
+            };
+            if let Some(items) = element.items() {
+                if depth < gantry_store::MAX_SEQUENCE_DEPTH {
+                    for (index, item) in items.iter().enumerate() {
+                        self.scan_set(
+                            item,
+                            Some((&path, index)),
+                            original_uids,
+                            patient,
+                            out,
+                            depth + 1,
+                        );
+                    }
+                }
+                continue;
+            }
+            if crate::rules::MARKER_TAGS.contains(&tag) || tag == Tag(0x7FE0, 0x0010) {
+                continue;
+            }
+            let vr = effective_vr(tag, element.vr());
+            let mut found = |rule: RuleSource, action: Planned, value: &str| {
+                out.push(ElementFinding {
+                    path: path.clone(),
+                    vr: vr.to_string().to_string(),
+                    value: value.chars().take(64).collect(),
+                    rule,
+                    action,
+                });
+            };
+            if reads_as_text(vr) {
+                let Some(text) = value_text(element) else {
+                    continue;
+                };
+                if let Some(kind) = patient.matcher.find(&text) {
+                    found(
+                        RuleSource::IdentifierEcho { identifier: kind },
+                        Planned::Clean,
+                        &text,
+                    );
+                } else if let Some(kind) = self.everyone.find(&text) {
+                    found(
+                        RuleSource::OtherIdentifier { identifier: kind },
+                        Planned::Clean,
+                        &text,
+                    );
+                } else if vr != VR::UI
+                    && let Some(uid) = original_uids.iter().find(|u| text.contains(u.as_str()))
+                {
+                    found(RuleSource::Survived, Planned::RemapUid, uid);
+                }
+            } else if matches!(
+                vr,
+                VR::OB | VR::OW | VR::UN | VR::OL | VR::OD | VR::OF | VR::OV
+            ) && let Value::Primitive(p) = element.value()
+            {
+                let bytes = p.to_bytes();
+                // Numbers and pixels carry no text; a value that is mostly printable does.
+                let printable = bytes
+                    .iter()
+                    .filter(|b| b.is_ascii_graphic() || **b == b' ')
+                    .count();
+                if printable * 10 < bytes.len() * 9 {
+                    continue;
+                }
+                if let Some(id) = patient.matcher.find_in_bytes(&bytes) {
+                    found(
+                        RuleSource::IdentifierEcho {
+                            identifier: crate::identity::IdentifierKind::Id,
+                        },
+                        Planned::Remove,
+                        id,
+                    );
+                } else if let Some(id) = self.everyone.find_in_bytes(&bytes) {
+                    found(
+                        RuleSource::OtherIdentifier {
+                            identifier: crate::identity::IdentifierKind::Id,
+                        },
+                        Planned::Remove,
+                        id,
+                    );
+                } else if let Some(uid) = original_uids
+                    .iter()
+                    .find(|u| bytes.windows(u.len()).any(|w| w == u.as_bytes()))
+                {
+                    found(RuleSource::Survived, Planned::Remove, uid);
+                }
+            }
+        }
+    }
+}
+
 /// Whether a cleaned text has lost its meaning: no word is left but labels and little
 /// words ("Dr. *", "MRN: *", "signed by *"). Such a value is removed whole.
 fn says_nothing(text: &str) -> bool {

@@ -83,3 +83,13 @@ impl Serialize for TagPath {
         s.collect_str(self)
     }
 }
+
+/// An original header as the rules read it: decoded, with text in code-extended character
+/// sets decoded too ([`crate::charset::decoded`]).
+pub(crate) fn decode_original(blob: &[u8]) -> Result<InMemDicomObject, String> {
+    let header = gantry_store::decode_header(blob)?;
+    Ok(match crate::charset::decoded(&header) {
+        std::borrow::Cow::Borrowed(_) => header,
+        std::borrow::Cow::Owned(decoded) => decoded,
+    })
+}

@@ -429,6 +429,22 @@ pub struct EchoMatcher {
     items: Vec<(String, IdentifierKind)>,
 }
 
+/// Letters of scripts written without spaces between words (CJK ideographs, kana, Thai,
+/// Lao, Khmer, Myanmar): a name in them is found as a substring.
+fn is_unspaced_script(c: char) -> bool {
+    matches!(c as u32,
+        0x0E00..=0x0EFF // Thai, Lao
+        | 0x1000..=0x109F // Myanmar
+        | 0x1780..=0x17FF // Khmer
+        | 0x3040..=0x30FF // Hiragana, Katakana
+        | 0x3400..=0x4DBF // CJK Extension A
+        | 0x4E00..=0x9FFF // CJK Unified Ideographs
+        | 0xF900..=0xFAFF // CJK Compatibility Ideographs
+        | 0xFF66..=0xFF9F // half-width Katakana
+        | 0x20000..=0x3FFFF // CJK Extensions B and later
+    )
+}
+
 fn is_word_char(c: Option<char>) -> bool {
     c.is_some_and(char::is_alphanumeric)
 }
@@ -464,7 +480,11 @@ impl EchoMatcher {
                 Some(item) => (item, start + item.0.len()),
                 None => (&self.items[group[0]], normal.len()),
             };
-            if text.chars().nth(WHOLE_WORD_BELOW - 1).is_none() {
+            // Short identifiers, and names in scripts that separate words, match only as
+            // whole words ("mary" is not in PRIMARY, "wind" not in WINDOW).
+            let whole_word = text.chars().nth(WHOLE_WORD_BELOW - 1).is_none()
+                || (*kind == IdentifierKind::Name && !text.chars().any(is_unspaced_script));
+            if whole_word {
                 let before = normal[..start].chars().next_back();
                 let after = normal[end..].chars().next();
                 if is_word_char(before) || is_word_char(after) {

@@ -71,6 +71,7 @@ pub use session::{Session, SessionBuilder};
 
 mod anonymize;
 mod audit;
+mod charset;
 pub mod config;
 pub mod dates;
 mod detect;

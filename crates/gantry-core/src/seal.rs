@@ -96,6 +96,13 @@ pub(crate) fn modified_attributes(
             }
         }
     }
+    // The sealed originals are text in the original's character set: the item says which
+    // (without it, a UTF-8 name cannot be encoded, and could not be read back).
+    if out.iter().next().is_some()
+        && let Some(charset) = original.get(dicom_dictionary_std::tags::SPECIFIC_CHARACTER_SET)
+    {
+        out.put(charset.clone());
+    }
     out
 }
 
@@ -216,7 +223,7 @@ impl Session {
         self.for_each_instance(
             "seal",
             |stored| -> std::result::Result<Option<NewSeal>, String> {
-                let original = decode_header(&stored.original)
+                let original = crate::header::decode_original(&stored.original)
                     .map_err(|e| format!("stored header cannot be decoded: {e}"))?;
                 let deidentified = deidentify(&prepared, &engine, &rules, &original)?;
                 let modified = modified_attributes(&original, &deidentified);

@@ -74,7 +74,7 @@ impl Session {
         self.for_each_instance(
             "identities",
             |stored| {
-                let header = decode_header(&stored.original).ok()?;
+                let header = crate::header::decode_original(&stored.original).ok()?;
                 let mut set = IdentifierSet::default();
                 set.collect(&header, &options);
                 Some((patient_key(&header), set))
@@ -264,7 +264,7 @@ impl CheckContext<'_> {
         let deidentified = stored.deidentified.as_ref()?;
         let key = match crate::identity::patient_key_of(&stored.record) {
             Some(key) => key,
-            None => patient_key(&decode_header(&stored.original).ok()?),
+            None => patient_key(&crate::header::decode_original(&stored.original).ok()?),
         };
         let patient = self.prepared.patients.get(&key)?;
         let mut hasher = Sha256::new();
@@ -314,7 +314,7 @@ impl CheckContext<'_> {
         &self,
         stored: &StoredInstance,
     ) -> std::result::Result<Vec<ElementFinding>, String> {
-        let original = decode_header(&stored.original)
+        let original = crate::header::decode_original(&stored.original)
             .map_err(|e| format!("stored header cannot be decoded: {e}"))?;
         let key = patient_key(&original);
         let patient = self
@@ -361,21 +361,23 @@ impl CheckContext<'_> {
                 let mut findings = self.engine.check(&current, &original, &sop, patient);
                 findings.extend(marker_findings(&current));
                 findings.extend(surviving_uids(&current, &original, &self.prepared.config));
-                // The stored blob is exactly `current`'s encoding when nothing was laid over
-                // it or set aside: scanned as it is rather than encoded again.
-                let bytes = if stored.redacted.is_none() && !sealed {
-                    std::borrow::Cow::Borrowed(blob.as_slice())
-                } else {
-                    std::borrow::Cow::Owned(gantry_store::encode_header(&current)?)
-                };
-                if let Some(found) = patient.matcher.find_in_bytes(&bytes) {
-                    findings.push(ElementFinding {
-                        path: TagPath::default(),
-                        vr: String::new(),
-                        value: found.chars().take(64).collect(),
-                        rule: RuleSource::Survived,
-                        action: Planned::Clean,
+                let mut original_uids = Vec::new();
+                if !self
+                    .prepared
+                    .config
+                    .has_option(crate::config::ProfileOption::RetainUids)
+                {
+                    collect_uids(&original, None, &mut |_, v| {
+                        original_uids.push(v.to_string())
                     });
+                    original_uids.sort();
+                    original_uids.dedup();
+                }
+                // The independent scan: a place already reported is not reported twice.
+                for extra in self.engine.scan_exported(&current, &original_uids, patient) {
+                    if !findings.iter().any(|f| f.path == extra.path) {
+                        findings.push(extra);
+                    }
                 }
                 if let Some(key_id) = self.required_key
                     && !sealed
