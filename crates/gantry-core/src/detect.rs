@@ -92,6 +92,7 @@ struct Detector {
     caret: Regex,
     title: Regex,
     by: Regex,
+    kin: Regex,
     label: Regex,
     word: Regex,
     given: HashSet<&'static str>,
@@ -140,7 +141,7 @@ fn detector() -> &'static Detector {
             url: regex(r"(?i)\b(?:(?:https?|ftp|file|dicomweb)://|www\.)[^\s<>]+"),
             uid: regex(r"\b[0-2](?:\.(?:0|[1-9][0-9]*)){3,}\b"),
             ssn: regex(r"\b[0-9]{3}-[0-9]{2}-[0-9]{4}\b"),
-            phone: regex(r"(?:\+[0-9]{1,3}[ .\-]?)?(?:\([0-9]{1,4}\)[ .\-]?)?[0-9]{2,4}(?:[ .\-][0-9]{2,5}){1,4}\b"),
+            phone: regex(r"(?:\+[0-9]{1,3}[ .\-]?)?(?:\([0-9]{1,4}\)[ .\-]?)?\b[0-9]{2,4}(?:[ .\-][0-9]{2,5}){1,4}\b"),
             id_context: regex(
                 r"(?i)\b(?:mrn|pid|id|ids|acc(?:ession)?|chart|record|case|ssn|nhs|insurance|policy|member|patient|pt|admission|visit|encounter)\b\s*(?:no\.?|nr\.?|number|num|#)?\s*[:#=]?\s*([A-Za-z]*[0-9][A-Za-z0-9\-/]{2,})",
             ),
@@ -154,6 +155,9 @@ fn detector() -> &'static Detector {
             )),
             by: regex(&format!(
                 r"(?i:\b(?:signed|dictated|read|reported|reviewed|approved|seen|referred|transcribed|verified|performed|examined|interpreted|attended|accompanied|requested|ordered|authored|written|typed|sent)\s+by)\s*:?\s*((?:{name})(?:\s+{name}){{0,2}})"
+            )),
+            kin: regex(&format!(
+                r"(?i:\b(?:mother|father|wife|husband|son|daughter|sister|brother|spouse|partner|fianc[eé]e?|guardian|parent|grand(?:mother|father|son|daughter)|aunt|uncle|nephew|niece|cousin|friend|neighbou?r|carer|caregiver|next of kin)\b)\s*[:=,]?\s*((?:{name})(?:\s+{name}){{0,2}})"
             )),
             label: regex(&format!(
                 r"(?i:\b(?:physician|radiologist|technologist|technician|tech|attending|referrer|surgeon|nurse|operator|patient|name|mother|father|wife|husband|son|daughter|sister|brother|spouse|partner|guardian|parent|relative|friend|contact|nok|signature|signed|author|reader|dictated|consultant|resident|fellow)\b)\s*[:=]\s*((?:{name})(?:\s+{name}){{0,2}})"
@@ -365,7 +369,7 @@ impl Detector {
         for m in self.caret.find_iter(text) {
             out.push(span(m.start(), m.end(), PhiKind::PersonName));
         }
-        for regex in [&self.title, &self.by, &self.label] {
+        for regex in [&self.title, &self.by, &self.kin, &self.label] {
             for caps in regex.captures_iter(text) {
                 if let Some(m) = caps.get(1) {
                     let trimmed = m.as_str().trim_end_matches(['.', ' ']);

@@ -208,7 +208,10 @@ impl Engine<'_> {
         if spans.is_empty() {
             return None;
         }
+        // The original as anonymize read it: identifiers masked first, then dates found.
         let original = original.unwrap_or("");
+        let original = self.everyone.clean(&patient.matcher.clean(original));
+        let original = original.as_str();
         let accepted_dates = match self.date_rewrite(patient) {
             DateRewrite::Shift(days) => crate::detect::shifted_dates(original, days),
             DateRewrite::Keep => crate::detect::shifted_dates(original, 0),

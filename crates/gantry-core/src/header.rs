@@ -87,9 +87,109 @@ impl Serialize for TagPath {
 /// An original header as the rules read it: decoded, with text in code-extended character
 /// sets decoded too ([`crate::charset::decoded`]).
 pub(crate) fn decode_original(blob: &[u8]) -> Result<InMemDicomObject, String> {
-    let header = gantry_store::decode_header(blob)?;
+    let mut header = gantry_store::decode_header(blob)?;
+    if let Some(reread) = reread_un(&header, 0) {
+        header = reread;
+    }
     Ok(match crate::charset::decoded(&header) {
         std::borrow::Cow::Borrowed(_) => header,
         std::borrow::Cow::Owned(decoded) => decoded,
     })
+}
+
+/// `object` with every standard attribute stored as UN read again with its dictionary VR
+/// (PS3.5 6.2.2: a UN value is the implicit VR little endian encoding of the value, a
+/// sequence included), so that every rule sees a name as a name, a date as a date and a
+/// sequence's items; `None` when there is none. The value is re-parsed as implicit VR
+/// little endian after the object's Specific Character Set, which the parser applies.
+fn reread_un(object: &InMemDicomObject, depth: usize) -> Option<InMemDicomObject> {
+    use dicom_core::dictionary::DataDictionary;
+    use dicom_core::header::Header;
+    use dicom_core::value::{DataSetSequence, Value};
+    use dicom_core::{DataElement, VR};
+    use dicom_dictionary_std::StandardDataDictionary;
+    if depth > gantry_store::MAX_SEQUENCE_DEPTH {
+        return None;
+    }
+    let is_standard_un = |e: &InMemElement| {
+        e.vr() == VR::UN
+            && e.tag().group() % 2 == 0
+            && StandardDataDictionary.by_tag(e.tag()).is_some()
+    };
+    let mut changed = false;
+    let mut out = InMemDicomObject::new_empty();
+    let mut blob = Vec::new();
+    if let Some(charset) = object.get(Tag(0x0008, 0x0005))
+        && let Ok(value) = charset.to_str()
+    {
+        let mut bytes = value.trim().as_bytes().to_vec();
+        if bytes.len() % 2 == 1 {
+            bytes.push(b' ');
+        }
+        push_implicit(&mut blob, Tag(0x0008, 0x0005), &bytes);
+    }
+    for element in object.iter() {
+        match element.value() {
+            Value::Primitive(p) if is_standard_un(element) => {
+                push_implicit(&mut blob, element.tag(), &p.to_bytes());
+                changed = true;
+            }
+            Value::Sequence(seq) => {
+                let items: Vec<Option<InMemDicomObject>> = seq
+                    .items()
+                    .iter()
+                    .map(|i| reread_un(i, depth + 1))
+                    .collect();
+                if items.iter().any(Option::is_some) {
+                    changed = true;
+                    let items: Vec<InMemDicomObject> = items
+                        .into_iter()
+                        .zip(seq.items())
+                        .map(|(new, old)| new.unwrap_or_else(|| old.clone()))
+                        .collect();
+                    out.put(DataElement::new(
+                        element.tag(),
+                        VR::SQ,
+                        DataSetSequence::from(items),
+                    ));
+                } else {
+                    out.put(element.clone());
+                }
+            }
+            _ => {
+                out.put(element.clone());
+            }
+        }
+    }
+    if !changed {
+        return None;
+    }
+    // Elements whose bytes do not parse under their dictionary VR stay UN: the rules read
+    // UN as unknown content (removed unless a rule keeps it).
+    let reread = blob_elements(&blob);
+    for element in object.iter().filter(|e| is_standard_un(e)) {
+        match reread.as_ref().and_then(|r| r.get(element.tag())) {
+            Some(new) => {
+                out.put(new.clone());
+            }
+            None => {
+                out.put(element.clone());
+            }
+        }
+    }
+    Some(out)
+}
+
+fn push_implicit(blob: &mut Vec<u8>, tag: Tag, value: &[u8]) {
+    blob.extend_from_slice(&tag.group().to_le_bytes());
+    blob.extend_from_slice(&tag.element().to_le_bytes());
+    blob.extend_from_slice(&(value.len() as u32).to_le_bytes());
+    blob.extend_from_slice(value);
+}
+
+fn blob_elements(blob: &[u8]) -> Option<InMemDicomObject> {
+    use dicom_encoding::TransferSyntaxIndex;
+    let ts = dicom_transfer_syntax_registry::TransferSyntaxRegistry
+        .get(dicom_dictionary_std::uids::IMPLICIT_VR_LITTLE_ENDIAN)?;
+    InMemDicomObject::read_dataset_with_ts(blob, ts).ok()
 }

@@ -65,6 +65,103 @@ pub fn patient_key_of(record: &gantry_store::InstanceRecord) -> Option<String> {
     ))
 }
 
+/// The names and birth dates seen under one patient key: what decides whether two keys
+/// of one Patient ID are one person.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Demographics {
+    names: BTreeSet<String>,
+    births: BTreeSet<String>,
+}
+
+impl Demographics {
+    /// The Patient's Name (normalized) and Birth Date of a header.
+    pub fn of(header: &InMemDicomObject) -> Demographics {
+        let mut out = Demographics::default();
+        let text = |g, e| crate::header::text(header, Tag(g, e)).unwrap_or_default();
+        let name = normalize(text(0x0010, 0x0010).trim());
+        if !name.trim().is_empty() {
+            out.names.insert(name.trim().to_string());
+        }
+        let birth = text(0x0010, 0x0030).trim().to_string();
+        if !birth.is_empty() {
+            out.births.insert(birth);
+        }
+        out
+    }
+
+    /// Adds what another header of the same key showed.
+    pub fn extend(&mut self, other: Demographics) {
+        self.names.extend(other.names);
+        self.births.extend(other.births);
+    }
+
+    /// Whether two sets of demographics can be one person: they disagree only when both
+    /// names and birth dates are known on each side and share nothing.
+    fn compatible(&self, other: &Demographics) -> bool {
+        let disagree = |a: &BTreeSet<String>, b: &BTreeSet<String>| {
+            !a.is_empty() && !b.is_empty() && a.is_disjoint(b)
+        };
+        !(disagree(&self.names, &other.names) && disagree(&self.births, &other.births))
+    }
+}
+
+/// Which patient keys of one Patient ID are one patient.
+///
+/// Under [`PatientLinkage::Id`] (the default), keys that differ only by Issuer of Patient
+/// ID (missing on some files, or different) are linked unless name and birth date both
+/// disagree; under [`PatientLinkage::IdAndIssuer`], never. Returns, for each key linked
+/// to another, the key it is linked to: the smallest of its group (so a group with files
+/// lacking an issuer keeps the key of those files).
+pub(crate) fn link_patients<'a>(
+    keys: impl Iterator<Item = (&'a str, &'a Demographics)>,
+    linkage: crate::config::PatientLinkage,
+) -> std::collections::HashMap<String, String> {
+    let mut links = std::collections::HashMap::new();
+    if linkage == crate::config::PatientLinkage::IdAndIssuer {
+        return links;
+    }
+    let mut by_id: std::collections::BTreeMap<&str, Vec<(&str, &Demographics)>> =
+        Default::default();
+    for (key, demographics) in keys {
+        if let Some(rest) = key.strip_prefix("id:")
+            && let Some((id, _issuer)) = rest.rsplit_once('|')
+        {
+            by_id.entry(id).or_default().push((key, demographics));
+        }
+    }
+    for (_, mut group) in by_id {
+        if group.len() < 2 {
+            continue;
+        }
+        group.sort_by(|a, b| a.0.cmp(b.0));
+        // Union-find over the group's keys (a handful: one per issuer).
+        let mut parent: Vec<usize> = (0..group.len()).collect();
+        fn root(parent: &mut [usize], mut i: usize) -> usize {
+            while parent[i] != i {
+                parent[i] = parent[parent[i]];
+                i = parent[i];
+            }
+            i
+        }
+        for a in 0..group.len() {
+            for b in a + 1..group.len() {
+                if group[a].1.compatible(group[b].1) {
+                    let (ra, rb) = (root(&mut parent, a), root(&mut parent, b));
+                    let (low, high) = (ra.min(rb), ra.max(rb));
+                    parent[high] = low;
+                }
+            }
+        }
+        for i in 0..group.len() {
+            let r = root(&mut parent, i);
+            if r != i {
+                links.insert(group[i].0.to_string(), group[r].0.to_string());
+            }
+        }
+    }
+    links
+}
+
 /// Words that occur in names without identifying anyone.
 const NOT_IDENTIFYING: &[&str] = &[
     "dr",
@@ -212,6 +309,15 @@ impl IdentifierSet {
                     let part = part.trim_matches(|c: char| !c.is_alphanumeric());
                     if part.chars().count() >= 2 {
                         self.add(part, IdentifierKind::Name);
+                    }
+                    // Each half of a hyphenated name identifies on its own (SANTOS of
+                    // OLIVEIRA-SANTOS).
+                    if part.contains('-') {
+                        for half in part.split('-') {
+                            if half.chars().count() >= 2 {
+                                self.add(half, IdentifierKind::Name);
+                            }
+                        }
                     }
                 }
             }

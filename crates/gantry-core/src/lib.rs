@@ -44,8 +44,8 @@ pub use anonymize::AnonymizeReport;
 pub use audit::{Finding, RiskReport, Stage, Unreadable};
 pub use config::{
     Action, ActionCode, Condition, Config, ConfigError, DateJitter, DeviceAdvice, MachineRule,
-    Profile, ProfileOption, ProfileRule, SafePrivate, SkeletonReport, TagKey, TagPattern, TagRule,
-    UnlistedText, Zone,
+    PatientLinkage, Profile, ProfileOption, ProfileRule, SafePrivate, SkeletonReport, TagKey,
+    TagPattern, TagRule, UnlistedText, Zone,
 };
 pub use detect::PhiKind;
 pub use engine::ElementFinding;

@@ -313,6 +313,16 @@ impl<'a> Rules<'a> {
                     resolved: "K".into(),
                 },
             },
+            // The text of content items and graphic annotations is what the Clean
+            // Structured Content and Clean Graphics options clean (E.3.x); without them it
+            // is unlisted text.
+            v if is_free_text(v) && self.cleaned_by_option(tag) => Decision {
+                planned: Planned::Clean,
+                source: RuleSource::Profile {
+                    code: "C".into(),
+                    resolved: "C".into(),
+                },
+            },
             v if is_free_text(v) => match known_safe(tag) {
                 Some(SafeKind::Code) => Decision {
                     planned: Planned::Keep,
@@ -328,6 +338,20 @@ impl<'a> Rules<'a> {
             // bytes: nobody can say what it carries.
             VR::UN | VR::OB | VR::OW if !is_known_tag(tag) => self.unlisted(),
             _ => keep(),
+        }
+    }
+
+    fn cleaned_by_option(&self, tag: Tag) -> bool {
+        match (tag.group(), tag.element()) {
+            // Text Value of a content item.
+            (0x0040, 0xA160) => self
+                .config
+                .has_option(ProfileOption::CleanStructuredContent),
+            // Unformatted Text Value of a text object; Graphic Layer Description.
+            (0x0070, 0x0006) | (0x0070, 0x0068) => {
+                self.config.has_option(ProfileOption::CleanGraphics)
+            }
+            _ => false,
         }
     }
 

@@ -124,8 +124,7 @@ pub(crate) fn deidentify(
     original: &InMemDicomObject,
 ) -> std::result::Result<InMemDicomObject, String> {
     let patient = prepared
-        .patients
-        .get(&patient_key(original))
+        .patient(&patient_key(original))
         .ok_or("patient identity was not collected")?;
     let mut header = engine.anonymize(original, &sop_class(original), patient);
     add_markers(&mut header, rules);

@@ -66,6 +66,7 @@ fn the_original_v2_example_loads_and_means_the_same() {
         safe_private: vec![],
         pseudonym_prefix: "ANON".into(),
         unlisted_text: UnlistedText::Remove,
+        patient_linkage: gantry_core::PatientLinkage::Id,
         machines: vec![
             MachineRule {
                 manufacturer: Some("ACME Imaging".into()),

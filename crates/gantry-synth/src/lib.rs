@@ -26,10 +26,14 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use serde::Serialize;
 
+pub use adversarial::{
+    AdversarialCorpus, AdversarialPatient, PlantedDate, Vector, write_adversarial,
+};
 pub use devices::{Band, Device, Geometry};
 pub use objects::PLANTED_PLACES;
 pub use people::PatientTruth;
 
+mod adversarial;
 mod devices;
 mod junk;
 mod objects;

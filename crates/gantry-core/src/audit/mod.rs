@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::engine::{ElementFinding, Engine, PatientContext, marker_findings};
 use crate::error::{GantryError, Result};
 use crate::header::TagPath;
-use crate::identity::{IdentifierSet, patient_key};
+use crate::identity::{Demographics, IdentifierSet, patient_key};
 use crate::pseudonym::Secret;
 use crate::rules::{DatePolicy, Planned, RuleSource, Rules, is_class_uid_tag, is_well_known_uid};
 use crate::session::Session;
@@ -28,6 +28,9 @@ pub(crate) struct Prepared {
     pub config: Config,
     pub secret: Secret,
     pub patients: HashMap<String, PatientContext>,
+    /// Patient keys linked to another (one ID whose issuer is missing or differs on some
+    /// files, with a name or birth date in common).
+    pub links: HashMap<String, String>,
     /// The identifiers of every patient and staff member of the session.
     pub everyone: crate::identity::EchoMatcher,
     /// A digest of them (a cached verification depends on it).
@@ -36,6 +39,12 @@ pub(crate) struct Prepared {
 }
 
 impl Prepared {
+    /// The patient a key belongs to, following links.
+    pub fn patient(&self, key: &str) -> Option<&PatientContext> {
+        let key = self.links.get(key).map(String::as_str).unwrap_or(key);
+        self.patients.get(key)
+    }
+
     pub fn rules(&self) -> Rules<'_> {
         Rules::new(&self.config)
     }
@@ -69,7 +78,8 @@ impl Session {
         {
             return Ok(prepared.clone());
         }
-        let identities: std::sync::Mutex<HashMap<String, IdentifierSet>> = Default::default();
+        let identities: std::sync::Mutex<HashMap<String, (IdentifierSet, Demographics)>> =
+            Default::default();
         let options = config.options.clone();
         self.for_each_instance(
             "identities",
@@ -77,15 +87,17 @@ impl Session {
                 let header = crate::header::decode_original(&stored.original).ok()?;
                 let mut set = IdentifierSet::default();
                 set.collect(&header, &options);
-                Some((patient_key(&header), set))
+                Some((patient_key(&header), set, Demographics::of(&header)))
             },
             |_, batch| {
                 let mut map = identities.lock().map_err(|_| {
                     GantryError::Order("identity collection was interrupted".into())
                 })?;
                 for (_, found) in batch {
-                    if let Some((key, set)) = found {
-                        map.entry(key).or_default().extend(&set);
+                    if let Some((key, set, demographics)) = found {
+                        let entry = map.entry(key).or_default();
+                        entry.0.extend(&set);
+                        entry.1.extend(demographics);
                     }
                 }
                 Ok(())
@@ -94,6 +106,16 @@ impl Session {
         let identities = identities
             .into_inner()
             .map_err(|_| GantryError::Order("identity collection was interrupted".into()))?;
+        let links = crate::identity::link_patients(
+            identities.iter().map(|(key, (_, d))| (key.as_str(), d)),
+            config.patient_linkage,
+        );
+        let mut linked: HashMap<String, IdentifierSet> = HashMap::new();
+        for (key, (set, _)) in identities {
+            let target = links.get(&key).cloned().unwrap_or(key);
+            linked.entry(target).or_default().extend(&set);
+        }
+        let identities = linked;
         let mut everyone = IdentifierSet::default();
         for set in identities.values() {
             everyone.extend(set);
@@ -122,6 +144,7 @@ impl Session {
             config,
             secret,
             patients,
+            links,
             everyone,
             everyone_digest,
             fingerprint,
@@ -266,7 +289,7 @@ impl CheckContext<'_> {
             Some(key) => key,
             None => patient_key(&crate::header::decode_original(&stored.original).ok()?),
         };
-        let patient = self.prepared.patients.get(&key)?;
+        let patient = self.prepared.patient(&key)?;
         let mut hasher = Sha256::new();
         let mut part = |bytes: &[u8]| {
             hasher.update((bytes.len() as u64).to_le_bytes());
@@ -319,8 +342,7 @@ impl CheckContext<'_> {
         let key = patient_key(&original);
         let patient = self
             .prepared
-            .patients
-            .get(&key)
+            .patient(&key)
             .ok_or_else(|| "patient identity was not collected".to_string())?;
         let sop = sop_class(&original);
         let plan = crate::pixels::plan(&self.prepared.config, &original, &stored.record);

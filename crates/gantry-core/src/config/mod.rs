@@ -179,6 +179,20 @@ pub struct Config {
     /// What happens to a text value that neither the profile, the config nor the table of
     /// attributes known to carry no identity names.
     pub unlisted_text: UnlistedText,
+    /// How files are linked to one patient (one pseudonym, one date shift).
+    pub patient_linkage: PatientLinkage,
+}
+
+/// `patient_linkage`: what makes two files one patient.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PatientLinkage {
+    /// The Patient ID; an Issuer of Patient ID missing or different on some files
+    /// separates them only when name and birth date disagree as well (the default).
+    #[default]
+    Id,
+    /// Patient ID and Issuer of Patient ID, always.
+    IdAndIssuer,
 }
 
 /// `unlisted_text`: the fate of free text no rule names.
@@ -204,6 +218,7 @@ impl Default for Config {
             pseudonym_prefix: "ANON".into(),
             machines: Vec::new(),
             unlisted_text: UnlistedText::Remove,
+            patient_linkage: PatientLinkage::Id,
         }
     }
 }
@@ -232,6 +247,8 @@ struct RawConfig {
     machines: Vec<MachineRule>,
     #[serde(default)]
     unlisted_text: UnlistedText,
+    #[serde(default)]
+    patient_linkage: PatientLinkage,
 }
 
 /// `phi_tags`, in file order, refusing a tag given twice (as a number and a keyword, say).
@@ -405,6 +422,7 @@ impl Config {
             pseudonym_prefix: prefix,
             machines: raw.machines,
             unlisted_text: raw.unlisted_text,
+            patient_linkage: raw.patient_linkage,
         })
     }
 

@@ -215,6 +215,11 @@ remove_private_tags: true
 # number, address and name the PHI detector finds removed or shifted).
 unlisted_text: remove
 
+# What makes files one patient (one pseudonym, one date shift): id (the Patient ID; an
+# issuer missing or different on some files separates them only when name and birth date
+# disagree too) or id_and_issuer.
+patient_linkage: id
+
 # Patient pseudonyms: PREFIX-<keyed hash of the Patient ID>.
 pseudonym_prefix: {prefix}
 

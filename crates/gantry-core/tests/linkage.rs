@@ -1,0 +1,101 @@
+//! Patient linkage: one Patient ID is one patient (one pseudonym, one date shift) when its
+//! issuer is missing on some files or differs, unless name and birth date disagree too.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use dicom_core::{DataElement, PrimitiveValue, VR};
+use dicom_dictionary_std::tags;
+use dicom_object::InMemDicomObject;
+use gantry_core::Session;
+
+fn instance(n: u32, id: &str, issuer: Option<&str>, name: &str, birth: &str) -> InMemDicomObject {
+    let mut o = InMemDicomObject::new_empty();
+    let mut put = |tag, vr, value: &str| {
+        o.put(DataElement::new(tag, vr, PrimitiveValue::from(value)));
+    };
+    put(tags::SOP_CLASS_UID, VR::UI, "1.2.840.10008.5.1.4.1.1.88.22");
+    put(tags::SOP_INSTANCE_UID, VR::UI, &format!("2.25.1000{n}"));
+    put(tags::STUDY_INSTANCE_UID, VR::UI, &format!("2.25.2000{n}"));
+    put(tags::SERIES_INSTANCE_UID, VR::UI, &format!("2.25.3000{n}"));
+    put(tags::MODALITY, VR::CS, "SR");
+    put(tags::STUDY_DATE, VR::DA, "20210304");
+    put(tags::INSTANCE_NUMBER, VR::IS, &n.to_string());
+    put(tags::PATIENT_NAME, VR::PN, name);
+    put(tags::PATIENT_ID, VR::LO, id);
+    put(tags::PATIENT_BIRTH_DATE, VR::DA, birth);
+    if let Some(issuer) = issuer {
+        put(tags::ISSUER_OF_PATIENT_ID, VR::LO, issuer);
+    }
+    o
+}
+
+/// (pseudonym, study date) of each exported instance, by Instance Number.
+fn run(linkage: &str) -> BTreeMap<u32, (String, String)> {
+    let dir = tempfile::tempdir().unwrap();
+    let dump = dir.path().join("dump");
+    std::fs::create_dir_all(&dump).unwrap();
+    let files = [
+        instance(1, "P100", Some("HOSP_A"), "DOE^JANE", "19700101"),
+        instance(2, "P100", None, "DOE^JANE", "19700101"),
+        instance(3, "P100", Some("HOSP_B"), "Doe^Jane", "19700101"),
+        // Same ID at another issuer, another name and birth date: someone else.
+        instance(4, "P100", Some("CLINIC_C"), "ROE^RICHARD", "19550505"),
+        // Same ID, another issuer, the name changed (marriage) but the birth date agrees.
+        instance(5, "P100", Some("HOSP_D"), "SMITH^JANE", "19700101"),
+    ];
+    for (i, o) in files.into_iter().enumerate() {
+        common::write_instance(&dump.join(format!("{i}.dcm")), o);
+    }
+    let mut session = Session::open(dir.path().join("gantry.db")).unwrap();
+    session.ingest(&dump).unwrap();
+    let config = dir.path().join("c.yaml");
+    std::fs::write(
+        &config,
+        format!("version: \"2.0\"\ndate_jitter: [-300, -10]\npatient_linkage: {linkage}\n"),
+    )
+    .unwrap();
+    session.load_config(&config).unwrap();
+    let audit = session.audit().unwrap();
+    session.anonymize_metadata(&audit).unwrap();
+    let out = dir.path().join("out");
+    let export = session.export(&out).run().unwrap();
+    assert_eq!(export.written, 5, "{export}");
+    common::dicom_files(&out)
+        .iter()
+        .map(|p| {
+            let f = dicom_object::open_file(p).unwrap();
+            let text = |t| f.element(t).unwrap().to_str().unwrap().trim().to_string();
+            (
+                text(tags::INSTANCE_NUMBER).parse().unwrap(),
+                (text(tags::PATIENT_ID), text(tags::STUDY_DATE)),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn an_issuer_missing_or_different_on_some_files_does_not_split_a_patient() {
+    let out = run("id");
+    assert_eq!(out[&1], out[&2], "missing issuer split the patient");
+    assert_eq!(
+        out[&1], out[&3],
+        "another issuer, same person, split the patient"
+    );
+    assert_eq!(
+        out[&1], out[&5],
+        "a changed name with the same birth date split the patient"
+    );
+    assert_ne!(
+        out[&1].0, out[&4].0,
+        "another person with the same ID was merged"
+    );
+}
+
+#[test]
+fn strict_linkage_keeps_issuers_apart() {
+    let out = run("id_and_issuer");
+    assert_ne!(out[&1].0, out[&2].0);
+    assert_ne!(out[&1].0, out[&3].0);
+}
