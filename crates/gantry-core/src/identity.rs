@@ -760,4 +760,65 @@ mod tests {
             assert_eq!(m.find(text), Some(IdentifierKind::BirthDate), "{text}");
         }
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn plain(s: &str) -> bool {
+            !s.chars()
+                .any(|c| c.is_whitespace() || matches!(c, '^' | '\\' | ','))
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { failure_persistence: None, ..ProptestConfig::with_cases(512) })]
+
+            #[test]
+            fn cleaning_never_panics(text in "\\PC{0,80}", ids in proptest::collection::vec("\\PC{1,20}", 0..6)) {
+                let mut set = IdentifierSet::default();
+                for id in &ids {
+                    set.add_id(id);
+                    set.add_name(id);
+                }
+                let matcher = set.matcher();
+                let _ = matcher.clean(&text);
+                let _ = matcher.find(&text);
+                let _ = crate::detect::rewrite(&text, crate::detect::DateRewrite::Shift(-17), &|u| u.to_string());
+            }
+
+            #[test]
+            fn an_identifier_never_survives_cleaning(
+                before in "\\PC{0,30}",
+                id in "\\PC{4,20}",
+                after in "\\PC{0,30}",
+            ) {
+                prop_assume!(plain(&id) && id.chars().any(char::is_alphanumeric));
+                let mut set = IdentifierSet::default();
+                set.add_id(&id);
+                let normal_id = normalize(id.trim());
+                prop_assume!(set.items.iter().any(|(t, _)| *t == normal_id));
+                let text = format!("{before} {id} {after}");
+                let cleaned = set.matcher().clean(&text);
+                prop_assert!(
+                    !normalize(&cleaned).contains(&normal_id),
+                    "{:?} survived in {:?}", id, cleaned
+                );
+            }
+
+            #[test]
+            fn a_name_never_survives_as_a_word(
+                before in "[\\PC&&[^\\p{Alphabetic}\\p{N}]]{0,3}",
+                name in "\\p{L}{2,16}",
+                after in "[\\PC&&[^\\p{Alphabetic}\\p{N}]]{0,3}",
+            ) {
+                let mut set = IdentifierSet::default();
+                set.add_name(&format!("{name}^X"));
+                let normal = normalize(&name);
+                prop_assume!(set.items.iter().any(|(t, _)| *t == normal));
+                let text = format!("{before}{name}{after}");
+                let cleaned = set.matcher().clean(&text);
+                prop_assert!(!normalize(&cleaned).contains(&normal), "{:?} in {:?}", name, cleaned);
+            }
+        }
+    }
 }
