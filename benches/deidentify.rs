@@ -1,4 +1,4 @@
-//! Audit + anonymize throughput, and what sealing costs on top.
+//! Audit + anonymize (+ verify) throughput, and what sealing costs on top.
 //!
 //! ```text
 //! cargo bench --bench deidentify                          # 10,000 small files
@@ -29,8 +29,13 @@ fn main() {
     let config = work.path().join("config.yaml");
     std::fs::write(&config, format!("{CONFIG}{rules}")).expect("config");
 
-    let (mut audit_t, mut anon_t, mut seal_t, mut sealed_anon_t) =
-        (Duration::MAX, Duration::MAX, Duration::MAX, Duration::MAX);
+    let (mut audit_t, mut anon_t, mut verify_t, mut seal_t, mut sealed_anon_t) = (
+        Duration::MAX,
+        Duration::MAX,
+        Duration::MAX,
+        Duration::MAX,
+        Duration::MAX,
+    );
     for round in 0..3 {
         let open = |name: &str| {
             let mut s = Session::builder()
@@ -51,6 +56,9 @@ fn main() {
         let audit = audit.expect("audit ran");
         anon_t = anon_t.min(common::time(|| {
             session.anonymize_metadata(&audit).expect("anonymize");
+        }));
+        verify_t = verify_t.min(common::time(|| {
+            session.verify().expect("verify");
         }));
         // With sealing: the seal, and anonymize that checks and carries it.
         let mut session = open("sealed");
@@ -82,6 +90,14 @@ fn main() {
     println!(
         "  audit + anonymize              {:>9.0} files/s   (target 5,000)",
         rate(audit_t + anon_t)
+    );
+    println!(
+        "  verify                         {:>9.0} files/s",
+        rate(verify_t)
+    );
+    println!(
+        "  audit + anonymize + verify     {:>9.0} files/s",
+        rate(audit_t + anon_t + verify_t)
     );
     println!(
         "  seal (preserve_identities)     {:>9.0} files/s   {:.2}x the cost of anonymize alone",

@@ -64,6 +64,81 @@ pub struct Inventory {
     pub burned_in_annotation: Vec<ValueCount>,
     /// Earliest and latest Study Date.
     pub study_dates: Option<(String, String)>,
+    /// Where patient linkage is ambiguous: one Patient ID with several names or issuers,
+    /// one name with several Patient IDs (values masked).
+    pub linkage_conflicts: Vec<LinkageConflict>,
+}
+
+/// An ambiguity of patient linkage, with masked values.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LinkageConflict {
+    /// What conflicts: `several names`, `several issuers` (for one ID) or `several IDs`
+    /// (for one name).
+    pub kind: String,
+    /// The ID or name it is about, masked.
+    pub subject: String,
+    /// The values seen, masked.
+    pub variants: Vec<String>,
+    /// Instances involved.
+    pub instances: u64,
+}
+
+/// A value with all but its first character hidden (`K*******`), so a report points at a
+/// conflict without disclosing it.
+fn masked(value: &str) -> String {
+    let mut chars = value.trim().chars();
+    match chars.next() {
+        Some(first) => std::iter::once(first).chain(chars.map(|_| '*')).collect(),
+        None => "(empty)".into(),
+    }
+}
+
+fn linkage_conflicts(
+    rows: Vec<(Option<String>, Option<String>, Option<String>, u64)>,
+) -> Vec<LinkageConflict> {
+    use std::collections::{BTreeMap, BTreeSet};
+    let normal = |v: &Option<String>| crate::identity::normalize(v.as_deref().unwrap_or("").trim());
+    let mut by_id: BTreeMap<String, (BTreeSet<String>, BTreeSet<String>, u64)> = BTreeMap::new();
+    let mut by_name: BTreeMap<String, (BTreeSet<String>, u64)> = BTreeMap::new();
+    for (id, issuer, name, n) in &rows {
+        let id = id.as_deref().unwrap_or("").trim().to_string();
+        let name = normal(name);
+        if !id.is_empty() {
+            let entry = by_id.entry(id.clone()).or_default();
+            entry.0.insert(name.clone());
+            entry
+                .1
+                .insert(issuer.as_deref().unwrap_or("").trim().to_string());
+            entry.2 += n;
+        }
+        if !name.trim().is_empty() {
+            let entry = by_name.entry(name).or_default();
+            entry.0.insert(id);
+            entry.1 += n;
+        }
+    }
+    let mut out = Vec::new();
+    let conflict =
+        |kind: &str, subject: &str, variants: &BTreeSet<String>, instances| LinkageConflict {
+            kind: kind.into(),
+            subject: masked(subject),
+            variants: variants.iter().map(|v| masked(v)).collect(),
+            instances,
+        };
+    for (id, (names, issuers, n)) in &by_id {
+        if names.len() > 1 {
+            out.push(conflict("one ID, several names", id, names, *n));
+        }
+        if issuers.len() > 1 {
+            out.push(conflict("one ID, several issuers", id, issuers, *n));
+        }
+    }
+    for (name, (ids, n)) in &by_name {
+        if ids.len() > 1 {
+            out.push(conflict("one name, several IDs", name, ids, *n));
+        }
+    }
+    out
 }
 
 impl Session {
@@ -124,6 +199,7 @@ fn inventory(store: &Store) -> Result<Inventory> {
         frames: counts(Column::Frames)?,
         burned_in_annotation: counts(Column::BurnedInAnnotation)?,
         study_dates: store.study_date_range()?,
+        linkage_conflicts: linkage_conflicts(store.patient_identity_counts()?),
     })
 }
 
@@ -255,6 +331,23 @@ impl fmt::Display for Inventory {
         )?;
         section(f, "bits allocated", &self.bits_allocated)?;
         section(f, "frames", &self.frames)?;
-        section(f, "burned in annotation", &self.burned_in_annotation)
+        section(f, "burned in annotation", &self.burned_in_annotation)?;
+        if !self.linkage_conflicts.is_empty() {
+            writeln!(
+                f,
+                "patient linkage conflicts (see patient_linkage in the config)"
+            )?;
+            for c in &self.linkage_conflicts {
+                writeln!(
+                    f,
+                    "  {:<24} {:<16} {:>8}  {}",
+                    c.kind,
+                    c.subject,
+                    c.instances,
+                    c.variants.join(", ")
+                )?;
+            }
+        }
+        Ok(())
     }
 }

@@ -50,7 +50,7 @@ pub use config::{
 pub use detect::PhiKind;
 pub use engine::ElementFinding;
 pub use error::{GantryError, Result};
-pub use examine::{FileCounts, InstanceQuery, Inventory, ValueCount};
+pub use examine::{FileCounts, InstanceQuery, Inventory, LinkageConflict, ValueCount};
 pub use export::{Blocked, DEFAULT_LAYOUT, Export, ExportReport, ExportSyntax, Overwrite};
 pub use gantry_crypto::{Credential, CryptoError, KeyFile};
 pub use gantry_store::{

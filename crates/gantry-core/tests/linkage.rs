@@ -50,6 +50,20 @@ fn run(linkage: &str) -> BTreeMap<u32, (String, String)> {
     }
     let mut session = Session::open(dir.path().join("gantry.db")).unwrap();
     session.ingest(&dump).unwrap();
+    // Examine lists the ambiguities, masked.
+    let inventory = session.examine().unwrap();
+    let kinds: Vec<&str> = inventory
+        .linkage_conflicts
+        .iter()
+        .map(|c| c.kind.as_str())
+        .collect();
+    assert!(kinds.contains(&"one ID, several names"), "{inventory}");
+    assert!(kinds.contains(&"one ID, several issuers"), "{inventory}");
+    let shown = format!("{inventory}{}", serde_json::to_string(&inventory).unwrap());
+    assert!(
+        !shown.contains("P100") && !shown.contains("ROE") && !shown.contains("HOSP_A"),
+        "{shown}"
+    );
     let config = dir.path().join("c.yaml");
     std::fs::write(
         &config,

@@ -240,6 +240,25 @@ impl Store {
         self.pairs(&sql, |row| Ok((row.get(0)?, row.get::<_, i64>(1)? as u64)))
     }
 
+    /// Instances per (Patient ID, Issuer of Patient ID, Patient's Name) as indexed: what
+    /// patient linkage conflicts are found in.
+    pub fn patient_identity_counts(
+        &self,
+    ) -> Result<Vec<(Option<String>, Option<String>, Option<String>, u64)>> {
+        self.pairs(
+            "SELECT patient_id, issuer_of_patient_id, patient_name, COUNT(*)
+             FROM instances GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+            |row| {
+                Ok((
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get::<_, i64>(3)? as u64,
+                ))
+            },
+        )
+    }
+
     /// Instance, series and study counts per device (manufacturer, model, serial).
     pub fn device_counts(&self) -> Result<Vec<DeviceCount>> {
         self.pairs(
