@@ -402,6 +402,12 @@ impl<'a> Rules<'a> {
                 Planned::Remove
             } else if vr == VR::SQ {
                 Planned::Recurse
+            } else if vr == VR::PN {
+                // A person's name is never kept, whoever's block it is in.
+                Planned::Dummy
+            } else if is_free_text(vr) || vr == VR::UN {
+                // Kept private text is unknown content: read by the whole detector.
+                Planned::Clean
             } else {
                 Planned::Keep
             },

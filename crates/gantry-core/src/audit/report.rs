@@ -77,6 +77,9 @@ const EXAMPLES: usize = 200;
 pub struct RiskReport {
     /// The report's row in the store.
     pub id: i64,
+    /// The edition of the confidentiality profile table the rules come from.
+    #[serde(default)]
+    pub profile: String,
     /// Audit or verify.
     pub stage: Stage,
     /// Identifies the config and secret it was made with.
@@ -114,6 +117,7 @@ impl RiskReport {
     pub(crate) fn new(stage: Stage, fingerprint: String) -> RiskReport {
         RiskReport {
             id: 0,
+            profile: crate::config::PROFILE_EDITION.to_string(),
             stage,
             fingerprint,
             instances: 0,
@@ -228,6 +232,7 @@ impl fmt::Display for RiskReport {
             self.instances,
             self.duration.as_secs_f64()
         )?;
+        writeln!(f, "  rules: {}", self.profile)?;
         writeln!(
             f,
             "  {} findings in {} instances ({} inside sequences)",

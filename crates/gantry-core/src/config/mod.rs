@@ -16,7 +16,8 @@ use serde::{Deserialize, Serialize};
 pub use action::{Action, TagKey};
 pub use machine::{Condition, MachineRule, Zone, values_of};
 pub use profile::{
-    ActionCode, Profile, ProfileOption, ProfileRule, Requirement, TagPattern, requirement,
+    ActionCode, PROFILE_EDITION, Profile, ProfileOption, ProfileRule, Requirement, TagPattern,
+    requirement,
 };
 
 use action::RawTagRule;

@@ -407,8 +407,15 @@ pub struct Profile {
     patterns: Vec<usize>,
 }
 
+/// The edition of PS3.15 whose Table E.1-1 is embedded. The table comes from the
+/// innolitics/dicom-standard extraction, which re-parses the current standard monthly: its
+/// newest head (2025-01-28, standard 2024e) has the table unchanged since 2024b.
+pub const PROFILE_EDITION: &str =
+    "PS3.15 Table E.1-1, DICOM 2024e (rows unchanged since 2024b; 621 rows)";
+
 impl Profile {
-    /// The Basic Application Level Confidentiality Profile (PS3.15 E.1-1, 2024b).
+    /// The Basic Application Level Confidentiality Profile (PS3.15 E.1-1, see
+    /// [`PROFILE_EDITION`]).
     pub fn basic() -> &'static Profile {
         static PROFILE: OnceLock<Profile> = OnceLock::new();
         PROFILE.get_or_init(|| Profile::parse(TABLE))
