@@ -99,6 +99,8 @@ struct Detector {
     surnames: HashSet<&'static str>,
     common_given: HashSet<&'static str>,
     common_surnames: HashSet<&'static str>,
+    words: HashSet<&'static str>,
+    top_names: HashSet<&'static str>,
 }
 
 /// US Census 1990 name lists (public domain), names only; the common-word lists are those
@@ -107,6 +109,10 @@ const GIVEN: &str = include_str!("../data/names/given.txt");
 const SURNAMES: &str = include_str!("../data/names/surnames.txt");
 const COMMON_GIVEN: &str = include_str!("../data/names/common_given.txt");
 const COMMON_SURNAMES: &str = include_str!("../data/names/common_surnames.txt");
+/// Debian `wamerican` 2020.12.07: its lower-case words, upper-cased (SCOWL, permissive).
+const WORDS: &str = include_str!("../data/names/words.txt");
+/// The 1,000 most frequent surnames and the 700 female and 300 male given names.
+const TOP_NAMES: &str = include_str!("../data/names/top_names.txt");
 
 const MONTHS: &str = "jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?";
 
@@ -131,7 +137,7 @@ fn detector() -> &'static Detector {
             numeric: regex(r"\b([0-9]{1,2})([-/.])([0-9]{1,2})([-/.])([0-9]{4}|[0-9]{2})\b"),
             compact: regex(r"\b((?:1[89]|20)[0-9]{2})([0-9]{2})([0-9]{2})(?:[0-9]{4,6}(?:\.[0-9]+)?)?\b"),
             day_month: regex(&format!(
-                r"(?i)\b([0-9]{{1,2}})(?:st|nd|rd|th)?[ \-/.]*({MONTHS})\b\.?,?[ \-/.]*([0-9]{{4}}|[0-9]{{2}})\b"
+                r"(?i)\b([0-9]{{1,2}})(?:st|nd|rd|th)?(?:\s+of)?[ \-/.]*({MONTHS})\b\.?,?[ \-/.]*([0-9]{{4}}|[0-9]{{2}})\b"
             )),
             month_day: regex(&format!(
                 r"(?i)\b({MONTHS})\b\.?[ \-/.]*([0-9]{{1,2}})(?:st|nd|rd|th)?\b,?[ \-/.]*([0-9]{{4}})\b"
@@ -167,6 +173,8 @@ fn detector() -> &'static Detector {
             surnames: set(SURNAMES),
             common_given: set(COMMON_GIVEN),
             common_surnames: set(COMMON_SURNAMES),
+            words: set(WORDS),
+            top_names: set(TOP_NAMES),
         }
     })
 }
@@ -366,8 +374,20 @@ impl Detector {
     }
 
     fn names(&self, text: &str, out: &mut Vec<Span>) {
+        // `^`-joined parts are a person's name unless every part is a common word that is
+        // not a frequent name (CHEST^ROUTINE, abdomen^liver are protocols).
         for m in self.caret.find_iter(text) {
-            out.push(span(m.start(), m.end(), PhiKind::PersonName));
+            let name_like = m
+                .as_str()
+                .split(['^', '-'])
+                .filter(|p| p.chars().count() >= 2)
+                .any(|p| {
+                    self.is_strong_name(&p.to_uppercase())
+                        || !self.words.contains(p.to_uppercase().as_str())
+                });
+            if name_like {
+                out.push(span(m.start(), m.end(), PhiKind::PersonName));
+            }
         }
         for regex in [&self.title, &self.by, &self.kin, &self.label] {
             for caps in regex.captures_iter(text) {
@@ -425,6 +445,13 @@ impl Detector {
         }
     }
 
+    /// A name from the census lists that is not a common word, or that is one of the most
+    /// frequent names (SMITH, JOHN, WHITE).
+    fn is_strong_name(&self, upper: &str) -> bool {
+        (self.given.contains(upper) || self.surnames.contains(upper))
+            && (!self.words.contains(upper) || self.top_names.contains(upper))
+    }
+
     /// A given name that is not itself a common word (MARY, JOHN): then the pair is a name
     /// even when the surname is a word too (Mary White).
     fn given_is_strong(&self, given: &str) -> bool {
@@ -468,6 +495,15 @@ fn date_text(
         m: m as u32,
         d: d as u32,
     }
+}
+
+/// Whether a name part is an ordinary word rather than a name: a lower-case word of the
+/// English word list that is not a frequent name. Such parts of other people's names are
+/// not searched for in everyone's text (staff "Observer^Text" would mask every "Text").
+pub(crate) fn is_ordinary_word(part: &str) -> bool {
+    let detector = detector();
+    let upper = part.to_uppercase();
+    detector.words.contains(upper.as_str()) && !detector.is_strong_name(&upper)
 }
 
 /// Priority when two candidate spans start together: the more specific class first.
@@ -695,6 +731,8 @@ mod tests {
         assert_eq!(shift("on March 4th, 2021", 1), "on March 5th, 2021");
         assert_eq!(shift("since Jan 2020", -30), "since Dec 2019");
         assert_eq!(shift("on 4 Mar 21", 1), "on 5 Mar 21");
+        assert_eq!(shift("the 4th of March 2021", 1), "the 5th of March 2021");
+        assert_eq!(shift("Mar-04-2021", 1), "Mar-05-2021");
     }
 
     #[test]
@@ -726,6 +764,7 @@ mod tests {
             ("accompanied by his daughter, Mary Smith", "Mary Smith"),
             ("Smith, John reviewed", "Smith, John"),
             ("ref DOE^JANE^Q", "DOE^JANE^Q"),
+            ("KOWALCZYK^ANNA", "KOWALCZYK^ANNA"),
             ("JOHN A. WHITE called", "JOHN A. WHITE"),
         ] {
             let found = kinds(text);
@@ -750,6 +789,8 @@ mod tests {
             "BODY 5.0 CE",
             "Patient Position",
             "0.123456 mm",
+            "abdomen^liver",
+            "CHEST^ROUTINE",
         ] {
             assert_eq!(kinds(text), Vec::new(), "{text}");
         }

@@ -146,7 +146,17 @@ impl Engine<'_> {
     /// Reads a kept text value: identifiers of the patient and of everyone else in the
     /// session are removed; with `full` (free text), so is everything the PHI detector
     /// finds, dates shifted by the patient's offset and UIDs remapped.
-    fn read_text(&self, value: &str, vr: VR, full: bool, patient: &PatientContext) -> TextOutcome {
+    /// `required`: the attribute is one the standard requires where it occurs (a code
+    /// meaning of Gantry's known-safe table): gutted text stays, masked, so the object
+    /// stays valid.
+    fn read_text(
+        &self,
+        value: &str,
+        vr: VR,
+        full: bool,
+        required: bool,
+        patient: &PatientContext,
+    ) -> TextOutcome {
         if !reads_as_text(vr) || value.is_empty() {
             return TextOutcome::Clean;
         }
@@ -173,7 +183,7 @@ impl Engine<'_> {
         let Some(source) = source else {
             return TextOutcome::Clean;
         };
-        if says_nothing(&text) {
+        if says_nothing(&text) && !required {
             TextOutcome::Remove(source)
         } else {
             TextOutcome::Rewritten(text.into_owned(), source)
@@ -303,7 +313,8 @@ impl Engine<'_> {
                 Planned::Recurse => {} // deeper than any real object: dropped, not kept
                 Planned::Clean | Planned::Keep if is_text(vr) => {
                     let full = decision.planned == Planned::Clean;
-                    match self.read_text(&text(), vr, full, patient) {
+                    let required = decision.source == RuleSource::KnownSafe;
+                    match self.read_text(&text(), vr, full, required, patient) {
                         TextOutcome::Clean => {
                             out.put(element.clone());
                         }
@@ -444,7 +455,8 @@ impl Engine<'_> {
                             finding(source, Planned::Clean);
                         }
                     } else {
-                        match self.read_text(&value, vr, full, patient) {
+                        let required = decision.source == RuleSource::KnownSafe;
+                        match self.read_text(&value, vr, full, required, patient) {
                             TextOutcome::Clean => {}
                             TextOutcome::Rewritten(_, source) => finding(source, Planned::Clean),
                             TextOutcome::Remove(source) => finding(source, Planned::Remove),
@@ -534,7 +546,9 @@ impl Engine<'_> {
                         &text,
                     );
                 } else if vr != VR::UI
-                    && let Some(uid) = original_uids.iter().find(|u| text.contains(u.as_str()))
+                    && let Some(uid) = original_uids
+                        .iter()
+                        .find(|u| contains_uid(text.as_bytes(), u))
                 {
                     found(RuleSource::Survived, Planned::RemapUid, uid);
                 }
@@ -568,15 +582,28 @@ impl Engine<'_> {
                         Planned::Remove,
                         id,
                     );
-                } else if let Some(uid) = original_uids
-                    .iter()
-                    .find(|u| bytes.windows(u.len()).any(|w| w == u.as_bytes()))
-                {
+                } else if let Some(uid) = original_uids.iter().find(|u| contains_uid(&bytes, u)) {
                     found(RuleSource::Survived, Planned::Remove, uid);
                 }
             }
         }
     }
+}
+
+/// Whether `haystack` holds `uid` as a whole UID (not inside a longer number or UID). UIDs
+/// of fewer than three components or eight characters ("1", "1.2") are not looked for in
+/// text: they would be found in any number.
+fn contains_uid(haystack: &[u8], uid: &str) -> bool {
+    let uid = uid.as_bytes();
+    if uid.len() < 8 || uid.iter().filter(|b| **b == b'.').count() < 2 {
+        return false;
+    }
+    let part = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_digit() || *b == b'.');
+    haystack.windows(uid.len()).enumerate().any(|(at, w)| {
+        w == uid
+            && !part(at.checked_sub(1).and_then(|i| haystack.get(i)))
+            && !part(haystack.get(at + uid.len()))
+    })
 }
 
 /// Whether a cleaned text has lost its meaning: no word is left but labels and little

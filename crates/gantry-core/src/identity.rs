@@ -418,6 +418,21 @@ impl IdentifierSet {
         }
     }
 
+    /// This set without name parts that are ordinary words (what is searched for in the
+    /// text of other patients' objects; a patient's own set keeps them all).
+    pub fn without_ordinary_words(&self) -> IdentifierSet {
+        IdentifierSet {
+            items: self
+                .items
+                .iter()
+                .filter(|(text, kind)| {
+                    *kind != IdentifierKind::Name || !crate::detect::is_ordinary_word(text)
+                })
+                .cloned()
+                .collect(),
+        }
+    }
+
     /// Merges another set into this one.
     pub fn extend(&mut self, other: &IdentifierSet) {
         self.items.extend(other.items.iter().cloned());

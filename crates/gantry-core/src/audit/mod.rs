@@ -120,6 +120,7 @@ impl Session {
         for set in identities.values() {
             everyone.extend(set);
         }
+        let everyone = everyone.without_ordinary_words();
         let everyone_digest = everyone.digest();
         let everyone = everyone.matcher();
         let rules = Rules::new(&config);
