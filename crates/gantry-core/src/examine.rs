@@ -93,14 +93,13 @@ fn masked(value: &str) -> String {
     }
 }
 
-fn linkage_conflicts(
-    rows: Vec<(Option<String>, Option<String>, Option<String>, u64)>,
-) -> Vec<LinkageConflict> {
+fn linkage_conflicts(rows: Vec<gantry_store::PatientIdentityCount>) -> Vec<LinkageConflict> {
     use std::collections::{BTreeMap, BTreeSet};
     let normal = |v: &Option<String>| crate::identity::normalize(v.as_deref().unwrap_or("").trim());
     let mut by_id: BTreeMap<String, (BTreeSet<String>, BTreeSet<String>, u64)> = BTreeMap::new();
     let mut by_name: BTreeMap<String, (BTreeSet<String>, u64)> = BTreeMap::new();
-    for (id, issuer, name, n) in &rows {
+    for row in &rows {
+        let (id, issuer, name, n) = (&row.patient_id, &row.issuer, &row.name, &row.instances);
         let id = id.as_deref().unwrap_or("").trim().to_string();
         let name = normal(name);
         if !id.is_empty() {

@@ -59,7 +59,9 @@ pub use source::{
     SkipReason, SourceStamp, SourceSyntax, format_tag, open_pixel_value, read_source,
     split_fragments,
 };
-pub use store::{DeviceCount, FileState, IndexedSource, Store, StoreTx, StoredInstance};
+pub use store::{
+    DeviceCount, FileState, IndexedSource, PatientIdentityCount, Store, StoreTx, StoredInstance,
+};
 
 mod derived;
 mod error;

@@ -242,19 +242,17 @@ impl Store {
 
     /// Instances per (Patient ID, Issuer of Patient ID, Patient's Name) as indexed: what
     /// patient linkage conflicts are found in.
-    pub fn patient_identity_counts(
-        &self,
-    ) -> Result<Vec<(Option<String>, Option<String>, Option<String>, u64)>> {
+    pub fn patient_identity_counts(&self) -> Result<Vec<PatientIdentityCount>> {
         self.pairs(
             "SELECT patient_id, issuer_of_patient_id, patient_name, COUNT(*)
              FROM instances GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
             |row| {
-                Ok((
-                    row.get(0)?,
-                    row.get(1)?,
-                    row.get(2)?,
-                    row.get::<_, i64>(3)? as u64,
-                ))
+                Ok(PatientIdentityCount {
+                    patient_id: row.get(0)?,
+                    issuer: row.get(1)?,
+                    name: row.get(2)?,
+                    instances: row.get::<_, i64>(3)? as u64,
+                })
             },
         )
     }
@@ -519,6 +517,19 @@ pub struct StoredInstance {
     pub anonymize_failure: Option<String>,
     /// Why redact last failed for it, if it did (and has not succeeded since).
     pub redact_failure: Option<String>,
+}
+
+/// Instances per indexed patient identity (ID, issuer, name), for linkage checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PatientIdentityCount {
+    /// Patient ID.
+    pub patient_id: Option<String>,
+    /// Issuer of Patient ID.
+    pub issuer: Option<String>,
+    /// Patient's Name.
+    pub name: Option<String>,
+    /// Instances with these three values.
+    pub instances: u64,
 }
 
 /// Instances per device, for inventories.
