@@ -311,8 +311,8 @@ impl IdentifierSet {
                         self.add(part, IdentifierKind::Name);
                     }
                     // Each half of a hyphenated name identifies on its own (SANTOS of
-                    // OLIVEIRA-SANTOS).
-                    if part.contains('-') {
+                    // OLIVEIRA-SANTOS); a code such as CQ500-CT-310 is not split.
+                    if part.contains('-') && part.chars().all(|c| c.is_alphabetic() || c == '-') {
                         for half in part.split('-') {
                             if half.chars().count() >= 2 {
                                 self.add(half, IdentifierKind::Name);

@@ -357,8 +357,11 @@ impl<'a> Rules<'a> {
 
     fn unlisted(&self) -> Decision {
         Decision {
+            // Replaced by a dummy rather than removed: an attribute the object requires
+            // (Text Value of a TEXT content item, Type 1C; Content Description, Type 2)
+            // stays valid, and the dummy says nothing (PS3.15 action D).
             planned: match self.config.unlisted_text {
-                crate::config::UnlistedText::Remove => Planned::Remove,
+                crate::config::UnlistedText::Remove => Planned::Dummy,
                 crate::config::UnlistedText::Clean => Planned::Clean,
             },
             source: RuleSource::UnlistedText,
@@ -642,7 +645,7 @@ mod tests {
     }
 
     #[test]
-    fn unlisted_text_is_removed_unless_known_safe_or_configured_clean() {
+    fn unlisted_text_is_replaced_unless_known_safe_or_configured_clean() {
         let config = Config::default();
         let rules = Rules::new(&config);
         let decide =
@@ -651,7 +654,7 @@ mod tests {
         let text_value = decide(&rules, Tag(0x0040, 0xA160), VR::UT);
         assert_eq!(
             (text_value.planned, text_value.source),
-            (Planned::Remove, RuleSource::UnlistedText)
+            (Planned::Dummy, RuleSource::UnlistedText)
         );
         // Code Meaning is known safe descriptive text: kept, read by the detector.
         assert_eq!(
@@ -666,7 +669,7 @@ mod tests {
         // An unknown attribute of a public group holding bytes.
         assert_eq!(
             decide(&rules, Tag(0x0018, 0xFFF0), VR::UN).planned,
-            Planned::Remove
+            Planned::Dummy
         );
         let clean = Config {
             unlisted_text: crate::config::UnlistedText::Clean,

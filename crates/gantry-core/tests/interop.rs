@@ -87,10 +87,16 @@ fn without_uids(line: &str) -> String {
     let mut token = String::new();
     let flush = |token: &mut String, out: &mut String| {
         let dots = token.matches('.').count();
-        if dots >= 2
-            && token
-                .split('.')
-                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        // A UID value dciodvfy quotes after a UID attribute (`...InstanceUID 0`), remapped in
+        // the output, is a UID too, whatever its form.
+        let quoted_uid = (out.ends_with('<') || out.ends_with("UID "))
+            && out.contains("UID")
+            && !token.is_empty();
+        if quoted_uid
+            || dots >= 2
+                && token
+                    .split('.')
+                    .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
         {
             out.push_str("<uid>");
         } else {
