@@ -262,3 +262,29 @@ fn reversible_mode_seals_and_recovers_utf8_latin1_and_iso_2022_names() {
         assert_eq!(text(tags::PATIENT_BIRTH_DATE), patient.birth_date);
     }
 }
+
+#[test]
+fn files_whose_elements_are_all_un_are_indexed_by_their_real_uids() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = write_adversarial(&dir.path().join("corpus")).unwrap();
+    let mut session = Session::builder()
+        .database(dir.path().join("gantry.db"))
+        .open()
+        .unwrap();
+    session.ingest(&corpus.root).unwrap();
+    let records = session.query().list().unwrap();
+    assert_eq!(records.len(), corpus.vectors.len());
+    for record in &records {
+        assert!(
+            corpus.uids.contains(&record.sop_instance_uid),
+            "indexed as {:?}",
+            record.sop_instance_uid
+        );
+        assert!(
+            record
+                .patient_id
+                .as_deref()
+                .is_some_and(|id| id.starts_with("ADV"))
+        );
+    }
+}

@@ -109,13 +109,29 @@ impl InstanceRecord {
 
 /// A trimmed text value, or `None` when absent or unreadable.
 pub(crate) fn text(obj: &InMemDicomObject, tag: Tag) -> Option<String> {
-    let value = obj.get(tag)?.to_str().ok()?;
+    let element = obj.get(tag)?;
+    // A standard attribute stored as UN holds its text as bytes (PS3.5 6.2.2); rendered by
+    // dicom-rs it would read as a list of numbers.
+    let value = match (element.vr(), element.value().primitive()) {
+        (dicom_core::VR::UN, Some(p)) => String::from_utf8_lossy(&p.to_bytes()).into_owned().into(),
+        _ => element.to_str().ok()?,
+    };
     let value = value.trim_matches(|c: char| c == '\0' || c.is_whitespace());
     Some(value.to_string())
 }
 
 fn number(obj: &InMemDicomObject, tag: Tag) -> Option<u32> {
     let element = obj.get(tag)?;
+    if element.vr() == dicom_core::VR::UN
+        && let Some(p) = element.value().primitive()
+    {
+        // US stored as UN: two little-endian bytes; IS: text.
+        let bytes = p.to_bytes();
+        return match bytes.len() {
+            2 => Some(u32::from(u16::from_le_bytes([bytes[0], bytes[1]]))),
+            _ => text(obj, tag)?.parse().ok(),
+        };
+    }
     element
         .to_int::<u32>()
         .ok()
