@@ -506,6 +506,26 @@ pub(crate) fn is_ordinary_word(part: &str) -> bool {
     detector.words.contains(upper.as_str()) && !detector.is_strong_name(&upper)
 }
 
+/// What verify looks for in every free-text value it exports, whatever rule kept it: an
+/// e-mail address, or a person's name in unmistakable context (a title, "signed by", a kin
+/// word, a label such as "Physician:"). Unlike [`detect`], nothing here is ever a
+/// legitimate part of a de-identified value.
+pub(crate) fn unmistakable_phi(text: &str) -> Option<PhiKind> {
+    let detector = detector();
+    if detector.email.is_match(text) {
+        return Some(PhiKind::Email);
+    }
+    [
+        &detector.title,
+        &detector.by,
+        &detector.kin,
+        &detector.label,
+    ]
+    .into_iter()
+    .any(|regex| regex.is_match(text))
+    .then_some(PhiKind::PersonName)
+}
+
 /// Priority when two candidate spans start together: the more specific class first.
 fn rank(kind: PhiKind) -> u8 {
     match kind {

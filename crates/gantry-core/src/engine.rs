@@ -551,6 +551,10 @@ impl Engine<'_> {
                         .find(|u| contains_uid(text.as_bytes(), u))
                 {
                     found(RuleSource::Survived, Planned::RemapUid, uid);
+                } else if crate::rules::is_free_text(vr)
+                    && let Some(phi) = crate::detect::unmistakable_phi(&text)
+                {
+                    found(RuleSource::Detected { phi }, Planned::Clean, &text);
                 }
             } else if matches!(
                 vr,

@@ -288,3 +288,49 @@ fn files_whose_elements_are_all_un_are_indexed_by_their_real_uids() {
         );
     }
 }
+
+#[test]
+fn verify_blocks_a_name_in_context_even_where_the_config_keeps_the_text() {
+    use dicom_core::{DataElement, PrimitiveValue, VR};
+    let dir = tempfile::tempdir().unwrap();
+    let dump = dir.path().join("dump");
+    std::fs::create_dir_all(&dump).unwrap();
+    let mut o = InMemDicomObject::new_empty();
+    for (tag, vr, value) in [
+        (tags::SOP_CLASS_UID, VR::UI, "1.2.840.10008.5.1.4.1.1.88.22"),
+        (tags::SOP_INSTANCE_UID, VR::UI, "2.25.77001"),
+        (tags::STUDY_INSTANCE_UID, VR::UI, "2.25.77002"),
+        (tags::SERIES_INSTANCE_UID, VR::UI, "2.25.77003"),
+        (tags::MODALITY, VR::CS, "SR"),
+        (tags::PATIENT_ID, VR::LO, "Q7700"),
+        (tags::PATIENT_NAME, VR::PN, "DOE^JOHN"),
+        (
+            tags::IMAGE_COMMENTS,
+            VR::LT,
+            "Dictated by Dr. Aurelio Vanterpool",
+        ),
+    ] {
+        o.put(DataElement::new(tag, vr, PrimitiveValue::from(value)));
+    }
+    common::write_instance(&dump.join("a.dcm"), o);
+    let mut session = Session::open(dir.path().join("gantry.db")).unwrap();
+    session.ingest(&dump).unwrap();
+    let config = dir.path().join("c.yaml");
+    std::fs::write(
+        &config,
+        "version: \"2.0\"\nphi_tags:\n  ImageComments: { action: KEEP }\n",
+    )
+    .unwrap();
+    session.load_config(&config).unwrap();
+    let audit = session.audit().unwrap();
+    session.anonymize_metadata(&audit).unwrap();
+    let verify = session.verify().unwrap();
+    assert!(!verify.is_clean(), "{verify}");
+    let export = session.export(dir.path().join("out")).run().unwrap();
+    assert_eq!(export.written, 0, "{export}");
+    let reasons = export.blocked[0].reasons.join("\n");
+    assert!(
+        reasons.contains("(0020,4000)") && reasons.contains("PHI detector"),
+        "{reasons}"
+    );
+}
