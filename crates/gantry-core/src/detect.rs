@@ -277,43 +277,27 @@ impl Detector {
                 push(whole.0, whole.1, date_text(ys, ms, Some(ds), y, m, d));
             }
         }
-        for caps in self.day_month.captures_iter(text) {
-            let (Some((d, ds)), Some(month), Some((y, ys))) =
-                (number(&caps, 1), caps.get(2), number(&caps, 3))
-            else {
-                continue;
-            };
-            let Some(m) = month_number(month.as_str()) else {
-                continue;
-            };
-            let y = full_year(y, ys.1 - ys.0);
-            if valid(y, m as i64, d) {
-                let whole = caps.get(0).map_or((0, 0), |w| (w.start(), w.end()));
-                let ms = (month.start(), month.end());
-                push(
-                    whole.0,
-                    whole.1,
-                    date_text(ys, ms, Some(ds), y, m as i64, d),
-                );
-            }
-        }
-        for caps in self.month_day.captures_iter(text) {
-            let (Some(month), Some((d, ds)), Some((y, ys))) =
-                (caps.get(1), number(&caps, 2), number(&caps, 3))
-            else {
-                continue;
-            };
-            let Some(m) = month_number(month.as_str()) else {
-                continue;
-            };
-            if valid(y, m as i64, d) {
-                let whole = caps.get(0).map_or((0, 0), |w| (w.start(), w.end()));
-                let ms = (month.start(), month.end());
-                push(
-                    whole.0,
-                    whole.1,
-                    date_text(ys, ms, Some(ds), y, m as i64, d),
-                );
+        // "4 March 2021" and "March 4, 2021": day, month and year groups of each form.
+        for (regex, day, month, year) in [(&self.day_month, 1, 2, 3), (&self.month_day, 2, 1, 3)] {
+            for caps in regex.captures_iter(text) {
+                let (Some((d, ds)), Some(month), Some((y, ys))) =
+                    (number(&caps, day), caps.get(month), number(&caps, year))
+                else {
+                    continue;
+                };
+                let Some(m) = month_number(month.as_str()) else {
+                    continue;
+                };
+                let y = full_year(y, ys.1 - ys.0);
+                if valid(y, m as i64, d) {
+                    let whole = caps.get(0).map_or((0, 0), |w| (w.start(), w.end()));
+                    let ms = (month.start(), month.end());
+                    push(
+                        whole.0,
+                        whole.1,
+                        date_text(ys, ms, Some(ds), y, m as i64, d),
+                    );
+                }
             }
         }
         for caps in self.month_year.captures_iter(text) {

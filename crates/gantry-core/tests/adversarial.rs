@@ -42,6 +42,20 @@ fn variants(secret: &str) -> Vec<String> {
     out
 }
 
+/// A session in `dir` with the corpus ingested (every vector indexed) and its config loaded.
+fn configured(corpus: &AdversarialCorpus, dir: &std::path::Path) -> Session {
+    let mut session = Session::builder()
+        .database(dir.join("gantry.db"))
+        .open()
+        .unwrap();
+    let ingest = session.ingest(&corpus.root).unwrap();
+    assert_eq!(ingest.indexed as usize, corpus.vectors.len(), "{ingest}");
+    let config = dir.join("config.yaml");
+    std::fs::write(&config, &corpus.config).unwrap();
+    session.load_config(&config).unwrap();
+    session
+}
+
 struct Output {
     texts: Vec<String>,
     bytes: Vec<u8>,
@@ -52,15 +66,7 @@ fn run(
     corpus: &AdversarialCorpus,
     dir: &std::path::Path,
 ) -> (BTreeMap<u32, Output>, gantry_core::ExportReport) {
-    let mut session = Session::builder()
-        .database(dir.join("gantry.db"))
-        .open()
-        .unwrap();
-    let ingest = session.ingest(&corpus.root).unwrap();
-    assert_eq!(ingest.indexed as usize, corpus.vectors.len(), "{ingest}");
-    let config = dir.join("config.yaml");
-    std::fs::write(&config, &corpus.config).unwrap();
-    session.load_config(&config).unwrap();
+    let mut session = configured(corpus, dir);
     let audit = session.audit().unwrap();
     session.anonymize_metadata(&audit).unwrap();
     session.redact_pixels().unwrap();
@@ -201,14 +207,7 @@ fn dates_written_in_free_text_are_shifted_by_the_patients_offset() {
 fn reversible_mode_seals_and_recovers_utf8_latin1_and_iso_2022_names() {
     let dir = tempfile::tempdir().unwrap();
     let corpus = write_adversarial(&dir.path().join("corpus")).unwrap();
-    let mut session = Session::builder()
-        .database(dir.path().join("gantry.db"))
-        .open()
-        .unwrap();
-    session.ingest(&corpus.root).unwrap();
-    let config = dir.path().join("config.yaml");
-    std::fs::write(&config, &corpus.config).unwrap();
-    session.load_config(&config).unwrap();
+    let mut session = configured(&corpus, dir.path());
     let key = gantry_core::KeyFile::create(dir.path().join("master.key")).unwrap();
     session
         .enable_reversible_anonymization(key.clone())
