@@ -156,8 +156,10 @@ fn detector() -> &'static Detector {
                 r"\b(?:[A-Z]{1,2}[0-9][A-Z0-9]? ?[0-9][A-Z]{2}|[A-Z][0-9][A-Z] ?[0-9][A-Z][0-9]|[0-9]{5}-[0-9]{4}|[A-Z]{2} +[0-9]{5})\b",
             ),
             caret: regex(r"[\p{L}'’\-]+(?:\^[\p{L}'’\-]*)+"),
+            // Titles that are also modality or document codes (DR, MR, MS, SR: "MR BRAIN",
+            // "SR Features") count in title case or with a period; the others in any case.
             title: regex(&format!(
-                r"(?i:\b(?:dr|drs|mr|mrs|ms|miss|mx|prof|professor|sir|dame|herr|frau|mme|mlle|sr|sra|srta|doctor)\b\.?)\s*((?:[\p{{L}}'’\-]+\.?)(?:\s+{name}){{0,2}})"
+                r"(?:\b(?:Dr|Drs|Mr|Mrs|Ms|Mx|Sr|Sra|Srta)\b\.?|\b(?i:dr|drs|mr|mrs|ms|mx|sr|sra|srta)\.|(?i:\b(?:mrs|miss|prof|professor|sir|dame|herr|frau|mme|mlle|doctor)\b\.?))\s*((?:[\p{{L}}'’\-]+\.?)(?:\s+{name}){{0,2}})"
             )),
             by: regex(&format!(
                 r"(?i:\b(?:signed|dictated|read|reported|reviewed|approved|seen|referred|transcribed|verified|performed|examined|interpreted|attended|accompanied|requested|ordered|authored|written|typed|sent)\s+by)\s*:?\s*((?:{name})(?:\s+{name}){{0,2}})"
@@ -770,6 +772,8 @@ mod tests {
             ("ref DOE^JANE^Q", "DOE^JANE^Q"),
             ("KOWALCZYK^ANNA", "KOWALCZYK^ANNA"),
             ("JOHN A. WHITE called", "JOHN A. WHITE"),
+            ("seen by DR. HOUSE", "HOUSE"),
+            ("Mr Kowalczyk called", "Kowalczyk"),
         ] {
             let found = kinds(text);
             assert!(
@@ -794,6 +798,10 @@ mod tests {
             "Patient Position",
             "0.123456 mm",
             "abdomen^liver",
+            "MR BRAIN W/O CONTRAST",
+            "DR CHEST PA",
+            "Demonstration of SR Features",
+            "MS lesion follow-up",
             "CHEST^ROUTINE",
         ] {
             assert_eq!(kinds(text), Vec::new(), "{text}");
