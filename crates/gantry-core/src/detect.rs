@@ -739,6 +739,7 @@ mod tests {
         assert_eq!(shift("on 4 Mar 21", 1), "on 5 Mar 21");
         assert_eq!(shift("the 4th of March 2021", 1), "the 5th of March 2021");
         assert_eq!(shift("Mar-04-2021", 1), "Mar-05-2021");
+        assert_eq!(shift("DOB 01/02/1960", 1), "DOB 01/03/1960");
     }
 
     #[test]
@@ -774,6 +775,9 @@ mod tests {
             ("JOHN A. WHITE called", "JOHN A. WHITE"),
             ("seen by DR. HOUSE", "HOUSE"),
             ("Mr Kowalczyk called", "Kowalczyk"),
+            ("Ref. Dr. J. Smith", "Smith"),
+            ("Patient: Kowalczyk", "Kowalczyk"),
+            ("Pt seen with John Smith today", "John Smith"),
         ] {
             let found = kinds(text);
             assert!(
