@@ -64,16 +64,16 @@ pub struct Inventory {
     pub burned_in_annotation: Vec<ValueCount>,
     /// Earliest and latest Study Date.
     pub study_dates: Option<(String, String)>,
-    /// Where patient linkage is ambiguous: one Patient ID with several names or issuers,
-    /// one name with several Patient IDs (values masked).
+    /// Where patient linkage is ambiguous: one Patient ID with several names, issuers or
+    /// birth dates, one name with several Patient IDs (values masked).
     pub linkage_conflicts: Vec<LinkageConflict>,
 }
 
 /// An ambiguity of patient linkage, with masked values.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LinkageConflict {
-    /// What conflicts: `several names`, `several issuers` (for one ID) or `several IDs`
-    /// (for one name).
+    /// What conflicts: several names, issuers or birth dates for one ID, or several IDs
+    /// for one name.
     pub kind: String,
     /// The ID or name it is about, masked.
     pub subject: String,
@@ -96,7 +96,15 @@ fn masked(value: &str) -> String {
 fn linkage_conflicts(rows: Vec<gantry_store::PatientIdentityCount>) -> Vec<LinkageConflict> {
     use std::collections::{BTreeMap, BTreeSet};
     let normal = |v: &Option<String>| crate::identity::normalize(v.as_deref().unwrap_or("").trim());
-    let mut by_id: BTreeMap<String, (BTreeSet<String>, BTreeSet<String>, u64)> = BTreeMap::new();
+    /// What one Patient ID was seen with.
+    #[derive(Default)]
+    struct Seen {
+        names: BTreeSet<String>,
+        issuers: BTreeSet<String>,
+        births: BTreeSet<String>,
+        instances: u64,
+    }
+    let mut by_id: BTreeMap<String, Seen> = BTreeMap::new();
     let mut by_name: BTreeMap<String, (BTreeSet<String>, u64)> = BTreeMap::new();
     for row in &rows {
         let (id, issuer, name, n) = (&row.patient_id, &row.issuer, &row.name, &row.instances);
@@ -104,11 +112,19 @@ fn linkage_conflicts(rows: Vec<gantry_store::PatientIdentityCount>) -> Vec<Linka
         let name = normal(name);
         if !id.is_empty() {
             let entry = by_id.entry(id.clone()).or_default();
-            entry.0.insert(name.clone());
+            entry.names.insert(name.clone());
             entry
-                .1
+                .issuers
                 .insert(issuer.as_deref().unwrap_or("").trim().to_string());
-            entry.2 += n;
+            if let Some(birth) = row
+                .birth_date
+                .as_deref()
+                .map(str::trim)
+                .filter(|b| !b.is_empty())
+            {
+                entry.births.insert(birth.to_string());
+            }
+            entry.instances += n;
         }
         if !name.trim().is_empty() {
             let entry = by_name.entry(name).or_default();
@@ -124,12 +140,17 @@ fn linkage_conflicts(rows: Vec<gantry_store::PatientIdentityCount>) -> Vec<Linka
             variants: variants.iter().map(|v| masked(v)).collect(),
             instances,
         };
-    for (id, (names, issuers, n)) in &by_id {
+    for (id, seen) in &by_id {
+        let (names, issuers, births, n) =
+            (&seen.names, &seen.issuers, &seen.births, &seen.instances);
         if names.len() > 1 {
             out.push(conflict("one ID, several names", id, names, *n));
         }
         if issuers.len() > 1 {
             out.push(conflict("one ID, several issuers", id, issuers, *n));
+        }
+        if births.len() > 1 {
+            out.push(conflict("one ID, several birth dates", id, births, *n));
         }
     }
     for (name, (ids, n)) in &by_name {

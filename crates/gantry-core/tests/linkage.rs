@@ -59,9 +59,16 @@ fn run(linkage: &str) -> BTreeMap<u32, (String, String)> {
         .collect();
     assert!(kinds.contains(&"one ID, several names"), "{inventory}");
     assert!(kinds.contains(&"one ID, several issuers"), "{inventory}");
+    assert!(
+        kinds.contains(&"one ID, several birth dates"),
+        "{inventory}"
+    );
     let shown = format!("{inventory}{}", serde_json::to_string(&inventory).unwrap());
     assert!(
-        !shown.contains("P100") && !shown.contains("ROE") && !shown.contains("HOSP_A"),
+        !shown.contains("P100")
+            && !shown.contains("ROE")
+            && !shown.contains("HOSP_A")
+            && !shown.contains("19550505"),
         "{shown}"
     );
     let config = dir.path().join("c.yaml");

@@ -22,6 +22,8 @@ pub struct InstanceRecord {
     pub patient_id: Option<String>,
     /// Issuer of Patient ID (0010,0021).
     pub issuer_of_patient_id: Option<String>,
+    /// Patient's Birth Date.
+    pub patient_birth_date: Option<String>,
     /// Patient's Name (0010,0010).
     pub patient_name: Option<String>,
     /// Study Instance UID (0020,000D).
@@ -77,6 +79,7 @@ impl InstanceRecord {
             sop_class_uid: text(h, tags::SOP_CLASS_UID),
             patient_id: text(h, tags::PATIENT_ID),
             issuer_of_patient_id: text(h, tags::ISSUER_OF_PATIENT_ID),
+            patient_birth_date: text(h, tags::PATIENT_BIRTH_DATE),
             patient_name: text(h, tags::PATIENT_NAME),
             study_instance_uid: text(h, tags::STUDY_INSTANCE_UID),
             series_instance_uid: text(h, tags::SERIES_INSTANCE_UID),

@@ -150,6 +150,11 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (instance_id, checkpoint)
     );
     "#,
+    // 6: the birth date, so examine can list one Patient ID with several birth dates (rows
+    // indexed before it have none until they are indexed again).
+    r#"
+    ALTER TABLE instances ADD COLUMN patient_birth_date TEXT;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -240,18 +240,19 @@ impl Store {
         self.pairs(&sql, |row| Ok((row.get(0)?, row.get::<_, i64>(1)? as u64)))
     }
 
-    /// Instances per (Patient ID, Issuer of Patient ID, Patient's Name) as indexed: what
+    /// Instances per (Patient ID, Issuer, Patient's Name, Birth Date) as indexed: what
     /// patient linkage conflicts are found in.
     pub fn patient_identity_counts(&self) -> Result<Vec<PatientIdentityCount>> {
         self.pairs(
-            "SELECT patient_id, issuer_of_patient_id, patient_name, COUNT(*)
-             FROM instances GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+            "SELECT patient_id, issuer_of_patient_id, patient_name, patient_birth_date, COUNT(*)
+             FROM instances GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
             |row| {
                 Ok(PatientIdentityCount {
                     patient_id: row.get(0)?,
                     issuer: row.get(1)?,
                     name: row.get(2)?,
-                    instances: row.get::<_, i64>(3)? as u64,
+                    birth_date: row.get(3)?,
+                    instances: row.get::<_, i64>(4)? as u64,
                 })
             },
         )
@@ -528,7 +529,9 @@ pub struct PatientIdentityCount {
     pub issuer: Option<String>,
     /// Patient's Name.
     pub name: Option<String>,
-    /// Instances with these three values.
+    /// Patient's Birth Date.
+    pub birth_date: Option<String>,
+    /// Instances with these four values.
     pub instances: u64,
 }
 
@@ -647,6 +650,7 @@ impl StoreTx<'_> {
             record.content_hash.map(|h| h.to_vec()),
             location,
             notes,
+            record.patient_birth_date,
         ])
         .map_err(self.db_err())?;
         let id = self.tx.last_insert_rowid();
@@ -827,15 +831,16 @@ const INSERT_COLUMNS: &str = "sop_instance_uid, sop_class_uid, patient_id, issue
     patient_name, study_instance_uid, series_instance_uid, study_date, modality, manufacturer, \
     model_name, serial_number, rows, columns, frames, bits_allocated, samples_per_pixel, \
     photometric, burned_in_annotation, transfer_syntax, syntax_guess, source_path, source_size, \
-    source_mtime_ns, content_hash, pixel_location, notes";
+    source_mtime_ns, content_hash, pixel_location, notes, patient_birth_date";
 const INSERT_PLACEHOLDERS: &str = "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, \
-    ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27";
+    ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28";
 const INSTANCE_COLUMNS: &str = "id, sop_instance_uid, sop_class_uid, patient_id, \
     issuer_of_patient_id, patient_name, study_instance_uid, series_instance_uid, study_date, \
     modality, manufacturer, model_name, serial_number, rows, columns, frames, bits_allocated, \
     samples_per_pixel, photometric, burned_in_annotation, transfer_syntax, syntax_guess, \
-    source_path, source_size, source_mtime_ns, content_hash, pixel_location, notes";
-const INSTANCE_COLUMN_COUNT: usize = 28;
+    source_path, source_size, source_mtime_ns, content_hash, pixel_location, notes, \
+    patient_birth_date";
+const INSTANCE_COLUMN_COUNT: usize = 29;
 
 fn instance_from_row(row: &Row<'_>) -> rusqlite::Result<InstanceRecord> {
     let location: Option<String> = row.get(26)?;
@@ -846,6 +851,7 @@ fn instance_from_row(row: &Row<'_>) -> rusqlite::Result<InstanceRecord> {
         sop_class_uid: row.get(2)?,
         patient_id: row.get(3)?,
         issuer_of_patient_id: row.get(4)?,
+        patient_birth_date: row.get(28)?,
         patient_name: row.get(5)?,
         study_instance_uid: row.get(6)?,
         series_instance_uid: row.get(7)?,
