@@ -76,11 +76,11 @@ impl Session {
         self.for_each_instance(
             "anonymize",
             |stored| -> std::result::Result<Vec<u8>, String> {
-                let original = crate::header::decode_original(&stored.original)
+                let (original, raw) = crate::header::decode_original_and_raw(&stored.original)
                     .map_err(|e| format!("stored header cannot be decoded: {e}"))?;
                 let mut header = deidentify(&prepared, &engine, &rules, &original)?;
                 if let Some(key_id) = &required_key {
-                    let modified = modified_attributes(&original, &header);
+                    let modified = modified_attributes(&original, &header, raw.as_ref());
                     let wanted = digest(&prepared.secret, key_id, &modified)?;
                     match &stored.sealed {
                         Some(sealed) if sealed.key_id == *key_id && sealed.digest == wanted => {

@@ -99,6 +99,130 @@ fn redecode(object: &InMemDicomObject, initial_g1: Option<G1>, depth: usize) -> 
     out
 }
 
+/// Writes the text of `object` back in the code-extended character set its Specific
+/// Character Set names (after recovery put the original, escape-coded values back): every
+/// text value outside `restored` (top-level tags whose elements are already encoded) is
+/// encoded as the bytes a Default-charset writer puts out one per character. `false` when
+/// some value has a character the set cannot encode (nothing is changed then).
+pub(crate) fn encode_extended(
+    object: &mut InMemDicomObject,
+    restored: &std::collections::HashSet<Tag>,
+) -> bool {
+    let Some(values) = needs_decoding(object) else {
+        return true;
+    };
+    match reencode(object, &values, restored, 0) {
+        Some(encoded) => {
+            *object = encoded;
+            true
+        }
+        None => false,
+    }
+}
+
+fn reencode(
+    object: &InMemDicomObject,
+    sets: &[String],
+    restored: &std::collections::HashSet<Tag>,
+    depth: usize,
+) -> Option<InMemDicomObject> {
+    let mut out = InMemDicomObject::new_empty();
+    for element in object.iter() {
+        let tag = element.tag();
+        let vr = element.vr();
+        if depth == 0 && restored.contains(&tag) {
+            out.put(element.clone());
+            continue;
+        }
+        match element.value() {
+            Value::Sequence(seq) => {
+                let items: Option<Vec<InMemDicomObject>> = seq
+                    .items()
+                    .iter()
+                    .map(|item| reencode(item, sets, restored, depth + 1))
+                    .collect();
+                out.put(DataElement::new(tag, VR::SQ, DataSetSequence::from(items?)));
+            }
+            Value::Primitive(p)
+                if matches!(
+                    vr,
+                    VR::PN | VR::LO | VR::SH | VR::ST | VR::LT | VR::UT | VR::UC
+                ) =>
+            {
+                let parts: Option<Vec<String>> = p
+                    .to_multi_str()
+                    .iter()
+                    .map(|part| encode_iso2022(part, sets))
+                    .collect();
+                out.put(DataElement::new(
+                    tag,
+                    vr,
+                    PrimitiveValue::Strs(parts?.into()),
+                ));
+            }
+            _ => {
+                out.put(element.clone());
+            }
+        }
+    }
+    Some(out)
+}
+
+/// `text` encoded in the code extensions `sets` allow, as Latin-1-mapped bytes.
+fn encode_iso2022(text: &str, sets: &[String]) -> Option<String> {
+    if text.is_ascii() {
+        return Some(text.to_string());
+    }
+    let has = |code: &str| sets.iter().any(|s| s.ends_with(code));
+    let bytes: Vec<u8> = if has(" 87") {
+        let (bytes, _, had_errors) = encoding_rs::ISO_2022_JP.encode(text);
+        if had_errors {
+            return None;
+        }
+        bytes.into_owned()
+    } else if has(" 149") || has(" 58") {
+        let (escape, encoding): (&[u8], &'static Encoding) = if has(" 149") {
+            (b"\x1b$)C", encoding_rs::EUC_KR)
+        } else {
+            (b"\x1b$)A", encoding_rs::GBK)
+        };
+        // Each run of non-ASCII characters designates its set again (PS3.5 I.2 does so after
+        // every delimiter).
+        let mut out = Vec::new();
+        let mut run = String::new();
+        let flush = |run: &mut String, out: &mut Vec<u8>| -> Option<()> {
+            if run.is_empty() {
+                return Some(());
+            }
+            let (bytes, _, had_errors) = encoding.encode(run);
+            if had_errors {
+                return None;
+            }
+            out.extend_from_slice(escape);
+            out.extend_from_slice(&bytes);
+            run.clear();
+            Some(())
+        };
+        for c in text.chars() {
+            if c.is_ascii() {
+                flush(&mut run, &mut out)?;
+                out.push(c as u8);
+            } else {
+                run.push(c);
+            }
+        }
+        flush(&mut run, &mut out)?;
+        out
+    } else {
+        return None;
+    };
+    Some(latin1(&bytes))
+}
+
+fn latin1(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| *b as char).collect()
+}
+
 /// The G1 set a defined term designates at the start of a value.
 fn g1_of_term(term: &str) -> Option<G1> {
     let code = term.rsplit(' ').next()?;
@@ -306,6 +430,26 @@ mod tests {
             name(&decoded(&h)).as_deref(),
             Some("Hong^Gildong=洪^吉洞=홍^길동")
         );
+    }
+
+    #[test]
+    fn decoded_text_encodes_back_to_the_same_bytes() {
+        for (charset, bytes) in [
+            (
+                "ISO 2022 IR 6\\ISO 2022 IR 87",
+                &b"Yamada^Tarou=\x1b$B;3ED\x1b(B^\x1b$BB@O:\x1b(B=\x1b$B$d$^$@\x1b(B^\x1b$B$?$m$&\x1b(B"[..],
+            ),
+            (
+                "\\ISO 2022 IR 149",
+                &b"Hong^Gildong=\x1b$)C\xfb\xf3^\x1b$)C\xd1\xce\xd4\xd7=\x1b$)C\xc8\xab^\x1b$)C\xb1\xe6\xb5\xbf"[..],
+            ),
+        ] {
+            let h = header(charset, VR::PN, bytes);
+            let mut d = decoded(&h).into_owned();
+            d.put(DataElement::new(SPECIFIC_CHARACTER_SET, VR::CS, PrimitiveValue::from(charset)));
+            assert!(encode_extended(&mut d, &Default::default()));
+            assert_eq!(name(&d), Some(latin1(bytes)), "{charset}");
+        }
     }
 
     #[test]

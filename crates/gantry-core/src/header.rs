@@ -7,9 +7,16 @@ use dicom_object::InMemDicomObject;
 use dicom_object::mem::InMemElement;
 use serde::Serialize;
 
-/// A trimmed text value, or `None` when absent or not text.
+/// A trimmed text value, or `None` when absent or not text. A value stored as UN is read
+/// as the text its bytes hold (not as a list of numbers).
 pub fn text(obj: &InMemDicomObject, tag: Tag) -> Option<String> {
-    let value = obj.get(tag)?.to_str().ok()?;
+    let element = obj.get(tag)?;
+    let value = match (element.vr(), element.value().primitive()) {
+        (dicom_core::VR::UN, Some(p)) => {
+            std::borrow::Cow::Owned(String::from_utf8_lossy(&p.to_bytes()).into_owned())
+        }
+        _ => element.to_str().ok()?,
+    };
     Some(
         value
             .trim_matches(|c: char| c == '\0' || c.is_whitespace())
@@ -87,13 +94,26 @@ impl Serialize for TagPath {
 /// An original header as the rules read it: decoded, with text in code-extended character
 /// sets decoded too ([`crate::charset::decoded`]).
 pub(crate) fn decode_original(blob: &[u8]) -> Result<InMemDicomObject, String> {
-    let mut header = gantry_store::decode_header(blob)?;
-    if let Some(reread) = reread_un(&header, 0) {
-        header = reread;
-    }
-    Ok(match crate::charset::decoded(&header) {
-        std::borrow::Cow::Borrowed(_) => header,
-        std::borrow::Cow::Owned(decoded) => decoded,
+    Ok(decode_original_and_raw(blob)?.0)
+}
+
+/// [`decode_original`], and the header as stored when reading it changed anything (UN
+/// re-read, code extensions decoded): what sealing keeps, so that recovery restores the
+/// original bytes.
+pub(crate) fn decode_original_and_raw(
+    blob: &[u8],
+) -> Result<(InMemDicomObject, Option<InMemDicomObject>), String> {
+    let raw = gantry_store::decode_header(blob)?;
+    let reread = reread_un(&raw, 0);
+    let base = reread.as_ref().unwrap_or(&raw);
+    let decoded = match crate::charset::decoded(base) {
+        std::borrow::Cow::Borrowed(_) => None,
+        std::borrow::Cow::Owned(decoded) => Some(decoded),
+    };
+    Ok(match (decoded, reread) {
+        (Some(decoded), _) => (decoded, Some(raw)),
+        (None, Some(reread)) => (reread, Some(raw)),
+        (None, None) => (raw, None),
     })
 }
 

@@ -149,7 +149,9 @@ fn recover_one(
         .open_file(path)
         .map_err(|e| format!("not a readable DICOM file: {e}"))?;
     let originals = unsealer.open_dataset(&object).map_err(|e| e.to_string())?;
-    let listed = originals
+    // Originals in code-extended character sets (ISO 2022) are listed as text.
+    let readable = crate::charset::decoded(&originals);
+    let listed = readable
         .iter()
         .map(|e| {
             let tag = e.header().tag;
@@ -166,8 +168,19 @@ fn recover_one(
     let written = match out {
         None => None,
         Some(out) => {
+            let restored: std::collections::HashSet<Tag> =
+                originals.iter().map(|e| e.header().tag).collect();
+            let readable = readable.into_owned();
             for element in originals.into_iter() {
                 object.put(element);
+            }
+            // Kept text is Unicode; the originals may be in ISO 2022 code extensions. The
+            // kept text is written back in them, or, when it cannot be, everything is
+            // written in UTF-8 (the same text, another encoding).
+            if !crate::charset::encode_extended(&mut object, &restored) {
+                for element in readable.into_iter() {
+                    object.put(element);
+                }
             }
             object.remove_element(gantry_crypto::ENCRYPTED_ATTRIBUTES_SEQUENCE);
             object.remove_element(tags::DEIDENTIFICATION_METHOD);

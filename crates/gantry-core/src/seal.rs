@@ -82,24 +82,30 @@ impl fmt::Display for SealReport {
 /// The originals of every top-level attribute that de-identification changes or removes:
 /// the single item of the Modified Attributes Sequence. A sequence with any change inside
 /// is sealed whole, as re-identification replaces top-level attributes.
+///
+/// `raw` is the header as stored, when reading it changed values (UN re-read, ISO 2022
+/// decoded): the sealed elements are then taken from it, so recovery gives back the
+/// original encoding, not Gantry's reading of it.
 pub(crate) fn modified_attributes(
     original: &InMemDicomObject,
     deidentified: &InMemDicomObject,
+    raw: Option<&InMemDicomObject>,
 ) -> InMemDicomObject {
+    let source = raw.unwrap_or(original);
     let mut out = InMemDicomObject::new_empty();
     for element in original.iter() {
         let tag = element.header().tag;
         match deidentified.get(tag) {
             Some(now) if now == element => {}
             _ => {
-                out.put(element.clone());
+                out.put(source.get(tag).unwrap_or(element).clone());
             }
         }
     }
     // The sealed originals are text in the original's character set: the item says which
     // (without it, a UTF-8 name cannot be encoded, and could not be read back).
     if out.iter().next().is_some()
-        && let Some(charset) = original.get(dicom_dictionary_std::tags::SPECIFIC_CHARACTER_SET)
+        && let Some(charset) = source.get(dicom_dictionary_std::tags::SPECIFIC_CHARACTER_SET)
     {
         out.put(charset.clone());
     }
@@ -222,10 +228,10 @@ impl Session {
         self.for_each_instance(
             "seal",
             |stored| -> std::result::Result<Option<NewSeal>, String> {
-                let original = crate::header::decode_original(&stored.original)
+                let (original, raw) = crate::header::decode_original_and_raw(&stored.original)
                     .map_err(|e| format!("stored header cannot be decoded: {e}"))?;
                 let deidentified = deidentify(&prepared, &engine, &rules, &original)?;
-                let modified = modified_attributes(&original, &deidentified);
+                let modified = modified_attributes(&original, &deidentified, raw.as_ref());
                 let digest = digest(&prepared.secret, &key_id, &modified)?;
                 if stored
                     .sealed

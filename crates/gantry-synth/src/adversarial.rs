@@ -276,7 +276,7 @@ pub fn write_adversarial(root: &Path) -> Result<AdversarialCorpus, SynthError> {
         } else {
             builder.object.clone()
         };
-        let file = object
+        let mut file = object
             .with_meta(
                 FileMetaTableBuilder::new()
                     .transfer_syntax(uids::EXPLICIT_VR_LITTLE_ENDIAN)
@@ -289,6 +289,10 @@ pub fn write_adversarial(root: &Path) -> Result<AdversarialCorpus, SynthError> {
                 path: path.clone(),
                 detail: e.to_string(),
             })?;
+        // The builder takes the instance UID from the data set, which an all-UN object holds
+        // as bytes: the meta group says it as text.
+        file.meta_mut().media_storage_sop_instance_uid = sop.clone();
+        file.meta_mut().update_information_group_length();
         write_file(&file, &path)?;
         uids.extend([study, series, sop]);
         let mut planted = builder.planted;
