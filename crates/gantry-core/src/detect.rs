@@ -317,14 +317,26 @@ impl Detector {
         }
     }
 
-    fn simple(&self, text: &str, out: &mut Vec<Span>) {
+    fn simple(&self, text: &str, out: &mut Vec<Span>, has_digit: bool) {
         let mut add = |regex: &Regex, kind: PhiKind| {
             for m in regex.find_iter(text) {
                 out.push(span(m.start(), m.end(), kind));
             }
         };
-        add(&self.email, PhiKind::Email);
-        add(&self.url, PhiKind::Url);
+        if text.contains('@') {
+            add(&self.email, PhiKind::Email);
+        }
+        if text.contains("://")
+            || text
+                .as_bytes()
+                .windows(4)
+                .any(|w| w.eq_ignore_ascii_case(b"www."))
+        {
+            add(&self.url, PhiKind::Url);
+        }
+        if !has_digit {
+            return;
+        }
         add(&self.uid, PhiKind::Uid);
         add(&self.ssn, PhiKind::IdNumber);
         add(&self.postal, PhiKind::PostalCode);
@@ -362,7 +374,12 @@ impl Detector {
     fn names(&self, text: &str, out: &mut Vec<Span>) {
         // `^`-joined parts are a person's name unless every part is a common word that is
         // not a frequent name (CHEST^ROUTINE, abdomen^liver are protocols).
-        for m in self.caret.find_iter(text) {
+        let carets = if text.contains('^') {
+            self.caret.find_iter(text).collect()
+        } else {
+            Vec::new()
+        };
+        for m in carets {
             let name_like = m
                 .as_str()
                 .split(['^', '-'])
@@ -375,7 +392,14 @@ impl Detector {
                 out.push(span(m.start(), m.end(), PhiKind::PersonName));
             }
         }
-        for regex in [&self.title, &self.by, &self.kin, &self.label] {
+        // One pass says whether any context is there; only then are the spans found.
+        let any_context = contexts(self).is_none_or(|set| set.is_match(text));
+        let regexes: &[&Regex] = if any_context {
+            &[&self.title, &self.by, &self.kin, &self.label]
+        } else {
+            &[]
+        };
+        for regex in regexes {
             for caps in regex.captures_iter(text) {
                 if let Some(m) = caps.get(1) {
                     let trimmed = m.as_str().trim_end_matches(['.', ' ']);
@@ -498,18 +522,41 @@ pub(crate) fn is_ordinary_word(part: &str) -> bool {
 /// legitimate part of a de-identified value.
 pub(crate) fn unmistakable_phi(text: &str) -> Option<PhiKind> {
     let detector = detector();
-    if detector.email.is_match(text) {
+    if text.contains('@') && detector.email.is_match(text) {
         return Some(PhiKind::Email);
     }
-    [
-        &detector.title,
-        &detector.by,
-        &detector.kin,
-        &detector.label,
-    ]
-    .into_iter()
-    .any(|regex| regex.is_match(text))
-    .then_some(PhiKind::PersonName)
+    // Every context is a word and a name after it: short codes have fewer letters.
+    if text.chars().filter(|c| c.is_alphabetic()).nth(3).is_none() {
+        return None;
+    }
+    let found = match contexts(detector) {
+        Some(set) => set.is_match(text),
+        None => [
+            &detector.title,
+            &detector.by,
+            &detector.kin,
+            &detector.label,
+        ]
+        .iter()
+        .any(|r| r.is_match(text)),
+    };
+    found.then_some(PhiKind::PersonName)
+}
+
+/// The four name-context patterns as one automaton (one pass answers "is any there?").
+fn contexts(detector: &Detector) -> Option<&'static regex::RegexSet> {
+    static CONTEXTS: OnceLock<Option<regex::RegexSet>> = OnceLock::new();
+    CONTEXTS
+        .get_or_init(|| {
+            regex::RegexSet::new([
+                detector.title.as_str(),
+                detector.by.as_str(),
+                detector.kin.as_str(),
+                detector.label.as_str(),
+            ])
+            .ok()
+        })
+        .as_ref()
 }
 
 /// Priority when two candidate spans start together: the more specific class first.
@@ -531,8 +578,12 @@ fn rank(kind: PhiKind) -> u8 {
 pub(crate) fn detect(text: &str) -> Vec<Span> {
     let detector = detector();
     let mut found = Vec::new();
-    detector.dates(text, &mut found);
-    detector.simple(text, &mut found);
+    // Dates, numbers, UIDs, codes and telephones all need a digit: most text has none.
+    let has_digit = text.bytes().any(|b| b.is_ascii_digit());
+    if has_digit {
+        detector.dates(text, &mut found);
+    }
+    detector.simple(text, &mut found, has_digit);
     detector.names(text, &mut found);
     found.sort_by(|a, b| {
         a.start

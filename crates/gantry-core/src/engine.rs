@@ -162,11 +162,17 @@ impl Engine<'_> {
         }
         let mut text = std::borrow::Cow::Borrowed(value);
         let mut source = None;
-        if let Some(kind) = patient.matcher.find(&text) {
+        let normal = crate::identity::normalize(value);
+        if let Some(kind) = patient.matcher.find_normalized(&normal) {
             text = patient.matcher.clean(&text).into();
             source = Some(RuleSource::IdentifierEcho { identifier: kind });
         }
-        if let Some(kind) = self.everyone.find(&text) {
+        let everyone = match source {
+            // Cleaned text is normalized again; the common case reuses the first form.
+            Some(_) => self.everyone.find(&text),
+            None => self.everyone.find_normalized(&normal),
+        };
+        if let Some(kind) = everyone {
             text = self.everyone.clean(&text).into();
             source.get_or_insert(RuleSource::OtherIdentifier { identifier: kind });
         }
@@ -190,10 +196,9 @@ impl Engine<'_> {
         }
     }
 
-    /// At verify: what is wrong with a kept text value, given the original at its place.
-    /// Identifiers of anyone in the session never pass; with `full`, neither does anything
-    /// the detector finds, except dates that are the original's shifted by the patient's
-    /// offset and UIDs that are not the original's.
+    /// At verify: what the detector finds wrong in a kept text value (with `full`), given
+    /// the original at its place: anything it finds, except dates that are the original's
+    /// shifted by the patient's offset and UIDs that are not the original's.
     fn verify_text(
         &self,
         current: &str,
@@ -202,16 +207,9 @@ impl Engine<'_> {
         full: bool,
         patient: &PatientContext,
     ) -> Option<RuleSource> {
-        if !reads_as_text(vr) {
-            return None;
-        }
-        if let Some(kind) = patient.matcher.find(current) {
-            return Some(RuleSource::IdentifierEcho { identifier: kind });
-        }
-        if let Some(kind) = self.everyone.find(current) {
-            return Some(RuleSource::OtherIdentifier { identifier: kind });
-        }
-        if !full {
+        // Identifiers (the patient's and everyone's) are verify's own scan's to find, in
+        // every element: `scan_exported`.
+        if !reads_as_text(vr) || !full {
             return None;
         }
         let spans = crate::detect::detect(current);
@@ -533,13 +531,14 @@ impl Engine<'_> {
                 let Some(text) = value_text(element) else {
                     continue;
                 };
-                if let Some(kind) = patient.matcher.find(&text) {
+                let normal = crate::identity::normalize(&text);
+                if let Some(kind) = patient.matcher.find_normalized(&normal) {
                     found(
                         RuleSource::IdentifierEcho { identifier: kind },
                         Planned::Clean,
                         &text,
                     );
-                } else if let Some(kind) = self.everyone.find(&text) {
+                } else if let Some(kind) = self.everyone.find_normalized(&normal) {
                     found(
                         RuleSource::OtherIdentifier { identifier: kind },
                         Planned::Clean,
@@ -602,9 +601,16 @@ fn contains_uid(haystack: &[u8], uid: &str) -> bool {
     if uid.len() < 8 || uid.iter().filter(|b| **b == b'.').count() < 2 {
         return false;
     }
+    if haystack.len() < uid.len() {
+        return false;
+    }
     let part = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_digit() || *b == b'.');
-    haystack.windows(uid.len()).enumerate().any(|(at, w)| {
-        w == uid
+    // Candidates start where the first two bytes do (this skips most positions).
+    let (first, second) = (uid[0], uid[1]);
+    (0..=haystack.len() - uid.len()).any(|at| {
+        haystack[at] == first
+            && haystack[at + 1] == second
+            && &haystack[at..at + uid.len()] == uid
             && !part(at.checked_sub(1).and_then(|i| haystack.get(i)))
             && !part(haystack.get(at + uid.len()))
     })

@@ -639,7 +639,13 @@ impl EchoMatcher {
 
     /// The first identifier echoed in `text`, if any.
     pub fn find(&self, text: &str) -> Option<IdentifierKind> {
-        self.matches(&normalize(text), true).first().map(|m| m.2)
+        self.find_normalized(&normalize(text))
+    }
+
+    /// [`EchoMatcher::find`] on text already [`normalize`]d (several matchers, one
+    /// normalization).
+    pub fn find_normalized(&self, normal: &str) -> Option<IdentifierKind> {
+        self.matches(normal, true).first().map(|m| m.2)
     }
 
     /// `text` with every echoed identifier replaced by `*`, in the text's own case.
