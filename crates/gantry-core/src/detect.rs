@@ -526,9 +526,7 @@ pub(crate) fn unmistakable_phi(text: &str) -> Option<PhiKind> {
         return Some(PhiKind::Email);
     }
     // Every context is a word and a name after it: short codes have fewer letters.
-    if text.chars().filter(|c| c.is_alphabetic()).nth(3).is_none() {
-        return None;
-    }
+    text.chars().filter(|c| c.is_alphabetic()).nth(3)?;
     let found = match contexts(detector) {
         Some(set) => set.is_match(text),
         None => [
