@@ -43,7 +43,14 @@ pub(crate) fn decoded(header: &InMemDicomObject) -> Cow<'_, InMemDicomObject> {
         return Cow::Borrowed(header);
     };
     let initial_g1 = values.first().and_then(|v| g1_of_term(v));
-    let mut out = redecode(header, initial_g1, 0);
+    // The Default decoding gave one character per byte: those bytes, decoded properly.
+    let decode = |part: &str, vr: VR| {
+        let bytes: Option<Vec<u8>> = part.chars().map(|c| u8::try_from(c as u32).ok()).collect();
+        decode_iso2022(&bytes?, initial_g1, vr == VR::PN)
+    };
+    // Dropping never fails the whole header; if it did, nothing would be kept.
+    let mut out = map_text(header, &Default::default(), 0, &decode, OnFailure::Drop)
+        .unwrap_or_else(InMemDicomObject::new_empty);
     out.put(DataElement::new(
         SPECIFIC_CHARACTER_SET,
         VR::CS,
@@ -52,20 +59,42 @@ pub(crate) fn decoded(header: &InMemDicomObject) -> Cow<'_, InMemDicomObject> {
     Cow::Owned(out)
 }
 
-fn redecode(object: &InMemDicomObject, initial_g1: Option<G1>, depth: usize) -> InMemDicomObject {
+/// What to do with an element whose text the mapping cannot convert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OnFailure {
+    /// Leave the element out (undecodable text is never kept).
+    Drop,
+    /// Give up on the whole object.
+    Fail,
+}
+
+/// `object` with every value of a text VR (PN, LO, SH, ST, LT, UT, UC) at every depth
+/// mapped by `f`, one value at a time; top-level tags in `skip` are copied as they are.
+fn map_text(
+    object: &InMemDicomObject,
+    skip: &std::collections::HashSet<Tag>,
+    depth: usize,
+    f: &dyn Fn(&str, VR) -> Option<String>,
+    failure: OnFailure,
+) -> Option<InMemDicomObject> {
     let mut out = InMemDicomObject::new_empty();
     for element in object.iter() {
         let tag = element.tag();
         let vr = element.vr();
+        if depth == 0 && skip.contains(&tag) {
+            out.put(element.clone());
+            continue;
+        }
         match element.value() {
             Value::Sequence(seq) if depth < gantry_store::MAX_SEQUENCE_DEPTH => {
-                let items: Vec<InMemDicomObject> = seq
+                let items: Option<Vec<InMemDicomObject>> = seq
                     .items()
                     .iter()
-                    .map(|item| redecode(item, initial_g1, depth + 1))
+                    .map(|item| map_text(item, skip, depth + 1, f, failure))
                     .collect();
-                out.put(DataElement::new(tag, VR::SQ, DataSetSequence::from(items)));
+                out.put(DataElement::new(tag, VR::SQ, DataSetSequence::from(items?)));
             }
+            // Deeper than any real object: dropped, not kept unread.
             Value::Sequence(_) => {}
             Value::Primitive(p)
                 if matches!(
@@ -73,22 +102,18 @@ fn redecode(object: &InMemDicomObject, initial_g1: Option<G1>, depth: usize) -> 
                     VR::PN | VR::LO | VR::SH | VR::ST | VR::LT | VR::UT | VR::UC
                 ) =>
             {
-                let parts: Option<Vec<String>> = p
-                    .to_multi_str()
-                    .iter()
-                    .map(|part| {
-                        let bytes: Option<Vec<u8>> =
-                            part.chars().map(|c| u8::try_from(c as u32).ok()).collect();
-                        decode_iso2022(&bytes?, initial_g1, vr == VR::PN)
-                    })
-                    .collect();
-                // Undecodable text is dropped: nothing can be vouched for in it.
-                if let Some(parts) = parts {
-                    out.put(DataElement::new(
-                        tag,
-                        vr,
-                        PrimitiveValue::Strs(parts.into()),
-                    ));
+                let parts: Option<Vec<String>> =
+                    p.to_multi_str().iter().map(|part| f(part, vr)).collect();
+                match (parts, failure) {
+                    (Some(parts), _) => {
+                        out.put(DataElement::new(
+                            tag,
+                            vr,
+                            PrimitiveValue::Strs(parts.into()),
+                        ));
+                    }
+                    (None, OnFailure::Drop) => {}
+                    (None, OnFailure::Fail) => return None,
                 }
             }
             _ => {
@@ -96,7 +121,7 @@ fn redecode(object: &InMemDicomObject, initial_g1: Option<G1>, depth: usize) -> 
             }
         }
     }
-    out
+    Some(out)
 }
 
 /// Writes the text of `object` back in the code-extended character set its Specific
@@ -111,61 +136,19 @@ pub(crate) fn encode_extended(
     let Some(values) = needs_decoding(object) else {
         return true;
     };
-    match reencode(object, &values, restored, 0) {
+    match map_text(
+        object,
+        restored,
+        0,
+        &|part, _| encode_iso2022(part, &values),
+        OnFailure::Fail,
+    ) {
         Some(encoded) => {
             *object = encoded;
             true
         }
         None => false,
     }
-}
-
-fn reencode(
-    object: &InMemDicomObject,
-    sets: &[String],
-    restored: &std::collections::HashSet<Tag>,
-    depth: usize,
-) -> Option<InMemDicomObject> {
-    let mut out = InMemDicomObject::new_empty();
-    for element in object.iter() {
-        let tag = element.tag();
-        let vr = element.vr();
-        if depth == 0 && restored.contains(&tag) {
-            out.put(element.clone());
-            continue;
-        }
-        match element.value() {
-            Value::Sequence(seq) => {
-                let items: Option<Vec<InMemDicomObject>> = seq
-                    .items()
-                    .iter()
-                    .map(|item| reencode(item, sets, restored, depth + 1))
-                    .collect();
-                out.put(DataElement::new(tag, VR::SQ, DataSetSequence::from(items?)));
-            }
-            Value::Primitive(p)
-                if matches!(
-                    vr,
-                    VR::PN | VR::LO | VR::SH | VR::ST | VR::LT | VR::UT | VR::UC
-                ) =>
-            {
-                let parts: Option<Vec<String>> = p
-                    .to_multi_str()
-                    .iter()
-                    .map(|part| encode_iso2022(part, sets))
-                    .collect();
-                out.put(DataElement::new(
-                    tag,
-                    vr,
-                    PrimitiveValue::Strs(parts?.into()),
-                ));
-            }
-            _ => {
-                out.put(element.clone());
-            }
-        }
-    }
-    Some(out)
 }
 
 /// `text` encoded in the code extensions `sets` allow, as Latin-1-mapped bytes.
