@@ -33,7 +33,12 @@ fn needs_decoding(header: &InMemDicomObject) -> Option<Vec<String>> {
         })
         .collect();
     // A single defined term dicom-rs knows is decoded by it; code extensions are not.
-    let extended = values.len() > 1 || values.iter().any(|v| v.starts_with("ISO 2022"));
+    // A term dicom-rs does not know it ignores, decoding as ASCII/Latin-1: its non-ASCII
+    // text is unreadable, so it goes through here too (and is dropped: no G1 set).
+    let unknown = values.iter().any(|v| {
+        !v.is_empty() && dicom_encoding::text::SpecificCharacterSet::from_code(v).is_none()
+    });
+    let extended = unknown || values.len() > 1 || values.iter().any(|v| v.starts_with("ISO 2022"));
     extended.then_some(values)
 }
 
@@ -439,6 +444,14 @@ mod tests {
     fn undecodable_text_is_dropped_not_kept() {
         let h = header("ISO 2022 IR 6\\ISO 2022 IR 87", VR::PN, b"Yamada\x1b$Zxx");
         assert_eq!(name(&decoded(&h)), None);
+    }
+
+    #[test]
+    fn text_in_an_unknown_character_set_is_dropped_unless_ascii() {
+        let h = header("ISO_IR 999", VR::PN, b"M\xfcller^J");
+        assert_eq!(name(&decoded(&h)), None);
+        let h = header("ISO_IR 999", VR::PN, b"Muller^J");
+        assert_eq!(name(&decoded(&h)).as_deref(), Some("Muller^J"));
     }
 
     #[test]
