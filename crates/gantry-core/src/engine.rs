@@ -476,7 +476,7 @@ impl Engine<'_> {
     pub fn scan_exported(
         &self,
         current: &InMemDicomObject,
-        original_uids: &[String],
+        original_uids: &OriginalUids,
         patient: &PatientContext,
     ) -> Vec<ElementFinding> {
         let mut out = Vec::new();
@@ -488,7 +488,7 @@ impl Engine<'_> {
         &self,
         object: &InMemDicomObject,
         parent: Option<(&TagPath, usize)>,
-        original_uids: &[String],
+        original_uids: &OriginalUids,
         patient: &PatientContext,
         out: &mut Vec<ElementFinding>,
         depth: usize,
@@ -545,9 +545,7 @@ impl Engine<'_> {
                         &text,
                     );
                 } else if vr != VR::UI
-                    && let Some(uid) = original_uids
-                        .iter()
-                        .find(|u| contains_uid(text.as_bytes(), u))
+                    && let Some(uid) = original_uids.find(text.as_bytes())
                 {
                     found(RuleSource::Survived, Planned::RemapUid, uid);
                 } else if crate::rules::is_free_text(vr)
@@ -561,31 +559,28 @@ impl Engine<'_> {
             ) && let Value::Primitive(p) = element.value()
             {
                 let bytes = p.to_bytes();
-                // Numbers and pixels carry no text; a value that is mostly printable does.
+                // The patient's own identifiers are looked for in every binary value, as
+                // the whole header's bytes were before. Everyone else's (many more, so
+                // more chance matches in numbers) and UIDs only where the value is mostly
+                // printable, as text hidden in bytes is.
                 let printable = bytes
                     .iter()
                     .filter(|b| b.is_ascii_graphic() || **b == b' ')
                     .count();
-                if printable * 10 < bytes.len() * 9 {
-                    continue;
-                }
-                if let Some(id) = patient.matcher.find_in_bytes(&bytes) {
+                let texty = printable * 10 >= bytes.len() * 9;
+                if let Some((id, kind)) = patient.matcher.find_in_bytes(&bytes) {
                     found(
-                        RuleSource::IdentifierEcho {
-                            identifier: crate::identity::IdentifierKind::Id,
-                        },
+                        RuleSource::IdentifierEcho { identifier: kind },
                         Planned::Remove,
                         id,
                     );
-                } else if let Some(id) = self.everyone.find_in_bytes(&bytes) {
+                } else if texty && let Some((id, kind)) = self.everyone.find_in_bytes(&bytes) {
                     found(
-                        RuleSource::OtherIdentifier {
-                            identifier: crate::identity::IdentifierKind::Id,
-                        },
+                        RuleSource::OtherIdentifier { identifier: kind },
                         Planned::Remove,
                         id,
                     );
-                } else if let Some(uid) = original_uids.iter().find(|u| contains_uid(&bytes, u)) {
+                } else if texty && let Some(uid) = original_uids.find(&bytes) {
                     found(RuleSource::Survived, Planned::Remove, uid);
                 }
             }
@@ -593,27 +588,45 @@ impl Engine<'_> {
     }
 }
 
-/// Whether `haystack` holds `uid` as a whole UID (not inside a longer number or UID). UIDs
-/// of fewer than three components or eight characters ("1", "1.2") are not looked for in
-/// text: they would be found in any number.
-fn contains_uid(haystack: &[u8], uid: &str) -> bool {
-    let uid = uid.as_bytes();
-    if uid.len() < 8 || uid.iter().filter(|b| **b == b'.').count() < 2 {
-        return false;
+/// The original's UIDs, searched for in exported text and bytes in one pass per value.
+/// UIDs of fewer than three components or eight characters ("1", "1.2") are not looked for
+/// outside UI elements: they would be found in any number.
+pub(crate) struct OriginalUids {
+    uids: Vec<String>,
+    automaton: Option<aho_corasick::AhoCorasick>,
+}
+
+impl OriginalUids {
+    pub fn new(uids: &[String]) -> OriginalUids {
+        let uids: Vec<String> = uids
+            .iter()
+            .filter(|u| u.len() >= 8 && u.matches('.').count() >= 2)
+            .cloned()
+            .collect();
+        // A build failure leaves no automaton: then every value is compared one by one.
+        let automaton = aho_corasick::AhoCorasick::new(&uids).ok();
+        OriginalUids { uids, automaton }
     }
-    if haystack.len() < uid.len() {
-        return false;
+
+    /// The first original UID `haystack` holds whole (not inside a longer number or UID).
+    fn find(&self, haystack: &[u8]) -> Option<&str> {
+        let part = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_digit() || *b == b'.');
+        let whole = |start: usize, end: usize| {
+            !part(start.checked_sub(1).and_then(|i| haystack.get(i))) && !part(haystack.get(end))
+        };
+        match &self.automaton {
+            Some(automaton) => automaton
+                .find_overlapping_iter(haystack)
+                .find(|m| whole(m.start(), m.end()))
+                .map(|m| self.uids[m.pattern().as_usize()].as_str()),
+            None => self.uids.iter().map(String::as_str).find(|uid| {
+                haystack
+                    .windows(uid.len())
+                    .enumerate()
+                    .any(|(at, w)| w == uid.as_bytes() && whole(at, at + uid.len()))
+            }),
+        }
     }
-    let part = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_digit() || *b == b'.');
-    // Candidates start where the first two bytes do (this skips most positions).
-    let (first, second) = (uid[0], uid[1]);
-    (0..=haystack.len() - uid.len()).any(|at| {
-        haystack[at] == first
-            && haystack[at + 1] == second
-            && &haystack[at..at + uid.len()] == uid
-            && !part(at.checked_sub(1).and_then(|i| haystack.get(i)))
-            && !part(haystack.get(at + uid.len()))
-    })
 }
 
 /// Whether a cleaned text has lost its meaning: no word is left but labels and little

@@ -477,16 +477,17 @@ impl IdentifierSet {
             .ok();
         // The raw scan looks for identifiers of 4 or more characters anywhere in encoded
         // bytes, where word boundaries mean nothing.
-        let raw: Vec<&str> = patterns
+        let raw: Vec<(&str, IdentifierKind)> = patterns
             .iter()
-            .copied()
-            .filter(|t| t.len() >= 4 && t.is_ascii())
+            .zip(&groups)
+            .filter(|(t, _)| t.len() >= 4 && t.is_ascii())
+            .map(|(t, group)| (*t, items[group[0]].1))
             .collect();
         let raw_automaton = AhoCorasickBuilder::new()
             .ascii_case_insensitive(true)
-            .build(&raw)
+            .build(raw.iter().map(|(t, _)| t))
             .ok();
-        let raw = raw.into_iter().map(str::to_string).collect();
+        let raw = raw.into_iter().map(|(t, k)| (t.to_string(), k)).collect();
         EchoMatcher {
             automaton,
             raw_automaton,
@@ -560,7 +561,7 @@ fn normalize_mapped(text: &str) -> (String, Vec<(usize, usize)>) {
 pub struct EchoMatcher {
     automaton: Option<AhoCorasick>,
     raw_automaton: Option<AhoCorasick>,
-    raw: Vec<String>,
+    raw: Vec<(String, IdentifierKind)>,
     /// For each pattern, the identifiers it stands for, longest first.
     groups: Vec<Vec<usize>>,
     items: Vec<(String, IdentifierKind)>,
@@ -672,9 +673,10 @@ impl EchoMatcher {
 
     /// Whether `bytes` contain an identifier of at least 4 characters (a raw scan of an
     /// encoded header, where word boundaries mean nothing).
-    pub fn find_in_bytes(&self, bytes: &[u8]) -> Option<&str> {
+    pub fn find_in_bytes(&self, bytes: &[u8]) -> Option<(&str, IdentifierKind)> {
         let found = self.raw_automaton.as_ref()?.find(bytes)?;
-        Some(self.raw[found.pattern().as_usize()].as_str())
+        let (text, kind) = &self.raw[found.pattern().as_usize()];
+        Some((text.as_str(), *kind))
     }
 }
 
@@ -730,8 +732,14 @@ mod tests {
     #[test]
     fn raw_byte_scan_finds_identifiers_of_four_or_more_in_any_case() {
         let m = set(&["OKONKWO^Li"], &["MRN84911251"]).matcher();
-        assert_eq!(m.find_in_bytes(b"\x00\x10PN\x0cOkOnKwO^x"), Some("okonkwo"));
-        assert_eq!(m.find_in_bytes(b"uid 1.2.84911251.7"), Some("84911251"));
+        assert_eq!(
+            m.find_in_bytes(b"\x00\x10PN\x0cOkOnKwO^x"),
+            Some(("okonkwo", IdentifierKind::Name))
+        );
+        assert_eq!(
+            m.find_in_bytes(b"uid 1.2.84911251.7"),
+            Some(("84911251", IdentifierKind::Id))
+        );
         assert_eq!(m.find_in_bytes(b"Li is too short to scan raw"), None);
     }
 

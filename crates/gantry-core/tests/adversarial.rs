@@ -375,3 +375,45 @@ fn verify_blocks_a_name_in_context_even_where_the_config_keeps_the_text() {
         "{reasons}"
     );
 }
+
+#[test]
+fn the_patients_name_inside_a_kept_binary_value_blocks_export() {
+    use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
+    let dir = tempfile::tempdir().unwrap();
+    let dump = dir.path().join("dump");
+    std::fs::create_dir_all(&dump).unwrap();
+    let mut o = InMemDicomObject::new_empty();
+    for (tag, vr, value) in [
+        (tags::SOP_CLASS_UID, VR::UI, "1.2.840.10008.5.1.4.1.1.88.22"),
+        (tags::SOP_INSTANCE_UID, VR::UI, "2.25.78001"),
+        (tags::STUDY_INSTANCE_UID, VR::UI, "2.25.78002"),
+        (tags::SERIES_INSTANCE_UID, VR::UI, "2.25.78003"),
+        (tags::MODALITY, VR::CS, "SR"),
+        (tags::PATIENT_ID, VR::LO, "Q7800"),
+        (tags::PATIENT_NAME, VR::PN, "WOJCIECHOWSKI^JAN"),
+        (Tag(0x0029, 0x0010), VR::LO, "ACME BLOB"),
+    ] {
+        o.put(DataElement::new(tag, vr, PrimitiveValue::from(value)));
+    }
+    // Mostly binary, with the name inside: a vendor blob a config keeps.
+    let mut blob: Vec<u8> = (0..200u8).map(|i| i.wrapping_mul(37) | 0x80).collect();
+    blob.extend_from_slice(b"Wojciechowski");
+    blob.extend((0..100u8).map(|i| i | 0x80));
+    o.put(DataElement::new(
+        Tag(0x0029, 0x1010),
+        VR::OB,
+        PrimitiveValue::from(blob),
+    ));
+    common::write_instance(&dump.join("a.dcm"), o);
+    let mut session = Session::open(dir.path().join("gantry.db")).unwrap();
+    session.ingest(&dump).unwrap();
+    let config = dir.path().join("c.yaml");
+    std::fs::write(&config, "version: \"2.0\"\nremove_private_tags: false\n").unwrap();
+    session.load_config(&config).unwrap();
+    let audit = session.audit().unwrap();
+    session.anonymize_metadata(&audit).unwrap();
+    let export = session.export(dir.path().join("out")).run().unwrap();
+    assert_eq!(export.written, 0, "{export}");
+    let reasons = export.blocked[0].reasons.join("\n");
+    assert!(reasons.contains("(0029,1010)"), "{reasons}");
+}

@@ -383,7 +383,7 @@ impl CheckContext<'_> {
                     && current.remove_element(gantry_crypto::ENCRYPTED_ATTRIBUTES_SEQUENCE);
                 let mut findings = self.engine.check(&current, &original, &sop, patient);
                 findings.extend(marker_findings(&current));
-                findings.extend(surviving_uids(&current, &original, &self.prepared.config));
+                // The original's UIDs, collected once: for UI elements and for text.
                 let mut original_uids = Vec::new();
                 if !self
                     .prepared
@@ -396,6 +396,8 @@ impl CheckContext<'_> {
                     original_uids.sort();
                     original_uids.dedup();
                 }
+                findings.extend(surviving_uids(&current, &original_uids));
+                let original_uids = crate::engine::OriginalUids::new(&original_uids);
                 // The independent scan: a place already reported is not reported twice.
                 for extra in self.engine.scan_exported(&current, &original_uids, patient) {
                     if !findings.iter().any(|f| f.path == extra.path) {
@@ -434,22 +436,15 @@ pub(crate) fn final_header(
     }
 }
 
-/// UID values of the original that still appear anywhere in the de-identified header.
-fn surviving_uids(
-    current: &InMemDicomObject,
-    original: &InMemDicomObject,
-    config: &Config,
-) -> Vec<ElementFinding> {
-    if config.has_option(crate::config::ProfileOption::RetainUids) {
-        return Vec::new();
-    }
-    let mut originals = std::collections::HashSet::new();
-    collect_uids(original, None, &mut |_, v| {
-        originals.insert(v.to_string());
-    });
+/// UI values of the de-identified header that are UIDs of the original (`originals`,
+/// sorted; empty under Retain UIDs).
+fn surviving_uids(current: &InMemDicomObject, originals: &[String]) -> Vec<ElementFinding> {
     let mut out = Vec::new();
+    if originals.is_empty() {
+        return out;
+    }
     collect_uids(current, None, &mut |path, v| {
-        if originals.contains(v) {
+        if originals.binary_search_by(|o| o.as_str().cmp(v)).is_ok() {
             out.push(ElementFinding {
                 path: path.clone(),
                 vr: "UI".into(),
