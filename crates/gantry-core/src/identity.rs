@@ -94,15 +94,6 @@ impl Demographics {
         self.names.extend(other.names);
         self.births.extend(other.births);
     }
-
-    /// Whether two sets of demographics can be one person: they disagree only when both
-    /// names and birth dates are known on each side and share nothing.
-    fn compatible(&self, other: &Demographics) -> bool {
-        let disagree = |a: &BTreeSet<String>, b: &BTreeSet<String>| {
-            !a.is_empty() && !b.is_empty() && a.is_disjoint(b)
-        };
-        !(disagree(&self.names, &other.names) && disagree(&self.births, &other.births))
-    }
 }
 
 /// Which patient keys of one Patient ID are one patient.
@@ -134,7 +125,10 @@ pub(crate) fn link_patients<'a>(
             continue;
         }
         group.sort_by(|a, b| a.0.cmp(b.0));
-        // Union-find over the group's keys (a handful: one per issuer).
+        // Union-find over the group's keys. Two keys are one patient unless both their
+        // names and their birth dates disagree: they share a name, or a birth date, or one
+        // of them lacks either (then it joins everyone). Joining each key to the first key
+        // seen with each of its values finds the same groups in linear time.
         let mut parent: Vec<usize> = (0..group.len()).collect();
         fn root(parent: &mut [usize], mut i: usize) -> usize {
             while parent[i] != i {
@@ -143,13 +137,38 @@ pub(crate) fn link_patients<'a>(
             }
             i
         }
-        for a in 0..group.len() {
-            for b in a + 1..group.len() {
-                if group[a].1.compatible(group[b].1) {
-                    let (ra, rb) = (root(&mut parent, a), root(&mut parent, b));
-                    let (low, high) = (ra.min(rb), ra.max(rb));
-                    parent[high] = low;
+        fn join(parent: &mut [usize], a: usize, b: usize) {
+            let (ra, rb) = (root(parent, a), root(parent, b));
+            let (low, high) = (ra.min(rb), ra.max(rb));
+            parent[high] = low;
+        }
+        let mut first_with: std::collections::HashMap<(bool, &str), usize> = Default::default();
+        let mut wildcard: Option<usize> = None;
+        for (i, (_, demographics)) in group.iter().enumerate() {
+            if demographics.names.is_empty() || demographics.births.is_empty() {
+                match wildcard {
+                    Some(w) => join(&mut parent, w, i),
+                    None => wildcard = Some(i),
                 }
+            }
+            let values = demographics
+                .names
+                .iter()
+                .map(|n| (true, n.as_str()))
+                .chain(demographics.births.iter().map(|b| (false, b.as_str())));
+            for value in values {
+                match first_with.get(&value) {
+                    Some(&j) => join(&mut parent, j, i),
+                    None => {
+                        first_with.insert(value, i);
+                    }
+                }
+            }
+        }
+        // A key lacking names or births is compatible with every key.
+        if let Some(w) = wildcard {
+            for i in 0..group.len() {
+                join(&mut parent, w, i);
             }
         }
         for i in 0..group.len() {
@@ -823,6 +842,45 @@ mod tests {
                 "{text} -> {cleaned}"
             );
         }
+    }
+
+    #[test]
+    fn keys_of_one_id_link_unless_name_and_birth_date_both_disagree() {
+        let d = |names: &[&str], births: &[&str]| Demographics {
+            names: names.iter().map(|n| n.to_string()).collect(),
+            births: births.iter().map(|b| b.to_string()).collect(),
+        };
+        let (a, b, c, w) = (
+            d(&["doe jane"], &["19700101"]),
+            d(&["smith jane"], &["19700101"]),
+            d(&["roe richard"], &["19550505"]),
+            d(&[], &["19990909"]),
+        );
+        let linkage = crate::config::PatientLinkage::Id;
+        let keys = [("id:P|", &a), ("id:P|B", &b), ("id:P|C", &c)];
+        let links = link_patients(keys.into_iter(), linkage);
+        assert_eq!(links.get("id:P|B").map(String::as_str), Some("id:P|"));
+        assert_eq!(links.get("id:P|C"), None, "another person was linked");
+        // A key without a name can be anyone's: it joins them all.
+        let keys = [
+            ("id:P|", &a),
+            ("id:P|B", &b),
+            ("id:P|C", &c),
+            ("id:P|W", &w),
+        ];
+        let links = link_patients(keys.into_iter(), linkage);
+        assert_eq!(links.get("id:P|C").map(String::as_str), Some("id:P|"));
+        // Many issuers of one ID: linked in one pass.
+        let many: Vec<(String, Demographics)> = (0..20_000)
+            .map(|i| {
+                (
+                    format!("id:P|I{i:05}"),
+                    d(&[&format!("name {i}")], &[&format!("b{i}")]),
+                )
+            })
+            .collect();
+        let links = link_patients(many.iter().map(|(k, d)| (k.as_str(), d)), linkage);
+        assert!(links.is_empty());
     }
 
     mod properties {
