@@ -12,6 +12,10 @@ use dicom_object::InMemDicomObject;
 use dicom_object::mem::InMemElement;
 use serde::Serialize;
 
+// The text of an element, for comparisons and echo searches (UN and OB as the text their
+// bytes hold).
+use gantry_store::element_text as value_text;
+
 use crate::dates::{shift_da, shift_dt};
 use crate::detect::{DateRewrite, PhiKind};
 use crate::header::TagPath;
@@ -65,18 +69,6 @@ enum TextOutcome {
     Rewritten(String, RuleSource),
     /// So much of it identified someone that the rest means nothing: removed whole.
     Remove(RuleSource),
-}
-
-/// The text of an element, for comparisons and echo searches (UN as lossy UTF-8).
-fn value_text(element: &InMemElement) -> Option<String> {
-    match element.value() {
-        Value::Primitive(PrimitiveValue::Empty) => Some(String::new()),
-        Value::Primitive(p) if element.vr() == VR::UN || element.vr() == VR::OB => {
-            Some(String::from_utf8_lossy(&p.to_bytes()).into_owned())
-        }
-        Value::Primitive(p) => Some(p.to_str().into_owned()),
-        _ => None,
-    }
 }
 
 fn trimmed(text: &str) -> &str {

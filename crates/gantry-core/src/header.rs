@@ -7,21 +7,10 @@ use dicom_object::InMemDicomObject;
 use dicom_object::mem::InMemElement;
 use serde::Serialize;
 
-/// A trimmed text value, or `None` when absent or not text. A value stored as UN is read
-/// as the text its bytes hold (not as a list of numbers).
+/// A trimmed text value, or `None` when absent or not text (UN read as the text its bytes
+/// hold): [`gantry_store::text_of`].
 pub fn text(obj: &InMemDicomObject, tag: Tag) -> Option<String> {
-    let element = obj.get(tag)?;
-    let value = match (element.vr(), element.value().primitive()) {
-        (dicom_core::VR::UN, Some(p)) => {
-            std::borrow::Cow::Owned(String::from_utf8_lossy(&p.to_bytes()).into_owned())
-        }
-        _ => element.to_str().ok()?,
-    };
-    Some(
-        value
-            .trim_matches(|c: char| c == '\0' || c.is_whitespace())
-            .to_string(),
-    )
+    gantry_store::text_of(obj, tag)
 }
 
 /// Where an element sits: its tag, through sequence items, e.g.

@@ -407,16 +407,9 @@ impl IdentifierSet {
             if !crate::rules::is_text(vr) && vr != VR::DA {
                 continue;
             }
-            // A standard attribute stored as UN holds its text as bytes (rendered as text,
-            // dicom-rs would list them as numbers).
-            let value = match (stored_vr, element.value()) {
-                (VR::UN, dicom_core::value::Value::Primitive(p)) => {
-                    String::from_utf8_lossy(&p.to_bytes()).into_owned().into()
-                }
-                _ => match element.to_str() {
-                    Ok(value) => value,
-                    Err(_) => continue,
-                },
+            // A standard attribute stored as UN holds its text as bytes.
+            let Some(value) = gantry_store::element_text(element) else {
+                continue;
             };
             match identifier_role(tag, vr, keep_institution, keep_device) {
                 Some(Role::Name) => self.add_name(&value),

@@ -111,17 +111,33 @@ impl InstanceRecord {
 }
 
 /// A trimmed text value, or `None` when absent or unreadable.
-pub(crate) fn text(obj: &InMemDicomObject, tag: Tag) -> Option<String> {
-    let element = obj.get(tag)?;
-    // A standard attribute stored as UN holds its text as bytes (PS3.5 6.2.2); rendered by
-    // dicom-rs it would read as a list of numbers.
-    let value = match (element.vr(), element.value().primitive()) {
-        (dicom_core::VR::UN, Some(p)) => String::from_utf8_lossy(&p.to_bytes()).into_owned().into(),
-        _ => element.to_str().ok()?,
-    };
-    let value = value.trim_matches(|c: char| c == '\0' || c.is_whitespace());
-    Some(value.to_string())
+/// The text of an element: a string value as decoded; UN and OB values as the text their
+/// bytes hold (PS3.5 6.2.2: a standard attribute stored as UN keeps its text as bytes,
+/// which dicom-rs would render as a list of numbers); empty for an empty value; `None` for
+/// sequences and encapsulated pixel data.
+pub fn element_text(element: &dicom_object::mem::InMemElement) -> Option<String> {
+    use dicom_core::value::{PrimitiveValue, Value};
+    match element.value() {
+        Value::Primitive(PrimitiveValue::Empty) => Some(String::new()),
+        Value::Primitive(p) if matches!(element.vr(), dicom_core::VR::UN | dicom_core::VR::OB) => {
+            Some(String::from_utf8_lossy(&p.to_bytes()).into_owned())
+        }
+        Value::Primitive(p) => Some(p.to_str().into_owned()),
+        _ => None,
+    }
 }
+
+/// The trimmed text of `tag` in `obj` ([`element_text`]), or `None` when absent or not text.
+pub fn text_of(obj: &InMemDicomObject, tag: Tag) -> Option<String> {
+    let value = element_text(obj.get(tag)?)?;
+    Some(
+        value
+            .trim_matches(|c: char| c == '\0' || c.is_whitespace())
+            .to_string(),
+    )
+}
+
+pub(crate) use text_of as text;
 
 fn number(obj: &InMemDicomObject, tag: Tag) -> Option<u32> {
     let element = obj.get(tag)?;

@@ -47,7 +47,9 @@
 pub use derived::{ExportRecord, RedactedPixels, SealedItem};
 pub use error::{Result, StoreError};
 pub use header::{ScannedHeader, decode_header, encode_header, scan_header};
-pub use instance::{Column, FileOutcome, FileRecord, InstanceFilter, InstanceRecord};
+pub use instance::{
+    Column, FileOutcome, FileRecord, InstanceFilter, InstanceRecord, element_text, text_of,
+};
 pub use private::{
     PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, canonical_path, create_private, create_private_dir_all,
     open_private, others_can_access, write_private,
