@@ -34,7 +34,10 @@ pub use codec::{
 pub use error::RedactError;
 pub use fill::{Fill, Palette};
 pub use geometry::{Geometry, Photometric, Rect};
-pub use rle::{RleFrameShape, decode_frame as rle_decode_frame, encode_frame as rle_encode_frame};
+pub use rle::{
+    RleFrameShape, decode_frame as rle_decode_frame, encode_frame as rle_encode_frame,
+    fuzz_round_trip as rle_fuzz_round_trip,
+};
 
 mod blank;
 mod codec;

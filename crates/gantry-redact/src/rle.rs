@@ -171,6 +171,30 @@ fn unpack_bits(data: &[u8], want: usize, out: &mut Vec<u8>) {
     out.truncate(want);
 }
 
+/// Fuzzing's round trip, shared by the fuzz target and the suite that replays its
+/// crash inputs: the first four bytes choose a frame shape, the rest is a fragment. What
+/// decodes must encode and decode back to the same pixels; anything else is an error,
+/// never a panic. Panics when the round trip breaks.
+#[doc(hidden)]
+pub fn fuzz_round_trip(data: &[u8]) {
+    let [a, b, c, d, fragment @ ..] = data else {
+        return;
+    };
+    let shape = RleFrameShape {
+        rows: 1 + usize::from(*a % 64),
+        columns: 1 + usize::from(*b % 64),
+        samples: [1, 3][usize::from(*c % 2)],
+        bytes_per_sample: [1, 2, 4][usize::from(*d % 3)],
+    };
+    if let Ok(pixels) = decode_frame(fragment, shape) {
+        let encoded = encode_frame(&pixels, shape)
+            .unwrap_or_else(|e| panic!("decoded pixels do not encode: {e}"));
+        let again = decode_frame(&encoded, shape)
+            .unwrap_or_else(|e| panic!("Gantry's own encoding does not decode: {e}"));
+        assert_eq!(pixels, again, "RLE round trip changed pixels");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
