@@ -169,10 +169,14 @@ enum ConfigCommand {
         #[arg(long)]
         force: bool,
     },
-    /// Validate a config file and store it with the session.
+    /// Validate a config file, store it with the session, and read its machine rules
+    /// against the inventory (warnings for rules that match everything or nothing).
     Check {
         /// The file to check.
         file: PathBuf,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -342,16 +346,10 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 .map_err(|e| e.to_string())?;
                 print!("{report}");
             }
-            ConfigCommand::Check { file } => {
+            ConfigCommand::Check { file, json } => {
                 let mut session = open(&cli)?;
-                let config = session.load_config(file).map_err(|e| e.to_string())?;
-                println!(
-                    "{} is valid: {} options, {} tag rules, {} machine rules",
-                    file.display(),
-                    config.options.len(),
-                    config.tag_rules.len(),
-                    config.machines.len()
-                );
+                let report = session.check_config(file).map_err(|e| e.to_string())?;
+                print(&report, *json)?;
             }
         },
         Command::Audit { json } => {

@@ -69,12 +69,13 @@ fn the_original_v2_example_loads_and_means_the_same() {
         patient_linkage: gantry_core::PatientLinkage::Id,
         machines: vec![
             MachineRule {
-                manufacturer: Some("ACME Imaging".into()),
-                model_name: Some("SonoMax 3000".into()),
-                serial_number: Some("*".into()),
+                manufacturer: "ACME Imaging".into(),
+                model_name: "SonoMax 3000".into(),
+                serial_number: "*".into(),
                 rows: None,
                 columns: None,
                 when: vec![],
+                burned_in_text: None,
                 redaction_zones: vec![
                     zone(0, 40, 0, 1024, None),
                     zone(990, 1024, 0, 300, Some("footer with the date")),
@@ -82,13 +83,14 @@ fn the_original_v2_example_loads_and_means_the_same() {
                 label: None,
             },
             MachineRule {
-                manufacturer: Some("Philips".into()),
-                model_name: Some("iU22".into()),
-                serial_number: Some("US123456".into()),
+                manufacturer: "Philips".into(),
+                model_name: "iU22".into(),
+                serial_number: "US123456".into(),
                 rows: None,
                 columns: None,
                 when: vec![],
                 redaction_zones: vec![zone(0, 47, 0, 640, None)],
+                burned_in_text: None,
                 label: None,
             },
         ],
@@ -330,14 +332,14 @@ fn skeleton_round_trips_and_prefills_catalogue_zones() {
     let logiq = loaded
         .machines
         .iter()
-        .find(|m| m.model_name.as_deref() == Some("LOGIQ9"))
+        .find(|m| m.model_name == "LOGIQ9".into())
         .expect("a rule for the LOGIQ9");
     assert_eq!(logiq.redaction_zones[0].as_array(), [0, 40, 0, 640]);
     assert!(logiq.label.as_deref().unwrap().contains("GE Logiq 9"));
     let acme = loaded
         .machines
         .iter()
-        .find(|m| m.manufacturer.as_deref() == Some("ACME Imaging"))
+        .find(|m| m.manufacturer == "ACME Imaging".into())
         .unwrap();
     assert!(acme.redaction_zones.is_empty(), "no zones are invented");
     let text = std::fs::read_to_string(&path).unwrap();
@@ -372,4 +374,87 @@ fn a_loaded_config_survives_reopening_the_session() {
     std::fs::remove_file(&path).unwrap();
     let mut session = Session::open(&db).unwrap();
     assert_eq!(session.config().unwrap(), &loaded);
+}
+
+#[test]
+fn an_absent_device_attribute_matches_only_devices_that_lack_it() {
+    use dicom_core::{DataElement, PrimitiveValue, VR};
+    use dicom_object::InMemDicomObject;
+    let device = |manufacturer: Option<&str>| {
+        let mut o = InMemDicomObject::new_empty();
+        if let Some(m) = manufacturer {
+            o.put(DataElement::new(
+                Tag(0x0008, 0x0070),
+                VR::LO,
+                PrimitiveValue::from(m),
+            ));
+        }
+        o
+    };
+    let config = Config::parse(
+        "version: \"2.0\"\nmachines:\n  - manufacturer: null\n    model_name: ~\n    serial_number: null\n    redaction_zones: [[0, 10, 0, 10]]\n  - manufacturer: \"*\"\n    model_name: Probe\n",
+        "c.yaml",
+    )
+    .unwrap();
+    let nameless = &config.machines[0];
+    assert_eq!(nameless.manufacturer, gantry_core::DeviceMatch::Absent);
+    assert!(nameless.matches(&device(None)));
+    assert!(
+        nameless.matches(&device(Some(""))),
+        "empty counts as absent"
+    );
+    assert!(
+        !nameless.matches(&device(Some("ACME"))),
+        "three nulls must not match every device"
+    );
+    assert!(!nameless.matches_everything());
+    assert!(config.machines[1].manufacturer.is_any());
+    // The skeleton's rule for a nameless device round-trips as the same test.
+    let rule = gantry_core::MachineRule::for_device(None, Some("M"), None);
+    let yaml = serde_yaml::to_string(&rule).unwrap();
+    let back: gantry_core::MachineRule = serde_yaml::from_str(&yaml).unwrap();
+    assert_eq!(back, rule, "{yaml}");
+}
+
+#[test]
+fn config_check_warns_about_rules_that_match_everything_and_zones_off_every_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let dump = gantry_synth::generate(&dir.path().join("dump"), &gantry_synth::DumpSpec::default())
+        .unwrap();
+    let mut session = Session::open(dir.path().join("gantry.db")).unwrap();
+    session.ingest(&dump.root).unwrap();
+    let path = dir.path().join("c.yaml");
+    std::fs::write(
+        &path,
+        "version: \"2.0\"\nmachines:\n  - label: everything\n    redaction_zones: [[0, 10, 0, 10]]\n  - manufacturer: GE Healthcare\n    model_name: LOGIQ9\n    redaction_zones: [[5000, 5010, 0, 10]]\n  - manufacturer: Nobody\n",
+    )
+    .unwrap();
+    let check = session.check_config(&path).unwrap();
+    let warnings = check.warnings.join("\n");
+    assert!(
+        warnings.contains("machines[0] (everything) tests nothing"),
+        "{warnings}"
+    );
+    assert!(
+        warnings.contains("zone [5000, 5010, 0, 10] lies outside every image"),
+        "{warnings}"
+    );
+    assert!(
+        warnings.contains("machines[2] (Nobody / * / *) matches no image"),
+        "{warnings}"
+    );
+    assert!(check.machines[1].images > 0);
+    assert!(!check.is_clean());
+    // The skeleton's own rules draw no warning of that kind.
+    let skeleton = dir.path().join("skeleton.yaml");
+    session.setup_config(&skeleton).unwrap();
+    let check = session.check_config(&skeleton).unwrap();
+    assert!(
+        check
+            .warnings
+            .iter()
+            .all(|w| !w.contains("tests nothing") && !w.contains("matches no image")),
+        "{:?}",
+        check.warnings
+    );
 }

@@ -38,6 +38,7 @@ pub use rle::{
     RleFrameShape, decode_frame as rle_decode_frame, encode_frame as rle_encode_frame,
     fuzz_round_trip as rle_fuzz_round_trip,
 };
+pub use text::{Detection, TextRegion, covered, find_text, find_text_in_bitmap};
 
 mod blank;
 mod codec;
@@ -46,3 +47,4 @@ mod error;
 mod fill;
 mod geometry;
 mod rle;
+mod text;

@@ -304,19 +304,115 @@ fn push_values(element: &dicom_object::mem::InMemElement, out: &mut Vec<String>)
     }
 }
 
+/// How a machine rule tests one device attribute (manufacturer, model, serial).
+///
+/// Three states, so that a device that lacks an attribute is told apart from "any device":
+/// the key left out or `"*"` matches every device, `null` (`~`) matches only devices without
+/// the attribute (or with an empty value), and a value matches that value, ignoring case.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub enum DeviceMatch {
+    /// Any device: the key is left out, or `"*"`.
+    #[default]
+    Any,
+    /// Only devices without the attribute: `null`.
+    Absent,
+    /// Devices whose value equals this one, ignoring case and padding.
+    Is(String),
+}
+
+impl DeviceMatch {
+    /// `Any` for `None` and `"*"`, `Absent` for an empty value, else `Is`: how a value read
+    /// from a file (or a person's shorthand) becomes a test.
+    pub fn of(value: Option<&str>) -> DeviceMatch {
+        match value.map(str::trim) {
+            None | Some("*") => DeviceMatch::Any,
+            Some("") => DeviceMatch::Absent,
+            Some(v) => DeviceMatch::Is(v.to_string()),
+        }
+    }
+
+    /// The test for a device as the inventory saw it: its value, or absent.
+    pub fn exactly(value: Option<&str>) -> DeviceMatch {
+        match value.map(str::trim) {
+            None | Some("") => DeviceMatch::Absent,
+            Some(v) => DeviceMatch::Is(v.to_string()),
+        }
+    }
+
+    /// Whether a device with attribute value `value` (`None`: absent) passes.
+    pub fn accepts(&self, value: Option<&str>) -> bool {
+        let value = value.map(str::trim).filter(|v| !v.is_empty());
+        match self {
+            DeviceMatch::Any => true,
+            DeviceMatch::Absent => value.is_none(),
+            DeviceMatch::Is(wanted) => value.is_some_and(|v| v.eq_ignore_ascii_case(wanted.trim())),
+        }
+    }
+
+    /// Whether every device passes.
+    pub fn is_any(&self) -> bool {
+        *self == DeviceMatch::Any
+    }
+
+    /// As people read it: the value, `*`, or `(absent)`.
+    pub fn describe(&self) -> String {
+        match self {
+            DeviceMatch::Any => "*".into(),
+            DeviceMatch::Absent => "(absent)".into(),
+            DeviceMatch::Is(v) => v.clone(),
+        }
+    }
+}
+
+impl From<&str> for DeviceMatch {
+    fn from(value: &str) -> Self {
+        DeviceMatch::of(Some(value))
+    }
+}
+
+impl Serialize for DeviceMatch {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            DeviceMatch::Any => s.serialize_str("*"),
+            DeviceMatch::Absent => s.serialize_none(),
+            DeviceMatch::Is(v) => s.serialize_str(v),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for DeviceMatch {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // Only called when the key is present: a null there means "absent on the device".
+        Ok(match Option::<super::action::ScalarText>::deserialize(d)? {
+            None => DeviceMatch::Absent,
+            Some(text) => DeviceMatch::of(Some(&text.0)),
+        })
+    }
+}
+
+/// What a person attests about the text a device burns into its images.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BurnedInText {
+    /// Someone looked at this device's images and it writes no text into them. Recorded as
+    /// an attestation; the detector still runs and text it finds still blocks.
+    None,
+}
+
 /// A rule for one machine: which instances it matches and the zones to blank in them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MachineRule {
-    /// Manufacturer (0008,0070); case-insensitive; `"*"` or absent: any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub manufacturer: Option<String>,
-    /// Manufacturer's Model Name (0008,1090).
-    #[serde(default, alias = "model", skip_serializing_if = "Option::is_none")]
-    pub model_name: Option<String>,
-    /// Device Serial Number (0018,1000).
-    #[serde(default, alias = "serial", skip_serializing_if = "Option::is_none")]
-    pub serial_number: Option<String>,
+    /// Manufacturer (0008,0070); case-insensitive; left out or `"*"`: any; `null`: only
+    /// devices without one.
+    #[serde(default, skip_serializing_if = "DeviceMatch::is_any")]
+    pub manufacturer: DeviceMatch,
+    /// Manufacturer's Model Name (0008,1090), tested the same way.
+    #[serde(default, alias = "model", skip_serializing_if = "DeviceMatch::is_any")]
+    pub model_name: DeviceMatch,
+    /// Device Serial Number (0018,1000), tested the same way.
+    #[serde(default, alias = "serial", skip_serializing_if = "DeviceMatch::is_any")]
+    pub serial_number: DeviceMatch,
     /// Rows (0028,0010).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rows: Option<u32>,
@@ -329,24 +425,38 @@ pub struct MachineRule {
     /// The zones to blank in every matching image.
     #[serde(default)]
     pub redaction_zones: Vec<Zone>,
+    /// `burned_in_text: none`: a person attests the device writes no text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub burned_in_text: Option<BurnedInText>,
     /// A name for people reading reports.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
 }
 
 impl MachineRule {
+    /// A rule for one device: `manufacturer`, `model_name` and `serial_number` as the
+    /// inventory saw them (`None`: the device lacks it), no zones.
+    pub fn for_device(
+        manufacturer: Option<&str>,
+        model_name: Option<&str>,
+        serial_number: Option<&str>,
+    ) -> MachineRule {
+        MachineRule {
+            manufacturer: DeviceMatch::exactly(manufacturer),
+            model_name: DeviceMatch::exactly(model_name),
+            serial_number: DeviceMatch::exactly(serial_number),
+            rows: None,
+            columns: None,
+            when: Vec::new(),
+            redaction_zones: Vec::new(),
+            burned_in_text: None,
+            label: None,
+        }
+    }
+
     /// Whether this rule applies to an instance with the given header.
     pub fn matches(&self, header: &InMemDicomObject) -> bool {
-        let text = |tag: Tag| {
-            header.get(tag).and_then(|e| e.to_str().ok()).map(|v| {
-                v.trim_matches(|c: char| c == '\0' || c.is_whitespace())
-                    .to_string()
-            })
-        };
-        let same = |wanted: &Option<String>, tag: Tag| match wanted.as_deref().map(str::trim) {
-            None | Some("*") => true,
-            Some(wanted) => text(tag).is_some_and(|v| v.eq_ignore_ascii_case(wanted)),
-        };
+        let text = |tag: Tag| header.get(tag).and_then(|e| e.to_str().ok());
         let number = |wanted: Option<u32>, tag: Tag| match wanted {
             None => true,
             Some(n) => header
@@ -354,12 +464,30 @@ impl MachineRule {
                 .and_then(|e| e.to_int::<u32>().ok())
                 .is_some_and(|v| v == n),
         };
-        same(&self.manufacturer, Tag(0x0008, 0x0070))
-            && same(&self.model_name, Tag(0x0008, 0x1090))
-            && same(&self.serial_number, Tag(0x0018, 0x1000))
+        let device = |wanted: &DeviceMatch, tag: Tag| {
+            let value = text(tag);
+            wanted.accepts(
+                value
+                    .as_deref()
+                    .map(|v| v.trim_matches(|c: char| c == '\0')),
+            )
+        };
+        device(&self.manufacturer, Tag(0x0008, 0x0070))
+            && device(&self.model_name, Tag(0x0008, 0x1090))
+            && device(&self.serial_number, Tag(0x0018, 0x1000))
             && number(self.rows, Tag(0x0028, 0x0010))
             && number(self.columns, Tag(0x0028, 0x0011))
             && self.when.iter().all(|c| c.holds(header))
+    }
+
+    /// Whether the rule tests nothing: it matches every image of every device.
+    pub fn matches_everything(&self) -> bool {
+        self.manufacturer.is_any()
+            && self.model_name.is_any()
+            && self.serial_number.is_any()
+            && self.rows.is_none()
+            && self.columns.is_none()
+            && self.when.is_empty()
     }
 
     /// A short description: label, or manufacturer / model / serial.
@@ -367,12 +495,11 @@ impl MachineRule {
         if let Some(label) = &self.label {
             return label.clone();
         }
-        let part = |v: &Option<String>| v.clone().unwrap_or_else(|| "*".into());
         format!(
             "{} / {} / {}",
-            part(&self.manufacturer),
-            part(&self.model_name),
-            part(&self.serial_number)
+            self.manufacturer.describe(),
+            self.model_name.describe(),
+            self.serial_number.describe()
         )
     }
 }

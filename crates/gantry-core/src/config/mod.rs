@@ -3,6 +3,7 @@
 
 mod action;
 pub(crate) mod catalogue;
+mod check;
 mod machine;
 pub(crate) mod profile;
 mod skeleton;
@@ -14,7 +15,8 @@ use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 
 pub use action::{Action, TagKey};
-pub use machine::{Condition, MachineRule, Zone, values_of};
+pub use check::{ConfigCheck, RuleUse};
+pub use machine::{BurnedInText, Condition, DeviceMatch, MachineRule, Zone, values_of};
 pub use profile::{
     ActionCode, PROFILE_EDITION, Profile, ProfileOption, ProfileRule, Requirement, TagPattern,
     requirement,

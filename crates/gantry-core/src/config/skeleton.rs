@@ -7,7 +7,7 @@ use gantry_store::{DeviceCount, Store, decode_header};
 use serde::Serialize;
 
 use super::catalogue::{self, CatalogueEntry};
-use super::machine::{Condition, MachineRule, Zone};
+use super::machine::{Condition, DeviceMatch, MachineRule, Zone};
 use super::{Config, DateJitter, ProfileOption};
 use crate::error::{GantryError, Result};
 
@@ -129,16 +129,13 @@ pub(crate) fn build(store: &Store) -> Result<(Config, String, Vec<DeviceAdvice>)
             device.series,
             device.modalities.join(", ")
         );
-        let base = MachineRule {
-            manufacturer: device.manufacturer.clone(),
-            model_name: device.model_name.clone(),
-            serial_number: device.serial_number.clone(),
-            rows: None,
-            columns: None,
-            when: Vec::new(),
-            redaction_zones: Vec::new(),
-            label: None,
-        };
+        // A device without a manufacturer, model or serial gets `null` there, which matches
+        // only devices that lack it too: never every device.
+        let base = MachineRule::for_device(
+            device.manufacturer.as_deref(),
+            device.model_name.as_deref(),
+            device.serial_number.as_deref(),
+        );
         if entries.is_empty() {
             match &risk {
                 Some(risk) => {
@@ -225,7 +222,8 @@ pseudonym_prefix: {prefix}
 
 # One entry per device found. Zones are [row_start, row_end, col_start, col_end], end
 # exclusive, or {{ x, y, width, height }}; they are blanked in every frame of every image
-# the rule matches (manufacturer, model and serial compare case-insensitively; "*" is any).
+# the rule matches (manufacturer, model and serial compare case-insensitively; "*" is any
+# device, null only a device without the attribute).
 machines:{machines}"#,
         db = store.path().display(),
         options = config
@@ -262,7 +260,11 @@ fn render_rule(out: &mut String, rule: &MachineRule) {
         }
     };
     let mut first = true;
-    let text = |v: &Option<String>| v.as_deref().map(quoted).unwrap_or_else(|| "null".into());
+    let text = |v: &DeviceMatch| match v {
+        DeviceMatch::Any => "\"*\"".to_string(),
+        DeviceMatch::Absent => "null   # absent: matches only devices without one".to_string(),
+        DeviceMatch::Is(v) => quoted(v),
+    };
     field(out, &mut first, "manufacturer", text(&rule.manufacturer));
     field(out, &mut first, "model_name", text(&rule.model_name));
     field(out, &mut first, "serial_number", text(&rule.serial_number));

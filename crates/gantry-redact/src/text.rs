@@ -1,0 +1,917 @@
+//! Finding burned-in text in pixels, from what the pixels contain rather than what the
+//! header says.
+//!
+//! A cascade, per frame and per sample plane:
+//!
+//! 1. **Cheap pass** over every pixel: 8×8 cells counting strong horizontal and vertical
+//!    transitions (a step of at least 3 % of the frame's robust value range). Text has
+//!    several strokes per row in a few pixels; smooth anatomy has none, a single edge one
+//!    per row. Cells with many transitions in both directions, grown by one cell, join into
+//!    candidate boxes. Integer compares over rows, which the compiler vectorises.
+//! 2. **Confirmation** of each candidate box: the box is cut at several grey levels from
+//!    each end of its range (bright text on dark and dark on bright, anti-aliased or not);
+//!    connected components that are shaped like glyphs (height 5–48 px, stroke width small
+//!    against height, not a compact blob) are chained into lines (similar heights, vertical
+//!    overlap, gaps under a glyph height), and a line of at least three glyphs whose bottoms
+//!    or tops align is text. Speckle, noise and anatomy make blobs and networks that neither
+//!    look like strokes nor line up along a baseline.
+//!
+//! Colour images are searched in each sample plane (red text on grey differs from its
+//! background in one channel only); palette images through their palette. Bitmaps (overlay
+//! planes, bits above High Bit) go through the same confirmation.
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::RedactError;
+use crate::fill::Palette;
+use crate::geometry::{Geometry, Photometric, Rect};
+
+/// A region of one frame that looks like text.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TextRegion {
+    /// The frame (0-based).
+    pub frame: u32,
+    /// The region, with a margin of two pixels, clipped to the image.
+    pub rect: Rect,
+    /// Glyphs found in the line.
+    pub glyphs: u32,
+    /// How sure the detector is, 0 to 1 (more glyphs, tighter alignment: higher).
+    pub score: f32,
+}
+
+/// What the detector saw in one image.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Detection {
+    /// Text-like regions, by frame.
+    pub regions: Vec<TextRegion>,
+    /// Frames searched.
+    pub frames: u32,
+    /// Candidate boxes the cheap pass handed to the confirmation stage.
+    pub candidates: u32,
+    /// Pixels searched (per plane).
+    pub pixels: u64,
+}
+
+impl Detection {
+    /// Whether any text was found.
+    pub fn has_text(&self) -> bool {
+        !self.regions.is_empty()
+    }
+
+    /// Regions not wholly inside one of `zones` (text a zone does not cover).
+    pub fn outside<'a>(&'a self, zones: &'a [Rect]) -> impl Iterator<Item = &'a TextRegion> + 'a {
+        self.regions
+            .iter()
+            .filter(move |r| !covered(&r.rect, zones))
+    }
+
+    fn merge(&mut self, other: Detection) {
+        self.regions.extend(other.regions);
+        self.candidates += other.candidates;
+        self.pixels += other.pixels;
+    }
+}
+
+/// Whether `rect`, less its two-pixel margin, lies inside the union of `zones` (checked
+/// row band by row band, so a region spanning two adjacent zones counts as covered).
+pub fn covered(rect: &Rect, zones: &[Rect]) -> bool {
+    let core = Rect {
+        row_start: (rect.row_start + MARGIN).min(rect.row_end.saturating_sub(1)),
+        row_end: rect.row_end.saturating_sub(MARGIN).max(rect.row_start + 1),
+        col_start: (rect.col_start + MARGIN).min(rect.col_end.saturating_sub(1)),
+        col_end: rect.col_end.saturating_sub(MARGIN).max(rect.col_start + 1),
+    };
+    (core.row_start..core.row_end).all(|row| {
+        // Columns of this row covered by some zone must span the core's columns.
+        let mut spans: Vec<(u32, u32)> = zones
+            .iter()
+            .filter(|z| z.row_start <= row && row < z.row_end)
+            .map(|z| (z.col_start, z.col_end))
+            .collect();
+        spans.sort_unstable();
+        let mut reach = core.col_start;
+        for (start, end) in spans {
+            if start > reach {
+                break;
+            }
+            reach = reach.max(end);
+        }
+        reach >= core.col_end
+    })
+}
+
+const CELL: usize = 8;
+const MARGIN: u32 = 2;
+const MIN_GLYPH: usize = 5;
+const MAX_GLYPH: usize = 48;
+
+/// One sample plane of a frame, as unsigned values in sample order.
+struct Plane {
+    width: usize,
+    height: usize,
+    values: Vec<u16>,
+}
+
+/// Searches every frame of native pixel data for text.
+///
+/// `data` holds little-endian samples laid out as `geometry` says; `palette` is needed for
+/// PALETTE COLOR images (without it the indices are searched as grey values).
+pub fn find_text(
+    data: &[u8],
+    geometry: &Geometry,
+    palette: Option<&Palette>,
+) -> Result<Detection, RedactError> {
+    geometry.validate()?;
+    let frame_len = geometry.frame_len();
+    let frames = geometry.frames as usize;
+    if data.len() < frame_len * frames {
+        return Err(RedactError::Layout(format!(
+            "pixel data of {} bytes is shorter than {frames} frame(s) of {frame_len}",
+            data.len()
+        )));
+    }
+    let per_frame: Vec<Detection> = (0..frames)
+        .into_par_iter()
+        .map(|f| {
+            let frame = &data[f * frame_len..(f + 1) * frame_len];
+            let mut found = Detection::default();
+            for plane in planes(frame, geometry, palette) {
+                found.merge(search_plane(&plane, f as u32));
+            }
+            found
+        })
+        .collect();
+    let mut out = Detection {
+        frames: frames as u32,
+        ..Detection::default()
+    };
+    for d in per_frame {
+        out.merge(d);
+    }
+    out.regions = merge_regions(out.regions);
+    Ok(out)
+}
+
+/// Searches a bitmap (one byte per pixel, non-zero set), such as an overlay plane or the
+/// bits above High Bit, for text.
+pub fn find_text_in_bitmap(bits: &[u8], rows: usize, columns: usize, frame: u32) -> Detection {
+    if rows == 0 || columns == 0 || bits.len() < rows * columns {
+        return Detection::default();
+    }
+    let plane = Plane {
+        width: columns,
+        height: rows,
+        values: bits[..rows * columns]
+            .iter()
+            .map(|&b| if b != 0 { 255 } else { 0 })
+            .collect(),
+    };
+    let mut found = search_plane(&plane, frame);
+    found.frames = 1;
+    found.regions = merge_regions(found.regions);
+    found
+}
+
+/// The sample planes of one frame as unsigned 16-bit values (order kept: signed values are
+/// offset, wider ones shifted down, values above High Bit ignored).
+fn planes(frame: &[u8], g: &Geometry, palette: Option<&Palette>) -> Vec<Plane> {
+    let (w, h) = (g.columns as usize, g.rows as usize);
+    let n = w * h;
+    let spp = g.samples_per_pixel as usize;
+    let bits = g.bits_stored as u32;
+    let value = |raw: u32| -> u16 {
+        let masked = if bits >= 32 {
+            raw
+        } else {
+            raw & ((1u32 << bits) - 1)
+        };
+        let unsigned = if g.signed && bits > 0 {
+            // Flip the sign bit: two's complement order becomes unsigned order.
+            masked ^ (1u32 << (bits - 1))
+        } else {
+            masked
+        };
+        if bits > 16 {
+            (unsigned >> (bits - 16)) as u16
+        } else {
+            unsigned as u16
+        }
+    };
+    let sample = |i: usize| -> u32 {
+        match g.bits_allocated {
+            1 => ((frame.get(i / 8).copied().unwrap_or(0) >> (i % 8)) & 1) as u32,
+            8 => frame.get(i).copied().unwrap_or(0) as u32,
+            16 => {
+                let b = frame.get(2 * i..2 * i + 2).unwrap_or(&[0, 0]);
+                u16::from_le_bytes([b[0], b[1]]) as u32
+            }
+            _ => {
+                let b = frame.get(4 * i..4 * i + 4).unwrap_or(&[0, 0, 0, 0]);
+                u32::from_le_bytes([b[0], b[1], b[2], b[3]])
+            }
+        }
+    };
+    if g.photometric == Photometric::YbrFull422 {
+        // Y0 Y1 Cb Cr per pixel pair.
+        let mut planes: Vec<Vec<u16>> = (0..3).map(|_| Vec::with_capacity(n)).collect();
+        for p in 0..n {
+            let pair = p / 2 * 4;
+            planes[0].push(frame.get(pair + p % 2).copied().unwrap_or(0) as u16);
+            planes[1].push(frame.get(pair + 2).copied().unwrap_or(0) as u16);
+            planes[2].push(frame.get(pair + 3).copied().unwrap_or(0) as u16);
+        }
+        return planes
+            .into_iter()
+            .map(|values| Plane {
+                width: w,
+                height: h,
+                values,
+            })
+            .collect();
+    }
+    if spp == 1 {
+        let values: Vec<u16> = if g.bits_allocated == 8 && !g.signed && bits >= 8 {
+            frame[..n].iter().map(|&b| b as u16).collect()
+        } else if g.bits_allocated == 16 {
+            frame[..2 * n]
+                .chunks_exact(2)
+                .map(|b| value(u16::from_le_bytes([b[0], b[1]]) as u32))
+                .collect()
+        } else {
+            (0..n).map(|i| value(sample(i))).collect()
+        };
+        if g.photometric == Photometric::PaletteColor
+            && let Some(palette) = palette
+        {
+            let lut = |table: &[u16]| -> Vec<u16> {
+                values
+                    .iter()
+                    .map(|&v| {
+                        let i = (v as i64 - palette.first_mapped).clamp(0, table.len() as i64 - 1);
+                        table.get(i as usize).copied().unwrap_or(0)
+                    })
+                    .collect()
+            };
+            return [&palette.red, &palette.green, &palette.blue]
+                .into_iter()
+                .map(|t| Plane {
+                    width: w,
+                    height: h,
+                    values: lut(t),
+                })
+                .collect();
+        }
+        return vec![Plane {
+            width: w,
+            height: h,
+            values,
+        }];
+    }
+    (0..spp)
+        .map(|s| Plane {
+            width: w,
+            height: h,
+            values: (0..n)
+                .map(|p| {
+                    let i = if g.planar { s * n + p } else { p * spp + s };
+                    value(sample(i))
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// The values at the 0.5th and 99.5th percentiles: a range one hot pixel does not stretch.
+fn robust_range(values: &[u16]) -> (u16, u16) {
+    let mut histogram = vec![0u32; 4096];
+    let max = values.iter().copied().max().unwrap_or(0);
+    let shift = (16 - max.leading_zeros()).saturating_sub(12);
+    for &v in values {
+        histogram[(v >> shift) as usize] += 1;
+    }
+    let cut = values.len() / 200;
+    let mut seen = 0usize;
+    let mut lo = 0usize;
+    for (i, &c) in histogram.iter().enumerate() {
+        seen += c as usize;
+        if seen > cut {
+            lo = i;
+            break;
+        }
+    }
+    seen = 0;
+    let mut hi = 0usize;
+    for (i, &c) in histogram.iter().enumerate().rev() {
+        seen += c as usize;
+        if seen > cut {
+            hi = i;
+            break;
+        }
+    }
+    (
+        (lo << shift) as u16,
+        (((hi + 1) << shift) - 1).min(u16::MAX as usize) as u16,
+    )
+}
+
+/// The cheap pass, then confirmation of each candidate box.
+fn search_plane(plane: &Plane, frame: u32) -> Detection {
+    let (w, h) = (plane.width, plane.height);
+    let mut found = Detection {
+        pixels: (w * h) as u64,
+        ..Detection::default()
+    };
+    if w < MIN_GLYPH || h < MIN_GLYPH {
+        return found;
+    }
+    let (lo, hi) = robust_range(&plane.values);
+    let step = ((hi.saturating_sub(lo)) as u32 * 3 / 100).max(1) as i32;
+    let boxes = candidate_boxes(plane, step);
+    found.candidates = boxes.len() as u32;
+    for b in boxes {
+        found.regions.extend(confirm(plane, b, step, frame));
+    }
+    found
+}
+
+/// Cells of 8×8 pixels with many strong transitions both ways, grown by a cell and joined
+/// into boxes `(x0, y0, x1, y1)` in pixels, end exclusive.
+fn candidate_boxes(plane: &Plane, step: i32) -> Vec<(usize, usize, usize, usize)> {
+    let (w, h) = (plane.width, plane.height);
+    let (cw, ch) = (w.div_ceil(CELL), h.div_ceil(CELL));
+    let mut horizontal = vec![0u16; cw * ch];
+    let mut vertical = vec![0u16; cw * ch];
+    let mut marks = vec![0u8; w];
+    for y in 0..h {
+        let row = &plane.values[y * w..(y + 1) * w];
+        let cells = &mut horizontal[(y / CELL) * cw..(y / CELL + 1) * cw];
+        for (m, pair) in marks.iter_mut().zip(row.windows(2)) {
+            *m = ((pair[1] as i32 - pair[0] as i32).abs() >= step) as u8;
+        }
+        marks[w - 1] = 0;
+        for (cell, chunk) in cells.iter_mut().zip(marks.chunks(CELL)) {
+            *cell += chunk.iter().map(|&m| m as u16).sum::<u16>();
+        }
+        if y + 1 < h {
+            let next = &plane.values[(y + 1) * w..(y + 2) * w];
+            for ((m, a), b) in marks.iter_mut().zip(row).zip(next) {
+                *m = ((*b as i32 - *a as i32).abs() >= step) as u8;
+            }
+            let cells = &mut vertical[(y / CELL) * cw..(y / CELL + 1) * cw];
+            for (cell, chunk) in cells.iter_mut().zip(marks.chunks(CELL)) {
+                *cell += chunk.iter().map(|&m| m as u16).sum::<u16>();
+            }
+        }
+    }
+    let hot: Vec<bool> = horizontal
+        .iter()
+        .zip(&vertical)
+        .map(|(&hc, &vc)| hc >= 6 && vc >= 3 && hc + vc >= 12)
+        .collect();
+    // A lone cell is not a line of text unless a neighbour along the row is busy too.
+    let mut grown = vec![false; cw * ch];
+    for cy in 0..ch {
+        for cx in 0..cw {
+            let i = cy * cw + cx;
+            let beside = (cx > 0 && hot[i - 1]) || (cx + 1 < cw && hot[i + 1]);
+            if hot[i] && (beside || cw == 1) {
+                for dy in cy.saturating_sub(1)..(cy + 2).min(ch) {
+                    for dx in cx.saturating_sub(1)..(cx + 2).min(cw) {
+                        grown[dy * cw + dx] = true;
+                    }
+                }
+            }
+        }
+    }
+    // Connected groups of grown cells, by flood fill.
+    let mut seen = vec![false; cw * ch];
+    let mut boxes = Vec::new();
+    let mut stack = Vec::new();
+    for start in 0..cw * ch {
+        if !grown[start] || seen[start] {
+            continue;
+        }
+        seen[start] = true;
+        stack.push(start);
+        let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0, 0);
+        while let Some(i) = stack.pop() {
+            let (cx, cy) = (i % cw, i / cw);
+            x0 = x0.min(cx);
+            y0 = y0.min(cy);
+            x1 = x1.max(cx);
+            y1 = y1.max(cy);
+            let mut visit = |j: usize| {
+                if grown[j] && !seen[j] {
+                    seen[j] = true;
+                    stack.push(j);
+                }
+            };
+            if cx > 0 {
+                visit(i - 1);
+            }
+            if cx + 1 < cw {
+                visit(i + 1);
+            }
+            if cy > 0 {
+                visit(i - cw);
+            }
+            if cy + 1 < ch {
+                visit(i + cw);
+            }
+        }
+        boxes.push((
+            x0 * CELL,
+            y0 * CELL,
+            ((x1 + 1) * CELL).min(w),
+            ((y1 + 1) * CELL).min(h),
+        ));
+    }
+    boxes
+}
+
+/// A connected component's extent and shape.
+#[derive(Debug, Clone, Copy)]
+struct Component {
+    x0: usize,
+    y0: usize,
+    x1: usize,
+    y1: usize,
+    area: usize,
+    edges: usize,
+}
+
+impl Component {
+    fn width(&self) -> usize {
+        self.x1 - self.x0 + 1
+    }
+    fn height(&self) -> usize {
+        self.y1 - self.y0 + 1
+    }
+    /// How many glyphs it looks like: 0 when it is not glyph-shaped.
+    fn glyphs(&self) -> usize {
+        let (w, h) = (self.width(), self.height());
+        if !(MIN_GLYPH..=MAX_GLYPH).contains(&h) {
+            return 0;
+        }
+        // Mean stroke width: twice the area over the boundary length.
+        let stroke = 2.0 * self.area as f32 / self.edges.max(1) as f32;
+        let thin_bar = w <= (h / 4).max(2);
+        if thin_bar {
+            return 1; // l, I, 1, |
+        }
+        let fill = self.area as f32 / (w * h) as f32;
+        if stroke > (0.3 * h as f32).max(2.5) || !(0.08..=0.85).contains(&fill) {
+            return 0;
+        }
+        if w as f32 <= 1.4 * h as f32 {
+            return 1;
+        }
+        // Touching glyphs.
+        if w > 10 * h {
+            return 0;
+        }
+        ((w as f32 / (0.7 * h as f32)).round() as usize).max(2)
+    }
+}
+
+/// Confirms a candidate box: lines of glyphs at any of several cut levels, as regions.
+fn confirm(
+    plane: &Plane,
+    (x0, y0, x1, y1): (usize, usize, usize, usize),
+    step: i32,
+    frame: u32,
+) -> Vec<TextRegion> {
+    let (bw, bh) = (x1 - x0, y1 - y0);
+    if bw < MIN_GLYPH || bh < MIN_GLYPH {
+        return Vec::new();
+    }
+    let mut values = Vec::with_capacity(bw * bh);
+    for y in y0..y1 {
+        values.extend_from_slice(&plane.values[y * plane.width + x0..y * plane.width + x1]);
+    }
+    let lo = values.iter().copied().min().unwrap_or(0) as i32;
+    let hi = values.iter().copied().max().unwrap_or(0) as i32;
+    if hi - lo < step {
+        return Vec::new();
+    }
+    let mut regions = Vec::new();
+    let mut mask = vec![false; bw * bh];
+    let mut labels = vec![u32::MAX; bw * bh];
+    // Text is stable: the same glyphs come out at neighbouring cut levels (its strokes
+    // stand well clear of their background), where noise and texture change shape.
+    for bright in [true, false] {
+        let mut previous: Vec<Line> = Vec::new();
+        for k in 1..=5 {
+            let cut = (hi - lo) * k / 6;
+            let level = if bright { hi - cut } else { lo + cut };
+            for (m, &v) in mask.iter_mut().zip(&values) {
+                *m = if bright {
+                    v as i32 > level
+                } else {
+                    (v as i32) < level
+                };
+            }
+            let components = label(&mask, &mut labels, bw, bh);
+            let found = lines(&components, &mask, bw);
+            for line in &found {
+                if !previous.iter().any(|p| p.same_as(line)) {
+                    continue;
+                }
+                regions.push(TextRegion {
+                    frame,
+                    rect: Rect {
+                        row_start: (y0 + line.y0).saturating_sub(MARGIN as usize) as u32,
+                        row_end: ((y0 + line.y1 + 1 + MARGIN as usize).min(plane.height)) as u32,
+                        col_start: (x0 + line.x0).saturating_sub(MARGIN as usize) as u32,
+                        col_end: ((x0 + line.x1 + 1 + MARGIN as usize).min(plane.width)) as u32,
+                    },
+                    glyphs: line.glyphs as u32,
+                    score: line.score,
+                });
+            }
+            previous = found;
+        }
+    }
+    regions
+}
+
+/// 8-connected components of `mask`, with their boundary lengths.
+fn label(mask: &[bool], labels: &mut [u32], w: usize, h: usize) -> Vec<Component> {
+    labels.iter_mut().for_each(|l| *l = u32::MAX);
+    let mut components = Vec::new();
+    let mut stack = Vec::new();
+    for start in 0..w * h {
+        if !mask[start] || labels[start] != u32::MAX {
+            continue;
+        }
+        let id = components.len() as u32;
+        labels[start] = id;
+        stack.push(start);
+        let mut c = Component {
+            x0: usize::MAX,
+            y0: usize::MAX,
+            x1: 0,
+            y1: 0,
+            area: 0,
+            edges: 0,
+        };
+        while let Some(i) = stack.pop() {
+            let (x, y) = (i % w, i / w);
+            c.x0 = c.x0.min(x);
+            c.y0 = c.y0.min(y);
+            c.x1 = c.x1.max(x);
+            c.y1 = c.y1.max(y);
+            c.area += 1;
+            // Boundary: 4-neighbours outside the mask (or the box).
+            c.edges += (x == 0 || !mask[i - 1]) as usize
+                + (x + 1 == w || !mask[i + 1]) as usize
+                + (y == 0 || !mask[i - w]) as usize
+                + (y + 1 == h || !mask[i + w]) as usize;
+            for dy in -1i64..=1 {
+                for dx in -1i64..=1 {
+                    let (nx, ny) = (x as i64 + dx, y as i64 + dy);
+                    if (dx, dy) == (0, 0) || nx < 0 || ny < 0 || nx >= w as i64 || ny >= h as i64 {
+                        continue;
+                    }
+                    let j = ny as usize * w + nx as usize;
+                    if mask[j] && labels[j] == u32::MAX {
+                        labels[j] = id;
+                        stack.push(j);
+                    }
+                }
+            }
+        }
+        components.push(c);
+    }
+    components
+}
+
+/// A line of glyphs, in box coordinates.
+struct Line {
+    x0: usize,
+    y0: usize,
+    x1: usize,
+    y1: usize,
+    glyphs: usize,
+    score: f32,
+}
+
+impl Line {
+    /// Whether `other` is this line found again (at another cut level).
+    fn same_as(&self, other: &Line) -> bool {
+        let ix = self.x1.min(other.x1) as i64 - self.x0.max(other.x0) as i64 + 1;
+        let iy = self.y1.min(other.y1) as i64 - self.y0.max(other.y0) as i64 + 1;
+        if ix <= 0 || iy <= 0 {
+            return false;
+        }
+        let area = |l: &Line| ((l.x1 - l.x0 + 1) * (l.y1 - l.y0 + 1)) as i64;
+        let inter = ix * iy;
+        let union = area(self) + area(other) - inter;
+        let glyphs = self.glyphs.abs_diff(other.glyphs);
+        inter * 10 >= union * 6 && glyphs * 4 <= self.glyphs.max(other.glyphs).max(4)
+    }
+}
+
+fn find(parent: &mut [usize], mut i: usize) -> usize {
+    while parent[i] != i {
+        parent[i] = parent[parent[i]];
+        i = parent[i];
+    }
+    i
+}
+
+/// Chains glyph-shaped components into lines and keeps those that read as text.
+/// `mask` (`width` wide) is what the components were cut from.
+fn lines(components: &[Component], mask: &[bool], width: usize) -> Vec<Line> {
+    let mut glyphs: Vec<(Component, usize)> = components
+        .iter()
+        .filter_map(|c| {
+            let n = c.glyphs();
+            (n > 0).then_some((*c, n))
+        })
+        .collect();
+    if glyphs.is_empty() {
+        return Vec::new();
+    }
+    glyphs.sort_by_key(|(c, _)| c.x0);
+    let mut parent: Vec<usize> = (0..glyphs.len()).collect();
+    for i in 0..glyphs.len() {
+        let (a, _) = glyphs[i];
+        let ha = a.height();
+        let mut best: Option<(usize, usize)> = None;
+        // Sorted by left edge: only a bounded window to the right can follow `a`.
+        for (j, (b, _)) in glyphs.iter().enumerate().skip(i + 1).take(64) {
+            let hb = b.height();
+            let tallest = ha.max(hb);
+            if b.x0 > a.x1 + tallest + 2 {
+                break;
+            }
+            if b.x0 + 1 < a.x1 {
+                continue; // overlapping, not following
+            }
+            let overlap = a.y1.min(b.y1) as i64 - a.y0.max(b.y0) as i64 + 1;
+            if overlap < (0.6 * ha.min(hb) as f32) as i64
+                || tallest as f32 > 1.8 * ha.min(hb) as f32
+            {
+                continue;
+            }
+            let gap = b.x0.saturating_sub(a.x1);
+            if best.is_none_or(|(_, g)| gap < g) {
+                best = Some((j, gap));
+            }
+        }
+        if let Some((j, _)) = best {
+            let (ri, rj) = (find(&mut parent, i), find(&mut parent, j));
+            parent[rj] = ri;
+        }
+    }
+    let mut groups: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
+    for i in 0..glyphs.len() {
+        let root = find(&mut parent, i);
+        groups.entry(root).or_default().push(i);
+    }
+    let mut out = Vec::new();
+    for members in groups.values() {
+        let count: usize = members.iter().map(|&i| glyphs[i].1).sum();
+        if count < 3 || members.len() < 2 {
+            continue;
+        }
+        let mut heights: Vec<usize> = members.iter().map(|&i| glyphs[i].0.height()).collect();
+        heights.sort_unstable();
+        let median = heights[heights.len() / 2];
+        let tolerance = (median / 7).max(1) as i64;
+        let aligned = |edge: fn(&Component) -> usize| {
+            let mut edges: Vec<usize> = members.iter().map(|&i| edge(&glyphs[i].0)).collect();
+            edges.sort_unstable();
+            let mid = edges[edges.len() / 2] as i64;
+            edges
+                .iter()
+                .filter(|&&e| (e as i64 - mid).abs() <= tolerance)
+                .count()
+        };
+        let bottoms = aligned(|c| c.y1);
+        let tops = aligned(|c| c.y0);
+        let best = bottoms.max(tops);
+        let needed = (members.len() * 6).div_ceil(10).max(2);
+        if best < needed {
+            continue;
+        }
+        let similar = heights
+            .iter()
+            .filter(|&&h| h * 10 >= median * 6 && h * 10 <= median * 16)
+            .count();
+        if similar * 10 < members.len() * 7 {
+            continue;
+        }
+        let x0 = members.iter().map(|&i| glyphs[i].0.x0).min().unwrap_or(0);
+        let x1 = members.iter().map(|&i| glyphs[i].0.x1).max().unwrap_or(0);
+        let y0 = members.iter().map(|&i| glyphs[i].0.y0).min().unwrap_or(0);
+        let y1 = members.iter().map(|&i| glyphs[i].0.y1).max().unwrap_or(0);
+        // A line is straight: a chain that drifts up or down is not one.
+        if (y1 - y0 + 1) * 10 > median * 17 + 20 {
+            continue;
+        }
+        // And it stands on a background: nearly everything cut at this level inside the
+        // line belongs to its glyphs (noise and texture leave debris all around).
+        let ink: usize = members.iter().map(|&i| glyphs[i].0.area).sum();
+        let all: usize = (y0..=y1)
+            .map(|y| {
+                mask[y * width + x0..=y * width + x1]
+                    .iter()
+                    .filter(|&&m| m)
+                    .count()
+            })
+            .sum();
+        if ink * 10 < all * 8 {
+            continue;
+        }
+        let alignment = best as f32 / members.len() as f32;
+        out.push(Line {
+            x0,
+            y0,
+            x1,
+            y1,
+            glyphs: count,
+            score: (alignment * (count as f32 / 6.0).min(1.0)).clamp(0.0, 1.0),
+        });
+    }
+    out
+}
+
+/// Overlapping regions of one frame merged into one (the same line found at several cut
+/// levels or in several planes).
+fn merge_regions(mut regions: Vec<TextRegion>) -> Vec<TextRegion> {
+    regions.sort_by(|a, b| {
+        (a.frame, a.rect.row_start, a.rect.col_start).cmp(&(
+            b.frame,
+            b.rect.row_start,
+            b.rect.col_start,
+        ))
+    });
+    let mut out: Vec<TextRegion> = Vec::new();
+    for r in regions {
+        if let Some(m) = out.iter_mut().rev().take(16).find(|m| {
+            m.frame == r.frame
+                && m.rect.row_start < r.rect.row_end
+                && r.rect.row_start < m.rect.row_end
+                && m.rect.col_start < r.rect.col_end
+                && r.rect.col_start < m.rect.col_end
+        }) {
+            m.rect.row_start = m.rect.row_start.min(r.rect.row_start);
+            m.rect.row_end = m.rect.row_end.max(r.rect.row_end);
+            m.rect.col_start = m.rect.col_start.min(r.rect.col_start);
+            m.rect.col_end = m.rect.col_end.max(r.rect.col_end);
+            m.glyphs = m.glyphs.max(r.glyphs);
+            m.score = m.score.max(r.score);
+        } else {
+            out.push(r);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 5×7 bitmap font for the digits and a few capitals, scaled by `scale`.
+    fn glyph(c: char) -> [u8; 7] {
+        match c {
+            '0' => [0x0E, 0x11, 0x13, 0x15, 0x19, 0x11, 0x0E],
+            '1' => [0x04, 0x0C, 0x04, 0x04, 0x04, 0x04, 0x0E],
+            '2' => [0x0E, 0x11, 0x01, 0x02, 0x04, 0x08, 0x1F],
+            '3' => [0x1F, 0x02, 0x04, 0x02, 0x01, 0x11, 0x0E],
+            '4' => [0x02, 0x06, 0x0A, 0x12, 0x1F, 0x02, 0x02],
+            '5' => [0x1F, 0x10, 0x1E, 0x01, 0x01, 0x11, 0x0E],
+            'A' => [0x0E, 0x11, 0x11, 0x1F, 0x11, 0x11, 0x11],
+            'M' => [0x11, 0x1B, 0x15, 0x15, 0x11, 0x11, 0x11],
+            'R' => [0x1E, 0x11, 0x11, 0x1E, 0x14, 0x12, 0x11],
+            'N' => [0x11, 0x19, 0x15, 0x13, 0x11, 0x11, 0x11],
+            _ => [0; 7],
+        }
+    }
+
+    fn draw(image: &mut [u8], width: usize, text: &str, x: usize, y: usize, scale: usize, v: u8) {
+        for (i, c) in text.chars().enumerate() {
+            let rows = glyph(c);
+            for (r, bits) in rows.iter().enumerate() {
+                for col in 0..5 {
+                    if bits & (0x10 >> col) != 0 {
+                        for sy in 0..scale {
+                            for sx in 0..scale {
+                                let px = x + (i * 6 + col) * scale + sx;
+                                let py = y + r * scale + sy;
+                                image[py * width + px] = v;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn mono8(rows: u32, columns: u32) -> Geometry {
+        Geometry {
+            rows,
+            columns,
+            frames: 1,
+            samples_per_pixel: 1,
+            bits_allocated: 8,
+            bits_stored: 8,
+            signed: false,
+            planar: false,
+            photometric: Photometric::Monochrome2,
+        }
+    }
+
+    /// A smooth gradient with a bright disc: anatomy-like, text-free.
+    fn background(w: usize, h: usize) -> Vec<u8> {
+        let mut image = vec![0u8; w * h];
+        for y in 0..h {
+            for x in 0..w {
+                let (dx, dy) = (x as f32 - w as f32 / 2.0, y as f32 - h as f32 / 2.0);
+                let r = (dx * dx + dy * dy).sqrt();
+                image[y * w + x] = if r < w as f32 / 3.0 {
+                    (120.0 + 40.0 * (x as f32 / w as f32)) as u8
+                } else {
+                    10
+                };
+            }
+        }
+        image
+    }
+
+    #[test]
+    fn finds_a_line_of_text_and_nothing_in_a_plain_image() {
+        let (w, h) = (160, 120);
+        let clean = background(w, h);
+        let found = find_text(&clean, &mono8(h as u32, w as u32), None).unwrap();
+        assert!(!found.has_text(), "{:?}", found.regions);
+        let mut marked = clean.clone();
+        draw(&mut marked, w, "MRN 12345", 4, 4, 1, 250);
+        let found = find_text(&marked, &mono8(h as u32, w as u32), None).unwrap();
+        assert!(found.has_text());
+        let r = found.regions[0].rect;
+        assert!(
+            r.row_start <= 4 && r.row_end >= 11 && r.col_start <= 4,
+            "{r:?}"
+        );
+    }
+
+    #[test]
+    fn dim_text_on_anatomy_and_dark_text_on_bright() {
+        let (w, h) = (160, 120);
+        let mut image = background(w, h);
+        draw(&mut image, w, "A1234", 50, 50, 2, 150); // grey on grey-ish anatomy
+        let found = find_text(&image, &mono8(h as u32, w as u32), None).unwrap();
+        assert!(found.has_text());
+        let mut bright = vec![240u8; w * h];
+        draw(&mut bright, w, "RAN 0321", 10, 90, 1, 200);
+        let found = find_text(&bright, &mono8(h as u32, w as u32), None).unwrap();
+        assert!(found.has_text());
+    }
+
+    #[test]
+    fn coverage_by_zones() {
+        let region = Rect {
+            row_start: 0,
+            row_end: 12,
+            col_start: 0,
+            col_end: 40,
+        };
+        let left = Rect {
+            row_start: 0,
+            row_end: 12,
+            col_start: 0,
+            col_end: 20,
+        };
+        let right = Rect {
+            col_start: 20,
+            col_end: 40,
+            ..left
+        };
+        assert!(covered(&region, &[left, right]));
+        assert!(!covered(&region, &[left]));
+    }
+
+    #[test]
+    fn bitmaps_and_noise() {
+        let (w, h) = (96, 32);
+        let mut bits = vec![0u8; w * h];
+        draw(&mut bits, w, "2024", 2, 2, 1, 1);
+        assert!(find_text_in_bitmap(&bits, h, w, 0).has_text());
+        // Uniform noise: blobs everywhere, no lines.
+        let mut state = 0x12345678u32;
+        let noise: Vec<u8> = (0..256 * 256)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 17;
+                state ^= state << 5;
+                (state >> 24) as u8
+            })
+            .collect();
+        let found = find_text(&noise, &mono8(256, 256), None).unwrap();
+        assert!(!found.has_text(), "{:?}", found.regions);
+    }
+}
