@@ -144,9 +144,122 @@ fn finding(value: String, action: Planned) -> ElementFinding {
     }
 }
 
-/// The pixel findings of an instance. Before redaction (`verify` false) a rule to apply is
-/// itself a finding; at verify every zone must be blank in the stored pixels.
+/// The pixel findings of an instance: those of its rules (below), then what the text
+/// detector finds in the pixels that would leave (the redacted pixels when a current
+/// redaction exists, else the source's), outside the zones the rules blank. Text found
+/// there blocks, whatever the header's flags or the rules say; an image that cannot be
+/// read for the search is a finding too.
 pub(crate) fn findings(
+    plan: &PixelPlan<'_>,
+    record: &InstanceRecord,
+    original: &InMemDicomObject,
+    redacted: Option<&RedactedPixels>,
+    redact_failure: Option<&str>,
+    sidecar: Option<&PixelSidecar>,
+    verify: bool,
+) -> Vec<ElementFinding> {
+    let mut out = rule_findings(
+        plan,
+        record,
+        original,
+        redacted,
+        redact_failure,
+        sidecar,
+        verify,
+    );
+    if record.pixels.is_none() || !plan.decodable || out.iter().any(|f| f.action == Planned::Block)
+    {
+        return out;
+    }
+    let current = redacted.filter(|r| r.fingerprint == plan.fingerprint);
+    let searched = match current {
+        Some(r) => read_redacted(r, original, sidecar),
+        None => read_source_pixels(record, original),
+    };
+    let (mut data, geometry) = match searched {
+        Ok(found) => found,
+        Err(e) => {
+            out.push(finding(
+                format!("the pixels cannot be read to search them for burned-in text: {e}"),
+                Planned::Block,
+            ));
+            return out;
+        }
+    };
+    // Export clears the bits above High Bit: what leaves is searched.
+    gantry_redact::clear_high_bits(&mut data, &geometry);
+    let palette = gantry_redact::Palette::from_header(original);
+    let detection = match gantry_redact::find_text(&data, &geometry, palette.as_ref()) {
+        Ok(d) => d,
+        Err(e) => {
+            out.push(finding(
+                format!("the pixels cannot be searched for burned-in text: {e}"),
+                Planned::Block,
+            ));
+            return out;
+        }
+    };
+    // Text inside a zone the rules blank is dealt with by redact (and, once redacted, is
+    // gone); text anywhere else leaves with the image.
+    let outside: Vec<&gantry_redact::TextRegion> = detection.outside(&plan.zones).collect();
+    if !outside.is_empty() {
+        let shown: Vec<String> = outside
+            .iter()
+            .take(6)
+            .map(|r| {
+                format!(
+                    "frame {} rows {}-{} columns {}-{} ({} glyphs)",
+                    r.frame,
+                    r.rect.row_start,
+                    r.rect.row_end,
+                    r.rect.col_start,
+                    r.rect.col_end,
+                    r.glyphs
+                )
+            })
+            .collect();
+        let attested = plan
+            .rules
+            .iter()
+            .any(|r| r.burned_in_text == Some(crate::config::BurnedInText::None));
+        out.push(finding(
+            format!(
+                "the text detector finds {} text region(s) in the {} pixels outside every zone{}: {}{}",
+                outside.len(),
+                if current.is_some() { "redacted" } else { "source" },
+                if attested {
+                    " (although a machine rule attests `burned_in_text: none`)"
+                } else {
+                    ""
+                },
+                shown.join("; "),
+                if outside.len() > shown.len() { "; ..." } else { "" }
+            ),
+            Planned::Block,
+        ));
+    }
+    out
+}
+
+/// The stored redacted pixels as native samples, under the header that describes them.
+fn read_redacted(
+    redacted: &RedactedPixels,
+    original: &InMemDicomObject,
+    sidecar: Option<&PixelSidecar>,
+) -> Result<(Vec<u8>, Geometry), String> {
+    let sidecar = sidecar.ok_or("the pixel sidecar is not open")?;
+    let header = overlay(original, &redacted.attributes)?;
+    let geometry = Geometry::from_header(&header).map_err(|e| e.to_string())?;
+    let payload = sidecar.read(redacted.address).map_err(|e| e.to_string())?;
+    Ok((
+        native_of(&payload, &redacted.transfer_syntax, &header)?,
+        geometry,
+    ))
+}
+
+/// The findings of an instance's rules. Before redaction (`verify` false) a rule to apply
+/// is itself a finding; at verify every zone must be blank in the stored pixels.
+fn rule_findings(
     plan: &PixelPlan<'_>,
     record: &InstanceRecord,
     original: &InMemDicomObject,

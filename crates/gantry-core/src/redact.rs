@@ -234,6 +234,8 @@ fn redact_one(
         ));
     }
     let (mut data, mut geometry) = read_source_pixels(record, header)?;
+    // Overlays hidden above High Bit do not survive redaction either.
+    gantry_redact::clear_high_bits(&mut data, &geometry);
     let palette = Palette::from_header(header);
     let fill = Fill::black(&geometry, palette.as_ref()).map_err(|e| e.to_string())?;
     let done = blank(&mut data, &geometry, &plan.zones, &fill).map_err(|e| e.to_string())?;
@@ -300,8 +302,19 @@ fn redact_one(
 /// An encapsulated pixel value: an empty basic offset table, one item per fragment, and
 /// the sequence delimiter (PS3.5 A.4).
 pub(crate) fn encapsulate(fragments: &[Vec<u8>]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(fragments.iter().map(|f| f.len() + 8).sum::<usize>() + 16);
-    out.extend_from_slice(&[0xFE, 0xFF, 0x00, 0xE0, 0, 0, 0, 0]);
+    encapsulate_with_table(&[], fragments)
+}
+
+/// An encapsulated pixel value with basic offset table `table`.
+pub(crate) fn encapsulate_with_table(table: &[u32], fragments: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(
+        fragments.iter().map(|f| f.len() + 8).sum::<usize>() + 16 + 4 * table.len(),
+    );
+    out.extend_from_slice(&[0xFE, 0xFF, 0x00, 0xE0]);
+    out.extend_from_slice(&((4 * table.len()) as u32).to_le_bytes());
+    for offset in table {
+        out.extend_from_slice(&offset.to_le_bytes());
+    }
     for fragment in fragments {
         out.extend_from_slice(&[0xFE, 0xFF, 0x00, 0xE0]);
         let len = fragment.len() + fragment.len() % 2;

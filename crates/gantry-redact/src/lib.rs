@@ -38,7 +38,8 @@ pub use rle::{
     RleFrameShape, decode_frame as rle_decode_frame, encode_frame as rle_encode_frame,
     fuzz_round_trip as rle_fuzz_round_trip,
 };
-pub use text::{Detection, TextRegion, covered, find_text, find_text_in_bitmap};
+pub use streams::{Stripped, strip_encapsulated, strippable};
+pub use text::{Detection, TextRegion, clear_high_bits, covered, find_text, find_text_in_bitmap};
 
 mod blank;
 mod codec;
@@ -47,4 +48,5 @@ mod error;
 mod fill;
 mod geometry;
 mod rle;
+mod streams;
 mod text;

@@ -139,6 +139,14 @@ pub fn find_text(
             for plane in planes(frame, geometry, palette) {
                 found.merge(search_plane(&plane, f as u32));
             }
+            for bits in high_bit_planes(frame, geometry) {
+                let plane = Plane {
+                    width: geometry.columns as usize,
+                    height: geometry.rows as usize,
+                    values: bits,
+                };
+                found.merge(search_plane(&plane, f as u32));
+            }
             found
         })
         .collect();
@@ -171,6 +179,79 @@ pub fn find_text_in_bitmap(bits: &[u8], rows: usize, columns: usize, frame: u32)
     found.frames = 1;
     found.regions = merge_regions(found.regions);
     found
+}
+
+/// Bitmaps (0 or 255 per pixel) of each bit above High Bit that is set somewhere in the
+/// frame: an overlay hidden in the unused bits of one-sample 8- or 16-bit data.
+fn high_bit_planes(frame: &[u8], g: &Geometry) -> Vec<Vec<u16>> {
+    let n = g.rows as usize * g.columns as usize;
+    if g.samples_per_pixel != 1 || g.bits_stored >= g.bits_allocated {
+        return Vec::new();
+    }
+    let word = |i: usize| -> u16 {
+        match g.bits_allocated {
+            8 => frame.get(i).copied().unwrap_or(0) as u16,
+            16 => frame
+                .get(2 * i..2 * i + 2)
+                .map(|b| u16::from_le_bytes([b[0], b[1]]))
+                .unwrap_or(0),
+            _ => 0,
+        }
+    };
+    let high = high_mask(g);
+    let mut any = 0u16;
+    for i in 0..n {
+        any |= word(i) & high;
+    }
+    (0..16)
+        .filter(|b| any & (1 << b) != 0)
+        .map(|b| {
+            (0..n)
+                .map(|i| if word(i) & (1 << b) != 0 { 255 } else { 0 })
+                .collect()
+        })
+        .collect()
+}
+
+/// The bits above High Bit of an 8- or 16-bit sample, as a mask (0 when there are none).
+fn high_mask(g: &Geometry) -> u16 {
+    match g.bits_allocated {
+        8 | 16 if g.bits_stored < g.bits_allocated => {
+            let all = if g.bits_allocated == 8 {
+                0xFFu16
+            } else {
+                0xFFFF
+            };
+            all & !((1u16 << g.bits_stored) - 1)
+        }
+        _ => 0,
+    }
+}
+
+/// Clears the bits above High Bit in every sample of native pixel data (PS3.5 8.1.2: they
+/// are unused, yet some devices write overlays there); returns how many samples changed.
+pub fn clear_high_bits(data: &mut [u8], g: &Geometry) -> u64 {
+    let high = high_mask(g);
+    if high == 0 || g.samples_per_pixel != 1 {
+        return 0;
+    }
+    let mut changed = 0u64;
+    match g.bits_allocated {
+        8 => {
+            for b in data.iter_mut() {
+                changed += (*b as u16 & high != 0) as u64;
+                *b &= !(high as u8);
+            }
+        }
+        _ => {
+            for pair in data.chunks_exact_mut(2) {
+                let v = u16::from_le_bytes([pair[0], pair[1]]);
+                changed += (v & high != 0) as u64;
+                pair.copy_from_slice(&(v & !high).to_le_bytes());
+            }
+        }
+    }
+    changed
 }
 
 /// The sample planes of one frame as unsigned 16-bit values (order kept: signed values are
@@ -723,7 +804,7 @@ fn lines(components: &[Component], mask: &[bool], width: usize) -> Vec<Line> {
                     .count()
             })
             .sum();
-        if ink * 10 < all * 8 {
+        if ink * 10 < all * 6 {
             continue;
         }
         let alignment = best as f32 / members.len() as f32;
@@ -870,6 +951,29 @@ mod tests {
         draw(&mut bright, w, "RAN 0321", 10, 90, 1, 200);
         let found = find_text(&bright, &mono8(h as u32, w as u32), None).unwrap();
         assert!(found.has_text());
+    }
+
+    #[test]
+    fn text_in_the_bits_above_high_bit_is_found_and_cleared() {
+        let (w, h) = (120, 40);
+        let mut bits = vec![0u8; w * h];
+        draw(&mut bits, w, "MRN 2024", 2, 2, 1, 1);
+        let mut data: Vec<u8> = bits
+            .iter()
+            .enumerate()
+            .flat_map(|(i, &b)| {
+                (((i % 4000) as u16) | if b != 0 { 0x8000 } else { 0 }).to_le_bytes()
+            })
+            .collect();
+        let g = Geometry {
+            bits_allocated: 16,
+            bits_stored: 12,
+            ..mono8(h as u32, w as u32)
+        };
+        assert!(find_text(&data, &g, None).unwrap().has_text());
+        assert!(clear_high_bits(&mut data, &g) > 0);
+        assert!(data.chunks(2).all(|p| p[1] & 0xF0 == 0));
+        assert!(!find_text(&data, &g, None).unwrap().has_text());
     }
 
     #[test]

@@ -30,14 +30,20 @@ pub use adversarial::{
     AdversarialCorpus, AdversarialPatient, PlantedDate, Vector, write_adversarial,
 };
 pub use devices::{Band, Device, Geometry};
+pub use labelled::{
+    Background, LAYOUTS, Labelled, backgrounds_from, labelled_set, synthetic_backgrounds,
+};
 pub use objects::PLANTED_PLACES;
 pub use people::PatientTruth;
+pub use text::{Face, Mask, ink_box, rasterize};
 
 mod adversarial;
 mod devices;
 mod junk;
+mod labelled;
 mod objects;
 mod people;
+mod text;
 mod write;
 
 /// What to generate.

@@ -393,13 +393,21 @@ fn write_pixels(
             let reader = open_pixel_value(&record.source_path, location, record.stamp)
                 .map_err(|e| e.to_string())?;
             let vr = vr_for(header, Some(vr.as_str()));
+            // Bits above High Bit are unused (PS3.5 8.1.1), yet devices hide overlays there:
+            // they leave cleared.
+            let original = gantry_store::decode_header(&stored.original)?;
+            let reader: Box<dyn std::io::Read + Send> =
+                match gantry_redact::Geometry::from_header(&original) {
+                    Ok(g) => Box::new(HighBitsCleared::new(reader, &g)),
+                    Err(_) => Box::new(reader),
+                };
             write_file(
                 tmp,
                 header,
                 verbatim,
                 EXPLICIT_LE,
                 PixelValue::NativeStream {
-                    reader: Box::new(reader),
+                    reader,
                     length: location.length,
                     vr,
                 },
@@ -409,13 +417,39 @@ fn write_pixels(
         (PixelLayout::Encapsulated { .. }, ExportSyntax::Keep) => {
             let reader = open_pixel_value(&record.source_path, location, record.stamp)
                 .map_err(|e| e.to_string())?;
+            if !gantry_redact::strippable(&record.syntax.uid) {
+                return write_file(
+                    tmp,
+                    header,
+                    verbatim,
+                    &record.syntax.uid,
+                    PixelValue::Encapsulated {
+                        reader: Box::new(reader),
+                    },
+                )
+                .map_err(|e| e.to_string());
+            }
+            // JPEG and JPEG 2000 streams go out with only what decoding needs: comments,
+            // application segments, XML/UUID boxes and trailing bytes can name the patient.
+            let value = reader
+                .read_all(location.length)
+                .map_err(|e| format!("{}: {e}", record.source_path.display()))?;
+            let (table, fragments) = gantry_store::split_fragments(&value)?;
+            let (table, fragments) =
+                match gantry_redact::strip_encapsulated(&record.syntax.uid, &table, &fragments)
+                    .map_err(|e| format!("the compressed stream cannot be cleaned: {e}"))?
+                {
+                    Some((table, fragments, _)) => (table, fragments),
+                    None => (table, fragments),
+                };
+            let bytes = crate::redact::encapsulate_with_table(&table, &fragments);
             write_file(
                 tmp,
                 header,
                 verbatim,
                 &record.syntax.uid,
                 PixelValue::Encapsulated {
-                    reader: Box::new(reader),
+                    reader: Box::new(std::io::Cursor::new(bytes)),
                 },
             )
             .map_err(|e| e.to_string())
@@ -442,6 +476,52 @@ fn write_pixels(
             )
             .map_err(|e| e.to_string())
         }
+    }
+}
+
+/// A native pixel value read with the bits above High Bit of every sample cleared (one
+/// sample per pixel, 8 or 16 bits allocated; other layouts pass through).
+struct HighBitsCleared<R> {
+    inner: R,
+    /// The mask of each byte of a sample, little endian.
+    keep: [u8; 2],
+    width: usize,
+    at: usize,
+}
+
+impl<R> HighBitsCleared<R> {
+    fn new(inner: R, g: &gantry_redact::Geometry) -> Self {
+        let keep = if g.samples_per_pixel == 1 && g.bits_stored < g.bits_allocated {
+            match g.bits_allocated {
+                8 => [((1u16 << g.bits_stored) - 1) as u8, 0xFF],
+                16 => {
+                    let m = ((1u32 << g.bits_stored) - 1) as u16;
+                    m.to_le_bytes()
+                }
+                _ => [0xFF, 0xFF],
+            }
+        } else {
+            [0xFF, 0xFF]
+        };
+        HighBitsCleared {
+            inner,
+            keep,
+            width: if g.bits_allocated == 16 { 2 } else { 1 },
+            at: 0,
+        }
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for HighBitsCleared<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if self.keep != [0xFF, 0xFF] {
+            for b in &mut buf[..n] {
+                *b &= self.keep[self.at % self.width];
+                self.at += 1;
+            }
+        }
+        Ok(n)
     }
 }
 

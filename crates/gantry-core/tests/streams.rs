@@ -1,0 +1,127 @@
+//! Compressed pixel data copied from the source carries nothing but the image: JPEG COM and
+//! APPn segments, JPEG 2000 comments and trailing bytes naming the patient are stripped on
+//! export, and the decoded pixels are identical to the source's.
+
+use std::path::{Path, PathBuf};
+
+mod common;
+use common::dicom_files;
+use dicom_core::value::{PixelFragmentSequence, Value};
+use dicom_core::{DataElement, Tag, VR};
+use dicom_pixeldata::PixelDecoder;
+use gantry_core::Session;
+
+fn samples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/pydicom")
+}
+
+const SECRET: &[u8] = b"Patient DOE^JANE MRN 99887766";
+
+fn segment(marker: [u8; 2], body: &[u8]) -> Vec<u8> {
+    let mut s = marker.to_vec();
+    s.extend_from_slice(&((body.len() + 2) as u16).to_be_bytes());
+    s.extend_from_slice(body);
+    s
+}
+
+/// The sample with the secret planted in its stream: after SOI (JPEG) or after SIZ (J2K),
+/// and after the end of the stream.
+fn planted(name: &str, out: &Path) -> PathBuf {
+    let mut file = dicom_object::open_file(samples().join(name)).unwrap();
+    let element = file.element(Tag(0x7FE0, 0x0010)).unwrap();
+    let Value::PixelSequence(seq) = element.value() else {
+        panic!("{name} is not encapsulated");
+    };
+    let mut fragments: Vec<Vec<u8>> = seq.fragments().to_vec();
+    let first = &mut fragments[0];
+    let at = if first.starts_with(&[0xFF, 0xD8]) {
+        let mut extra = segment([0xFF, 0xFE], SECRET);
+        extra.extend(segment(
+            [0xFF, 0xE1],
+            &[b"Exif\0\0".as_slice(), SECRET].concat(),
+        ));
+        first.splice(2..2, extra.clone());
+        extra.len()
+    } else {
+        assert!(first.starts_with(&[0xFF, 0x4F, 0xFF, 0x51]), "{name}");
+        let siz = 2 + 2 + u16::from_be_bytes([first[4], first[5]]) as usize;
+        let extra = segment([0xFF, 0x64], &[&[0u8, 1][..], SECRET].concat());
+        first.splice(siz..siz, extra.clone());
+        extra.len()
+    };
+    assert!(at > 0);
+    let last = fragments.last_mut().unwrap();
+    last.extend_from_slice(SECRET);
+    if last.len() % 2 == 1 {
+        last.push(0);
+    }
+    file.put(DataElement::new(
+        Tag(0x7FE0, 0x0010),
+        VR::OB,
+        Value::PixelSequence(PixelFragmentSequence::new(Vec::<u32>::new(), fragments)),
+    ));
+    let path = out.join(name);
+    file.write_to_file(&path).unwrap();
+    path
+}
+
+fn decoded(path: &Path) -> Vec<u8> {
+    dicom_object::open_file(path)
+        .unwrap()
+        .decode_pixel_data()
+        .unwrap()
+        .data()
+        .to_vec()
+}
+
+#[test]
+fn jpeg_and_jpeg_2000_streams_leave_without_comments_and_with_the_same_pixels() {
+    for name in [
+        "SC_rgb_jpeg_dcmtk.dcm",
+        "SC_rgb_jpeg_app14_dcmd.dcm",
+        "MR_small_jp2klossless.dcm",
+        "JPEG2000.dcm",
+    ] {
+        let work = tempfile::tempdir().unwrap();
+        let source_dir = work.path().join("in");
+        std::fs::create_dir_all(&source_dir).unwrap();
+        let source = planted(name, &source_dir);
+        let original_bytes = std::fs::read(&source).unwrap();
+        assert!(original_bytes.windows(SECRET.len()).any(|w| w == SECRET));
+        let mut session = Session::builder()
+            .database(work.path().join("gantry.db"))
+            .open()
+            .unwrap();
+        session.ingest(&source_dir).unwrap();
+        let config = work.path().join("config.yaml");
+        std::fs::write(&config, "version: \"2.0\"\n").unwrap();
+        session.load_config(&config).unwrap();
+        let audit = session.audit().unwrap();
+        session.anonymize_metadata(&audit).unwrap();
+        session.redact_pixels().unwrap();
+        let report = session
+            .export(work.path().join("out"))
+            .safe(false)
+            .run()
+            .unwrap();
+        let files = dicom_files(&work.path().join("out"));
+        assert_eq!(files.len(), 1, "{name}: {report}");
+        let bytes = std::fs::read(&files[0]).unwrap();
+        for needle in [&b"DOE^JANE"[..], b"99887766"] {
+            assert!(
+                !bytes.windows(needle.len()).any(|w| w == needle),
+                "{name}: the stream still names the patient"
+            );
+        }
+        assert_eq!(
+            decoded(&files[0]),
+            decoded(&samples().join(name)),
+            "{name}: decoded pixels differ"
+        );
+        assert_eq!(
+            std::fs::read(&source).unwrap(),
+            original_bytes,
+            "input untouched"
+        );
+    }
+}

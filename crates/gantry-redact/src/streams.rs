@@ -1,0 +1,431 @@
+//! Compressed streams carry more than the image: JPEG comment (COM) and application (APPn)
+//! segments, JPEG 2000 comment markers and JP2 XML/UUID boxes, bytes after the end of the
+//! image. Any of them can hold a name or an MRN. [`strip_encapsulated`] rewrites each frame
+//! with only what decoding needs, leaving the entropy-coded data byte for byte as it was.
+
+use crate::RedactError;
+
+/// JPEG-family transfer syntaxes (baseline, extended, lossless, JPEG-LS): marker streams.
+const JPEG: &[&str] = &[
+    "1.2.840.10008.1.2.4.50",
+    "1.2.840.10008.1.2.4.51",
+    "1.2.840.10008.1.2.4.57",
+    "1.2.840.10008.1.2.4.70",
+    "1.2.840.10008.1.2.4.80",
+    "1.2.840.10008.1.2.4.81",
+];
+
+/// JPEG 2000 transfer syntaxes (Part 1 and HTJ2K): codestreams, or JP2 files.
+const J2K: &[&str] = &[
+    "1.2.840.10008.1.2.4.90",
+    "1.2.840.10008.1.2.4.91",
+    "1.2.840.10008.1.2.4.92",
+    "1.2.840.10008.1.2.4.93",
+    "1.2.840.10008.1.2.4.201",
+    "1.2.840.10008.1.2.4.202",
+    "1.2.840.10008.1.2.4.203",
+];
+
+/// What stripping removed from one pixel value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stripped {
+    /// Segments, markers and boxes removed.
+    pub segments: usize,
+    /// Bytes removed.
+    pub bytes: usize,
+}
+
+/// Whether pixel data in `transfer_syntax` is a stream [`strip_encapsulated`] knows.
+pub fn strippable(transfer_syntax: &str) -> bool {
+    let uid = transfer_syntax.trim_end_matches(['\0', ' ']);
+    JPEG.contains(&uid) || J2K.contains(&uid)
+}
+
+/// Rewrites the fragments of an encapsulated pixel value, one fragment per frame, with
+/// only the segments decoding needs. Returns the new offset table (empty when the original
+/// was), the fragments and what was removed; `Ok(None)` for syntaxes it does not know
+/// (RLE and uncompressed carry no such segments). A stream it cannot walk is an error: it
+/// cannot be vouched for.
+#[allow(clippy::type_complexity)]
+pub fn strip_encapsulated(
+    transfer_syntax: &str,
+    offset_table: &[u32],
+    fragments: &[Vec<u8>],
+) -> Result<Option<(Vec<u32>, Vec<Vec<u8>>, Stripped)>, RedactError> {
+    let uid = transfer_syntax.trim_end_matches(['\0', ' ']);
+    let jpeg = JPEG.contains(&uid);
+    if !jpeg && !J2K.contains(&uid) {
+        return Ok(None);
+    }
+    // Frames: a fragment that opens a stream (SOI, SOC or a JP2 signature) starts one.
+    let starts = |f: &[u8]| {
+        if jpeg {
+            f.starts_with(&[0xFF, 0xD8])
+        } else {
+            f.starts_with(&[0xFF, 0x4F]) || f.starts_with(&JP2_SIGNATURE[..8])
+        }
+    };
+    let mut frames: Vec<Vec<u8>> = Vec::new();
+    for fragment in fragments {
+        if frames.is_empty() || starts(fragment) {
+            frames.push(fragment.clone());
+        } else if let Some(last) = frames.last_mut() {
+            last.extend_from_slice(fragment);
+        }
+    }
+    let mut removed = Stripped::default();
+    let mut out = Vec::with_capacity(frames.len());
+    for (i, frame) in frames.iter().enumerate() {
+        let clean = if jpeg {
+            strip_jpeg(frame, &mut removed)
+        } else {
+            strip_j2k_or_jp2(frame, &mut removed)
+        }
+        .map_err(|e| RedactError::Codec(format!("frame {i}: {e}")))?;
+        out.push(clean);
+    }
+    let table = if offset_table.is_empty() {
+        Vec::new()
+    } else {
+        let mut at = 0u32;
+        out.iter()
+            .map(|f| {
+                let here = at;
+                at += 8 + (f.len() + f.len() % 2) as u32;
+                here
+            })
+            .collect()
+    };
+    Ok(Some((table, out, removed)))
+}
+
+fn be16(data: &[u8], at: usize) -> Result<usize, String> {
+    data.get(at..at + 2)
+        .map(|b| u16::from_be_bytes([b[0], b[1]]) as usize)
+        .ok_or_else(|| format!("truncated at byte {at}"))
+}
+
+/// A JPEG (or JPEG-LS) stream with COM and APPn segments removed, except APP0 JFIF (its
+/// thumbnail dropped) and APP14 Adobe, and nothing after EOI but zero padding.
+fn strip_jpeg(data: &[u8], removed: &mut Stripped) -> Result<Vec<u8>, String> {
+    if !data.starts_with(&[0xFF, 0xD8]) {
+        return Err("the stream does not start with SOI".into());
+    }
+    let mut out = Vec::with_capacity(data.len());
+    out.extend_from_slice(&data[..2]);
+    let mut i = 2;
+    loop {
+        if i >= data.len() {
+            return Err("the stream ends without EOI".into());
+        }
+        if data[i] != 0xFF {
+            return Err(format!("no marker at byte {i}"));
+        }
+        // Fill bytes before a marker.
+        while data.get(i + 1) == Some(&0xFF) {
+            i += 1;
+        }
+        let marker = *data.get(i + 1).ok_or("the stream ends inside a marker")?;
+        match marker {
+            0xD9 => {
+                out.extend_from_slice(&[0xFF, 0xD9]);
+                let rest = &data[i + 2..];
+                if rest.iter().any(|&b| b != 0) {
+                    removed.segments += 1;
+                    removed.bytes += rest.len();
+                }
+                return Ok(out);
+            }
+            0x01 | 0xD0..=0xD7 => {
+                out.extend_from_slice(&data[i..i + 2]);
+                i += 2;
+            }
+            _ => {
+                let length = be16(data, i + 2)?;
+                let end = i + 2 + length;
+                if length < 2 || end > data.len() {
+                    return Err(format!(
+                        "segment FF{marker:02X} at byte {i} overruns the stream"
+                    ));
+                }
+                let segment = &data[i..end];
+                let body = &segment[4..];
+                match marker {
+                    0xE0 if body.starts_with(b"JFIF\0") && body.len() >= 14 => {
+                        // JFIF without its thumbnail: version, units, densities, 0×0.
+                        out.extend_from_slice(&[0xFF, 0xE0, 0x00, 0x10]);
+                        out.extend_from_slice(&body[..12]);
+                        out.extend_from_slice(&[0, 0]);
+                        if segment.len() > 20 {
+                            removed.segments += 1;
+                            removed.bytes += segment.len() - 20;
+                        }
+                    }
+                    0xEE if body.starts_with(b"Adobe") => out.extend_from_slice(segment),
+                    0xE0..=0xEF | 0xFE => {
+                        removed.segments += 1;
+                        removed.bytes += segment.len();
+                    }
+                    _ => out.extend_from_slice(segment),
+                }
+                i = end;
+                if marker == 0xDA {
+                    // Entropy-coded data runs to the next marker that is not a restart:
+                    // FF 00 is a stuffed byte (JPEG), FF with the top bit clear is bit
+                    // stuffing (JPEG-LS).
+                    let mut j = i;
+                    while j + 1 < data.len() {
+                        if data[j] == 0xFF
+                            && data[j + 1] >= 0x80
+                            && !(0xD0..=0xD7).contains(&data[j + 1])
+                        {
+                            break;
+                        }
+                        j += 1;
+                    }
+                    if j + 1 >= data.len() {
+                        return Err("the scan runs to the end of the stream without EOI".into());
+                    }
+                    out.extend_from_slice(&data[i..j]);
+                    i = j;
+                }
+            }
+        }
+    }
+}
+
+const JP2_SIGNATURE: [u8; 12] = [
+    0, 0, 0, 0x0C, b'j', b'P', b' ', b' ', 0x0D, 0x0A, 0x87, 0x0A,
+];
+
+/// A JP2 file keeps its signature, file type, header and codestream boxes (the codestream
+/// stripped); a bare codestream is stripped as it is.
+fn strip_j2k_or_jp2(data: &[u8], removed: &mut Stripped) -> Result<Vec<u8>, String> {
+    if !data.starts_with(&JP2_SIGNATURE[..8]) {
+        return strip_j2k(data, removed);
+    }
+    let mut out = Vec::with_capacity(data.len());
+    let mut i = 0;
+    while i + 8 <= data.len() {
+        let length = u32::from_be_bytes([data[i], data[i + 1], data[i + 2], data[i + 3]]) as usize;
+        let kind = &data[i + 4..i + 8];
+        let (header, end) = match length {
+            0 => (8, data.len()),
+            1 => {
+                let b = data.get(i + 8..i + 16).ok_or("a truncated JP2 box")?;
+                let l = u64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
+                (16, i + l as usize)
+            }
+            l => (8, i + l),
+        };
+        if end > data.len() || end < i + header {
+            return Err(format!("JP2 box at byte {i} overruns the file"));
+        }
+        match kind {
+            b"jP  " | b"ftyp" | b"jp2h" => out.extend_from_slice(&data[i..end]),
+            b"jp2c" => {
+                let codestream = strip_j2k(&data[i + header..end], removed)?;
+                out.extend_from_slice(&((codestream.len() + 8) as u32).to_be_bytes());
+                out.extend_from_slice(b"jp2c");
+                out.extend_from_slice(&codestream);
+            }
+            _ => {
+                removed.segments += 1;
+                removed.bytes += end - i;
+            }
+        }
+        i = end;
+    }
+    Ok(out)
+}
+
+/// A JPEG 2000 codestream without COM segments, in the main header and in tile-part
+/// headers (whose Psot lengths are corrected); the tile data is copied as it is.
+fn strip_j2k(data: &[u8], removed: &mut Stripped) -> Result<Vec<u8>, String> {
+    if !data.starts_with(&[0xFF, 0x4F]) {
+        return Err("the codestream does not start with SOC".into());
+    }
+    let mut out = Vec::with_capacity(data.len());
+    out.extend_from_slice(&data[..2]);
+    let mut i = 2;
+    // Main header, up to the first SOT.
+    loop {
+        let marker = be16(data, i)?;
+        if marker == 0xFF90 {
+            break;
+        }
+        if marker >> 8 != 0xFF {
+            return Err(format!("no marker at byte {i} of the main header"));
+        }
+        let length = be16(data, i + 2)?;
+        let end = i + 2 + length;
+        if length < 2 || end > data.len() {
+            return Err(format!(
+                "segment {marker:04X} at byte {i} overruns the codestream"
+            ));
+        }
+        if marker == 0xFF64 {
+            removed.segments += 1;
+            removed.bytes += end - i;
+        } else {
+            out.extend_from_slice(&data[i..end]);
+        }
+        i = end;
+    }
+    // Tile-parts.
+    loop {
+        let marker = be16(data, i)?;
+        if marker == 0xFFD9 {
+            out.extend_from_slice(&[0xFF, 0xD9]);
+            let rest = &data[i + 2..];
+            if rest.iter().any(|&b| b != 0) {
+                removed.segments += 1;
+                removed.bytes += rest.len();
+            }
+            return Ok(out);
+        }
+        if marker != 0xFF90 {
+            return Err(format!(
+                "expected SOT or EOC at byte {i}, found {marker:04X}"
+            ));
+        }
+        let sot = data.get(i..i + 12).ok_or("a truncated SOT")?;
+        let psot = u32::from_be_bytes([sot[6], sot[7], sot[8], sot[9]]) as usize;
+        let part_end = if psot == 0 {
+            // The last tile-part: up to EOC.
+            data.len().saturating_sub(2).max(i + 12)
+        } else {
+            i + psot
+        };
+        if part_end > data.len() {
+            return Err(format!("tile-part at byte {i} overruns the codestream"));
+        }
+        let mut header = Vec::new();
+        let mut j = i + 12;
+        loop {
+            let m = be16(data, j)?;
+            if m == 0xFF93 {
+                break;
+            }
+            let length = be16(data, j + 2)?;
+            let end = j + 2 + length;
+            if length < 2 || end > part_end {
+                return Err(format!(
+                    "segment {m:04X} at byte {j} overruns its tile-part"
+                ));
+            }
+            if m == 0xFF64 {
+                removed.segments += 1;
+                removed.bytes += end - j;
+            } else {
+                header.extend_from_slice(&data[j..end]);
+            }
+            j = end;
+        }
+        let body = &data[j..part_end];
+        let new_psot = if psot == 0 {
+            0
+        } else {
+            (12 + header.len() + body.len()) as u32
+        };
+        out.extend_from_slice(&sot[..6]);
+        out.extend_from_slice(&new_psot.to_be_bytes());
+        out.extend_from_slice(&sot[10..12]);
+        out.extend_from_slice(&header);
+        out.extend_from_slice(body);
+        i = part_end;
+        if psot == 0 {
+            if data.get(i..i + 2) == Some(&[0xFF, 0xD9]) {
+                out.extend_from_slice(&[0xFF, 0xD9]);
+            }
+            return Ok(out);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn segment(marker: u8, body: &[u8]) -> Vec<u8> {
+        let mut s = vec![0xFF, marker];
+        s.extend_from_slice(&((body.len() + 2) as u16).to_be_bytes());
+        s.extend_from_slice(body);
+        s
+    }
+
+    #[test]
+    fn jpeg_comments_and_application_segments_go_the_scan_stays() {
+        let mut stream = vec![0xFF, 0xD8];
+        stream.extend(segment(
+            0xE0,
+            b"JFIF\0\x01\x02\0\0\x01\0\x01\x01\x01\xAA\xBB\xCC",
+        ));
+        stream.extend(segment(0xE1, b"Exif\0\0Patient DOE^JANE"));
+        stream.extend(segment(0xFE, b"Patient DOE^JANE MRN 123"));
+        stream.extend(segment(0xEE, b"Adobe\0\x64\0\0\0\0\x01"));
+        stream.extend(segment(0xDB, &[0; 65]));
+        stream.extend(segment(0xDA, &[1, 1, 0, 0, 0x3F, 0]));
+        let scan = [0x12, 0xFF, 0x00, 0x34, 0xFF, 0xD0, 0x56];
+        stream.extend_from_slice(&scan);
+        stream.extend(segment(0xFE, b"between scans: DOE"));
+        stream.extend_from_slice(&[0xFF, 0xD9]);
+        stream.extend_from_slice(b"trailing DOE^JANE");
+        let (_, out, removed) =
+            strip_encapsulated("1.2.840.10008.1.2.4.50", &[], &[stream.clone()])
+                .unwrap()
+                .unwrap();
+        let out = &out[0];
+        assert!(!out.windows(3).any(|w| w == b"DOE"), "{out:?}");
+        assert!(
+            out.windows(scan.len()).any(|w| w == scan),
+            "the scan is intact"
+        );
+        assert!(out.windows(5).any(|w| w == b"Adobe"));
+        assert!(out.windows(5).any(|w| w == b"JFIF\0"));
+        assert!(out.ends_with(&[0xFF, 0xD9]));
+        assert_eq!(
+            removed.segments, 5,
+            "APP1, two COM, the thumbnail and the trailer"
+        );
+    }
+
+    #[test]
+    fn j2k_comments_go_and_tile_lengths_follow() {
+        let mut cs = vec![0xFF, 0x4F];
+        cs.extend(segment(0x51, &[0; 38]));
+        cs.extend(segment(0x64, b"\0\x01Patient DOE^JANE"));
+        let mut tile_header = Vec::new();
+        tile_header.extend(segment(0x64, b"\0\x01DOE again"));
+        let body = [0xFF, 0x93, 1, 2, 3, 4, 5];
+        let psot = (12 + tile_header.len() + body.len()) as u32;
+        cs.extend_from_slice(&[0xFF, 0x90, 0, 10, 0, 0]);
+        cs.extend_from_slice(&psot.to_be_bytes());
+        cs.extend_from_slice(&[0, 1]);
+        cs.extend_from_slice(&tile_header);
+        cs.extend_from_slice(&body);
+        cs.extend_from_slice(&[0xFF, 0xD9]);
+        let (_, out, removed) = strip_encapsulated("1.2.840.10008.1.2.4.90", &[0], &[cs])
+            .unwrap()
+            .unwrap();
+        let out = &out[0];
+        assert!(!out.windows(3).any(|w| w == b"DOE"));
+        assert_eq!(removed.segments, 2);
+        let at = out.windows(2).position(|w| w == [0xFF, 0x90]).unwrap();
+        let new_psot = u32::from_be_bytes([out[at + 6], out[at + 7], out[at + 8], out[at + 9]]);
+        assert_eq!(new_psot as usize, 12 + body.len());
+        assert!(out.ends_with(&[1, 2, 3, 4, 5, 0xFF, 0xD9]));
+    }
+
+    #[test]
+    fn a_stream_that_cannot_be_walked_is_refused() {
+        assert!(
+            strip_encapsulated("1.2.840.10008.1.2.4.50", &[], &[vec![0xFF, 0xD8, 0x00]]).is_err()
+        );
+        assert!(
+            strip_encapsulated("1.2.840.10008.1.2.5", &[], &[vec![1, 2]])
+                .unwrap()
+                .is_none()
+        );
+    }
+}
