@@ -125,3 +125,93 @@ fn jpeg_and_jpeg_2000_streams_leave_without_comments_and_with_the_same_pixels() 
         );
     }
 }
+
+#[test]
+fn an_overlay_hidden_above_high_bit_does_not_leave() {
+    let work = tempfile::tempdir().unwrap();
+    let source_dir = work.path().join("in");
+    std::fs::create_dir_all(&source_dir).unwrap();
+    let mut file = dicom_object::open_file(samples().join("MR_small.dcm")).unwrap();
+    let rows = file
+        .element(Tag(0x0028, 0x0010))
+        .unwrap()
+        .to_int::<usize>()
+        .unwrap();
+    let cols = file
+        .element(Tag(0x0028, 0x0011))
+        .unwrap()
+        .to_int::<usize>()
+        .unwrap();
+    let words: Vec<u16> = file
+        .element(Tag(0x7FE0, 0x0010))
+        .unwrap()
+        .to_bytes()
+        .unwrap()
+        .chunks_exact(2)
+        .enumerate()
+        .map(|(i, b)| {
+            let v = u16::from_le_bytes([b[0], b[1]]) & 0x0FFF;
+            // A band of "overlay" in bit 15.
+            let (r, c) = (i / cols, i % cols);
+            if r < rows / 4 && c % 3 == 0 {
+                v | 0x8000
+            } else {
+                v
+            }
+        })
+        .collect();
+    let us = |tag: u16, v: u16| {
+        DataElement::new(
+            Tag(0x0028, tag),
+            VR::US,
+            dicom_core::PrimitiveValue::from(v),
+        )
+    };
+    file.put(us(0x0101, 12));
+    file.put(us(0x0102, 11));
+    file.put(us(0x0103, 0));
+    file.put(DataElement::new(
+        Tag(0x7FE0, 0x0010),
+        VR::OW,
+        dicom_core::PrimitiveValue::U16(words.clone().into()),
+    ));
+    let source = source_dir.join("hidden.dcm");
+    file.write_to_file(&source).unwrap();
+    let mut session = Session::builder()
+        .database(work.path().join("gantry.db"))
+        .open()
+        .unwrap();
+    session.ingest(&source_dir).unwrap();
+    let config = work.path().join("config.yaml");
+    std::fs::write(&config, "version: \"2.0\"\n").unwrap();
+    session.load_config(&config).unwrap();
+    let audit = session.audit().unwrap();
+    session.anonymize_metadata(&audit).unwrap();
+    session.redact_pixels().unwrap();
+    session
+        .export(work.path().join("out"))
+        .safe(false)
+        .run()
+        .unwrap();
+    let files = dicom_files(&work.path().join("out"));
+    let exported = dicom_object::open_file(&files[0]).unwrap();
+    let bytes = exported
+        .element(Tag(0x7FE0, 0x0010))
+        .unwrap()
+        .to_bytes()
+        .unwrap()
+        .into_owned();
+    let out: Vec<u16> = bytes
+        .chunks_exact(2)
+        .map(|b| u16::from_le_bytes([b[0], b[1]]))
+        .collect();
+    assert_eq!(out.len(), words.len());
+    assert!(
+        out.iter().all(|v| v & 0xF000 == 0),
+        "bits above High Bit left"
+    );
+    assert!(
+        out.iter().zip(&words).all(|(a, b)| *a == b & 0x0FFF),
+        "the image values themselves are unchanged"
+    );
+}

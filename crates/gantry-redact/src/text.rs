@@ -228,8 +228,19 @@ fn high_mask(g: &Geometry) -> u16 {
     }
 }
 
-/// Clears the bits above High Bit in every sample of native pixel data (PS3.5 8.1.2: they
-/// are unused, yet some devices write overlays there); returns how many samples changed.
+/// The bits above High Bit a sample should have: none for unsigned data, copies of the
+/// sign bit for signed data (two's complement sign extension, which naive readers need).
+fn canonical_high(v: u16, g: &Geometry, high: u16) -> u16 {
+    if g.signed && g.bits_stored > 0 && v & (1 << (g.bits_stored - 1)) != 0 {
+        high
+    } else {
+        0
+    }
+}
+
+/// Rewrites the bits above High Bit of every sample of native pixel data as nothing but
+/// the value implies (zero, or the sign extension of signed data): PS3.5 8.1.1 leaves them
+/// unused, yet devices hide overlays there. Returns how many samples changed.
 pub fn clear_high_bits(data: &mut [u8], g: &Geometry) -> u64 {
     let high = high_mask(g);
     if high == 0 || g.samples_per_pixel != 1 {
@@ -239,15 +250,18 @@ pub fn clear_high_bits(data: &mut [u8], g: &Geometry) -> u64 {
     match g.bits_allocated {
         8 => {
             for b in data.iter_mut() {
-                changed += (*b as u16 & high != 0) as u64;
-                *b &= !(high as u8);
+                let v = *b as u16;
+                let clean = (v & !high) | canonical_high(v, g, high);
+                changed += (clean != v) as u64;
+                *b = clean as u8;
             }
         }
         _ => {
             for pair in data.chunks_exact_mut(2) {
                 let v = u16::from_le_bytes([pair[0], pair[1]]);
-                changed += (v & high != 0) as u64;
-                pair.copy_from_slice(&(v & !high).to_le_bytes());
+                let clean = (v & !high) | canonical_high(v, g, high);
+                changed += (clean != v) as u64;
+                pair.copy_from_slice(&clean.to_le_bytes());
             }
         }
     }

@@ -255,7 +255,7 @@ struct Drawn {
 impl Drawn {
     fn choose(b: &Background, n: usize) -> Option<Drawn> {
         let height = HEIGHTS[n % HEIGHTS.len()];
-        let face = if n % 3 == 0 {
+        let face = if n.is_multiple_of(3) {
             Face::MonoBold
         } else {
             Face::Sans

@@ -277,7 +277,16 @@ fn render_rule(out: &mut String, rule: &MachineRule) {
             let _ = writeln!(out, "      - {}", render_condition(condition));
         }
     }
+    if rule.burned_in_text.is_some() {
+        field(out, &mut first, "burned_in_text", "none".into());
+    }
     if rule.redaction_zones.is_empty() {
+        if rule.burned_in_text.is_none() {
+            let _ = writeln!(
+                out,
+                "    # burned_in_text: none   # once a person has looked at this device's images and seen no text\n    #                          (an attestation: the text detector still runs, and text it finds still blocks)"
+            );
+        }
         field(out, &mut first, "redaction_zones", "[]".into());
     } else {
         field(out, &mut first, "redaction_zones", String::new());

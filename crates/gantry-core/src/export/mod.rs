@@ -479,49 +479,58 @@ fn write_pixels(
     }
 }
 
-/// A native pixel value read with the bits above High Bit of every sample cleared (one
-/// sample per pixel, 8 or 16 bits allocated; other layouts pass through).
+/// A native pixel value read with the bits above High Bit of every sample rewritten as the
+/// value implies (zero, or the sign extension of signed data), as
+/// [`gantry_redact::clear_high_bits`] does in memory; one sample per pixel, 8 or 16 bits
+/// allocated (other layouts pass through).
 struct HighBitsCleared<R> {
     inner: R,
-    /// The mask of each byte of a sample, little endian.
-    keep: [u8; 2],
-    width: usize,
-    at: usize,
+    geometry: Option<gantry_redact::Geometry>,
+    /// The first byte of a 16-bit sample a read split, held back for the next read.
+    carry: Option<u8>,
 }
 
 impl<R> HighBitsCleared<R> {
     fn new(inner: R, g: &gantry_redact::Geometry) -> Self {
-        let keep = if g.samples_per_pixel == 1 && g.bits_stored < g.bits_allocated {
-            match g.bits_allocated {
-                8 => [((1u16 << g.bits_stored) - 1) as u8, 0xFF],
-                16 => {
-                    let m = ((1u32 << g.bits_stored) - 1) as u16;
-                    m.to_le_bytes()
-                }
-                _ => [0xFF, 0xFF],
-            }
-        } else {
-            [0xFF, 0xFF]
-        };
+        let applies = g.samples_per_pixel == 1
+            && g.bits_stored < g.bits_allocated
+            && matches!(g.bits_allocated, 8 | 16);
         HighBitsCleared {
             inner,
-            keep,
-            width: if g.bits_allocated == 16 { 2 } else { 1 },
-            at: 0,
+            geometry: applies.then(|| g.clone()),
+            carry: None,
         }
     }
 }
 
 impl<R: std::io::Read> std::io::Read for HighBitsCleared<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        if self.keep != [0xFF, 0xFF] {
-            for b in &mut buf[..n] {
-                *b &= self.keep[self.at % self.width];
-                self.at += 1;
-            }
+        let Some(g) = &self.geometry else {
+            return self.inner.read(buf);
+        };
+        if g.bits_allocated == 8 {
+            let n = self.inner.read(buf)?;
+            gantry_redact::clear_high_bits(&mut buf[..n], g);
+            return Ok(n);
         }
-        Ok(n)
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let mut filled = 0;
+        if let Some(c) = self.carry.take() {
+            buf[0] = c;
+            filled = 1;
+        }
+        let n = self.inner.read(&mut buf[filled..])?;
+        let mut total = filled + n;
+        // Whole samples only: an odd byte waits for its pair (a trailing odd byte at the
+        // end of the value, or a one-byte buffer, goes out as it is).
+        if total % 2 == 1 && total > 1 {
+            total -= 1;
+            self.carry = Some(buf[total]);
+        }
+        gantry_redact::clear_high_bits(&mut buf[..total & !1], g);
+        Ok(total)
     }
 }
 
