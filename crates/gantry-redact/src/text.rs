@@ -51,6 +51,8 @@ pub struct Detection {
     pub candidates: u32,
     /// Pixels searched (per plane).
     pub pixels: u64,
+    /// Of those, pixels inside candidate boxes (what the confirmation stage looked at).
+    pub boxed: u64,
 }
 
 impl Detection {
@@ -70,6 +72,7 @@ impl Detection {
         self.regions.extend(other.regions);
         self.candidates += other.candidates;
         self.pixels += other.pixels;
+        self.boxed += other.boxed;
     }
 }
 
@@ -424,10 +427,43 @@ fn search_plane(plane: &Plane, frame: u32) -> Detection {
     let step = ((hi.saturating_sub(lo)) as u32 * 3 / 100).max(1) as i32;
     let boxes = candidate_boxes(plane, step);
     found.candidates = boxes.len() as u32;
-    for b in boxes {
-        found.regions.extend(confirm(plane, b, step, frame));
+    found.boxed = boxes
+        .iter()
+        .map(|(x0, y0, x1, y1)| ((x1 - x0) * (y1 - y0)) as u64)
+        .sum();
+    for (x0, y0, x1, y1) in boxes {
+        // Large boxes are confirmed tile by tile: cut levels follow the local range, so dim
+        // text in a dark corner is not judged against bright anatomy elsewhere. Tiles
+        // overlap by more than the tallest glyph, so every line lies whole in one of them.
+        for ty in tiles(y0, y1) {
+            for tx in tiles(x0, x1) {
+                found
+                    .regions
+                    .extend(confirm(plane, (tx.0, ty.0, tx.1, ty.1), step, frame));
+            }
+        }
     }
     found
+}
+
+const TILE: usize = 128;
+const TILE_STEP: usize = TILE - MAX_GLYPH - 16;
+
+/// `[start, end)` cut into overlapping tiles of `TILE`, or whole when it is short.
+fn tiles(start: usize, end: usize) -> Vec<(usize, usize)> {
+    if end - start <= TILE {
+        return vec![(start, end)];
+    }
+    let mut out = Vec::new();
+    let mut at = start;
+    loop {
+        let stop = (at + TILE).min(end);
+        out.push((at, stop));
+        if stop == end {
+            return out;
+        }
+        at += TILE_STEP;
+    }
 }
 
 /// Cells of 8×8 pixels with many strong transitions both ways, grown by a cell and joined
@@ -571,36 +607,61 @@ impl Component {
 }
 
 /// Confirms a candidate box: lines of glyphs at any of several cut levels, as regions.
+///
+/// Cut twice over: the values themselves (text on a plain background, whatever its stroke
+/// width), and their top-hats (the value less its morphological opening, or the closing
+/// less the value, over a 15-pixel window): strokes thinner than the window stand out of
+/// any slowly varying background, so text laid over anatomy is cut from the anatomy.
 fn confirm(
     plane: &Plane,
     (x0, y0, x1, y1): (usize, usize, usize, usize),
     step: i32,
     frame: u32,
 ) -> Vec<TextRegion> {
-    let (bw, bh) = (x1 - x0, y1 - y0);
-    if bw < MIN_GLYPH || bh < MIN_GLYPH {
+    // The top-hat needs the window's context around the box.
+    let pad = TOPHAT / 2 + 1;
+    let (px0, py0) = (x0.saturating_sub(pad), y0.saturating_sub(pad));
+    let (px1, py1) = ((x1 + pad).min(plane.width), (y1 + pad).min(plane.height));
+    let (bw, bh) = (px1 - px0, py1 - py0);
+    if x1 - x0 < MIN_GLYPH || y1 - y0 < MIN_GLYPH {
         return Vec::new();
     }
     let mut values = Vec::with_capacity(bw * bh);
-    for y in y0..y1 {
-        values.extend_from_slice(&plane.values[y * plane.width + x0..y * plane.width + x1]);
+    for y in py0..py1 {
+        values.extend_from_slice(&plane.values[y * plane.width + px0..y * plane.width + px1]);
     }
     let lo = values.iter().copied().min().unwrap_or(0) as i32;
     let hi = values.iter().copied().max().unwrap_or(0) as i32;
     if hi - lo < step {
         return Vec::new();
     }
+    let white = tophat(&values, bw, bh, true);
+    let black = tophat(&values, bw, bh, false);
     let mut regions = Vec::new();
     let mut mask = vec![false; bw * bh];
     let mut labels = vec![u32::MAX; bw * bh];
-    // Text is stable: the same glyphs come out at neighbouring cut levels (its strokes
-    // stand well clear of their background), where noise and texture change shape.
-    for bright in [true, false] {
+    // (source, brighter-is-ink, lowest level worth cutting at)
+    // The top-hats only: strokes of glyphs up to 48 px tall are thinner than the window,
+    // so on a plain background they are the values less the background.
+    // The top-hats only: strokes of glyphs up to 48 px tall are thinner than the window,
+    // so on a plain background they are the values less the background.
+    let sources: [(&[u16], bool); 2] = [(&white, true), (&black, true)];
+    for (source, bright) in sources {
+        let (slo, shi) = if std::ptr::eq(source.as_ptr(), values.as_ptr()) {
+            (lo, hi)
+        } else {
+            (0, source.iter().copied().max().unwrap_or(0) as i32)
+        };
+        if shi - slo < step {
+            continue;
+        }
+        // Text is stable: the same glyphs come out at neighbouring cut levels (its strokes
+        // stand well clear of their background), where noise and texture change shape.
         let mut previous: Vec<Line> = Vec::new();
         for k in 1..=5 {
-            let cut = (hi - lo) * k / 6;
-            let level = if bright { hi - cut } else { lo + cut };
-            for (m, &v) in mask.iter_mut().zip(&values) {
+            let cut = (shi - slo) * k / 6;
+            let level = if bright { shi - cut } else { slo + cut };
+            for (m, &v) in mask.iter_mut().zip(source) {
                 *m = if bright {
                     v as i32 > level
                 } else {
@@ -613,13 +674,19 @@ fn confirm(
                 if !previous.iter().any(|p| p.same_as(line)) {
                     continue;
                 }
+                // Lines of the padding only are another box's business.
+                let (lx0, ly0) = (px0 + line.x0, py0 + line.y0);
+                let (lx1, ly1) = (px0 + line.x1 + 1, py0 + line.y1 + 1);
+                if lx1 <= x0 || lx0 >= x1 || ly1 <= y0 || ly0 >= y1 {
+                    continue;
+                }
                 regions.push(TextRegion {
                     frame,
                     rect: Rect {
-                        row_start: (y0 + line.y0).saturating_sub(MARGIN as usize) as u32,
-                        row_end: ((y0 + line.y1 + 1 + MARGIN as usize).min(plane.height)) as u32,
-                        col_start: (x0 + line.x0).saturating_sub(MARGIN as usize) as u32,
-                        col_end: ((x0 + line.x1 + 1 + MARGIN as usize).min(plane.width)) as u32,
+                        row_start: ly0.saturating_sub(MARGIN as usize) as u32,
+                        row_end: (ly1 + MARGIN as usize).min(plane.height) as u32,
+                        col_start: lx0.saturating_sub(MARGIN as usize) as u32,
+                        col_end: (lx1 + MARGIN as usize).min(plane.width) as u32,
                     },
                     glyphs: line.glyphs as u32,
                     score: line.score,
@@ -629,6 +696,98 @@ fn confirm(
         }
     }
     regions
+}
+
+/// The top-hat window: strokes narrower than this stand out of their background.
+const TOPHAT: usize = 15;
+
+/// A min or max of two samples.
+type Op = fn(u16, u16) -> u16;
+
+/// White top-hat (`bright`: value less its opening) or black top-hat (closing less value)
+/// over a `TOPHAT`-square window, by separable van Herk / Gil-Werman min and max filters
+/// (three comparisons a pixel whatever the window).
+fn tophat(values: &[u16], w: usize, h: usize, bright: bool) -> Vec<u16> {
+    let (first, second): (Op, Op) = if bright {
+        (u16::min, u16::max)
+    } else {
+        (u16::max, u16::min)
+    };
+    let once = filter2d(values, w, h, first);
+    let twice = filter2d(&once, w, h, second);
+    values
+        .iter()
+        .zip(&twice)
+        .map(|(&v, &o)| {
+            if bright {
+                v.saturating_sub(o)
+            } else {
+                o.saturating_sub(v)
+            }
+        })
+        .collect()
+}
+
+fn filter2d(values: &[u16], w: usize, h: usize, op: Op) -> Vec<u16> {
+    let mut rows = vec![0u16; w * h];
+    let mut line = Vec::with_capacity(w.max(h));
+    let mut out_line = Vec::with_capacity(w.max(h));
+    for y in 0..h {
+        line.clear();
+        line.extend_from_slice(&values[y * w..(y + 1) * w]);
+        filter1d(&line, &mut out_line, op);
+        rows[y * w..(y + 1) * w].copy_from_slice(&out_line);
+    }
+    let mut out = vec![0u16; w * h];
+    for x in 0..w {
+        line.clear();
+        line.extend((0..h).map(|y| rows[y * w + x]));
+        filter1d(&line, &mut out_line, op);
+        for (y, &v) in out_line.iter().enumerate() {
+            out[y * w + x] = v;
+        }
+    }
+    out
+}
+
+/// `out[i]` = `op` over `line[i - r ..= i + r]` (clipped), `r = TOPHAT / 2`.
+fn filter1d(line: &[u16], out: &mut Vec<u16>, op: Op) {
+    let n = line.len();
+    let k = TOPHAT;
+    let r = k / 2;
+    out.clear();
+    if n == 0 {
+        return;
+    }
+    // Prefix (g) and suffix (s) accumulations within blocks of k.
+    let mut g = vec![0u16; n];
+    let mut s = vec![0u16; n];
+    for i in 0..n {
+        g[i] = if i % k == 0 {
+            line[i]
+        } else {
+            op(g[i - 1], line[i])
+        };
+    }
+    for i in (0..n).rev() {
+        s[i] = if i == n - 1 || (i + 1) % k == 0 {
+            line[i]
+        } else {
+            op(s[i + 1], line[i])
+        };
+    }
+    for i in 0..n {
+        let a = i.saturating_sub(r);
+        let b = (i + r).min(n - 1);
+        // The window [a, b] spans at most two blocks: the suffix of a's block and the
+        // prefix of b's.
+        let v = if a / k == b / k {
+            (a..=b).map(|j| line[j]).reduce(op).unwrap_or(line[i])
+        } else {
+            op(s[a], g[b])
+        };
+        out.push(v);
+    }
 }
 
 /// 8-connected components of `mask`, with their boundary lengths.
@@ -693,7 +852,9 @@ struct Line {
 }
 
 impl Line {
-    /// Whether `other` is this line found again (at another cut level).
+    /// Whether `other` is this line found again at the next cut level: the one holds most
+    /// of the other (a lower cut grows anti-aliased glyphs and adds dim ones, it does not
+    /// move the line) and both are about as tall.
     fn same_as(&self, other: &Line) -> bool {
         let ix = self.x1.min(other.x1) as i64 - self.x0.max(other.x0) as i64 + 1;
         let iy = self.y1.min(other.y1) as i64 - self.y0.max(other.y0) as i64 + 1;
@@ -701,10 +862,11 @@ impl Line {
             return false;
         }
         let area = |l: &Line| ((l.x1 - l.x0 + 1) * (l.y1 - l.y0 + 1)) as i64;
+        let height = |l: &Line| (l.y1 - l.y0 + 1) as i64;
         let inter = ix * iy;
-        let union = area(self) + area(other) - inter;
-        let glyphs = self.glyphs.abs_diff(other.glyphs);
-        inter * 10 >= union * 6 && glyphs * 4 <= self.glyphs.max(other.glyphs).max(4)
+        let smaller = area(self).min(area(other));
+        let (h1, h2) = (height(self), height(other));
+        inter * 10 >= smaller * 7 && h1.max(h2) * 2 <= h1.min(h2) * 3
     }
 }
 
@@ -770,6 +932,14 @@ fn lines(components: &[Component], mask: &[bool], width: usize) -> Vec<Line> {
     for members in groups.values() {
         let count: usize = members.iter().map(|&i| glyphs[i].1).sum();
         if count < 3 || members.len() < 2 {
+            continue;
+        }
+        // A comb of thin bars is a grid, a ruler or a pattern, not a word.
+        let bars = members
+            .iter()
+            .filter(|&&i| glyphs[i].0.width() <= (glyphs[i].0.height() / 4).max(2))
+            .count();
+        if bars * 2 > members.len() {
             continue;
         }
         let mut heights: Vec<usize> = members.iter().map(|&i| glyphs[i].0.height()).collect();

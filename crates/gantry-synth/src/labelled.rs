@@ -292,6 +292,22 @@ impl Drawn {
             6 => ([0.0, 0.9, 0.9], false),
             _ => ([0.0, 0.0, 0.0], true),
         };
+        // Text a person could read in grey too: a colour whose luminance matches the
+        // background under it is pushed to white or black, whichever stands out more.
+        let local = if label_box {
+            0.92
+        } else {
+            mean_under(b, x, y, &mask)
+        };
+        let colour = if (luma(colour) - local).abs() < 0.15 {
+            if local < 0.5 {
+                [1.0, 1.0, 1.0]
+            } else {
+                [0.0, 0.0, 0.0]
+            }
+        } else {
+            colour
+        };
         Some(Drawn {
             mask,
             x,

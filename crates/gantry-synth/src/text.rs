@@ -51,8 +51,12 @@ pub fn rasterize(text: &str, cap_height: f32, face: Face) -> Mask {
             coverage: Vec::new(),
         };
     };
-    // DejaVu's capitals are 0.729 em tall.
-    let scale = PxScale::from(cap_height / 0.729);
+    // DejaVu's capitals are 0.729 em tall; ab_glyph scales by ascent − descent, not em.
+    let em_per_height = font
+        .units_per_em()
+        .map(|u| font.height_unscaled() / u)
+        .unwrap_or(1.164);
+    let scale = PxScale::from(cap_height / 0.729 * em_per_height);
     let scaled = font.as_scaled(scale);
     let ascent = scaled.ascent();
     let height = (ascent - scaled.descent()).ceil() as usize + 2;
