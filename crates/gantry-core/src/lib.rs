@@ -44,8 +44,8 @@ pub use anonymize::AnonymizeReport;
 pub use audit::{Finding, RiskReport, Stage, Unreadable};
 pub use config::{
     Action, ActionCode, BurnedInText, Condition, Config, ConfigCheck, ConfigError, DateJitter,
-    DeviceAdvice, DeviceMatch, MachineRule, PatientLinkage, Profile, ProfileOption, ProfileRule,
-    SafePrivate, SkeletonReport, TagKey, TagPattern, TagRule, UnlistedText, Zone,
+    DeviceAdvice, DeviceMatch, MachineRule, PatientLinkage, PixelPolicy, Profile, ProfileOption,
+    ProfileRule, SafePrivate, SkeletonReport, TagKey, TagPattern, TagRule, UnlistedText, Zone,
 };
 pub use detect::PhiKind;
 pub use engine::ElementFinding;

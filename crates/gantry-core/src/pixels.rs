@@ -56,6 +56,8 @@ pub(crate) struct PixelPlan<'c> {
     pub decodable: bool,
     /// Identifies the redaction these rules ask for, for this source.
     pub fingerprint: String,
+    /// What happens when it is at risk and no rule covers it.
+    pub policy: crate::config::PixelPolicy,
 }
 
 fn text(header: &InMemDicomObject, tag: Tag) -> Option<String> {
@@ -131,6 +133,7 @@ pub(crate) fn plan<'c>(
         risk: risk_of(header),
         decodable: decodable(record),
         fingerprint: hex::encode(&hasher.finalize()[..12]),
+        policy: config.pixel_policy,
     }
 }
 
@@ -222,9 +225,23 @@ pub(crate) fn findings(
             .rules
             .iter()
             .any(|r| r.burned_in_text == Some(crate::config::BurnedInText::None));
+        // As zones a person can paste into the device's rule (two more pixels of margin).
+        let proposed: Vec<String> = outside
+            .iter()
+            .take(6)
+            .map(|r| {
+                format!(
+                    "[{}, {}, {}, {}]",
+                    r.rect.row_start.saturating_sub(2),
+                    (r.rect.row_end + 2).min(geometry.rows),
+                    r.rect.col_start.saturating_sub(2),
+                    (r.rect.col_end + 2).min(geometry.columns)
+                )
+            })
+            .collect();
         out.push(finding(
             format!(
-                "the text detector finds {} text region(s) in the {} pixels outside every zone{}: {}{}",
+                "the text detector finds {} text region(s) in the {} pixels outside every zone{}: {}{}; proposed zones: {}",
                 outside.len(),
                 if current.is_some() { "redacted" } else { "source" },
                 if attested {
@@ -233,7 +250,8 @@ pub(crate) fn findings(
                     ""
                 },
                 shown.join("; "),
-                if outside.len() > shown.len() { "; ..." } else { "" }
+                if outside.len() > shown.len() { "; ..." } else { "" },
+                proposed.join(", ")
             ),
             Planned::Block,
         ));
@@ -299,6 +317,8 @@ fn rule_findings(
     }
     if plan.rules.is_empty() {
         return match &plan.risk {
+            // The text detector decides (it runs after these findings).
+            Some(_) if plan.policy == crate::config::PixelPolicy::Detect => Vec::new(),
             Some(risk) => vec![finding(
                 format!("may carry burned-in text ({risk}) and no machine rule matches its device"),
                 Planned::Block,
@@ -306,10 +326,17 @@ fn rule_findings(
             None => Vec::new(),
         };
     }
+    let attested = plan
+        .rules
+        .iter()
+        .any(|r| r.burned_in_text == Some(crate::config::BurnedInText::None));
     if plan.zones.is_empty() {
         // A rule without zones says the device writes no text into its images: believed
-        // for devices nothing marks as risky, never for those something does.
+        // for devices nothing marks as risky, never for those something does, unless a
+        // person attests it (`burned_in_text: none`) or the policy lets the detector
+        // decide; the detector runs on every image either way.
         return match &plan.risk {
+            Some(_) if attested || plan.policy == crate::config::PixelPolicy::Detect => Vec::new(),
             Some(risk) => vec![finding(
                 format!(
                     "may carry burned-in text ({risk}) and machine rule {} lists no zone to blank",

@@ -661,6 +661,11 @@ fn confirm(
         for k in 1..=5 {
             let cut = (shi - slo) * k / 6;
             let level = if bright { shi - cut } else { slo + cut };
+            // Ink stands out of its background by more than texture does: a cut below
+            // twice the frame's step (6 % of its range) is texture, not text.
+            if level - slo < 2 * step {
+                break;
+            }
             for (m, &v) in mask.iter_mut().zip(source) {
                 *m = if bright {
                     v as i32 > level
@@ -958,7 +963,12 @@ fn lines(components: &[Component], mask: &[bool], width: usize) -> Vec<Line> {
         let bottoms = aligned(|c| c.y1);
         let tops = aligned(|c| c.y0);
         let best = bottoms.max(tops);
-        let needed = (members.len() * 6).div_ceil(10).max(2);
+        // Short lines are where chance alignments live: three glyphs must all align.
+        let needed = if members.len() <= 3 {
+            members.len()
+        } else {
+            (members.len() * 6).div_ceil(10)
+        };
         if best < needed {
             continue;
         }

@@ -155,15 +155,24 @@ pub struct Band {
     pub col_end: u32,
 }
 
-/// Writes a blocky "text" pattern: bright cells on black, like characters on a banner.
-fn text_pattern(row: u32, col: u32, band: &Band) -> bool {
-    let r = row - band.row_start;
-    let c = col - band.col_start;
-    let cell_r = r % 12;
-    let cell_c = c % 8;
-    (2..10).contains(&cell_r)
-        && (1..6).contains(&cell_c)
-        && !(r / 12 + c / 8 + cell_r * cell_c).is_multiple_of(3)
+/// The banner a device burns in: real glyphs (DejaVu Sans Mono Bold, anti-aliased), white
+/// on black, as tall as the band allows (capitals 7 to 16 px), repeated across it.
+fn banner(band: &Band) -> crate::text::Mask {
+    let height = band.row_end - band.row_start;
+    let cap = (height as f32 * 0.55).clamp(7.0, 16.0);
+    crate::text::rasterize(
+        "DOE^JANE MRN 48201937 2021-03-04",
+        cap,
+        crate::text::Face::MonoBold,
+    )
+}
+
+/// Whether `(row, col)` of the band is ink of its banner (coverage of at least half).
+fn text_pattern(row: u32, col: u32, band: &Band, banner: &crate::text::Mask) -> bool {
+    let r = (row - band.row_start) as usize;
+    let c = (col - band.col_start) as usize;
+    let top = ((band.row_end - band.row_start) as usize).saturating_sub(banner.height) / 2;
+    r >= top && banner.at(c % (banner.width + 8), r - top) >= 128
 }
 
 /// Renders native little endian pixel data for a device. `seed` varies the image content.
@@ -175,6 +184,7 @@ pub(crate) fn render(geometry: &Geometry, band: Option<&Band>, seed: u32) -> Vec
     let frame_len = rows as usize * cols as usize * samples * bytes;
     let mut out = vec![0u8; frame_len * geometry.frames as usize];
     let max = (1u32 << geometry.bits_stored.min(16)) - 1;
+    let banner = band.map(banner);
     for frame in 0..geometry.frames {
         let frame_buf = &mut out[frame as usize * frame_len..(frame as usize + 1) * frame_len];
         for row in 0..rows {
@@ -185,7 +195,10 @@ pub(crate) fn render(geometry: &Geometry, band: Option<&Band>, seed: u32) -> Vec
                 });
                 let value: u32 = match band {
                     Some(b) if in_band => {
-                        if text_pattern(row, col, b) {
+                        if banner
+                            .as_ref()
+                            .is_some_and(|m| text_pattern(row, col, b, m))
+                        {
                             max
                         } else {
                             0

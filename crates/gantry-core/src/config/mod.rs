@@ -184,6 +184,22 @@ pub struct Config {
     pub unlisted_text: UnlistedText,
     /// How files are linked to one patient (one pseudonym, one date shift).
     pub patient_linkage: PatientLinkage,
+    /// What happens to an image that may carry burned-in text and that no rule covers.
+    pub pixel_policy: PixelPolicy,
+}
+
+/// `pixel_policy`: the fate of an image that may carry burned-in text (its flags, modality
+/// or class say so) and that no machine rule covers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PixelPolicy {
+    /// Blocked, whatever its pixels hold (the default, until the text detector's recall on
+    /// the labelled benchmark reaches 100 %).
+    #[default]
+    Block,
+    /// Searched by the text detector: exported when it finds no text, blocked with the
+    /// regions it finds (as proposed zones) otherwise.
+    Detect,
 }
 
 /// `patient_linkage`: what makes two files one patient.
@@ -222,6 +238,7 @@ impl Default for Config {
             machines: Vec::new(),
             unlisted_text: UnlistedText::Remove,
             patient_linkage: PatientLinkage::Id,
+            pixel_policy: PixelPolicy::Block,
         }
     }
 }
@@ -252,6 +269,8 @@ struct RawConfig {
     unlisted_text: UnlistedText,
     #[serde(default)]
     patient_linkage: PatientLinkage,
+    #[serde(default)]
+    pixel_policy: PixelPolicy,
 }
 
 /// `phi_tags`, in file order, refusing a tag given twice (as a number and a keyword, say).
@@ -426,6 +445,7 @@ impl Config {
             machines: raw.machines,
             unlisted_text: raw.unlisted_text,
             patient_linkage: raw.patient_linkage,
+            pixel_policy: raw.pixel_policy,
         })
     }
 

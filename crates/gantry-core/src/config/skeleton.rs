@@ -212,6 +212,12 @@ remove_private_tags: true
 # number, address and name the PHI detector finds removed or shifted).
 unlisted_text: remove
 
+# Images that may carry burned-in text (their flags, modality or class say so) that no
+# machine rule below covers: block (the default), or detect (exported when the text
+# detector finds no text in them, blocked with proposed zones when it does). Every image is
+# searched either way, and text found outside the zones of its rules blocks it.
+pixel_policy: block
+
 # What makes files one patient (one pseudonym, one date shift): id (the Patient ID; an
 # issuer missing or different on some files separates them only when name and birth date
 # disagree too) or id_and_issuer.

@@ -1,0 +1,186 @@
+//! The pixels decide, not the header: text drawn into an image blocks it whatever its flags
+//! say; under `pixel_policy: detect` a risky image without a rule leaves when the detector
+//! finds no text, and is blocked with proposed zones when it finds some; the proposed zones,
+//! as a rule, blank it.
+
+use std::path::{Path, PathBuf};
+
+mod common;
+use common::dicom_files;
+use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
+use gantry_core::{ExportReport, Session};
+use gantry_synth::{Face, rasterize};
+
+fn samples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/pydicom")
+}
+
+/// CT_small (128×128, 16-bit signed) with `modality`, BurnedInAnnotation NO, and `text`
+/// drawn at the bottom left at the image's maximum, written to `dir`.
+fn ct(dir: &Path, modality: &str, text: Option<&str>) -> PathBuf {
+    let mut file = dicom_object::open_file(samples().join("CT_small.dcm")).unwrap();
+    let cols = file
+        .element(Tag(0x0028, 0x0011))
+        .unwrap()
+        .to_int::<usize>()
+        .unwrap();
+    let mut words: Vec<i16> = file
+        .element(Tag(0x7FE0, 0x0010))
+        .unwrap()
+        .to_bytes()
+        .unwrap()
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]))
+        .collect();
+    if let Some(text) = text {
+        let top = *words.iter().max().unwrap();
+        let mask = rasterize(text, 9.0, Face::Sans);
+        for y in 0..mask.height {
+            for x in 0..mask.width.min(cols - 4) {
+                if mask.at(x, y) >= 128 {
+                    words[(100 + y) * cols + 3 + x] = top;
+                }
+            }
+        }
+    }
+    file.put(DataElement::new(
+        Tag(0x0008, 0x0060),
+        VR::CS,
+        PrimitiveValue::from(modality),
+    ));
+    file.put(DataElement::new(
+        Tag(0x0028, 0x0301),
+        VR::CS,
+        PrimitiveValue::from("NO"),
+    ));
+    file.put(DataElement::new(
+        Tag(0x7FE0, 0x0010),
+        VR::OW,
+        PrimitiveValue::U16(words.iter().map(|&w| w as u16).collect::<Vec<_>>().into()),
+    ));
+    std::fs::create_dir_all(dir).unwrap();
+    let path = dir.join("ct.dcm");
+    file.write_to_file(&path).unwrap();
+    path
+}
+
+fn run(work: &Path, source: &Path, config: &str) -> ExportReport {
+    let mut session = Session::builder()
+        .database(work.join("gantry.db"))
+        .open()
+        .unwrap();
+    session.ingest(source).unwrap();
+    let path = work.join("config.yaml");
+    std::fs::write(&path, config).unwrap();
+    session.load_config(&path).unwrap();
+    let audit = session.audit().unwrap();
+    session.anonymize_metadata(&audit).unwrap();
+    session.redact_pixels().unwrap();
+    session.verify().unwrap();
+    session.export(work.join("out")).run().unwrap()
+}
+
+fn reasons(report: &ExportReport) -> String {
+    report
+        .blocked
+        .iter()
+        .flat_map(|b| b.reasons.iter().cloned())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn text_burned_into_an_image_that_says_no_blocks_it() {
+    let work = tempfile::tempdir().unwrap();
+    let source = ct(&work.path().join("in"), "CT", Some("DOE^JANE MRN 4820193"));
+    let report = run(work.path(), &source, "version: \"2.0\"\n");
+    assert_eq!(report.written, 0, "{report}");
+    let why = reasons(&report);
+    assert!(why.contains("text detector finds"), "{why}");
+    // The same image without the text leaves.
+    let work = tempfile::tempdir().unwrap();
+    let source = ct(&work.path().join("in"), "CT", None);
+    let report = run(work.path(), &source, "version: \"2.0\"\n");
+    assert_eq!(report.written, 1, "{report}");
+}
+
+#[test]
+fn under_detect_a_risky_image_without_a_rule_leaves_only_without_text() {
+    // Blocked by default, for what the header says.
+    let work = tempfile::tempdir().unwrap();
+    let source = ct(&work.path().join("in"), "US", None);
+    let report = run(work.path(), &source, "version: \"2.0\"\n");
+    assert_eq!(report.written, 0, "{report}");
+    assert!(reasons(&report).contains("no machine rule"));
+    // Searched under detect: nothing found, so it leaves.
+    let detect = "version: \"2.0\"\npixel_policy: detect\n";
+    let work = tempfile::tempdir().unwrap();
+    let source = ct(&work.path().join("in"), "US", None);
+    let report = run(work.path(), &source, detect);
+    assert_eq!(report.written, 1, "{report}");
+    // With text: blocked, with zones to paste.
+    let work = tempfile::tempdir().unwrap();
+    let source = ct(&work.path().join("in"), "US", Some("DOE^JANE 12/03/1961"));
+    let report = run(work.path(), &source, detect);
+    assert_eq!(report.written, 0, "{report}");
+    let why = reasons(&report);
+    let zones = why
+        .split("proposed zones: ")
+        .nth(1)
+        .expect("proposed zones")
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+    // The proposed zones, as the device's rule, blank the text and the image leaves.
+    let config = format!(
+        "version: \"2.0\"\npixel_policy: detect\nmachines:\n  - label: the CT\n    redaction_zones: [{zones}]\n"
+    );
+    let work2 = tempfile::tempdir().unwrap();
+    let report = run(work2.path(), &source, &config);
+    assert_eq!(report.written, 1, "{report}\n{}", reasons(&report));
+    let out = dicom_files(&work2.path().join("out"));
+    let exported = dicom_object::open_file(&out[0]).unwrap();
+    let geometry = gantry_redact::Geometry::from_header(&exported).unwrap();
+    let pixels = exported
+        .element(Tag(0x7FE0, 0x0010))
+        .unwrap()
+        .to_bytes()
+        .unwrap();
+    let before = dicom_object::open_file(&source).unwrap();
+    let source_pixels = before
+        .element(Tag(0x7FE0, 0x0010))
+        .unwrap()
+        .to_bytes()
+        .unwrap();
+    assert!(
+        gantry_redact::find_text(&source_pixels, &geometry, None)
+            .unwrap()
+            .has_text(),
+        "the source has text"
+    );
+    assert!(
+        !gantry_redact::find_text(&pixels, &geometry, None)
+            .unwrap()
+            .has_text(),
+        "no text is left in what was exported"
+    );
+    assert_ne!(pixels, source_pixels, "the zones were blanked");
+}
+
+#[test]
+fn an_attested_device_is_still_searched() {
+    let config = "version: \"2.0\"\nmachines:\n  - label: scanner\n    burned_in_text: none\n    redaction_zones: []\n";
+    let work = tempfile::tempdir().unwrap();
+    let source = ct(&work.path().join("in"), "US", None);
+    let report = run(work.path(), &source, config);
+    assert_eq!(
+        report.written, 1,
+        "the attestation lets a text-free risky image out: {report}"
+    );
+    let work = tempfile::tempdir().unwrap();
+    let source = ct(&work.path().join("in"), "US", Some("MRN 4820193"));
+    let report = run(work.path(), &source, config);
+    assert_eq!(report.written, 0, "{report}");
+    assert!(reasons(&report).contains("attests"), "{}", reasons(&report));
+}
