@@ -184,3 +184,46 @@ fn an_attested_device_is_still_searched() {
     assert_eq!(report.written, 0, "{report}");
     assert!(reasons(&report).contains("attests"), "{}", reasons(&report));
 }
+
+#[test]
+fn config_init_proposes_zones_that_cover_each_devices_text() {
+    let work = tempfile::tempdir().unwrap();
+    let dump = gantry_synth::generate(
+        &work.path().join("dump"),
+        &gantry_synth::DumpSpec::default(),
+    )
+    .unwrap();
+    let mut session = Session::builder()
+        .database(work.path().join("gantry.db"))
+        .open()
+        .unwrap();
+    session.ingest(&dump.root).unwrap();
+    let path = work.path().join("skeleton.yaml");
+    let report = session.setup_config(&path).unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    // Every device that burns text in gets zones that cover its band in every image.
+    for truth in dump.instances.iter().filter(|i| i.burned_in_band.is_some()) {
+        let band = truth.burned_in_band.unwrap();
+        let advice = report
+            .devices
+            .iter()
+            .find(|d| d.device.contains(truth.device.model()))
+            .unwrap_or_else(|| panic!("no advice for {:?}", truth.device));
+        // The banner is centred in its band, its glyphs at least half the band tall.
+        let third = (band.row_end - band.row_start) / 4;
+        let covered = advice.detected.iter().any(|z| {
+            z.zone[0] <= band.row_start + third
+                && z.zone[1] >= band.row_end - third
+                && z.zone[2] <= band.col_start + 4
+                && z.zone[3] + 16 >= band.col_end
+        });
+        assert!(
+            covered,
+            "{:?}: band {band:?}, proposed {:?}",
+            truth.device, advice.detected
+        );
+    }
+    assert!(text.contains("Zones\n    # it proposes"), "{text}");
+    // The proposals are comments: the skeleton loads and means what it meant before.
+    session.load_config(&path).unwrap();
+}

@@ -230,7 +230,8 @@ pub(crate) fn render(geometry: &Geometry, band: Option<&Band>, seed: u32) -> Vec
                     };
                     let stored = if geometry.pixel_representation == 1 {
                         // Signed: centre the range on zero.
-                        (v as i64 - (max as i64 / 2)) as u32
+                        // (max + 1) / 2 keeps the maximum inside the signed range.
+                        (v as i64 - (max as i64 + 1) / 2) as u32
                     } else {
                         v
                     };

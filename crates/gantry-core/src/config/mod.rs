@@ -463,7 +463,7 @@ impl Config {
     }
 }
 
-pub use skeleton::{DeviceAdvice, SkeletonReport, write_skeleton};
+pub use skeleton::{DeviceAdvice, ProposedZone, SkeletonReport, write_skeleton};
 
 /// The skeleton's configuration, text and advice, without writing a file (for tests).
 #[doc(hidden)]

@@ -35,6 +35,98 @@ pub struct DeviceAdvice {
     pub catalogue_entries: Vec<String>,
     /// Why its images may carry burned-in text, if they may.
     pub risk: Option<String>,
+    /// Regions where the text detector found text across its sampled images.
+    pub detected: Vec<ProposedZone>,
+    /// Images sampled for the detector (one per series, at most 50).
+    pub sampled: u64,
+}
+
+/// A zone the text detector proposes for a device: text found there in `images` of the
+/// sampled images.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProposedZone {
+    /// `[row_start, row_end, col_start, col_end]`, with a margin.
+    pub zone: [u32; 4],
+    /// Sampled images with text there.
+    pub images: u64,
+}
+
+/// Samples up to 50 images of a device (one per series), runs the text detector over each
+/// and groups the regions found into zones, by how many images have text there.
+fn discover_zones(store: &Store, device: &DeviceCount) -> (Vec<ProposedZone>, u64) {
+    let Ok(ids) = store.series_representatives(
+        device.manufacturer.as_deref(),
+        device.model_name.as_deref(),
+        device.serial_number.as_deref(),
+        50,
+    ) else {
+        return (Vec::new(), 0);
+    };
+    let mut zones: Vec<(gantry_redact::Rect, u64)> = Vec::new();
+    let mut sampled = 0;
+    let (mut rows, mut columns) = (0u32, 0u32);
+    for id in ids {
+        let (Ok(record), Ok(blob)) = (store.instance(id), store.original_header(id)) else {
+            continue;
+        };
+        let Ok(header) = decode_header(&blob) else {
+            continue;
+        };
+        if record.pixels.is_none() || !crate::pixels::decodable(&record) {
+            continue;
+        }
+        let Ok((data, geometry)) = crate::pixels::read_source_pixels(&record, &header) else {
+            continue;
+        };
+        let palette = gantry_redact::Palette::from_header(&header);
+        let Ok(found) = gantry_redact::find_text(&data, &geometry, palette.as_ref()) else {
+            continue;
+        };
+        sampled += 1;
+        rows = rows.max(geometry.rows);
+        columns = columns.max(geometry.columns);
+        // One vote per image per zone.
+        let mut voted = vec![false; zones.len()];
+        for region in &found.regions {
+            let r = region.rect;
+            match zones.iter().position(|(z, _)| {
+                z.row_start < r.row_end
+                    && r.row_start < z.row_end
+                    && z.col_start < r.col_end
+                    && r.col_start < z.col_end
+            }) {
+                Some(i) => {
+                    let z = &mut zones[i].0;
+                    z.row_start = z.row_start.min(r.row_start);
+                    z.row_end = z.row_end.max(r.row_end);
+                    z.col_start = z.col_start.min(r.col_start);
+                    z.col_end = z.col_end.max(r.col_end);
+                    if !voted[i] {
+                        zones[i].1 += 1;
+                        voted[i] = true;
+                    }
+                }
+                None => {
+                    zones.push((r, 1));
+                    voted.push(true);
+                }
+            }
+        }
+    }
+    let mut out: Vec<ProposedZone> = zones
+        .into_iter()
+        .map(|(z, images)| ProposedZone {
+            zone: [
+                z.row_start.saturating_sub(2),
+                (z.row_end + 2).min(rows),
+                z.col_start.saturating_sub(2),
+                (z.col_end + 2).min(columns),
+            ],
+            images,
+        })
+        .collect();
+    out.sort_by(|a, b| b.images.cmp(&a.images).then(a.zone.cmp(&b.zone)));
+    (out, sampled)
 }
 
 impl fmt::Display for SkeletonReport {
@@ -50,6 +142,19 @@ impl fmt::Display for SkeletonReport {
                 (None, true) => "no known burned-in text risk".into(),
             };
             writeln!(f, "  {:<50} {:>7}  {advice}", d.device, d.instances)?;
+            if !d.detected.is_empty() {
+                writeln!(
+                    f,
+                    "  {:<50} {:>7}  text detected: {}",
+                    "",
+                    "",
+                    d.detected
+                        .iter()
+                        .map(|z| format!("{:?} in {}/{}", z.zone, z.images, d.sampled))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )?;
+            }
         }
         Ok(())
     }
@@ -122,6 +227,7 @@ pub(crate) fn build(store: &Store) -> Result<(Config, String, Vec<DeviceAdvice>)
         let risk = risk_of(&device);
         let entries = catalogue_matches(store, &device)?;
         let name = describe(&device);
+        let (detected, sampled) = discover_zones(store, &device);
         let _ = writeln!(
             machines_text,
             "\n  # {name}: {} instances in {} series ({})",
@@ -170,11 +276,29 @@ pub(crate) fn build(store: &Store) -> Result<(Config, String, Vec<DeviceAdvice>)
                 config.machines.push(rule);
             }
         }
+        if !detected.is_empty() {
+            let _ = writeln!(
+                machines_text,
+                "    # The text detector found text in {} of {} sampled images of this device. Zones\n    # it proposes (accept one by adding it under redaction_zones above; check it first):",
+                detected.iter().map(|d| d.images).max().unwrap_or(0),
+                sampled
+            );
+            for d in &detected {
+                let [a, b, c, e] = d.zone;
+                let _ = writeln!(
+                    machines_text,
+                    "    #   - [{a}, {b}, {c}, {e}]   # text in {} of {sampled} images",
+                    d.images
+                );
+            }
+        }
         advice.push(DeviceAdvice {
             device: name,
             instances: device.instances,
             catalogue_entries: entries.iter().map(|e| e.label.clone()).collect(),
             risk,
+            detected,
+            sampled,
         });
     }
 
