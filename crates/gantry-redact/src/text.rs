@@ -431,22 +431,13 @@ fn search_plane(plane: &Plane, frame: u32) -> Detection {
         .iter()
         .map(|(x0, y0, x1, y1)| ((x1 - x0) * (y1 - y0)) as u64)
         .sum();
-    for (x0, y0, x1, y1) in boxes {
-        // Large boxes are confirmed tile by tile: cut levels follow the local range, so dim
-        // text in a dark corner is not judged against bright anatomy elsewhere. Tiles
-        // overlap by more than the tallest glyph, so every line lies whole in one of them.
-        for ty in tiles(y0, y1) {
-            for tx in tiles(x0, x1) {
-                found
-                    .regions
-                    .extend(confirm(plane, (tx.0, ty.0, tx.1, ty.1), step, frame));
-            }
-        }
+    for b in boxes {
+        found.regions.extend(confirm(plane, b, step, frame));
     }
     found
 }
 
-const TILE: usize = 128;
+const TILE: usize = 192;
 const TILE_STEP: usize = TILE - MAX_GLYPH - 16;
 
 /// `[start, end)` cut into overlapping tiles of `TILE`, or whole when it is short.
@@ -608,99 +599,115 @@ impl Component {
 
 /// Confirms a candidate box: lines of glyphs at any of several cut levels, as regions.
 ///
-/// Cut twice over: the values themselves (text on a plain background, whatever its stroke
-/// width), and their top-hats (the value less its morphological opening, or the closing
-/// less the value, over a 15-pixel window): strokes thinner than the window stand out of
-/// any slowly varying background, so text laid over anatomy is cut from the anatomy.
+/// The cuts are of the box's top-hats (the value less its morphological opening, or the
+/// closing less the value, over a 15-pixel window): strokes thinner than the window stand
+/// out of any slowly varying background, so text laid over anatomy is cut from the anatomy,
+/// and on a plain background they are the values less the background. Large boxes are cut
+/// tile by tile, at levels that follow each tile's own range, so dim text in a dark corner
+/// is not judged against bright anatomy elsewhere; tiles overlap by more than the tallest
+/// glyph, so every line lies whole in one of them.
 fn confirm(
     plane: &Plane,
     (x0, y0, x1, y1): (usize, usize, usize, usize),
     step: i32,
     frame: u32,
 ) -> Vec<TextRegion> {
+    if x1 - x0 < MIN_GLYPH || y1 - y0 < MIN_GLYPH {
+        return Vec::new();
+    }
     // The top-hat needs the window's context around the box.
     let pad = TOPHAT / 2 + 1;
     let (px0, py0) = (x0.saturating_sub(pad), y0.saturating_sub(pad));
     let (px1, py1) = ((x1 + pad).min(plane.width), (y1 + pad).min(plane.height));
     let (bw, bh) = (px1 - px0, py1 - py0);
-    if x1 - x0 < MIN_GLYPH || y1 - y0 < MIN_GLYPH {
-        return Vec::new();
-    }
     let mut values = Vec::with_capacity(bw * bh);
     for y in py0..py1 {
         values.extend_from_slice(&plane.values[y * plane.width + px0..y * plane.width + px1]);
     }
     let lo = values.iter().copied().min().unwrap_or(0) as i32;
     let hi = values.iter().copied().max().unwrap_or(0) as i32;
-    if hi - lo < step {
+    if hi - lo < 2 * step {
         return Vec::new();
     }
-    let white = tophat(&values, bw, bh, true);
-    let black = tophat(&values, bw, bh, false);
+    let mut scratch = Scratch::default();
+    let white = tophat(&values, bw, bh, true, &mut scratch);
+    let black = tophat(&values, bw, bh, false, &mut scratch);
     let mut regions = Vec::new();
-    let mut mask = vec![false; bw * bh];
-    let mut labels = vec![u32::MAX; bw * bh];
-    // (source, brighter-is-ink, lowest level worth cutting at)
-    // The top-hats only: strokes of glyphs up to 48 px tall are thinner than the window,
-    // so on a plain background they are the values less the background.
-    // The top-hats only: strokes of glyphs up to 48 px tall are thinner than the window,
-    // so on a plain background they are the values less the background.
-    let sources: [(&[u16], bool); 2] = [(&white, true), (&black, true)];
-    for (source, bright) in sources {
-        let (slo, shi) = if std::ptr::eq(source.as_ptr(), values.as_ptr()) {
-            (lo, hi)
-        } else {
-            (0, source.iter().copied().max().unwrap_or(0) as i32)
-        };
-        if shi - slo < step {
-            continue;
-        }
-        // Text is stable: the same glyphs come out at neighbouring cut levels (its strokes
-        // stand well clear of their background), where noise and texture change shape.
-        let mut previous: Vec<Line> = Vec::new();
-        for k in 1..=5 {
-            let cut = (shi - slo) * k / 6;
-            let level = if bright { shi - cut } else { slo + cut };
-            // Ink stands out of its background by more than texture does: a cut below
-            // twice the frame's step (6 % of its range) is texture, not text.
-            if level - slo < 2 * step {
-                break;
-            }
-            for (m, &v) in mask.iter_mut().zip(source) {
-                *m = if bright {
-                    v as i32 > level
-                } else {
-                    (v as i32) < level
-                };
-            }
-            let components = label(&mask, &mut labels, bw, bh);
-            let found = lines(&components, &mask, bw);
-            for line in &found {
-                if !previous.iter().any(|p| p.same_as(line)) {
-                    continue;
+    for (ty0, ty1) in tiles(0, bh) {
+        for (tx0, tx1) in tiles(0, bw) {
+            let (tw, th) = (tx1 - tx0, ty1 - ty0);
+            for source in [&white, &black] {
+                let mut tile = Vec::with_capacity(tw * th);
+                for y in ty0..ty1 {
+                    tile.extend_from_slice(&source[y * bw + tx0..y * bw + tx1]);
                 }
-                // Lines of the padding only are another box's business.
-                let (lx0, ly0) = (px0 + line.x0, py0 + line.y0);
-                let (lx1, ly1) = (px0 + line.x1 + 1, py0 + line.y1 + 1);
-                if lx1 <= x0 || lx0 >= x1 || ly1 <= y0 || ly0 >= y1 {
-                    continue;
+                for line in cut(&tile, tw, th, step, &mut scratch) {
+                    // In image coordinates; lines wholly in the padding are another box's.
+                    let (lx0, ly0) = (px0 + tx0 + line.x0, py0 + ty0 + line.y0);
+                    let (lx1, ly1) = (px0 + tx0 + line.x1 + 1, py0 + ty0 + line.y1 + 1);
+                    if lx1 <= x0 || lx0 >= x1 || ly1 <= y0 || ly0 >= y1 {
+                        continue;
+                    }
+                    regions.push(TextRegion {
+                        frame,
+                        rect: Rect {
+                            row_start: ly0.saturating_sub(MARGIN as usize) as u32,
+                            row_end: (ly1 + MARGIN as usize).min(plane.height) as u32,
+                            col_start: lx0.saturating_sub(MARGIN as usize) as u32,
+                            col_end: (lx1 + MARGIN as usize).min(plane.width) as u32,
+                        },
+                        glyphs: line.glyphs as u32,
+                        score: line.score,
+                    });
                 }
-                regions.push(TextRegion {
-                    frame,
-                    rect: Rect {
-                        row_start: ly0.saturating_sub(MARGIN as usize) as u32,
-                        row_end: (ly1 + MARGIN as usize).min(plane.height) as u32,
-                        col_start: lx0.saturating_sub(MARGIN as usize) as u32,
-                        col_end: (lx1 + MARGIN as usize).min(plane.width) as u32,
-                    },
-                    glyphs: line.glyphs as u32,
-                    score: line.score,
-                });
             }
-            previous = found;
         }
     }
     regions
+}
+
+/// Buffers reused across tiles and filters.
+#[derive(Default)]
+struct Scratch {
+    mask: Vec<bool>,
+    labels: Vec<u32>,
+    line: Vec<u16>,
+    out: Vec<u16>,
+    prefix: Vec<u16>,
+    suffix: Vec<u16>,
+}
+
+/// The lines of a top-hat tile that are stable across cut levels: the same glyphs come
+/// out at neighbouring levels (strokes stand well clear of their background), where noise
+/// and texture change shape; and a cut below twice the frame's step (6 % of its range) is
+/// texture, not text.
+fn cut(tile: &[u16], w: usize, h: usize, step: i32, scratch: &mut Scratch) -> Vec<Line> {
+    let top = tile.iter().copied().max().unwrap_or(0) as i32;
+    let mut out = Vec::new();
+    if top < 2 * step {
+        return out;
+    }
+    scratch.mask.resize(w * h, false);
+    scratch.labels.resize(w * h, u32::MAX);
+    let mut previous: Vec<Line> = Vec::new();
+    for k in 1..=5 {
+        let level = top - top * k / 6;
+        if level < 2 * step {
+            break;
+        }
+        for (m, &v) in scratch.mask.iter_mut().zip(tile) {
+            *m = v as i32 > level;
+        }
+        let components = label(&scratch.mask, &mut scratch.labels, w, h);
+        let found = lines(&components, &scratch.mask, w);
+        for line in &found {
+            if previous.iter().any(|p| p.same_as(line)) {
+                out.push(*line);
+            }
+        }
+        previous = found;
+    }
+    out
 }
 
 /// The top-hat window: strokes narrower than this stand out of their background.
@@ -712,14 +719,14 @@ type Op = fn(u16, u16) -> u16;
 /// White top-hat (`bright`: value less its opening) or black top-hat (closing less value)
 /// over a `TOPHAT`-square window, by separable van Herk / Gil-Werman min and max filters
 /// (three comparisons a pixel whatever the window).
-fn tophat(values: &[u16], w: usize, h: usize, bright: bool) -> Vec<u16> {
+fn tophat(values: &[u16], w: usize, h: usize, bright: bool, scratch: &mut Scratch) -> Vec<u16> {
     let (first, second): (Op, Op) = if bright {
         (u16::min, u16::max)
     } else {
         (u16::max, u16::min)
     };
-    let once = filter2d(values, w, h, first);
-    let twice = filter2d(&once, w, h, second);
+    let once = filter2d(values, w, h, first, scratch);
+    let twice = filter2d(&once, w, h, second, scratch);
     values
         .iter()
         .zip(&twice)
@@ -733,30 +740,36 @@ fn tophat(values: &[u16], w: usize, h: usize, bright: bool) -> Vec<u16> {
         .collect()
 }
 
-fn filter2d(values: &[u16], w: usize, h: usize, op: Op) -> Vec<u16> {
+fn filter2d(values: &[u16], w: usize, h: usize, op: Op, scratch: &mut Scratch) -> Vec<u16> {
     let mut rows = vec![0u16; w * h];
-    let mut line = Vec::with_capacity(w.max(h));
-    let mut out_line = Vec::with_capacity(w.max(h));
     for y in 0..h {
-        line.clear();
-        line.extend_from_slice(&values[y * w..(y + 1) * w]);
-        filter1d(&line, &mut out_line, op);
-        rows[y * w..(y + 1) * w].copy_from_slice(&out_line);
+        scratch.line.clear();
+        scratch.line.extend_from_slice(&values[y * w..(y + 1) * w]);
+        filter1d(scratch, op);
+        rows[y * w..(y + 1) * w].copy_from_slice(&scratch.out);
     }
     let mut out = vec![0u16; w * h];
     for x in 0..w {
-        line.clear();
-        line.extend((0..h).map(|y| rows[y * w + x]));
-        filter1d(&line, &mut out_line, op);
-        for (y, &v) in out_line.iter().enumerate() {
+        scratch.line.clear();
+        scratch.line.extend((0..h).map(|y| rows[y * w + x]));
+        filter1d(scratch, op);
+        for (y, &v) in scratch.out.iter().enumerate() {
             out[y * w + x] = v;
         }
     }
     out
 }
 
-/// `out[i]` = `op` over `line[i - r ..= i + r]` (clipped), `r = TOPHAT / 2`.
-fn filter1d(line: &[u16], out: &mut Vec<u16>, op: Op) {
+/// `out[i]` = `op` over `line[i - r ..= i + r]` (clipped), `r = TOPHAT / 2`, for the
+/// scratch's `line` into its `out`.
+fn filter1d(scratch: &mut Scratch, op: Op) {
+    let Scratch {
+        line,
+        out,
+        prefix: g,
+        suffix: s,
+        ..
+    } = scratch;
     let n = line.len();
     let k = TOPHAT;
     let r = k / 2;
@@ -765,8 +778,8 @@ fn filter1d(line: &[u16], out: &mut Vec<u16>, op: Op) {
         return;
     }
     // Prefix (g) and suffix (s) accumulations within blocks of k.
-    let mut g = vec![0u16; n];
-    let mut s = vec![0u16; n];
+    g.resize(n, 0);
+    s.resize(n, 0);
     for i in 0..n {
         g[i] = if i % k == 0 {
             line[i]
@@ -847,6 +860,7 @@ fn label(mask: &[bool], labels: &mut [u32], w: usize, h: usize) -> Vec<Component
 }
 
 /// A line of glyphs, in box coordinates.
+#[derive(Clone, Copy)]
 struct Line {
     x0: usize,
     y0: usize,
@@ -1138,7 +1152,8 @@ mod tests {
     fn dim_text_on_anatomy_and_dark_text_on_bright() {
         let (w, h) = (160, 120);
         let mut image = background(w, h);
-        draw(&mut image, w, "A1234", 50, 50, 2, 150); // grey on grey-ish anatomy
+        // Grey on grey anatomy (about 150 there): 45 levels brighter, 18 % of the range.
+        draw(&mut image, w, "A1234", 50, 50, 2, 195);
         let found = find_text(&image, &mono8(h as u32, w as u32), None).unwrap();
         assert!(found.has_text());
         let mut bright = vec![240u8; w * h];
