@@ -58,6 +58,9 @@ pub(crate) struct PixelPlan<'c> {
     pub fingerprint: String,
     /// What happens when it is at risk and no rule covers it.
     pub policy: crate::config::PixelPolicy,
+    /// Whether overlay planes (60xx,3000) can leave with it (Clean Graphics, or a rule
+    /// for them), so that they are searched too.
+    pub overlays_kept: bool,
 }
 
 fn text(header: &InMemDicomObject, tag: Tag) -> Option<String> {
@@ -134,6 +137,11 @@ pub(crate) fn plan<'c>(
         decodable: decodable(record),
         fingerprint: hex::encode(&hasher.finalize()[..12]),
         policy: config.pixel_policy,
+        overlays_kept: config.has_option(crate::config::ProfileOption::CleanGraphics)
+            || config
+                .tag_rules
+                .iter()
+                .any(|r| r.tag.group() & 0xFF00 == 0x6000 && r.tag.element() == 0x3000),
     }
 }
 
@@ -170,6 +178,9 @@ pub(crate) fn findings(
         sidecar,
         verify,
     );
+    if plan.overlays_kept {
+        out.extend(overlay_findings(original));
+    }
     if record.pixels.is_none() || !plan.decodable || out.iter().any(|f| f.action == Planned::Block)
     {
         return out;
@@ -255,6 +266,61 @@ pub(crate) fn findings(
             ),
             Planned::Block,
         ));
+    }
+    out
+}
+
+/// Overlay planes (60xx,3000) with text the detector finds in them, as blocking findings;
+/// a plane that cannot be read as its attributes describe it is a finding too.
+fn overlay_findings(header: &InMemDicomObject) -> Vec<ElementFinding> {
+    let mut out = Vec::new();
+    for group in (0x6000u16..=0x601E).step_by(2) {
+        let Some(data) = header.get(Tag(group, 0x3000)) else {
+            continue;
+        };
+        let number = |element: u16| {
+            header
+                .get(Tag(group, element))
+                .and_then(|e| e.to_int::<u32>().ok())
+        };
+        let at = |value: String| ElementFinding {
+            path: TagPath::root(Tag(group, 0x3000)),
+            vr: "OB".into(),
+            value,
+            rule: RuleSource::PixelRisk,
+            action: Planned::Block,
+        };
+        let (Some(rows), Some(columns), Ok(bytes)) =
+            (number(0x0010), number(0x0011), data.to_bytes())
+        else {
+            out.push(at(format!(
+                "overlay plane {group:04X} cannot be read (no rows, columns or data): it cannot be searched for text"
+            )));
+            continue;
+        };
+        let (rows, columns) = (rows as usize, columns as usize);
+        let frames = number(0x0015).unwrap_or(1).max(1) as usize;
+        let per_frame = rows * columns;
+        for frame in 0..frames {
+            let bits: Vec<u8> = (0..per_frame)
+                .map(|i| {
+                    let bit = frame * per_frame + i;
+                    (bytes.get(bit / 8).copied().unwrap_or(0) >> (bit % 8)) & 1
+                })
+                .collect();
+            let found = gantry_redact::find_text_in_bitmap(&bits, rows, columns, frame as u32);
+            if let Some(r) = found.regions.first() {
+                out.push(at(format!(
+                    "the text detector finds {} text region(s) in overlay plane {group:04X}, frame {frame} (first: rows {}-{} columns {}-{}); the plane leaves with the image",
+                    found.regions.len(),
+                    r.rect.row_start,
+                    r.rect.row_end,
+                    r.rect.col_start,
+                    r.rect.col_end
+                )));
+                break;
+            }
+        }
     }
     out
 }

@@ -227,3 +227,58 @@ fn config_init_proposes_zones_that_cover_each_devices_text() {
     // The proposals are comments: the skeleton loads and means what it meant before.
     session.load_config(&path).unwrap();
 }
+
+#[test]
+fn text_in_an_overlay_plane_that_leaves_with_the_image_blocks_it() {
+    let work = tempfile::tempdir().unwrap();
+    let source = ct(&work.path().join("in"), "CT", None);
+    let mut file = dicom_object::open_file(&source).unwrap();
+    let (rows, cols) = (128usize, 128usize);
+    let mask = rasterize("DOE^JANE 4820193", 9.0, Face::Sans);
+    let mut bits = vec![0u8; rows * cols / 8];
+    for y in 0..mask.height {
+        for x in 0..mask.width.min(cols - 4) {
+            if mask.at(x, y) >= 128 {
+                let i = (20 + y) * cols + 2 + x;
+                bits[i / 8] |= 1 << (i % 8);
+            }
+        }
+    }
+    let us = |e: u16, v: u16| DataElement::new(Tag(0x6000, e), VR::US, PrimitiveValue::from(v));
+    file.put(us(0x0010, rows as u16));
+    file.put(us(0x0011, cols as u16));
+    file.put(DataElement::new(
+        Tag(0x6000, 0x0040),
+        VR::CS,
+        PrimitiveValue::from("G"),
+    ));
+    file.put(DataElement::new(
+        Tag(0x6000, 0x0050),
+        VR::SS,
+        PrimitiveValue::I16([1i16, 1].as_slice().into()),
+    ));
+    file.put(us(0x0100, 1));
+    file.put(us(0x0102, 0));
+    file.put(DataElement::new(
+        Tag(0x6000, 0x3000),
+        VR::OB,
+        PrimitiveValue::from(bits),
+    ));
+    file.write_to_file(&source).unwrap();
+    // Overlays are removed by the profile: the image leaves without its overlay.
+    let report = run(work.path(), &source, "version: \"2.0\"\n");
+    assert_eq!(report.written, 1, "{report}");
+    // Kept under Clean Graphics: the plane is searched, and its text blocks the image.
+    let work = tempfile::tempdir().unwrap();
+    let report = run(
+        work.path(),
+        &source,
+        "version: \"2.0\"\nprofile_options: [clean_graphics]\n",
+    );
+    assert_eq!(report.written, 0, "{report}");
+    assert!(
+        reasons(&report).contains("overlay plane 6000"),
+        "{}",
+        reasons(&report)
+    );
+}
