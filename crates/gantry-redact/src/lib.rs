@@ -5,8 +5,14 @@
 //! parallel, for 1-, 8-, 16- and 32-bit samples, signed or not, one or three samples,
 //! colour-by-pixel or by plane, MONOCHROME1/2, RGB, YBR_FULL, YBR_FULL_422 and PALETTE
 //! COLOR. Encapsulated pixel data goes through [`decode`] first (dicom-pixeldata, and an
-//! RLE codec of its own) and can be written back losslessly with [`encode_rle`]. This
-//! crate knows nothing of sessions or privacy rules: pure functions over buffers.
+//! RLE codec of its own) and can be written back losslessly with [`encode_rle`].
+//! [`find_text`] searches every frame and sample plane (and the bits above High Bit) for
+//! burned-in text, whatever the header says: a cheap transition pass, then glyph lines cut
+//! from top-hats and checked for alignment and stability ([`TextRegion`]s per frame).
+//! [`strip_encapsulated`] removes JPEG COM/APPn segments, JPEG 2000 comments and JP2 boxes
+//! that decoding does not need, leaving the entropy-coded data as it was; and
+//! [`clear_high_bits`] clears overlays hidden above High Bit. This crate knows nothing of
+//! sessions or privacy rules: pure functions over buffers.
 //!
 //! ```
 //! use gantry_redact::{Fill, Geometry, Photometric, Rect, blank, first_unblanked};

@@ -7,7 +7,10 @@
 //! PHI planted in [`PLANTED_PLACES`] (nested sequences three levels deep, private tags and
 //! private sequences, free text echoing name and MRN, UIDs embedding the MRN, dates); and
 //! junk, truncated, duplicate and conflicting files. It returns a [`SyntheticDump`]: the
-//! ground truth that tests check Gantry against.
+//! ground truth that tests check Gantry against. Burned-in banners are real glyphs
+//! ([`rasterize`], embedded DejaVu fonts); [`labelled_set`] draws PHI-like strings onto
+//! real and synthetic backgrounds in every pixel layout, with text-free controls, for the
+//! text detector's benchmark.
 //!
 //! ```
 //! let dir = tempfile::tempdir()?;
