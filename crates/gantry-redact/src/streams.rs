@@ -214,7 +214,11 @@ fn strip_j2k_or_jp2(data: &[u8], removed: &mut Stripped) -> Result<Vec<u8>, Stri
             1 => {
                 let b = data.get(i + 8..i + 16).ok_or("a truncated JP2 box")?;
                 let l = u64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
-                (16, i + l as usize)
+                let end = usize::try_from(l)
+                    .ok()
+                    .and_then(|l| i.checked_add(l))
+                    .ok_or_else(|| format!("JP2 box at byte {i} is longer than any file"))?;
+                (16, end)
             }
             l => (8, i + l),
         };
@@ -291,6 +295,11 @@ fn strip_j2k(data: &[u8], removed: &mut Stripped) -> Result<Vec<u8>, String> {
         }
         let sot = data.get(i..i + 12).ok_or("a truncated SOT")?;
         let psot = u32::from_be_bytes([sot[6], sot[7], sot[8], sot[9]]) as usize;
+        if psot != 0 && psot < 14 {
+            return Err(format!(
+                "tile-part at byte {i} is {psot} bytes: too short for SOT and SOD"
+            ));
+        }
         let part_end = if psot == 0 {
             // The last tile-part: up to EOC.
             data.len().saturating_sub(2).max(i + 12)
@@ -415,6 +424,44 @@ mod tests {
         let new_psot = u32::from_be_bytes([out[at + 6], out[at + 7], out[at + 8], out[at + 9]]);
         assert_eq!(new_psot as usize, 12 + body.len());
         assert!(out.ends_with(&[1, 2, 3, 4, 5, 0xFF, 0xD9]));
+    }
+
+    #[test]
+    fn damaged_streams_are_errors_never_panics() {
+        let mut jpeg = vec![0xFF, 0xD8];
+        jpeg.extend(segment(0xFE, b"comment"));
+        jpeg.extend(segment(0xDA, &[1, 1, 0, 0, 0x3F, 0]));
+        jpeg.extend_from_slice(&[0x12, 0xFF, 0x00, 0x34, 0xFF, 0xD9]);
+        let mut j2k = vec![0xFF, 0x4F];
+        j2k.extend(segment(0x51, &[0; 38]));
+        j2k.extend(segment(0x64, b"\0\x01c"));
+        j2k.extend_from_slice(&[
+            0xFF, 0x90, 0, 10, 0, 0, 0, 0, 0, 21, 0, 1, 0xFF, 0x93, 1, 2, 3,
+        ]);
+        j2k.extend_from_slice(&[0xFF, 0xD9]);
+        let mut state = 0x9E3779B97F4A7C15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for (syntax, stream) in [
+            ("1.2.840.10008.1.2.4.50", &jpeg),
+            ("1.2.840.10008.1.2.4.90", &j2k),
+        ] {
+            for cut in 0..stream.len() {
+                let _ = strip_encapsulated(syntax, &[], &[stream[..cut].to_vec()]);
+            }
+            for _ in 0..3000 {
+                let mut damaged = stream.clone();
+                for _ in 0..1 + next() % 4 {
+                    let at = (next() as usize) % damaged.len();
+                    damaged[at] = next() as u8;
+                }
+                let _ = strip_encapsulated(syntax, &[0], &[damaged]);
+            }
+        }
     }
 
     #[test]
