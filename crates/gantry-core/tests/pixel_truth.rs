@@ -65,19 +65,7 @@ fn ct(dir: &Path, modality: &str, text: Option<&str>) -> PathBuf {
 }
 
 fn run(work: &Path, source: &Path, config: &str) -> ExportReport {
-    let mut session = Session::builder()
-        .database(work.join("gantry.db"))
-        .open()
-        .unwrap();
-    session.ingest(source).unwrap();
-    let path = work.join("config.yaml");
-    std::fs::write(&path, config).unwrap();
-    session.load_config(&path).unwrap();
-    let audit = session.audit().unwrap();
-    session.anonymize_metadata(&audit).unwrap();
-    session.redact_pixels().unwrap();
-    session.verify().unwrap();
-    session.export(work.join("out")).run().unwrap()
+    common::run_checkpoints(work, source, config, true)
 }
 
 fn reasons(report: &ExportReport) -> String {

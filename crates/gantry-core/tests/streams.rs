@@ -9,7 +9,6 @@ use common::dicom_files;
 use dicom_core::value::{PixelFragmentSequence, Value};
 use dicom_core::{DataElement, Tag, VR};
 use dicom_pixeldata::PixelDecoder;
-use gantry_core::Session;
 
 fn samples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/pydicom")
@@ -88,22 +87,7 @@ fn jpeg_and_jpeg_2000_streams_leave_without_comments_and_with_the_same_pixels() 
         let source = planted(name, &source_dir);
         let original_bytes = std::fs::read(&source).unwrap();
         assert!(original_bytes.windows(SECRET.len()).any(|w| w == SECRET));
-        let mut session = Session::builder()
-            .database(work.path().join("gantry.db"))
-            .open()
-            .unwrap();
-        session.ingest(&source_dir).unwrap();
-        let config = work.path().join("config.yaml");
-        std::fs::write(&config, "version: \"2.0\"\n").unwrap();
-        session.load_config(&config).unwrap();
-        let audit = session.audit().unwrap();
-        session.anonymize_metadata(&audit).unwrap();
-        session.redact_pixels().unwrap();
-        let report = session
-            .export(work.path().join("out"))
-            .safe(false)
-            .run()
-            .unwrap();
+        let report = common::run_checkpoints(work.path(), &source_dir, "version: \"2.0\"\n", false);
         let files = dicom_files(&work.path().join("out"));
         assert_eq!(files.len(), 1, "{name}: {report}");
         let bytes = std::fs::read(&files[0]).unwrap();
@@ -177,22 +161,7 @@ fn an_overlay_hidden_above_high_bit_does_not_leave() {
     ));
     let source = source_dir.join("hidden.dcm");
     file.write_to_file(&source).unwrap();
-    let mut session = Session::builder()
-        .database(work.path().join("gantry.db"))
-        .open()
-        .unwrap();
-    session.ingest(&source_dir).unwrap();
-    let config = work.path().join("config.yaml");
-    std::fs::write(&config, "version: \"2.0\"\n").unwrap();
-    session.load_config(&config).unwrap();
-    let audit = session.audit().unwrap();
-    session.anonymize_metadata(&audit).unwrap();
-    session.redact_pixels().unwrap();
-    session
-        .export(work.path().join("out"))
-        .safe(false)
-        .run()
-        .unwrap();
+    common::run_checkpoints(work.path(), &source_dir, "version: \"2.0\"\n", false);
     let files = dicom_files(&work.path().join("out"));
     let exported = dicom_object::open_file(&files[0]).unwrap();
     let bytes = exported

@@ -253,29 +253,15 @@ fn strip_j2k(data: &[u8], removed: &mut Stripped) -> Result<Vec<u8>, String> {
     out.extend_from_slice(&data[..2]);
     let mut i = 2;
     // Main header, up to the first SOT.
-    loop {
-        let marker = be16(data, i)?;
-        if marker == 0xFF90 {
-            break;
-        }
-        if marker >> 8 != 0xFF {
-            return Err(format!("no marker at byte {i} of the main header"));
-        }
-        let length = be16(data, i + 2)?;
-        let end = i + 2 + length;
-        if length < 2 || end > data.len() {
-            return Err(format!(
-                "segment {marker:04X} at byte {i} overruns the codestream"
-            ));
-        }
-        if marker == 0xFF64 {
-            removed.segments += 1;
-            removed.bytes += end - i;
-        } else {
-            out.extend_from_slice(&data[i..end]);
-        }
-        i = end;
-    }
+    i = copy_segments(
+        data,
+        i,
+        0xFF90,
+        data.len(),
+        &mut out,
+        removed,
+        "the main header",
+    )?;
     // Tile-parts.
     loop {
         let marker = be16(data, i)?;
@@ -310,27 +296,15 @@ fn strip_j2k(data: &[u8], removed: &mut Stripped) -> Result<Vec<u8>, String> {
             return Err(format!("tile-part at byte {i} overruns the codestream"));
         }
         let mut header = Vec::new();
-        let mut j = i + 12;
-        loop {
-            let m = be16(data, j)?;
-            if m == 0xFF93 {
-                break;
-            }
-            let length = be16(data, j + 2)?;
-            let end = j + 2 + length;
-            if length < 2 || end > part_end {
-                return Err(format!(
-                    "segment {m:04X} at byte {j} overruns its tile-part"
-                ));
-            }
-            if m == 0xFF64 {
-                removed.segments += 1;
-                removed.bytes += end - j;
-            } else {
-                header.extend_from_slice(&data[j..end]);
-            }
-            j = end;
-        }
+        let j = copy_segments(
+            data,
+            i + 12,
+            0xFF93,
+            part_end,
+            &mut header,
+            removed,
+            "its tile-part",
+        )?;
         let body = &data[j..part_end];
         let new_psot = if psot == 0 {
             0
@@ -349,6 +323,42 @@ fn strip_j2k(data: &[u8], removed: &mut Stripped) -> Result<Vec<u8>, String> {
             }
             return Ok(out);
         }
+    }
+}
+
+/// Copies the marker segments of `data` from `at` up to marker `until` (not copied) into
+/// `out`, dropping COM (FF64); returns where `until` starts. Segments must end by `limit`.
+fn copy_segments(
+    data: &[u8],
+    mut at: usize,
+    until: usize,
+    limit: usize,
+    out: &mut Vec<u8>,
+    removed: &mut Stripped,
+    place: &str,
+) -> Result<usize, String> {
+    loop {
+        let marker = be16(data, at)?;
+        if marker == until {
+            return Ok(at);
+        }
+        if marker >> 8 != 0xFF {
+            return Err(format!("no marker at byte {at} of {place}"));
+        }
+        let length = be16(data, at + 2)?;
+        let end = at + 2 + length;
+        if length < 2 || end > limit {
+            return Err(format!(
+                "segment {marker:04X} at byte {at} overruns {place}"
+            ));
+        }
+        if marker == 0xFF64 {
+            removed.segments += 1;
+            removed.bytes += end - at;
+        } else {
+            out.extend_from_slice(&data[at..end]);
+        }
+        at = end;
     }
 }
 

@@ -53,3 +53,26 @@ pub fn write_instance_as(path: &Path, object: dicom_object::InMemDicomObject, sy
         .write_to_file(path)
         .unwrap();
 }
+
+/// Checkpoints 1 to 9 on `source` (a file or folder) with `config` (YAML text) in a session
+/// under `work`; export to `work/out`, through the safe gate when `safe`.
+pub fn run_checkpoints(
+    work: &Path,
+    source: &Path,
+    config: &str,
+    safe: bool,
+) -> gantry_core::ExportReport {
+    let mut session = gantry_core::Session::builder()
+        .database(work.join("gantry.db"))
+        .open()
+        .unwrap();
+    session.ingest(source).unwrap();
+    let path = work.join("config.yaml");
+    std::fs::write(&path, config).unwrap();
+    session.load_config(&path).unwrap();
+    let audit = session.audit().unwrap();
+    session.anonymize_metadata(&audit).unwrap();
+    session.redact_pixels().unwrap();
+    session.verify().unwrap();
+    session.export(work.join("out")).safe(safe).run().unwrap()
+}
