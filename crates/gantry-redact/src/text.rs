@@ -684,15 +684,18 @@ struct Scratch {
 fn cut(tile: &[u16], w: usize, h: usize, step: i32, scratch: &mut Scratch) -> Vec<Line> {
     let top = tile.iter().copied().max().unwrap_or(0) as i32;
     let mut out = Vec::new();
-    if top < 2 * step {
+    if top < 3 * step {
         return out;
     }
     scratch.mask.resize(w * h, false);
     scratch.labels.resize(w * h, u32::MAX);
     let mut previous: Vec<Line> = Vec::new();
-    for k in 1..=5 {
-        let level = top - top * k / 6;
-        if level < 2 * step {
+    // Levels fall geometrically (three quarters each time): fine steps low down, where dim
+    // text sits under the strong edges that set the tile's top.
+    let mut level = top;
+    for _ in 0..9 {
+        level = level * 3 / 4;
+        if level < 3 * step {
             break;
         }
         for (m, &v) in scratch.mask.iter_mut().zip(tile) {
