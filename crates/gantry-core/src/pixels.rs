@@ -353,15 +353,14 @@ fn rule_findings(
     verify: bool,
 ) -> Vec<ElementFinding> {
     if record.pixels.is_none() {
-        // Float and Double Float Pixel Data stay in the header, where no zone reaches them:
-        // an image that may carry text, or that a rule says does, cannot go out that way.
+        // Float and Double Float Pixel Data stay in the header, where neither a zone nor
+        // the text detector reaches them: unexamined, so never clean.
         let float = [Tag(0x7FE0, 0x0008), Tag(0x7FE0, 0x0009)]
             .iter()
             .any(|t| original.get(*t).is_some());
-        if float && (plan.risk.is_some() || !plan.zones.is_empty()) {
+        if float {
             return vec![finding(
-                "float pixel data cannot be redacted, and this image may carry burned-in text"
-                    .into(),
+                "float pixel data cannot be searched for burned-in text or redacted".into(),
                 Planned::Block,
             )];
         }

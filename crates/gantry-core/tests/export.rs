@@ -263,6 +263,19 @@ fn float_pixel_data_that_may_carry_text_is_blocked() {
             .any(|r| r.contains("float pixel data")),
         "{report}"
     );
+    // Nothing says a CT's float map carries text, but nothing can look either: blocked.
+    let mut ct = dicom_object::open_file(input.join("map.dcm")).unwrap();
+    ct.put(DataElement::new(
+        tags::MODALITY,
+        VR::CS,
+        PrimitiveValue::from("CT"),
+    ));
+    ct.write_to_file(input.join("map.dcm")).unwrap();
+    session.ingest(&input).unwrap();
+    let audit = session.audit().unwrap();
+    session.anonymize_metadata(&audit).unwrap();
+    let report = session.export(dir.path().join("out")).run().unwrap();
+    assert_eq!(report.written, 0, "{report}");
 }
 
 #[test]
