@@ -61,6 +61,9 @@ pub(crate) struct PixelPlan<'c> {
     /// Whether overlay planes (60xx,3000) can leave with it (Clean Graphics, or a rule
     /// for them), so that they are searched too.
     pub overlays_kept: bool,
+    /// Whether a rule keeps the Icon Image Sequence (0088,0200), whose thumbnails are then
+    /// searched too.
+    pub icons_kept: bool,
 }
 
 fn text(header: &InMemDicomObject, tag: Tag) -> Option<String> {
@@ -142,6 +145,9 @@ pub(crate) fn plan<'c>(
                 .tag_rules
                 .iter()
                 .any(|r| r.tag.group() & 0xFF00 == 0x6000 && r.tag.element() == 0x3000),
+        icons_kept: config
+            .tag_rule(ICON_IMAGE_SEQUENCE)
+            .is_some_and(|r| !matches!(r.action, None | Some(crate::config::Action::Remove))),
     }
 }
 
@@ -180,6 +186,9 @@ pub(crate) fn findings(
     );
     if plan.overlays_kept {
         out.extend(overlay_findings(original));
+    }
+    if plan.icons_kept {
+        out.extend(icon_findings(original));
     }
     if record.pixels.is_none() || !plan.decodable || out.iter().any(|f| f.action == Planned::Block)
     {
@@ -266,6 +275,48 @@ pub(crate) fn findings(
             ),
             Planned::Block,
         ));
+    }
+    out
+}
+
+const ICON_IMAGE_SEQUENCE: Tag = Tag(0x0088, 0x0200);
+
+/// Icon Image Sequence thumbnails (native pixel data in the header) with text the detector
+/// finds in them, or that cannot be searched, as blocking findings.
+fn icon_findings(header: &InMemDicomObject) -> Vec<ElementFinding> {
+    let Some(items) = header.get(ICON_IMAGE_SEQUENCE).and_then(|e| e.items()) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (n, item) in items.iter().enumerate() {
+        let searched = Geometry::from_header(item)
+            .map_err(|e| e.to_string())
+            .and_then(|g| {
+                let bytes = item
+                    .get(Tag(0x7FE0, 0x0010))
+                    .ok_or("no pixel data")?
+                    .to_bytes()
+                    .map_err(|e| e.to_string())?;
+                let palette = gantry_redact::Palette::from_header(item);
+                gantry_redact::find_text(&bytes, &g, palette.as_ref()).map_err(|e| e.to_string())
+            });
+        let value = match searched {
+            Ok(found) if !found.has_text() => continue,
+            Ok(found) => format!(
+                "the text detector finds {} text region(s) in icon {n} of the Icon Image Sequence, which a rule keeps",
+                found.regions.len()
+            ),
+            Err(e) => format!(
+                "icon {n} of the Icon Image Sequence, which a rule keeps, cannot be searched for burned-in text: {e}"
+            ),
+        };
+        out.push(ElementFinding {
+            path: TagPath::root(ICON_IMAGE_SEQUENCE),
+            vr: "SQ".into(),
+            value,
+            rule: RuleSource::PixelRisk,
+            action: Planned::Block,
+        });
     }
     out
 }

@@ -270,3 +270,56 @@ fn text_in_an_overlay_plane_that_leaves_with_the_image_blocks_it() {
         reasons(&report)
     );
 }
+
+#[test]
+fn a_kept_icon_with_text_blocks_the_image() {
+    let work = tempfile::tempdir().unwrap();
+    let source = ct(&work.path().join("in"), "CT", None);
+    let mut file = dicom_object::open_file(&source).unwrap();
+    let (rows, cols) = (64usize, 64usize);
+    let mask = rasterize("DOE^JANE", 8.0, Face::Sans);
+    let mut icon = vec![0u8; rows * cols];
+    for y in 0..mask.height {
+        for x in 0..mask.width.min(cols - 2) {
+            icon[(20 + y) * cols + 1 + x] = mask.at(x, y);
+        }
+    }
+    let us = |g: u16, e: u16, v: u16| DataElement::new(Tag(g, e), VR::US, PrimitiveValue::from(v));
+    let item = dicom_object::InMemDicomObject::from_element_iter([
+        us(0x0028, 0x0002, 1),
+        DataElement::new(
+            Tag(0x0028, 0x0004),
+            VR::CS,
+            PrimitiveValue::from("MONOCHROME2"),
+        ),
+        us(0x0028, 0x0010, rows as u16),
+        us(0x0028, 0x0011, cols as u16),
+        us(0x0028, 0x0100, 8),
+        us(0x0028, 0x0101, 8),
+        us(0x0028, 0x0102, 7),
+        us(0x0028, 0x0103, 0),
+        DataElement::new(Tag(0x7FE0, 0x0010), VR::OB, PrimitiveValue::from(icon)),
+    ]);
+    file.put(DataElement::new(
+        Tag(0x0088, 0x0200),
+        VR::SQ,
+        dicom_core::value::DataSetSequence::from(vec![item]),
+    ));
+    file.write_to_file(&source).unwrap();
+    // Removed by the profile: the image leaves without its icon.
+    let report = run(work.path(), &source, "version: \"2.0\"\n");
+    assert_eq!(report.written, 1, "{report}");
+    // Kept by a rule: its thumbnail is searched, and its text blocks the image.
+    let work = tempfile::tempdir().unwrap();
+    let report = run(
+        work.path(),
+        &source,
+        "version: \"2.0\"\nphi_tags:\n  IconImageSequence: { action: KEEP }\n",
+    );
+    assert_eq!(report.written, 0, "{report}");
+    assert!(
+        reasons(&report).contains("Icon Image Sequence"),
+        "{}",
+        reasons(&report)
+    );
+}
