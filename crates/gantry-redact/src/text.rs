@@ -486,10 +486,13 @@ fn candidate_boxes(plane: &Plane, step: i32) -> Vec<(usize, usize, usize, usize)
             }
         }
     }
+    // A cell is busy with at least one strong step a row on average and half as many
+    // between rows (the tops and bottoms of strokes). Measured on the labelled set against
+    // 6 / 3 / 12: image recall 0.923 -> 0.920, text-free images flagged 9.1 % -> 2.6 %.
     let hot: Vec<bool> = horizontal
         .iter()
         .zip(&vertical)
-        .map(|(&hc, &vc)| hc >= 6 && vc >= 3 && hc + vc >= 12)
+        .map(|(&hc, &vc)| hc >= 8 && vc >= 4 && hc + vc >= 16)
         .collect();
     // A lone cell is not a line of text unless a neighbour along the row is busy too.
     let mut grown = vec![false; cw * ch];
