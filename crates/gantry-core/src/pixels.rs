@@ -64,6 +64,8 @@ pub(crate) struct PixelPlan<'c> {
     /// Whether a rule keeps the Icon Image Sequence (0088,0200), whose thumbnails are then
     /// searched too.
     pub icons_kept: bool,
+    /// Whether a matching rule attests `burned_in_text: none`.
+    pub attested: bool,
 }
 
 fn text(header: &InMemDicomObject, tag: Tag) -> Option<String> {
@@ -133,7 +135,11 @@ pub(crate) fn plan<'c>(
         ))
         .unwrap_or_default(),
     );
+    let attested = rules
+        .iter()
+        .any(|r| r.burned_in_text == Some(crate::config::BurnedInText::None));
     PixelPlan {
+        attested,
         rules,
         zones,
         risk: risk_of(header),
@@ -241,10 +247,7 @@ pub(crate) fn findings(
                 )
             })
             .collect();
-        let attested = plan
-            .rules
-            .iter()
-            .any(|r| r.burned_in_text == Some(crate::config::BurnedInText::None));
+        let attested = plan.attested;
         // As zones a person can paste into the device's rule (two more pixels of margin).
         let proposed: Vec<String> = outside
             .iter()
@@ -352,6 +355,15 @@ fn overlay_findings(header: &InMemDicomObject) -> Vec<ElementFinding> {
         let (rows, columns) = (rows as usize, columns as usize);
         let frames = number(0x0015).unwrap_or(1).max(1) as usize;
         let per_frame = rows * columns;
+        // Bits that are not there cannot be searched: short data is unexamined, not empty.
+        if per_frame == 0 || bytes.len().saturating_mul(8) < per_frame.saturating_mul(frames) {
+            out.push(at(format!(
+                "overlay plane {group:04X} holds {} bytes where {rows}×{columns}×{frames} bits need {}: it cannot be searched for text",
+                bytes.len(),
+                per_frame.saturating_mul(frames).div_ceil(8)
+            )));
+            continue;
+        }
         for frame in 0..frames {
             let bits: Vec<u8> = (0..per_frame)
                 .map(|i| {
@@ -442,10 +454,7 @@ fn rule_findings(
             None => Vec::new(),
         };
     }
-    let attested = plan
-        .rules
-        .iter()
-        .any(|r| r.burned_in_text == Some(crate::config::BurnedInText::None));
+    let attested = plan.attested;
     if plan.zones.is_empty() {
         // A rule without zones says the device writes no text into its images: believed
         // for devices nothing marks as risky, never for those something does, unless a

@@ -323,3 +323,33 @@ fn a_kept_icon_with_text_blocks_the_image() {
         reasons(&report)
     );
 }
+
+#[test]
+fn an_overlay_plane_shorter_than_its_size_is_not_taken_as_empty() {
+    let work = tempfile::tempdir().unwrap();
+    let source = ct(&work.path().join("in"), "CT", None);
+    let mut file = dicom_object::open_file(&source).unwrap();
+    let us = |e: u16, v: u16| DataElement::new(Tag(0x6000, e), VR::US, PrimitiveValue::from(v));
+    file.put(us(0x0010, 128));
+    file.put(us(0x0011, 128));
+    file.put(us(0x0100, 1));
+    file.put(us(0x0102, 0));
+    // 128×128 bits need 2,048 bytes; 64 are there.
+    file.put(DataElement::new(
+        Tag(0x6000, 0x3000),
+        VR::OB,
+        PrimitiveValue::from(vec![0u8; 64]),
+    ));
+    file.write_to_file(&source).unwrap();
+    let report = run(
+        work.path(),
+        &source,
+        "version: \"2.0\"\nprofile_options: [clean_graphics]\n",
+    );
+    assert_eq!(report.written, 0, "{report}");
+    assert!(
+        reasons(&report).contains("cannot be searched"),
+        "{}",
+        reasons(&report)
+    );
+}

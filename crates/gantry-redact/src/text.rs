@@ -184,36 +184,42 @@ pub fn find_text_in_bitmap(bits: &[u8], rows: usize, columns: usize, frame: u32)
     found
 }
 
-/// Bitmaps (0 or 255 per pixel) of each bit above High Bit that is set somewhere in the
-/// frame: an overlay hidden in the unused bits of one-sample 8- or 16-bit data.
+/// Bitmaps (0 or 255 per pixel), one per sample plane and bit above High Bit that carries
+/// more than the value implies (zero, or the sign extension of signed data) somewhere in
+/// the frame: an overlay hidden in the unused bits of 8- or 16-bit data.
 fn high_bit_planes(frame: &[u8], g: &Geometry) -> Vec<Vec<u16>> {
-    let n = g.rows as usize * g.columns as usize;
-    if g.samples_per_pixel != 1 || g.bits_stored >= g.bits_allocated {
+    let high = high_mask(g);
+    if high == 0 {
         return Vec::new();
     }
-    let word = |i: usize| -> u16 {
-        match g.bits_allocated {
+    let n = g.rows as usize * g.columns as usize;
+    let spp = g.samples_per_pixel as usize;
+    let extra = |p: usize, s: usize| -> u16 {
+        let i = if g.planar { s * n + p } else { p * spp + s };
+        let v = match g.bits_allocated {
             8 => frame.get(i).copied().unwrap_or(0) as u16,
-            16 => frame
+            _ => frame
                 .get(2 * i..2 * i + 2)
                 .map(|b| u16::from_le_bytes([b[0], b[1]]))
                 .unwrap_or(0),
-            _ => 0,
-        }
+        };
+        (v & high) ^ canonical_high(v, g, high)
     };
-    let high = high_mask(g);
-    let mut any = 0u16;
-    for i in 0..n {
-        any |= word(i) & high;
+    let mut out = Vec::new();
+    for s in 0..spp {
+        let mut any = 0u16;
+        for p in 0..n {
+            any |= extra(p, s);
+        }
+        for b in (0..16).filter(|b| any & (1 << b) != 0) {
+            out.push(
+                (0..n)
+                    .map(|p| if extra(p, s) & (1 << b) != 0 { 255 } else { 0 })
+                    .collect(),
+            );
+        }
     }
-    (0..16)
-        .filter(|b| any & (1 << b) != 0)
-        .map(|b| {
-            (0..n)
-                .map(|i| if word(i) & (1 << b) != 0 { 255 } else { 0 })
-                .collect()
-        })
-        .collect()
+    out
 }
 
 /// The bits above High Bit of an 8- or 16-bit sample, as a mask (0 when there are none).
@@ -245,8 +251,9 @@ fn canonical_high(v: u16, g: &Geometry, high: u16) -> u16 {
 /// the value implies (zero, or the sign extension of signed data): PS3.5 8.1.1 leaves them
 /// unused, yet devices hide overlays there. Returns how many samples changed.
 pub fn clear_high_bits(data: &mut [u8], g: &Geometry) -> u64 {
+    // Every sample is one 8- or 16-bit word, whatever the layout.
     let high = high_mask(g);
-    if high == 0 || g.samples_per_pixel != 1 {
+    if high == 0 {
         return 0;
     }
     let mut changed = 0u64;
@@ -1189,6 +1196,30 @@ mod tests {
         assert!(clear_high_bits(&mut data, &g) > 0);
         assert!(data.chunks(2).all(|p| p[1] & 0xF0 == 0));
         assert!(!find_text(&data, &g, None).unwrap().has_text());
+        // The same overlay in the green samples of 16-bit RGB, colour by plane.
+        let rgb = Geometry {
+            samples_per_pixel: 3,
+            planar: true,
+            photometric: Photometric::Rgb,
+            ..g.clone()
+        };
+        let mut planes = vec![0u8; w * h * 2];
+        planes.extend(
+            bits.iter()
+                .flat_map(|&b| (if b != 0 { 0x8000u16 } else { 0 }).to_le_bytes()),
+        );
+        planes.extend(vec![0u8; w * h * 2]);
+        assert!(find_text(&planes, &rgb, None).unwrap().has_text());
+        assert!(clear_high_bits(&mut planes, &rgb) > 0);
+        assert!(!find_text(&planes, &rgb, None).unwrap().has_text());
+        // Sign extension is what signed values imply: no overlay, nothing cleared.
+        let signed = Geometry {
+            signed: true,
+            ..g.clone()
+        };
+        let mut negative: Vec<u8> = (0..w * h).flat_map(|_| (-5i16).to_le_bytes()).collect();
+        assert!(!find_text(&negative, &signed, None).unwrap().has_text());
+        assert_eq!(clear_high_bits(&mut negative, &signed), 0);
     }
 
     #[test]

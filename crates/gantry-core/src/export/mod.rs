@@ -481,8 +481,8 @@ fn write_pixels(
 
 /// A native pixel value read with the bits above High Bit of every sample rewritten as the
 /// value implies (zero, or the sign extension of signed data), as
-/// [`gantry_redact::clear_high_bits`] does in memory; one sample per pixel, 8 or 16 bits
-/// allocated (other layouts pass through).
+/// [`gantry_redact::clear_high_bits`] does in memory; 8 or 16 bits allocated, any number of
+/// samples (32-bit layouts pass through).
 struct HighBitsCleared<R> {
     inner: R,
     geometry: Option<gantry_redact::Geometry>,
@@ -492,9 +492,7 @@ struct HighBitsCleared<R> {
 
 impl<R> HighBitsCleared<R> {
     fn new(inner: R, g: &gantry_redact::Geometry) -> Self {
-        let applies = g.samples_per_pixel == 1
-            && g.bits_stored < g.bits_allocated
-            && matches!(g.bits_allocated, 8 | 16);
+        let applies = g.bits_stored < g.bits_allocated && matches!(g.bits_allocated, 8 | 16);
         HighBitsCleared {
             inner,
             geometry: applies.then(|| g.clone()),
