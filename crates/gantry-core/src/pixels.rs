@@ -36,6 +36,13 @@ pub enum PixelSyntax {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Redaction {
     pub rules: Vec<String>,
+    /// Zones grown around the text the detector found (`pixel_policy: redact_detected`),
+    /// blanked beside the rules' zones.
+    #[serde(default)]
+    pub detected: Vec<Rect>,
+    /// Text regions the detector still finds after blanking.
+    #[serde(default)]
+    pub text_left: u32,
     pub applied: Vec<Rect>,
     pub outside: Vec<Rect>,
     pub fill: Fill,
@@ -66,6 +73,23 @@ pub(crate) struct PixelPlan<'c> {
     pub icons_kept: bool,
     /// Whether a matching rule attests `burned_in_text: none`.
     pub attested: bool,
+}
+
+impl PixelPlan<'_> {
+    /// Whether the text detector decides the fate of a risky image no zone covers.
+    pub fn detector_decides(&self) -> bool {
+        matches!(
+            self.policy,
+            crate::config::PixelPolicy::Detect | crate::config::PixelPolicy::RedactDetected
+        )
+    }
+
+    /// Whether redact blanks what the detector finds: `pixel_policy: redact_detected`, and
+    /// no matching rule gives zones (a person's zones are never second-guessed: text
+    /// outside them blocks).
+    pub fn redacts_detected(&self) -> bool {
+        self.policy == crate::config::PixelPolicy::RedactDetected && self.zones.is_empty()
+    }
 }
 
 fn text(header: &InMemDicomObject, tag: Tag) -> Option<String> {
@@ -135,6 +159,11 @@ pub(crate) fn plan<'c>(
         ))
         .unwrap_or_default(),
     );
+    if zones.is_empty() && config.pixel_policy == crate::config::PixelPolicy::RedactDetected {
+        // The zones come from the detector: a redaction made by another one is stale.
+        hasher.update(b"redact_detected:");
+        hasher.update(gantry_redact::DETECTOR.as_bytes());
+    }
     let attested = rules
         .iter()
         .any(|r| r.burned_in_text == Some(crate::config::BurnedInText::None));
@@ -217,20 +246,56 @@ pub(crate) fn findings(
     };
     // Export clears the bits above High Bit: what leaves is searched.
     gantry_redact::clear_high_bits(&mut data, &geometry);
-    let palette = gantry_redact::Palette::from_header(original);
-    let detection = match gantry_redact::find_text(&data, &geometry, palette.as_ref()) {
-        Ok(d) => d,
-        Err(e) => {
-            out.push(finding(
-                format!("the pixels cannot be searched for burned-in text: {e}"),
-                Planned::Block,
-            ));
-            return out;
+    let mut zones = plan.zones.clone();
+    if let Some(r) = current {
+        match serde_json::from_str::<Redaction>(&r.redaction) {
+            Ok(done) => zones.extend(done.detected),
+            Err(e) => {
+                out.push(finding(
+                    format!("the redaction record cannot be read: {e}"),
+                    Planned::Block,
+                ));
+                return out;
+            }
         }
+    }
+    // In redacted pixels the zones are blank: their fill does not count as image.
+    let blanked = if current.is_some() {
+        zones.as_slice()
+    } else {
+        &[]
     };
+    let palette = gantry_redact::Palette::from_header(original);
+    let detection =
+        match gantry_redact::find_text_beside(&data, &geometry, palette.as_ref(), blanked) {
+            Ok(d) => d,
+            Err(e) => {
+                out.push(finding(
+                    format!("the pixels cannot be searched for burned-in text: {e}"),
+                    Planned::Block,
+                ));
+                return out;
+            }
+        };
     // Text inside a zone the rules blank is dealt with by redact (and, once redacted, is
     // gone); text anywhere else leaves with the image.
-    let outside: Vec<&gantry_redact::TextRegion> = detection.outside(&plan.zones).collect();
+    let outside: Vec<&gantry_redact::TextRegion> = detection.outside(&zones).collect();
+    if !outside.is_empty() && plan.redacts_detected() && current.is_none() && !verify {
+        out.push(finding(
+            format!(
+                "the text detector finds {} text region(s) in the source pixels; redact blanks them (pixel_policy: redact_detected): {}",
+                outside.len(),
+                outside
+                    .iter()
+                    .take(6)
+                    .map(|r| format!("frame {} {}", r.frame, r.rect))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+            Planned::Redact,
+        ));
+        return out;
+    }
     if !outside.is_empty() {
         let shown: Vec<String> = outside
             .iter()
@@ -443,10 +508,14 @@ fn rule_findings(
             Planned::Block,
         )];
     }
-    if plan.rules.is_empty() {
+    // Under `redact_detected`, a current redaction of detected text is checked like a
+    // rule's: every zone it blanked must be blank.
+    let detected_redaction =
+        plan.redacts_detected() && redacted.is_some_and(|r| r.fingerprint == plan.fingerprint);
+    if plan.rules.is_empty() && !detected_redaction {
         return match &plan.risk {
             // The text detector decides (it runs after these findings).
-            Some(_) if plan.policy == crate::config::PixelPolicy::Detect => Vec::new(),
+            Some(_) if plan.detector_decides() => Vec::new(),
             Some(risk) => vec![finding(
                 format!("may carry burned-in text ({risk}) and no machine rule matches its device"),
                 Planned::Block,
@@ -455,13 +524,13 @@ fn rule_findings(
         };
     }
     let attested = plan.attested;
-    if plan.zones.is_empty() {
+    if plan.zones.is_empty() && !detected_redaction {
         // A rule without zones says the device writes no text into its images: believed
         // for devices nothing marks as risky, never for those something does, unless a
         // person attests it (`burned_in_text: none`) or the policy lets the detector
         // decide; the detector runs on every image either way.
         return match &plan.risk {
-            Some(_) if attested || plan.policy == crate::config::PixelPolicy::Detect => Vec::new(),
+            Some(_) if attested || plan.detector_decides() => Vec::new(),
             Some(risk) => vec![finding(
                 format!(
                     "may carry burned-in text ({risk}) and machine rule {} lists no zone to blank",
@@ -528,7 +597,10 @@ fn check_blank(
     let data = native_of(&payload, &redacted.transfer_syntax, &header)?;
     let fill = Fill::black(&geometry, Palette::from_header(&header).as_ref())
         .map_err(|e| e.to_string())?;
-    let (applied, outside) = effective_zones(&geometry, &plan.zones);
+    let done: Redaction = serde_json::from_str(&redacted.redaction)
+        .map_err(|e| format!("the redaction record cannot be read: {e}"))?;
+    let zones: Vec<Rect> = plan.zones.iter().chain(&done.detected).copied().collect();
+    let (applied, outside) = effective_zones(&geometry, &zones);
     let mut problems: Vec<String> = outside
         .iter()
         .map(|z| {

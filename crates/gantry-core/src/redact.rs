@@ -1,7 +1,10 @@
 //! Checkpoint 7, redact: blank burned-in text in pixel data, by the zones of the machine
-//! rules each instance matches. The new pixel data goes to the sidecar; the store records
-//! where, and the header elements that describe it. Pixels of instances no rule matches
-//! are never read.
+//! rules each instance matches, and under `pixel_policy: redact_detected` by what the text
+//! detector finds in images no zone covers. The result is searched again: Burned In
+//! Annotation becomes NO only when every zone was applied and no text is left. The new
+//! pixel data goes to the sidecar; the store records where, and the header elements that
+//! describe it. Pixels of instances no rule matches are never read (unless the policy
+//! asks for the detector).
 
 use std::fmt;
 use std::sync::Mutex;
@@ -36,8 +39,13 @@ pub struct RedactReport {
     pub frames: u64,
     /// Bytes of pixel data written to the sidecar.
     pub bytes_written: u64,
+    /// Instances whose detected text was blanked (`pixel_policy: redact_detected`).
+    pub detected: u64,
     /// Instances with a zone wholly outside the image: BurnedInAnnotation stays as it was.
     pub zones_outside: Vec<Unreadable>,
+    /// Instances in which the text detector still finds text after blanking:
+    /// BurnedInAnnotation stays as it was, and verify blocks them.
+    pub text_left: Vec<Unreadable>,
     /// Instances that could not be redacted (never exported by the safe gate).
     pub failed: Vec<Unreadable>,
     /// Wall-clock time.
@@ -49,18 +57,20 @@ impl fmt::Display for RedactReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "Redacted {} of {} instances in {:.2} s ({:.0} instances/s, {:.1} MB written): {} already done, {} without a rule, {} dropped, {} failed",
+            "Redacted {} of {} instances in {:.2} s ({:.0} instances/s, {:.1} MB written; {} by detected text): {} already done, {} without a rule, {} dropped, {} failed",
             self.redacted,
             self.instances,
             self.duration.as_secs_f64(),
             per_second(self.redacted, self.duration),
             self.bytes_written as f64 / 1e6,
+            self.detected,
             self.unchanged,
             self.untouched,
             self.dropped,
             self.failed.len()
         )?;
         Unreadable::list(f, "zone outside the image in", &self.zones_outside)?;
+        Unreadable::list(f, "text left after blanking in", &self.text_left)?;
         Unreadable::list(f, "failed", &self.failed)
     }
 }
@@ -75,7 +85,11 @@ enum Outcome {
         pixels: RedactedPixels,
         frames: u64,
         outside: Option<String>,
+        detected: bool,
+        text_left: Option<String>,
     },
+    /// `redact_detected` found no text in an image no rule matches: nothing to blank.
+    NothingDetected,
     Failed(String),
 }
 
@@ -99,7 +113,9 @@ impl Session {
             dropped: 0,
             frames: 0,
             bytes_written: 0,
+            detected: 0,
             zones_outside: Vec::new(),
+            text_left: Vec::new(),
             failed: Vec::new(),
             duration: Duration::ZERO,
         };
@@ -113,7 +129,9 @@ impl Session {
                     }
                 };
                 let plan = plan(&config, &header, &stored.record);
-                if plan.rules.is_empty() || stored.record.pixels.is_none() {
+                if (plan.rules.is_empty() && !plan.redacts_detected())
+                    || stored.record.pixels.is_none()
+                {
                     return Outcome::Untouched {
                         had_redaction: stored.redacted.is_some(),
                     };
@@ -128,6 +146,9 @@ impl Session {
                     return Outcome::Unchanged;
                 }
                 match redact_one(&stored.record, &header, &plan, syntax, &sidecar) {
+                    Ok(Outcome::NothingDetected) => Outcome::Untouched {
+                        had_redaction: stored.redacted.is_some(),
+                    },
                     Ok(outcome) => outcome,
                     Err(e) => Outcome::Failed(e),
                 }
@@ -186,17 +207,27 @@ impl Session {
                             pixels,
                             frames,
                             outside,
+                            detected,
+                            text_left,
                         } => {
                             report.redacted += 1;
+                            report.detected += detected as u64;
                             report.frames += frames;
                             report.bytes_written += pixels.address.length;
                             if let Some(detail) = outside {
                                 report.zones_outside.push(Unreadable {
+                                    sop_instance_uid: uid.clone(),
+                                    detail,
+                                });
+                            }
+                            if let Some(detail) = text_left {
+                                report.text_left.push(Unreadable {
                                     sop_instance_uid: uid,
                                     detail,
                                 });
                             }
                         }
+                        Outcome::NothingDetected => report.untouched += 1,
                         Outcome::Failed(detail) => report.failed.push(Unreadable {
                             sop_instance_uid: uid,
                             detail,
@@ -238,7 +269,49 @@ fn redact_one(
     gantry_redact::clear_high_bits(&mut data, &geometry);
     let palette = Palette::from_header(header);
     let fill = Fill::black(&geometry, palette.as_ref()).map_err(|e| e.to_string())?;
-    let done = blank(&mut data, &geometry, &plan.zones, &fill).map_err(|e| e.to_string())?;
+    let search = |data: &[u8], zones: &[gantry_redact::Rect], blanked: bool| {
+        let blanked = if blanked { zones } else { &[] };
+        gantry_redact::find_text_beside(data, &geometry, palette.as_ref(), blanked)
+            .map(|d| d.outside(zones).copied().collect::<Vec<_>>())
+            .map_err(|e| format!("the pixels cannot be searched for burned-in text: {e}"))
+    };
+    let mut zones = plan.zones.clone();
+    let mut detected = Vec::new();
+    if plan.redacts_detected() {
+        let found = search(&data, &zones, false)?;
+        if found.is_empty() && plan.rules.is_empty() {
+            return Ok(Outcome::NothingDetected);
+        }
+        detected = gantry_redact::zones_around(&found, geometry.rows, geometry.columns);
+        zones.extend(&detected);
+    }
+    let mut done = blank(&mut data, &geometry, &zones, &fill).map_err(|e| e.to_string())?;
+    // What is left is searched: a zone may cut a line in two, and a detected line may
+    // have missed a glyph at either end. Under `redact_detected` what is found is blanked
+    // too, a few rounds at most; text still left keeps BurnedInAnnotation as it was.
+    let mut left = search(&data, &zones, true)?;
+    for _ in 0..3 {
+        if left.is_empty() || !plan.redacts_detected() {
+            break;
+        }
+        let more = gantry_redact::zones_around(&left, geometry.rows, geometry.columns);
+        let again = blank(&mut data, &geometry, &more, &fill).map_err(|e| e.to_string())?;
+        done.applied.extend(again.applied);
+        detected.extend(&more);
+        zones.extend(more);
+        left = search(&data, &zones, true)?;
+    }
+    let text_left = (!left.is_empty()).then(|| {
+        format!(
+            "the text detector finds {} text region(s) outside every zone after blanking: {}",
+            left.len(),
+            left.iter()
+                .take(6)
+                .map(|r| format!("frame {} {}", r.frame, r.rect))
+                .collect::<Vec<_>>()
+                .join("; ")
+        )
+    });
     let (payload, transfer_syntax) = match syntax {
         PixelSyntax::Native => {
             data.truncate(geometry.data_len());
@@ -272,9 +345,16 @@ fn redact_one(
                 .join(", ")
         )
     });
-    let attributes = attributes(header, &geometry, &record.syntax.uid, outside.is_none())?;
+    let attributes = attributes(
+        header,
+        &geometry,
+        &record.syntax.uid,
+        outside.is_none() && text_left.is_none(),
+    )?;
     let redaction = Redaction {
         rules: plan.rules.iter().map(|r| r.describe()).collect(),
+        text_left: left.len() as u32,
+        detected: detected.clone(),
         applied: done.applied,
         outside: done.outside,
         fill,
@@ -296,6 +376,8 @@ fn redact_one(
         },
         frames: geometry.frames as u64,
         outside,
+        detected: !detected.is_empty(),
+        text_left,
     })
 }
 

@@ -166,6 +166,7 @@ fn an_attested_device_is_still_searched() {
         report.written, 1,
         "the attestation lets a text-free risky image out: {report}"
     );
+    assert_eq!(manifest_pixels(work.path()), ["attested"]);
     let work = tempfile::tempdir().unwrap();
     let source = ct(&work.path().join("in"), "US", Some("MRN 4820193"));
     let report = run(work.path(), &source, config);
@@ -349,6 +350,136 @@ fn an_overlay_plane_shorter_than_its_size_is_not_taken_as_empty() {
     assert_eq!(report.written, 0, "{report}");
     assert!(
         reasons(&report).contains("cannot be searched"),
+        "{}",
+        reasons(&report)
+    );
+}
+
+/// The `pixels` column of the manifest of `work/out`, row by row.
+fn manifest_pixels(work: &Path) -> Vec<String> {
+    let csv = std::fs::read_to_string(work.join("out/manifest.csv")).unwrap();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let column = header.iter().position(|h| *h == "pixels").unwrap();
+    lines
+        .map(|l| l.split(',').nth(column).unwrap().to_string())
+        .collect()
+}
+
+/// The pixel data and Burned In Annotation of the one exported file under `work/out`.
+fn exported(work: &Path) -> (Vec<u8>, Option<String>) {
+    let out = dicom_files(&work.join("out"));
+    assert_eq!(out.len(), 1);
+    let file = dicom_object::open_file(&out[0]).unwrap();
+    let pixels = file
+        .element(Tag(0x7FE0, 0x0010))
+        .unwrap()
+        .to_bytes()
+        .unwrap()
+        .into_owned();
+    let flag = file
+        .element_opt(Tag(0x0028, 0x0301))
+        .unwrap()
+        .map(|e| e.to_str().unwrap().trim().to_string());
+    (pixels, flag)
+}
+
+#[test]
+fn under_redact_detected_what_the_detector_finds_is_blanked_and_searched_again() {
+    let policy = "version: \"2.0\"\npixel_policy: redact_detected\n";
+    for modality in ["US", "CT"] {
+        let work = tempfile::tempdir().unwrap();
+        let source = ct(
+            &work.path().join("in"),
+            modality,
+            Some("DOE^JANE 12/03/1961"),
+        );
+        let mut session = Session::builder()
+            .database(work.path().join("gantry.db"))
+            .open()
+            .unwrap();
+        session.ingest(&source).unwrap();
+        std::fs::write(work.path().join("config.yaml"), policy).unwrap();
+        session
+            .load_config(work.path().join("config.yaml"))
+            .unwrap();
+        let audit = session.audit().unwrap();
+        session.anonymize_metadata(&audit).unwrap();
+        let redact = session.redact_pixels().unwrap();
+        assert_eq!(
+            (redact.redacted, redact.detected),
+            (1, 1),
+            "{modality}: {redact}"
+        );
+        assert!(redact.text_left.is_empty(), "{redact}");
+        assert!(session.verify().unwrap().is_clean(), "{modality}");
+        let report = session
+            .export(work.path().join("out"))
+            .safe(true)
+            .run()
+            .unwrap();
+        assert_eq!(
+            report.written,
+            1,
+            "{modality}: {report}\n{}",
+            reasons(&report)
+        );
+        assert_eq!(manifest_pixels(work.path()), ["redacted_detected"]);
+        let (pixels, flag) = exported(work.path());
+        let before = dicom_object::open_file(&source).unwrap();
+        let geometry = gantry_redact::Geometry::from_header(&before).unwrap();
+        let original = before
+            .element(Tag(0x7FE0, 0x0010))
+            .unwrap()
+            .to_bytes()
+            .unwrap();
+        assert!(
+            !gantry_redact::find_text(&pixels, &geometry, None)
+                .unwrap()
+                .has_text()
+        );
+        assert_eq!(flag.as_deref(), Some("NO"), "{modality}");
+        // The text (rows 100-110, from column 3) is gone; the anatomy above it is not.
+        let cols = geometry.columns as usize;
+        let changed: Vec<usize> = (0..pixels.len() / 2)
+            .filter(|&i| pixels[2 * i..2 * i + 2] != original[2 * i..2 * i + 2])
+            .collect();
+        assert!(!changed.is_empty());
+        assert!(
+            changed.iter().all(|&i| i / cols >= 85),
+            "{modality}: only the rows around the text change (first changed row {})",
+            changed[0] / cols
+        );
+        assert!(
+            changed.len() < pixels.len() / 2 / 4,
+            "{modality}: {} of {} pixels blanked",
+            changed.len(),
+            pixels.len() / 2
+        );
+    }
+    // Without text the pixels leave as they were.
+    let work = tempfile::tempdir().unwrap();
+    let source = ct(&work.path().join("in"), "US", None);
+    let report = run(work.path(), &source, policy);
+    assert_eq!(report.written, 1, "{report}");
+    let original = dicom_object::open_file(&source)
+        .unwrap()
+        .element(Tag(0x7FE0, 0x0010))
+        .unwrap()
+        .to_bytes()
+        .unwrap()
+        .into_owned();
+    assert_eq!(exported(work.path()).0, original);
+    assert_eq!(manifest_pixels(work.path()), ["searched"]);
+    // A person's zones are not second-guessed: text outside them still blocks.
+    let work = tempfile::tempdir().unwrap();
+    let source = ct(&work.path().join("in"), "US", Some("DOE^JANE 12/03/1961"));
+    let config =
+        format!("{policy}machines:\n  - label: the CT\n    redaction_zones: [[0, 10, 0, 10]]\n");
+    let report = run(work.path(), &source, &config);
+    assert_eq!(report.written, 0, "{report}");
+    assert!(
+        reasons(&report).contains("text detector finds"),
         "{}",
         reasons(&report)
     );

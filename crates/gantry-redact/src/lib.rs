@@ -45,7 +45,10 @@ pub use rle::{
     fuzz_round_trip as rle_fuzz_round_trip,
 };
 pub use streams::{Stripped, strip_encapsulated, strippable};
-pub use text::{Detection, TextRegion, clear_high_bits, covered, find_text, find_text_in_bitmap};
+pub use text::{
+    DETECTOR, Detection, TextRegion, clear_high_bits, covered, find_text, find_text_beside,
+    find_text_in_bitmap, zones_around,
+};
 
 mod blank;
 mod codec;

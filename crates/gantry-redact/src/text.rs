@@ -76,6 +76,30 @@ impl Detection {
     }
 }
 
+/// Names the detector's behaviour: a redaction computed from what it found is stale once
+/// this changes.
+pub const DETECTOR: &str = "gantry-cascade-1";
+
+/// Zones that blank detected text with room to spare: each region grown by a quarter of
+/// its height (and two pixels) above and below, for accents and descenders a cut level
+/// missed, and by its height (and two pixels) at each end of the line, where a glyph the
+/// line missed would sit; clipped to `rows` × `columns`.
+pub fn zones_around(regions: &[TextRegion], rows: u32, columns: u32) -> Vec<Rect> {
+    regions
+        .iter()
+        .map(|r| {
+            let h = r.rect.row_end.saturating_sub(r.rect.row_start);
+            let (v, side) = (h / 4 + 2, h + 2);
+            Rect {
+                row_start: r.rect.row_start.saturating_sub(v),
+                row_end: r.rect.row_end.saturating_add(v).min(rows),
+                col_start: r.rect.col_start.saturating_sub(side),
+                col_end: r.rect.col_end.saturating_add(side).min(columns),
+            }
+        })
+        .collect()
+}
+
 /// Whether `rect`, less its two-pixel margin, lies inside the union of `zones` (checked
 /// row band by row band, so a region spanning two adjacent zones counts as covered).
 pub fn covered(rect: &Rect, zones: &[Rect]) -> bool {
@@ -125,6 +149,19 @@ pub fn find_text(
     geometry: &Geometry,
     palette: Option<&Palette>,
 ) -> Result<Detection, RedactError> {
+    find_text_beside(data, geometry, palette, &[])
+}
+
+/// Like [`find_text`], in an image whose `blanked` zones were blanked already: their flat
+/// fill (the darkest value the layout holds, often far below the image's own values) does
+/// not count when the detector measures what a strong step is in the frame, so it does
+/// not hide text elsewhere.
+pub fn find_text_beside(
+    data: &[u8],
+    geometry: &Geometry,
+    palette: Option<&Palette>,
+    blanked: &[Rect],
+) -> Result<Detection, RedactError> {
     geometry.validate()?;
     let frame_len = geometry.frame_len();
     let frames = geometry.frames as usize;
@@ -140,7 +177,7 @@ pub fn find_text(
             let frame = &data[f * frame_len..(f + 1) * frame_len];
             let mut found = Detection::default();
             for plane in planes(frame, geometry, palette) {
-                found.merge(search_plane(&plane, f as u32));
+                found.merge(search_plane(&plane, f as u32, blanked));
             }
             for bits in high_bit_planes(frame, geometry) {
                 let plane = Plane {
@@ -148,7 +185,7 @@ pub fn find_text(
                     height: geometry.rows as usize,
                     values: bits,
                 };
-                found.merge(search_plane(&plane, f as u32));
+                found.merge(search_plane(&plane, f as u32, blanked));
             }
             found
         })
@@ -178,7 +215,7 @@ pub fn find_text_in_bitmap(bits: &[u8], rows: usize, columns: usize, frame: u32)
             .map(|&b| if b != 0 { 255 } else { 0 })
             .collect(),
     };
-    let mut found = search_plane(&plane, frame);
+    let mut found = search_plane(&plane, frame, &[]);
     found.frames = 1;
     found.regions = merge_regions(found.regions);
     found
@@ -387,15 +424,42 @@ fn planes(frame: &[u8], g: &Geometry, palette: Option<&Palette>) -> Vec<Plane> {
         .collect()
 }
 
-/// The values at the 0.5th and 99.5th percentiles: a range one hot pixel does not stretch.
-fn robust_range(values: &[u16]) -> (u16, u16) {
+/// The values at the 0.5th and 99.5th percentiles of the pixels outside `blanked`: a range
+/// one hot pixel does not stretch, and that zones already blanked (to the darkest value a
+/// layout holds, far below the image's own) do not stretch either.
+fn robust_range(values: &[u16], width: usize, blanked: &[Rect]) -> (u16, u16) {
     let mut histogram = vec![0u32; 4096];
     let max = values.iter().copied().max().unwrap_or(0);
     let shift = (16 - max.leading_zeros()).saturating_sub(12);
-    for &v in values {
-        histogram[(v >> shift) as usize] += 1;
+    let mut counted = 0usize;
+    let mut spans: Vec<(usize, usize)> = Vec::new();
+    if blanked.is_empty() {
+        for &v in values {
+            histogram[(v >> shift) as usize] += 1;
+        }
+        counted = values.len();
     }
-    let cut = values.len() / 200;
+    for (y, row) in values
+        .chunks(width.max(1))
+        .enumerate()
+        .filter(|_| !blanked.is_empty())
+    {
+        spans.clear();
+        spans.extend(
+            blanked
+                .iter()
+                .filter(|z| z.row_start as usize <= y && y < z.row_end as usize)
+                .map(|z| (z.col_start as usize, (z.col_end as usize).min(row.len()))),
+        );
+        for (x, &v) in row.iter().enumerate() {
+            if spans.iter().any(|&(a, b)| a <= x && x < b) {
+                continue;
+            }
+            histogram[(v >> shift) as usize] += 1;
+            counted += 1;
+        }
+    }
+    let cut = counted / 200;
     let mut seen = 0usize;
     let mut lo = 0usize;
     for (i, &c) in histogram.iter().enumerate() {
@@ -421,7 +485,7 @@ fn robust_range(values: &[u16]) -> (u16, u16) {
 }
 
 /// The cheap pass, then confirmation of each candidate box.
-fn search_plane(plane: &Plane, frame: u32) -> Detection {
+fn search_plane(plane: &Plane, frame: u32, blanked: &[Rect]) -> Detection {
     let (w, h) = (plane.width, plane.height);
     let mut found = Detection {
         pixels: (w * h) as u64,
@@ -430,7 +494,7 @@ fn search_plane(plane: &Plane, frame: u32) -> Detection {
     if w < MIN_GLYPH || h < MIN_GLYPH {
         return found;
     }
-    let (lo, hi) = robust_range(&plane.values);
+    let (lo, hi) = robust_range(&plane.values, w, blanked);
     let step = ((hi.saturating_sub(lo)) as u32 * 3 / 100).max(1) as i32;
     let boxes = candidate_boxes(plane, step);
     found.candidates = boxes.len() as u32;
@@ -1220,6 +1284,46 @@ mod tests {
         let mut negative: Vec<u8> = (0..w * h).flat_map(|_| (-5i16).to_le_bytes()).collect();
         assert!(!find_text(&negative, &signed, None).unwrap().has_text());
         assert_eq!(clear_high_bits(&mut negative, &signed), 0);
+    }
+
+    #[test]
+    fn a_zone_blanked_to_the_darkest_value_does_not_hide_text() {
+        // 16-bit anatomy (a disc from 30000 to 30400 on 29000) with text 600 above it,
+        // and a zone already blanked to 0 covering 2 % of the image, as verify sees a
+        // redacted image: the blank does not stretch the range the strong steps are
+        // measured against.
+        let (w, h) = (160usize, 120usize);
+        let base = background(w, h);
+        let mut text = vec![0u8; w * h];
+        draw(&mut text, w, "MRN 12345", 30, 60, 1, 1);
+        let words: Vec<u16> = (0..w * h)
+            .map(|i| {
+                let (x, y) = (i % w, i / w);
+                if x < 24 && y < 16 {
+                    0
+                } else if text[i] != 0 {
+                    31000
+                } else if base[i] > 10 {
+                    30000 + (x as u16) * 2
+                } else {
+                    29000
+                }
+            })
+            .collect();
+        let data: Vec<u8> = words.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let g = Geometry {
+            bits_allocated: 16,
+            bits_stored: 16,
+            ..mono8(h as u32, w as u32)
+        };
+        let zone = Rect {
+            row_start: 0,
+            row_end: 16,
+            col_start: 0,
+            col_end: 24,
+        };
+        let found = find_text_beside(&data, &g, None, &[zone]).unwrap();
+        assert!(found.has_text(), "{found:?}");
     }
 
     #[test]

@@ -54,6 +54,9 @@ pub struct ExportRecord {
     pub size: u64,
     /// Whether it passed the safe gate (false: written by an explicitly unsafe export).
     pub safe: bool,
+    /// What was done to and known of its pixels (`searched`, `redacted`, ...), as the
+    /// manifest says it.
+    pub pixels: String,
 }
 
 pub(crate) const PIXEL_COLUMNS: &str = "p.sidecar_offset, p.sidecar_length, p.pixel_syntax, \
@@ -117,7 +120,7 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT instance_id, path, sop_instance_uid, sha256, size, safe FROM exports
+                "SELECT instance_id, path, sop_instance_uid, sha256, size, safe, pixels FROM exports
                  WHERE out_dir = ?1 ORDER BY path",
             )
             .map_err(self.db_err())?;
@@ -138,7 +141,7 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT instance_id, path, sop_instance_uid, sha256, size, safe FROM exports
+                "SELECT instance_id, path, sop_instance_uid, sha256, size, safe, pixels FROM exports
                  WHERE out_dir = ?1 AND instance_id BETWEEN ?2 AND ?3 ORDER BY instance_id",
             )
             .map_err(self.db_err())?;
@@ -185,6 +188,7 @@ fn export_from_row(r: &Row<'_>) -> rusqlite::Result<ExportRecord> {
         sha256: r.get(3)?,
         size: r.get::<_, i64>(4)? as u64,
         safe: r.get::<_, i64>(5)? != 0,
+        pixels: r.get(6)?,
     })
 }
 
@@ -278,8 +282,8 @@ impl StoreTx<'_> {
         self.tx
             .prepare_cached(
                 "INSERT OR REPLACE INTO exports
-                 (out_dir, instance_id, path, sop_instance_uid, sha256, size, safe)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                 (out_dir, instance_id, path, sop_instance_uid, sha256, size, safe, pixels)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )
             .and_then(|mut s| {
                 s.execute(params![
@@ -290,6 +294,7 @@ impl StoreTx<'_> {
                     record.sha256,
                     record.size as i64,
                     record.safe as i64,
+                    record.pixels,
                 ])
             })
             .map_err(self.db_err())?;

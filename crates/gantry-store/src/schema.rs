@@ -155,6 +155,11 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE instances ADD COLUMN patient_birth_date TEXT;
     "#,
+    // 7: what was done to and known of each exported file's pixels, for the manifest
+    // (files exported before it say `unrecorded`).
+    r#"
+    ALTER TABLE exports ADD COLUMN pixels TEXT NOT NULL DEFAULT 'unrecorded';
+    "#,
 ];
 
 /// The schema version this build writes.

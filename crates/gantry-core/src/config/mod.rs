@@ -200,6 +200,10 @@ pub enum PixelPolicy {
     /// Searched by the text detector: exported when it finds no text, blocked with the
     /// regions it finds (as proposed zones) otherwise.
     Detect,
+    /// Searched by the text detector, and the regions it finds blanked (with a margin of
+    /// a line's height around each, widened along the line) by redact; verify searches the
+    /// result again, and any text left blocks.
+    RedactDetected,
 }
 
 /// `patient_linkage`: what makes two files one patient.

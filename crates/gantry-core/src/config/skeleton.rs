@@ -337,9 +337,10 @@ remove_private_tags: true
 unlisted_text: remove
 
 # Images that may carry burned-in text (their flags, modality or class say so) that no
-# machine rule below covers: block (the default), or detect (exported when the text
-# detector finds no text in them, blocked with proposed zones when it does). Every image is
-# searched either way, and text found outside the zones of its rules blocks it.
+# machine rule below covers: block (the default), detect (exported when the text detector
+# finds no text in them, blocked with proposed zones when it does) or redact_detected (the
+# regions it finds are blanked, with a margin, and the result searched again). Every image
+# is searched whatever the policy, and text found outside the zones of its rules blocks it.
 pixel_policy: block
 
 # What makes files one patient (one pseudonym, one date shift): id (the Patient ID; an

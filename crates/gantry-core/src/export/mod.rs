@@ -101,6 +101,7 @@ enum Prepared {
         sha256: String,
         size: u64,
         sop_instance_uid: String,
+        pixels: &'static str,
     },
 }
 
@@ -295,6 +296,7 @@ fn try_prepare(
             return Ok(Prepared::Blocked(findings.iter().map(reason).collect()));
         }
     }
+    let pixels = pixel_status(stored, context, safe)?;
     // Without a redaction overlay (and without re-encoding pixels) the file's data set is
     // the stored blob byte for byte: only the few elements the path and the file meta
     // group need are read from it, instead of decoding it whole.
@@ -337,7 +339,57 @@ fn try_prepare(
         sha256,
         size,
         sop_instance_uid,
+        pixels,
     })
+}
+
+/// What the manifest says of an instance's pixels, claiming no more than the safe gate
+/// checked: every image that passes it was searched by the text detector (and found
+/// without text outside its zones), so the status says what else was done or known.
+///
+/// - `unchecked`: written by an unsafe export, the gate did not run;
+/// - `no_pixels`: the instance has no Pixel Data;
+/// - `redacted_detected`: text the detector found was blanked (`redact_detected`);
+/// - `redacted`: the zones of its machine rules were blanked;
+/// - `attested`: left as it was, and a matching rule attests `burned_in_text: none`;
+/// - `searched`: left as it was.
+fn pixel_status(
+    stored: &StoredInstance,
+    context: &CheckContext<'_>,
+    safe: bool,
+) -> std::result::Result<&'static str, String> {
+    if !safe {
+        return Ok("unchecked");
+    }
+    if stored.record.pixels.is_none() {
+        return Ok("no_pixels");
+    }
+    if let Some(redacted) = &stored.redacted {
+        let done: crate::pixels::Redaction = serde_json::from_str(&redacted.redaction)
+            .map_err(|e| format!("the redaction record cannot be read: {e}"))?;
+        if !done.detected.is_empty() {
+            return Ok("redacted_detected");
+        }
+        if !done.applied.is_empty() {
+            return Ok("redacted");
+        }
+        // A rule without zones: the pixels were rewritten (bits above High Bit cleared),
+        // nothing was blanked.
+    }
+    let config = &context.prepared.config;
+    if config
+        .machines
+        .iter()
+        .any(|r| r.burned_in_text == Some(crate::config::BurnedInText::None))
+    {
+        // Only then is the original header decoded again, to match the rules.
+        let original = crate::header::decode_original(&stored.original)
+            .map_err(|e| format!("stored header cannot be decoded: {e}"))?;
+        if crate::pixels::plan(config, &original, &stored.record).attested {
+            return Ok("attested");
+        }
+    }
+    Ok("searched")
 }
 
 /// Writes the file with its pixel data from wherever it lives now.

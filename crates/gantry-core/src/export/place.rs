@@ -86,6 +86,7 @@ pub(super) fn place_batch(
                 sha256,
                 size,
                 sop_instance_uid,
+                pixels,
             } => {
                 let taken = owners.get(&rel).is_some_and(|o| *o != id)
                     || claimed_before.contains(&rel)
@@ -113,6 +114,7 @@ pub(super) fn place_batch(
                             sha256,
                             size,
                             safe,
+                            pixels: pixels.to_string(),
                         },
                     }
                 }

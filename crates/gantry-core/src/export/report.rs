@@ -106,6 +106,8 @@ struct ManifestEntry<'a> {
     sha256: &'a str,
     size: u64,
     safe: bool,
+    /// What was done to and known of its pixels (see `pixel_status` in export).
+    pixels: &'a str,
 }
 
 /// Writes `manifest.csv` and `manifest.json` in `out_dir` (atomically, like the files),
@@ -123,17 +125,19 @@ pub(crate) fn write_manifest(
             sha256: &r.sha256,
             size: r.size,
             safe: r.safe,
+            pixels: &r.pixels,
         })
         .collect();
-    let mut csv = String::from("path,sop_instance_uid,sha256,size,safe\n");
+    let mut csv = String::from("path,sop_instance_uid,sha256,size,safe,pixels\n");
     for e in &entries {
         csv.push_str(&format!(
-            "{},{},{},{},{}\n",
+            "{},{},{},{},{},{}\n",
             csv_field(&e.path),
             e.sop_instance_uid,
             e.sha256,
             e.size,
-            e.safe
+            e.safe,
+            e.pixels
         ));
     }
     let json = serde_json::to_vec_pretty(&Manifest {
