@@ -439,22 +439,18 @@ fn under_redact_detected_what_the_detector_finds_is_blanked_and_searched_again()
                 .has_text()
         );
         assert_eq!(flag.as_deref(), Some("NO"), "{modality}");
-        // The text (rows 100-110, from column 3) is gone; the anatomy above it is not.
+        // The text (rows 100-111, from column 3) is gone; the anatomy above it is not.
         let cols = geometry.columns as usize;
         let changed: Vec<usize> = (0..pixels.len() / 2)
             .filter(|&i| pixels[2 * i..2 * i + 2] != original[2 * i..2 * i + 2])
             .collect();
         assert!(!changed.is_empty());
+        let rows: Vec<usize> = changed.iter().map(|&i| i / cols).collect();
         assert!(
-            changed.iter().all(|&i| i / cols >= 85),
-            "{modality}: only the rows around the text change (first changed row {})",
-            changed[0] / cols
-        );
-        assert!(
-            changed.len() < pixels.len() / 2 / 4,
-            "{modality}: {} of {} pixels blanked",
-            changed.len(),
-            pixels.len() / 2
+            rows.iter().all(|&r| (80..=128).contains(&r)),
+            "{modality}: only the rows around the text change (rows {}-{})",
+            rows[0],
+            rows[rows.len() - 1]
         );
     }
     // Without text the pixels leave as they were.
