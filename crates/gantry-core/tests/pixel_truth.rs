@@ -106,6 +106,7 @@ fn under_detect_a_risky_image_without_a_rule_leaves_only_without_text() {
     let source = ct(&work.path().join("in"), "US", None);
     let report = run(work.path(), &source, detect);
     assert_eq!(report.written, 1, "{report}");
+    assert_eq!(manifest_pixels(work.path()), ["searched"]);
     // With text: blocked, with zones to paste.
     let work = tempfile::tempdir().unwrap();
     let source = ct(&work.path().join("in"), "US", Some("DOE^JANE 12/03/1961"));
@@ -127,6 +128,7 @@ fn under_detect_a_risky_image_without_a_rule_leaves_only_without_text() {
     let work2 = tempfile::tempdir().unwrap();
     let report = run(work2.path(), &source, &config);
     assert_eq!(report.written, 1, "{report}\n{}", reasons(&report));
+    assert_eq!(manifest_pixels(work2.path()), ["redacted"]);
     let out = dicom_files(&work2.path().join("out"));
     let exported = dicom_object::open_file(&out[0]).unwrap();
     let geometry = gantry_redact::Geometry::from_header(&exported).unwrap();
