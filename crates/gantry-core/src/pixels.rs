@@ -246,19 +246,14 @@ pub(crate) fn findings(
     };
     // Export clears the bits above High Bit: what leaves is searched.
     gantry_redact::clear_high_bits(&mut data, &geometry);
-    let mut zones = plan.zones.clone();
-    if let Some(r) = current {
-        match serde_json::from_str::<Redaction>(&r.redaction) {
-            Ok(done) => zones.extend(done.detected),
-            Err(e) => {
-                out.push(finding(
-                    format!("the redaction record cannot be read: {e}"),
-                    Planned::Block,
-                ));
-                return out;
-            }
+    let zones = match current.map(|r| blanked_zones(plan, r)) {
+        None => plan.zones.clone(),
+        Some(Ok(zones)) => zones,
+        Some(Err(e)) => {
+            out.push(finding(e, Planned::Block));
+            return out;
         }
-    }
+    };
     // In redacted pixels the zones are blank: their fill does not count as image.
     let blanked = if current.is_some() {
         zones.as_slice()
@@ -582,6 +577,14 @@ fn describe(plan: &PixelPlan<'_>) -> String {
         .join(", ")
 }
 
+/// The zones a stored redaction blanked: its rules' and those grown around detected text.
+/// A record that cannot be read is an error, never "no zones".
+fn blanked_zones(plan: &PixelPlan<'_>, redacted: &RedactedPixels) -> Result<Vec<Rect>, String> {
+    let done: Redaction = serde_json::from_str(&redacted.redaction)
+        .map_err(|e| format!("the redaction record cannot be read: {e}"))?;
+    Ok(plan.zones.iter().chain(&done.detected).copied().collect())
+}
+
 /// Reads the stored redacted pixels and checks every zone under the header that will
 /// describe them; returns what is wrong.
 fn check_blank(
@@ -597,9 +600,7 @@ fn check_blank(
     let data = native_of(&payload, &redacted.transfer_syntax, &header)?;
     let fill = Fill::black(&geometry, Palette::from_header(&header).as_ref())
         .map_err(|e| e.to_string())?;
-    let done: Redaction = serde_json::from_str(&redacted.redaction)
-        .map_err(|e| format!("the redaction record cannot be read: {e}"))?;
-    let zones: Vec<Rect> = plan.zones.iter().chain(&done.detected).copied().collect();
+    let zones = blanked_zones(plan, redacted)?;
     let (applied, outside) = effective_zones(&geometry, &zones);
     let mut problems: Vec<String> = outside
         .iter()

@@ -269,8 +269,8 @@ fn redact_one(
     gantry_redact::clear_high_bits(&mut data, &geometry);
     let palette = Palette::from_header(header);
     let fill = Fill::black(&geometry, palette.as_ref()).map_err(|e| e.to_string())?;
-    let search = |data: &[u8], zones: &[gantry_redact::Rect], blanked: bool| {
-        let blanked = if blanked { zones } else { &[] };
+    // Text outside `zones`, in `data` where `blanked` zones are blank already.
+    let search = |data: &[u8], zones: &[gantry_redact::Rect], blanked: &[gantry_redact::Rect]| {
         gantry_redact::find_text_beside(data, &geometry, palette.as_ref(), blanked)
             .map(|d| d.outside(zones).copied().collect::<Vec<_>>())
             .map_err(|e| format!("the pixels cannot be searched for burned-in text: {e}"))
@@ -278,7 +278,7 @@ fn redact_one(
     let mut zones = plan.zones.clone();
     let mut detected = Vec::new();
     if plan.redacts_detected() {
-        let found = search(&data, &zones, false)?;
+        let found = search(&data, &zones, &[])?;
         if found.is_empty() && plan.rules.is_empty() {
             return Ok(Outcome::NothingDetected);
         }
@@ -289,7 +289,7 @@ fn redact_one(
     // What is left is searched: a zone may cut a line in two, and a detected line may
     // have missed a glyph at either end. Under `redact_detected` what is found is blanked
     // too, a few rounds at most; text still left keeps BurnedInAnnotation as it was.
-    let mut left = search(&data, &zones, true)?;
+    let mut left = search(&data, &zones, &zones)?;
     for _ in 0..3 {
         if left.is_empty() || !plan.redacts_detected() {
             break;
@@ -299,7 +299,7 @@ fn redact_one(
         done.applied.extend(again.applied);
         detected.extend(&more);
         zones.extend(more);
-        left = search(&data, &zones, true)?;
+        left = search(&data, &zones, &zones)?;
     }
     let text_left = (!left.is_empty()).then(|| {
         format!(
