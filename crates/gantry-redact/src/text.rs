@@ -225,7 +225,7 @@ pub fn find_text_in_bitmap(bits: &[u8], rows: usize, columns: usize, frame: u32)
 
 /// Bitmaps (0 or 255 per pixel), one per sample plane and bit above High Bit that carries
 /// more than the value implies (zero, or the sign extension of signed data) somewhere in
-/// the frame: an overlay hidden in the unused bits of 8- or 16-bit data.
+/// the frame: an overlay hidden in the unused bits of 8-, 16- or 32-bit data.
 fn high_bit_planes(frame: &[u8], g: &Geometry) -> Vec<Vec<u16>> {
     let high = high_mask(g);
     if high == 0 {
@@ -233,24 +233,19 @@ fn high_bit_planes(frame: &[u8], g: &Geometry) -> Vec<Vec<u16>> {
     }
     let n = g.rows as usize * g.columns as usize;
     let spp = g.samples_per_pixel as usize;
-    let extra = |p: usize, s: usize| -> u16 {
+    let width = g.bits_allocated as usize / 8;
+    let extra = |p: usize, s: usize| -> u32 {
         let i = if g.planar { s * n + p } else { p * spp + s };
-        let v = match g.bits_allocated {
-            8 => frame.get(i).copied().unwrap_or(0) as u16,
-            _ => frame
-                .get(2 * i..2 * i + 2)
-                .map(|b| u16::from_le_bytes([b[0], b[1]]))
-                .unwrap_or(0),
-        };
+        let v = frame.get(width * i..width * (i + 1)).map(word).unwrap_or(0);
         (v & high) ^ canonical_high(v, g, high)
     };
     let mut out = Vec::new();
     for s in 0..spp {
-        let mut any = 0u16;
+        let mut any = 0u32;
         for p in 0..n {
             any |= extra(p, s);
         }
-        for b in (0..16).filter(|b| any & (1 << b) != 0) {
+        for b in (0..32).filter(|b| any & (1 << b) != 0) {
             out.push(
                 (0..n)
                     .map(|p| if extra(p, s) & (1 << b) != 0 { 255 } else { 0 })
@@ -261,16 +256,25 @@ fn high_bit_planes(frame: &[u8], g: &Geometry) -> Vec<Vec<u16>> {
     out
 }
 
-/// The bits above High Bit of an 8- or 16-bit sample, as a mask (0 when there are none).
-fn high_mask(g: &Geometry) -> u16 {
+/// A little-endian sample of one, two or four bytes.
+fn word(bytes: &[u8]) -> u32 {
+    bytes
+        .iter()
+        .rev()
+        .fold(0u32, |acc, &b| (acc << 8) | b as u32)
+}
+
+/// The bits above High Bit of an 8-, 16- or 32-bit sample, as a mask (0 when there are
+/// none).
+fn high_mask(g: &Geometry) -> u32 {
     match g.bits_allocated {
-        8 | 16 if g.bits_stored < g.bits_allocated => {
-            let all = if g.bits_allocated == 8 {
-                0xFFu16
+        8 | 16 | 32 if g.bits_stored < g.bits_allocated => {
+            let all = if g.bits_allocated == 32 {
+                u32::MAX
             } else {
-                0xFFFF
+                (1u32 << g.bits_allocated) - 1
             };
-            all & !((1u16 << g.bits_stored) - 1)
+            all & !((1u32 << g.bits_stored) - 1)
         }
         _ => 0,
     }
@@ -278,7 +282,7 @@ fn high_mask(g: &Geometry) -> u16 {
 
 /// The bits above High Bit a sample should have: none for unsigned data, copies of the
 /// sign bit for signed data (two's complement sign extension, which naive readers need).
-fn canonical_high(v: u16, g: &Geometry, high: u16) -> u16 {
+fn canonical_high(v: u32, g: &Geometry, high: u32) -> u32 {
     if g.signed && g.bits_stored > 0 && v & (1 << (g.bits_stored - 1)) != 0 {
         high
     } else {
@@ -290,27 +294,36 @@ fn canonical_high(v: u16, g: &Geometry, high: u16) -> u16 {
 /// the value implies (zero, or the sign extension of signed data): PS3.5 8.1.1 leaves them
 /// unused, yet devices hide overlays there. Returns how many samples changed.
 pub fn clear_high_bits(data: &mut [u8], g: &Geometry) -> u64 {
-    // Every sample is one 8- or 16-bit word, whatever the layout.
+    // Every sample is one 8-, 16- or 32-bit word, whatever the layout.
     let high = high_mask(g);
     if high == 0 {
         return 0;
     }
+    let clean = |v: u32| (v & !high) | canonical_high(v, g, high);
     let mut changed = 0u64;
+    // One loop per word size, so each compiles to plain loads and stores.
     match g.bits_allocated {
         8 => {
             for b in data.iter_mut() {
-                let v = *b as u16;
-                let clean = (v & !high) | canonical_high(v, g, high);
-                changed += (clean != v) as u64;
-                *b = clean as u8;
+                let c = clean(*b as u32) as u8;
+                changed += (c != *b) as u64;
+                *b = c;
+            }
+        }
+        16 => {
+            for pair in data.chunks_exact_mut(2) {
+                let v = u16::from_le_bytes([pair[0], pair[1]]);
+                let c = clean(v as u32) as u16;
+                changed += (c != v) as u64;
+                pair.copy_from_slice(&c.to_le_bytes());
             }
         }
         _ => {
-            for pair in data.chunks_exact_mut(2) {
-                let v = u16::from_le_bytes([pair[0], pair[1]]);
-                let clean = (v & !high) | canonical_high(v, g, high);
-                changed += (clean != v) as u64;
-                pair.copy_from_slice(&clean.to_le_bytes());
+            for quad in data.chunks_exact_mut(4) {
+                let v = u32::from_le_bytes([quad[0], quad[1], quad[2], quad[3]]);
+                let c = clean(v);
+                changed += (c != v) as u64;
+                quad.copy_from_slice(&c.to_le_bytes());
             }
         }
     }
@@ -1306,6 +1319,23 @@ mod tests {
         assert!(find_text(&planes, &rgb, None).unwrap().has_text());
         assert!(clear_high_bits(&mut planes, &rgb) > 0);
         assert!(!find_text(&planes, &rgb, None).unwrap().has_text());
+        // The same overlay in bit 31 of 32-bit data with 24 bits stored.
+        let g32 = Geometry {
+            bits_allocated: 32,
+            bits_stored: 24,
+            ..g.clone()
+        };
+        let mut wide: Vec<u8> = bits
+            .iter()
+            .enumerate()
+            .flat_map(|(i, &b)| {
+                (((i % 4000) as u32) | if b != 0 { 0x8000_0000 } else { 0 }).to_le_bytes()
+            })
+            .collect();
+        assert!(find_text(&wide, &g32, None).unwrap().has_text());
+        assert!(clear_high_bits(&mut wide, &g32) > 0);
+        assert!(wide.chunks(4).all(|q| q[3] == 0));
+        assert!(!find_text(&wide, &g32, None).unwrap().has_text());
         // Sign extension is what signed values imply: no overlay, nothing cleared.
         let signed = Geometry {
             signed: true,

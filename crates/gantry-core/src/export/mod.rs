@@ -533,22 +533,25 @@ fn write_pixels(
 
 /// A native pixel value read with the bits above High Bit of every sample rewritten as the
 /// value implies (zero, or the sign extension of signed data), as
-/// [`gantry_redact::clear_high_bits`] does in memory; 8 or 16 bits allocated, any number of
-/// samples (32-bit layouts pass through).
+/// [`gantry_redact::clear_high_bits`] does in memory; 8, 16 or 32 bits allocated, any
+/// number of samples.
 struct HighBitsCleared<R> {
     inner: R,
     geometry: Option<gantry_redact::Geometry>,
-    /// The first byte of a 16-bit sample a read split, held back for the next read.
-    carry: Option<u8>,
+    /// Bytes of a sample a read split, held back (not yet cleared) for the next read.
+    carry: Vec<u8>,
+    /// A cleared sample not yet handed out whole (a caller's buffer was smaller).
+    ready: std::collections::VecDeque<u8>,
 }
 
 impl<R> HighBitsCleared<R> {
     fn new(inner: R, g: &gantry_redact::Geometry) -> Self {
-        let applies = g.bits_stored < g.bits_allocated && matches!(g.bits_allocated, 8 | 16);
+        let applies = g.bits_stored < g.bits_allocated && matches!(g.bits_allocated, 8 | 16 | 32);
         HighBitsCleared {
             inner,
             geometry: applies.then(|| g.clone()),
-            carry: None,
+            carry: Vec::new(),
+            ready: Default::default(),
         }
     }
 }
@@ -558,29 +561,42 @@ impl<R: std::io::Read> std::io::Read for HighBitsCleared<R> {
         let Some(g) = &self.geometry else {
             return self.inner.read(buf);
         };
-        if g.bits_allocated == 8 {
-            let n = self.inner.read(buf)?;
-            gantry_redact::clear_high_bits(&mut buf[..n], g);
+        if !self.ready.is_empty() {
+            let n = buf.len().min(self.ready.len());
+            for (b, r) in buf.iter_mut().zip(self.ready.drain(..n)) {
+                *b = r;
+            }
             return Ok(n);
         }
+        let width = g.bits_allocated as usize / 8;
         if buf.is_empty() {
             return Ok(0);
         }
-        let mut filled = 0;
-        if let Some(c) = self.carry.take() {
-            buf[0] = c;
-            filled = 1;
+        if buf.len() < width {
+            // Too small for a whole sample: one is read and cleared here, then handed out.
+            let mut sample = [0u8; 4];
+            let n = self.read(&mut sample[..width])?;
+            if n == 0 {
+                return Ok(0);
+            }
+            self.ready.extend(&sample[..n]);
+            return self.read(buf);
         }
-        let n = self.inner.read(&mut buf[filled..])?;
-        let mut total = filled + n;
-        // Whole samples only: an odd byte waits for its pair (a trailing odd byte at the
-        // end of the value, or a one-byte buffer, goes out as it is).
-        if total % 2 == 1 && total > 1 {
-            total -= 1;
-            self.carry = Some(buf[total]);
+        let mut total = self.carry.len();
+        buf[..total].copy_from_slice(&self.carry);
+        self.carry.clear();
+        // Whole samples only: read until one is whole; a split sample waits for the rest
+        // of it (a partial sample at the end of the value goes out as it is).
+        loop {
+            let n = self.inner.read(&mut buf[total..])?;
+            total += n;
+            if n == 0 || total >= width {
+                let whole = if n == 0 { total } else { total - total % width };
+                self.carry.extend_from_slice(&buf[whole..total]);
+                gantry_redact::clear_high_bits(&mut buf[..whole - whole % width], g);
+                return Ok(whole);
+            }
         }
-        gantry_redact::clear_high_bits(&mut buf[..total & !1], g);
-        Ok(total)
     }
 }
 
@@ -741,6 +757,60 @@ fn remove_temporaries(dir: &Path) -> std::io::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use std::io::Read;
+
+    /// A reader that hands out at most `step` bytes a call.
+    struct Trickle<'a> {
+        data: &'a [u8],
+        step: usize,
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.step.min(buf.len()).min(self.data.len());
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn high_bits_are_cleared_in_whole_samples_however_reads_split_them() {
+        for (bits_allocated, bits_stored) in [(8u16, 6u16), (16, 12), (32, 24)] {
+            let g = gantry_redact::Geometry {
+                rows: 7,
+                columns: 5,
+                frames: 1,
+                samples_per_pixel: 1,
+                bits_allocated,
+                bits_stored,
+                signed: false,
+                planar: false,
+                photometric: gantry_redact::Photometric::Monochrome2,
+            };
+            let data: Vec<u8> = (0..g.data_len()).map(|i| (i * 37 + 0x80) as u8).collect();
+            let mut expected = data.clone();
+            gantry_redact::clear_high_bits(&mut expected, &g);
+            assert_ne!(expected, data);
+            for (step, chunk) in [(1, 1), (3, 2), (5, 7), (64, 3), (1000, 1000)] {
+                let mut reader = super::HighBitsCleared::new(Trickle { data: &data, step }, &g);
+                let mut out = Vec::new();
+                let mut buf = vec![0u8; chunk];
+                loop {
+                    let n = reader.read(&mut buf).unwrap();
+                    if n == 0 {
+                        break;
+                    }
+                    out.extend_from_slice(&buf[..n]);
+                }
+                assert_eq!(
+                    out, expected,
+                    "{bits_allocated} bits, reads of {step} into {chunk}"
+                );
+            }
+        }
+    }
+
     use super::*;
 
     #[test]
