@@ -35,10 +35,17 @@ pub struct Stripped {
     pub bytes: usize,
 }
 
+/// JPEG XL transfer syntaxes: codestreams, or files in the JPEG XL container.
+const JXL: &[&str] = &[
+    "1.2.840.10008.1.2.4.110",
+    "1.2.840.10008.1.2.4.111",
+    "1.2.840.10008.1.2.4.112",
+];
+
 /// Whether pixel data in `transfer_syntax` is a stream [`strip_encapsulated`] knows.
 pub fn strippable(transfer_syntax: &str) -> bool {
     let uid = transfer_syntax.trim_end_matches(['\0', ' ']);
-    JPEG.contains(&uid) || J2K.contains(&uid)
+    JPEG.contains(&uid) || J2K.contains(&uid) || JXL.contains(&uid)
 }
 
 /// Rewrites the fragments of an encapsulated pixel value, one fragment per frame, with
@@ -54,13 +61,17 @@ pub fn strip_encapsulated(
 ) -> Result<Option<(Vec<u32>, Vec<Vec<u8>>, Stripped)>, RedactError> {
     let uid = transfer_syntax.trim_end_matches(['\0', ' ']);
     let jpeg = JPEG.contains(&uid);
-    if !jpeg && !J2K.contains(&uid) {
+    let jxl = JXL.contains(&uid);
+    if !jpeg && !jxl && !J2K.contains(&uid) {
         return Ok(None);
     }
-    // Frames: a fragment that opens a stream (SOI, SOC or a JP2 signature) starts one.
+    // Frames: a fragment that opens a stream (SOI, SOC, a JP2 or JPEG XL signature, a
+    // JPEG XL codestream) starts one.
     let starts = |f: &[u8]| {
         if jpeg {
             f.starts_with(&[0xFF, 0xD8])
+        } else if jxl {
+            f.starts_with(&[0xFF, 0x0A]) || f.starts_with(&JXL_SIGNATURE)
         } else {
             f.starts_with(&[0xFF, 0x4F]) || f.starts_with(&JP2_SIGNATURE[..8])
         }
@@ -78,6 +89,8 @@ pub fn strip_encapsulated(
     for (i, frame) in frames.iter().enumerate() {
         let clean = if jpeg {
             strip_jpeg(frame, &mut removed)
+        } else if jxl {
+            strip_jxl(frame, &mut removed)
         } else {
             strip_j2k_or_jp2(frame, &mut removed)
         }
@@ -198,6 +211,40 @@ const JP2_SIGNATURE: [u8; 12] = [
     0, 0, 0, 0x0C, b'j', b'P', b' ', b' ', 0x0D, 0x0A, 0x87, 0x0A,
 ];
 
+/// The boxes of an ISO base media style file (JP2, the JPEG XL container), in order:
+/// `(type, start, header length, end)`, end exclusive. A box that overruns the data is an
+/// error; fewer than 8 bytes after the last box (a fragment's padding) are no box, and
+/// whoever copies the boxes leaves them out.
+fn boxes(data: &[u8], what: &str) -> Result<Vec<([u8; 4], usize, usize, usize)>, String> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while let Some(head) = data.get(i..i + 8) {
+        let length = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        let kind = [head[4], head[5], head[6], head[7]];
+        let (header, end) = match length {
+            0 => (8, data.len()),
+            1 => {
+                let b = data
+                    .get(i + 8..i + 16)
+                    .ok_or_else(|| format!("a truncated {what} box at byte {i}"))?;
+                let l = u64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
+                let end = usize::try_from(l)
+                    .ok()
+                    .and_then(|l| i.checked_add(l))
+                    .ok_or_else(|| format!("{what} box at byte {i} is longer than any file"))?;
+                (16, end)
+            }
+            l => (8, i + l),
+        };
+        if end > data.len() || end < i + header {
+            return Err(format!("{what} box at byte {i} overruns the file"));
+        }
+        out.push((kind, i, header, end));
+        i = end;
+    }
+    Ok(out)
+}
+
 /// A JP2 file keeps its signature, file type, header and codestream boxes (the codestream
 /// stripped); a bare codestream is stripped as it is.
 fn strip_j2k_or_jp2(data: &[u8], removed: &mut Stripped) -> Result<Vec<u8>, String> {
@@ -205,40 +252,52 @@ fn strip_j2k_or_jp2(data: &[u8], removed: &mut Stripped) -> Result<Vec<u8>, Stri
         return strip_j2k(data, removed);
     }
     let mut out = Vec::with_capacity(data.len());
-    let mut i = 0;
-    while i + 8 <= data.len() {
-        let length = u32::from_be_bytes([data[i], data[i + 1], data[i + 2], data[i + 3]]) as usize;
-        let kind = &data[i + 4..i + 8];
-        let (header, end) = match length {
-            0 => (8, data.len()),
-            1 => {
-                let b = data.get(i + 8..i + 16).ok_or("a truncated JP2 box")?;
-                let l = u64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
-                let end = usize::try_from(l)
-                    .ok()
-                    .and_then(|l| i.checked_add(l))
-                    .ok_or_else(|| format!("JP2 box at byte {i} is longer than any file"))?;
-                (16, end)
-            }
-            l => (8, i + l),
-        };
-        if end > data.len() || end < i + header {
-            return Err(format!("JP2 box at byte {i} overruns the file"));
-        }
-        match kind {
-            b"jP  " | b"ftyp" | b"jp2h" => out.extend_from_slice(&data[i..end]),
+    for (kind, start, header, end) in boxes(data, "JP2")? {
+        match &kind {
+            b"jP  " | b"ftyp" | b"jp2h" => out.extend_from_slice(&data[start..end]),
             b"jp2c" => {
-                let codestream = strip_j2k(&data[i + header..end], removed)?;
+                let codestream = strip_j2k(&data[start + header..end], removed)?;
                 out.extend_from_slice(&((codestream.len() + 8) as u32).to_be_bytes());
                 out.extend_from_slice(b"jp2c");
                 out.extend_from_slice(&codestream);
             }
             _ => {
                 removed.segments += 1;
-                removed.bytes += end - i;
+                removed.bytes += end - start;
             }
         }
-        i = end;
+    }
+    Ok(out)
+}
+
+/// The JPEG XL container's signature box (ISO/IEC 18181-2); a bare codestream starts
+/// `FF 0A` and carries no metadata boxes.
+const JXL_SIGNATURE: [u8; 12] = [
+    0, 0, 0, 0x0C, b'J', b'X', b'L', b' ', 0x0D, 0x0A, 0x87, 0x0A,
+];
+
+/// A JPEG XL file keeps its signature, file type, level, codestream (whole or partial)
+/// and frame index boxes; Exif, XML, JUMBF, Brotli-compressed boxes (which may hold any of
+/// those) and JPEG reconstruction data (the original JPEG's COM and APPn segments) go.
+/// Decoded pixels are the same; a JPEG can no longer be rebuilt byte for byte from it.
+fn strip_jxl(data: &[u8], removed: &mut Stripped) -> Result<Vec<u8>, String> {
+    if data.starts_with(&[0xFF, 0x0A]) {
+        return Ok(data.to_vec());
+    }
+    if !data.starts_with(&JXL_SIGNATURE) {
+        return Err("neither a JPEG XL codestream nor a JPEG XL container".into());
+    }
+    let mut out = Vec::with_capacity(data.len());
+    for (kind, start, _, end) in boxes(data, "JPEG XL")? {
+        match &kind {
+            b"JXL " | b"ftyp" | b"jxll" | b"jxlc" | b"jxlp" | b"jxli" => {
+                out.extend_from_slice(&data[start..end])
+            }
+            _ => {
+                removed.segments += 1;
+                removed.bytes += end - start;
+            }
+        }
     }
     Ok(out)
 }
@@ -456,9 +515,13 @@ mod tests {
             state ^= state << 17;
             state
         };
+        let mut jxl = JXL_SIGNATURE.to_vec();
+        jxl.extend_from_slice(&[0, 0, 0, 12, b'E', b'x', b'i', b'f', 1, 2, 3, 4]);
+        jxl.extend_from_slice(&[0, 0, 0, 0, b'j', b'x', b'l', b'c', 0xFF, 0x0A, 5, 6]);
         for (syntax, stream) in [
             ("1.2.840.10008.1.2.4.50", &jpeg),
             ("1.2.840.10008.1.2.4.90", &j2k),
+            ("1.2.840.10008.1.2.4.112", &jxl),
         ] {
             for cut in 0..stream.len() {
                 let _ = strip_encapsulated(syntax, &[], &[stream[..cut].to_vec()]);
@@ -472,6 +535,40 @@ mod tests {
                 let _ = strip_encapsulated(syntax, &[0], &[damaged]);
             }
         }
+    }
+
+    #[test]
+    fn jpeg_xl_metadata_boxes_go_the_codestream_stays() {
+        let boxed = |kind: &[u8; 4], body: &[u8]| {
+            let mut b = ((body.len() + 8) as u32).to_be_bytes().to_vec();
+            b.extend_from_slice(kind);
+            b.extend_from_slice(body);
+            b
+        };
+        let mut file = JXL_SIGNATURE.to_vec();
+        file.extend(boxed(b"ftyp", b"jxl \0\0\0\0jxl "));
+        file.extend(boxed(b"Exif", b"\0\0\0\0Artist: DOE^JANE"));
+        file.extend(boxed(b"xml ", b"<x:xmpmeta>MRN 4820193</x:xmpmeta>"));
+        file.extend(boxed(b"brob", b"Exif\x8b\x02\x80compressed"));
+        file.extend(boxed(b"jbrd", b"\xff\xfeJANE DOE"));
+        let codestream = [0xFF, 0x0A, 0xFA, 0x1F, 0x42, 0x99, 0x00, 0x17];
+        file.extend(boxed(b"jxlc", &codestream));
+        let (_, frames, removed) = strip_encapsulated("1.2.840.10008.1.2.4.112", &[], &[file])
+            .unwrap()
+            .unwrap();
+        let out = &frames[0];
+        assert_eq!(removed.segments, 4);
+        for needle in [&b"DOE"[..], b"4820193", b"compressed"] {
+            assert!(!out.windows(needle.len()).any(|w| w == needle));
+        }
+        assert!(out.starts_with(&JXL_SIGNATURE));
+        assert!(out.ends_with(&codestream));
+        // A bare codestream has nothing to strip; garbage is refused.
+        let bare = strip_encapsulated("1.2.840.10008.1.2.4.110", &[], &[codestream.to_vec()])
+            .unwrap()
+            .unwrap();
+        assert_eq!(bare.1[0], codestream);
+        assert!(strip_encapsulated("1.2.840.10008.1.2.4.110", &[], &[vec![1, 2, 3]]).is_err());
     }
 
     #[test]
