@@ -211,11 +211,14 @@ const JP2_SIGNATURE: [u8; 12] = [
     0, 0, 0, 0x0C, b'j', b'P', b' ', b' ', 0x0D, 0x0A, 0x87, 0x0A,
 ];
 
+/// A box: its type, where it starts, its header's length, where it ends.
+type FileBox = ([u8; 4], usize, usize, usize);
+
 /// The boxes of an ISO base media style file (JP2, the JPEG XL container), in order:
 /// `(type, start, header length, end)`, end exclusive. A box that overruns the data is an
 /// error; fewer than 8 bytes after the last box (a fragment's padding) are no box, and
 /// whoever copies the boxes leaves them out.
-fn boxes(data: &[u8], what: &str) -> Result<Vec<([u8; 4], usize, usize, usize)>, String> {
+fn boxes(data: &[u8], what: &str) -> Result<Vec<FileBox>, String> {
     let mut out = Vec::new();
     let mut i = 0;
     while let Some(head) = data.get(i..i + 8) {
