@@ -51,7 +51,9 @@ pub use detect::PhiKind;
 pub use engine::ElementFinding;
 pub use error::{GantryError, Result};
 pub use examine::{FileCounts, InstanceQuery, Inventory, LinkageConflict, ValueCount};
-pub use export::{Blocked, DEFAULT_LAYOUT, Export, ExportReport, ExportSyntax, Overwrite};
+pub use export::{
+    Blocked, DEFAULT_LAYOUT, Export, ExportReport, ExportSyntax, Overwrite, Stripping,
+};
 pub use gantry_crypto::{Credential, CryptoError, KeyFile};
 pub use gantry_store::{
     DeviceCount, FileOutcome, InstanceRecord, PixelLocation, SkipReason, SourceStamp, write_private,

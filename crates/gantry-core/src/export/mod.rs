@@ -21,7 +21,7 @@ use dicom_object::InMemDicomObject;
 use gantry_store::{PixelLayout, StoredInstance, open_pixel_value};
 use serde::{Deserialize, Serialize};
 
-pub use report::{Blocked, ExportReport};
+pub use report::{Blocked, ExportReport, Stripping};
 
 use crate::audit::{CheckContext, Stage, final_header};
 use crate::engine::ElementFinding;
@@ -169,6 +169,7 @@ impl Export<'_> {
             removed: 0,
             blocked: Vec::new(),
             bytes: 0,
+            stripped: report::Stripping::default(),
             manifest_csv: PathBuf::new(),
             manifest_json: PathBuf::new(),
             duration: Duration::ZERO,
@@ -197,13 +198,23 @@ impl Export<'_> {
             })
         };
         let folders = Folders::default();
+        let stripped = Tally::default();
         let mut unrecorded: Vec<place::Change> = Vec::new();
         let pool = session.pool_handle();
         let mut claimed_before: HashSet<PathBuf> = HashSet::new();
         let result = session.for_each_instance_in(
             "export",
             1024,
-            |stored| prepare_one(stored, &context, safe, &layout, syntax, (&out, &folders)),
+            |stored| {
+                prepare_one(
+                    stored,
+                    &context,
+                    safe,
+                    &layout,
+                    syntax,
+                    (&out, &folders, &stripped),
+                )
+            },
             |store, batch| {
                 sync()?;
                 record(store, &unrecorded)?;
@@ -227,6 +238,7 @@ impl Export<'_> {
         // The last batch: its renames made durable, then recorded.
         sync()?;
         record(&mut session.store, &unrecorded)?;
+        report.stripped = stripped.total();
         let records = session.store.exports(&out)?;
         let all_safe = records.iter().all(|r| r.safe);
         let (csv, json) = report::write_manifest(&out, &records, all_safe).map_err(io(&out))?;
@@ -267,9 +279,9 @@ fn prepare_one(
     safe: bool,
     layout: &str,
     syntax: ExportSyntax,
-    (out, dirs): (&Path, &Folders),
+    (out, dirs, stripped): (&Path, &Folders, &Tally),
 ) -> Prepared {
-    match try_prepare(stored, context, safe, layout, syntax, out, dirs) {
+    match try_prepare(stored, context, safe, layout, syntax, (out, dirs, stripped)) {
         Ok(prepared) => prepared,
         Err(reason) => Prepared::Blocked(vec![reason]),
     }
@@ -281,8 +293,7 @@ fn try_prepare(
     safe: bool,
     layout: &str,
     syntax: ExportSyntax,
-    out: &Path,
-    dirs: &Folders,
+    (out, dirs, stripped): (&Path, &Folders, &Tally),
 ) -> std::result::Result<Prepared, String> {
     let Some(deidentified) = &stored.deidentified else {
         return Ok(Prepared::Blocked(vec![match &stored.anonymize_failure {
@@ -324,8 +335,16 @@ fn try_prepare(
         .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.{}.gantry-tmp", stored.record.id));
     let sop_instance_uid = crate::header::text(&header, Tag(0x0008, 0x0018)).unwrap_or_default();
-    let written = write_pixels(stored, context, &mut header, verbatim, syntax, &tmp)
-        .map_err(|e| format!("writing {}: {e}", rel.display()));
+    let written = write_pixels(
+        stored,
+        context,
+        &mut header,
+        verbatim,
+        syntax,
+        &tmp,
+        stripped,
+    )
+    .map_err(|e| format!("writing {}: {e}", rel.display()));
     let (sha256, size) = match written {
         Ok(done) => done,
         Err(e) => {
@@ -400,6 +419,7 @@ fn write_pixels(
     verbatim: Option<&[u8]>,
     syntax: ExportSyntax,
     tmp: &Path,
+    stripped: &Tally,
 ) -> std::result::Result<(String, u64), String> {
     const EXPLICIT_LE: &str = "1.2.840.10008.1.2.1";
     let vr_for = |header: &InMemDicomObject, declared: Option<&str>| -> [u8; 2] {
@@ -491,7 +511,10 @@ fn write_pixels(
                 match gantry_redact::strip_encapsulated(&record.syntax.uid, &table, &fragments)
                     .map_err(|e| format!("the compressed stream cannot be cleaned: {e}"))?
                 {
-                    Some((table, fragments, _)) => (table, fragments),
+                    Some((table, fragments, removed)) => {
+                        stripped.add(&removed);
+                        (table, fragments)
+                    }
                     None => (table, fragments),
                 };
             let bytes = crate::redact::encapsulate_with_table(&table, &fragments);
@@ -527,6 +550,35 @@ fn write_pixels(
                 PixelValue::Native { bytes, vr },
             )
             .map_err(|e| e.to_string())
+        }
+    }
+}
+
+/// What stripping removed from the compressed streams of an export, counted across the
+/// threads that prepare files.
+#[derive(Default)]
+struct Tally {
+    files: std::sync::atomic::AtomicU64,
+    segments: std::sync::atomic::AtomicU64,
+    bytes: std::sync::atomic::AtomicU64,
+}
+
+impl Tally {
+    fn add(&self, removed: &gantry_redact::Stripped) {
+        use std::sync::atomic::Ordering::Relaxed;
+        if removed.segments > 0 || removed.bytes > 0 {
+            self.files.fetch_add(1, Relaxed);
+            self.segments.fetch_add(removed.segments as u64, Relaxed);
+            self.bytes.fetch_add(removed.bytes as u64, Relaxed);
+        }
+    }
+
+    fn total(&self) -> report::Stripping {
+        use std::sync::atomic::Ordering::Relaxed;
+        report::Stripping {
+            files: self.files.load(Relaxed),
+            segments: self.segments.load(Relaxed),
+            bytes: self.bytes.load(Relaxed),
         }
     }
 }

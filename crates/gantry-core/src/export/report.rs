@@ -21,6 +21,17 @@ pub struct Blocked {
     pub reasons: Vec<String>,
 }
 
+/// What stripping removed from the compressed streams of an export.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Stripping {
+    /// Files whose stream lost something.
+    pub files: u64,
+    /// Segments, markers and boxes removed.
+    pub segments: u64,
+    /// Bytes removed.
+    pub bytes: u64,
+}
+
 /// What export did.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ExportReport {
@@ -41,6 +52,10 @@ pub struct ExportReport {
     pub blocked: Vec<Blocked>,
     /// Bytes in the files written now.
     pub bytes: u64,
+    /// What was stripped from compressed streams copied from the sources (JPEG comments
+    /// and application segments, JPEG 2000 comments, metadata boxes, bytes after the
+    /// stream), in the files written or found unchanged.
+    pub stripped: Stripping,
     /// The manifest, as CSV and as JSON.
     pub manifest_csv: PathBuf,
     /// The manifest as JSON.
@@ -72,6 +87,13 @@ impl fmt::Display for ExportReport {
             self.duration.as_secs_f64(),
             per_second(self.written + self.unchanged, self.duration),
         )?;
+        if self.stripped.files > 0 {
+            writeln!(
+                f,
+                "  stripped {} segment(s), {} bytes, of comments, application data and metadata from the compressed streams of {} file(s)",
+                self.stripped.segments, self.stripped.bytes, self.stripped.files
+            )?;
+        }
         if !self.safe {
             writeln!(
                 f,
