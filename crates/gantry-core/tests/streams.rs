@@ -91,7 +91,10 @@ fn jpeg_and_jpeg_2000_streams_leave_without_comments_and_with_the_same_pixels() 
         let files = dicom_files(&work.path().join("out"));
         assert_eq!(files.len(), 1, "{name}: {report}");
         assert_eq!(report.stripped.files, 1, "{name}: {report}");
-        assert!(report.stripped.bytes as usize > SECRET.len(), "{name}: {report}");
+        assert!(
+            report.stripped.bytes as usize > SECRET.len(),
+            "{name}: {report}"
+        );
         let bytes = std::fs::read(&files[0]).unwrap();
         for needle in [&b"DOE^JANE"[..], b"99887766"] {
             assert!(
