@@ -482,3 +482,62 @@ fn under_redact_detected_what_the_detector_finds_is_blanked_and_searched_again()
         reasons(&report)
     );
 }
+
+#[test]
+fn under_redact_detected_text_in_one_frame_of_three_is_blanked() {
+    let work = tempfile::tempdir().unwrap();
+    let single = ct(&work.path().join("one"), "US", None);
+    let marked = ct(
+        &work.path().join("marked"),
+        "US",
+        Some("DOE^JANE 12/03/1961"),
+    );
+    let pixels = |path: &Path| {
+        dicom_object::open_file(path)
+            .unwrap()
+            .element(Tag(0x7FE0, 0x0010))
+            .unwrap()
+            .to_bytes()
+            .unwrap()
+            .into_owned()
+    };
+    let (clean, text) = (pixels(&single), pixels(&marked));
+    let mut frames = clean.clone();
+    frames.extend_from_slice(&text);
+    frames.extend_from_slice(&clean);
+    let mut file = dicom_object::open_file(&single).unwrap();
+    file.put(DataElement::new(
+        Tag(0x0028, 0x0008),
+        VR::IS,
+        PrimitiveValue::from("3"),
+    ));
+    file.put(DataElement::new(
+        Tag(0x7FE0, 0x0010),
+        VR::OW,
+        PrimitiveValue::U16(
+            frames
+                .chunks_exact(2)
+                .map(|b| u16::from_le_bytes([b[0], b[1]]))
+                .collect::<Vec<_>>()
+                .into(),
+        ),
+    ));
+    let dir = work.path().join("in");
+    std::fs::create_dir_all(&dir).unwrap();
+    let source = dir.join("three.dcm");
+    file.write_to_file(&source).unwrap();
+    let report = run(
+        work.path(),
+        &source,
+        "version: \"2.0\"\npixel_policy: redact_detected\n",
+    );
+    assert_eq!(report.written, 1, "{report}\n{}", reasons(&report));
+    assert_eq!(manifest_pixels(work.path()), ["redacted_detected"]);
+    let (out, _) = exported(work.path());
+    let geometry = gantry_redact::Geometry::from_header(&file).unwrap();
+    assert_eq!(geometry.frames, 3);
+    let found = gantry_redact::find_text(&out, &geometry, None).unwrap();
+    assert!(!found.has_text(), "{:?}", found.regions);
+    let len = clean.len();
+    assert_ne!(&out[len..2 * len], &text[..], "the text frame was blanked");
+}
