@@ -160,6 +160,11 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE exports ADD COLUMN pixels TEXT NOT NULL DEFAULT 'unrecorded';
     "#,
+    // 8: a skipped file's reason as JSON, so every reason (its tag, length, limit) comes
+    // back as it was; rows written before it are rebuilt from their code and sentence.
+    r#"
+    ALTER TABLE files ADD COLUMN reason_json TEXT;
+    "#,
 ];
 
 /// The schema version this build writes.

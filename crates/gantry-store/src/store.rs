@@ -183,10 +183,12 @@ impl Store {
     /// Files with the given outcome, in path order.
     pub fn files(&self, outcome: FileOutcome) -> Result<Vec<FileRecord>> {
         let sql = if outcome == FileOutcome::Indexed {
-            "SELECT source_path, source_size, source_mtime_ns, ?1, NULL, NULL, sop_instance_uid
+            "SELECT source_path, source_size, source_mtime_ns, ?1, NULL, NULL, sop_instance_uid,
+                    NULL
              FROM instances ORDER BY source_path"
         } else {
-            "SELECT path, size, mtime_ns, outcome, reason_code, reason, sop_instance_uid
+            "SELECT path, size, mtime_ns, outcome, reason_code, reason, sop_instance_uid,
+                    reason_json
              FROM files WHERE outcome = ?1 ORDER BY path"
         };
         let mut stmt = self.conn.prepare_cached(sql).map_err(self.db_err())?;
@@ -691,11 +693,19 @@ impl StoreTx<'_> {
             .as_ref()
             .map(|r| r.to_string())
             .or_else(|| record.detail.clone());
+        let reason_json = record
+            .reason
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
+            .map_err(self.db_err())?;
         self.tx
             .prepare_cached(
                 "INSERT OR REPLACE INTO files
-                 (path, size, mtime_ns, outcome, reason_code, reason, sop_instance_uid)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                 (path, size, mtime_ns, outcome, reason_code, reason, sop_instance_uid,
+                  reason_json)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )
             .and_then(|mut s| {
                 s.execute(params![
@@ -706,6 +716,7 @@ impl StoreTx<'_> {
                     record.reason.as_ref().map(|r| r.code()),
                     reason_text,
                     record.sop_instance_uid,
+                    reason_json,
                 ])
             })
             .map_err(self.db_err())?;
@@ -888,9 +899,12 @@ fn file_from_row(row: &Row<'_>) -> rusqlite::Result<FileRecord> {
     let outcome = FileOutcome::parse(&row.get::<_, String>(3)?);
     let code: Option<String> = row.get(4)?;
     let text: Option<String> = row.get(5)?;
-    let (reason, detail) = match code {
-        Some(code) => (Some(reason_from_code(&code, text.clone())), None),
-        None => (None, text),
+    let json: Option<String> = row.get(7)?;
+    let stored = json.and_then(|j| serde_json::from_str::<SkipReason>(&j).ok());
+    let (reason, detail) = match (stored, code) {
+        (Some(reason), _) => (Some(reason), None),
+        (None, Some(code)) => (Some(reason_from_code(&code, text.clone())), None),
+        (None, None) => (None, text),
     };
     Ok(FileRecord {
         path: PathBuf::from(row.get::<_, String>(0)?),
@@ -905,8 +919,9 @@ fn file_from_row(row: &Row<'_>) -> rusqlite::Result<FileRecord> {
     })
 }
 
-/// Rebuilds a reason from its stored code and sentence. The sentence is what users read,
-/// so it is kept whole in the `detail`-style field of the variant.
+/// Rebuilds a reason from its stored code and sentence, for rows written before reasons
+/// were stored as JSON. The sentence is what users read, so it is kept whole in the
+/// `detail`-style field of the variant.
 fn reason_from_code(code: &str, text: Option<String>) -> SkipReason {
     let detail = text.unwrap_or_default();
     match code {

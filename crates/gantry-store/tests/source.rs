@@ -296,3 +296,68 @@ fn scanning_a_header_blob_finds_what_decoding_finds() {
     }
     assert!(scanned_files >= 60, "{scanned_files}");
 }
+
+#[test]
+fn every_skip_reason_comes_back_from_the_store_as_it_was_recorded() {
+    use gantry_store::{FileOutcome, FileRecord, SourceStamp};
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path().join("gantry.db")).unwrap();
+    let reasons = [
+        SkipReason::Empty,
+        SkipReason::NotDicom {
+            detail: "a PNG".into(),
+        },
+        SkipReason::Truncated {
+            detail: "in (7FE0,0010)".into(),
+        },
+        SkipReason::UnreadableMeta {
+            detail: "no (0002,0010)".into(),
+        },
+        SkipReason::UnsupportedTransferSyntax {
+            uid: "1.2.3".into(),
+        },
+        SkipReason::AbsurdLength {
+            tag: "(0010,0010)".into(),
+            claimed: 4_000_000_000,
+            remaining: 12,
+        },
+        SkipReason::Malformed {
+            detail: "bad VR".into(),
+        },
+        SkipReason::TooDeep { limit: 64 },
+        SkipReason::MissingSopInstanceUid,
+        SkipReason::Unencodable {
+            detail: "too long".into(),
+        },
+        SkipReason::Unreadable {
+            detail: "permission denied".into(),
+        },
+    ];
+    let records: Vec<FileRecord> = reasons
+        .iter()
+        .enumerate()
+        .map(|(i, reason)| FileRecord {
+            path: dir.path().join(format!("file{i:02}")),
+            stamp: SourceStamp {
+                size: i as u64,
+                mtime_ns: 7,
+            },
+            outcome: FileOutcome::Skipped,
+            reason: Some(reason.clone()),
+            detail: None,
+            sop_instance_uid: None,
+        })
+        .collect();
+    store
+        .write(|tx| records.iter().try_for_each(|r| tx.record_file(r)))
+        .unwrap();
+    drop(store);
+    let store = Store::open(dir.path().join("gantry.db")).unwrap();
+    let back: Vec<SkipReason> = store
+        .files(FileOutcome::Skipped)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.reason.unwrap())
+        .collect();
+    assert_eq!(back, reasons);
+}
