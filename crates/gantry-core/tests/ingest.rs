@@ -1,5 +1,7 @@
 //! Checkpoints 1 and 2 on real and synthetic dumps.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -316,4 +318,20 @@ fn fifos_and_sockets_are_noted_and_skipped_without_blocking() {
         report.walk_errors.iter().any(|e| e.detail.contains("FIFO")),
         "{report}"
     );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_file_whose_name_is_not_utf8_goes_through_every_checkpoint() {
+    use std::os::unix::ffi::OsStrExt;
+    let work = tempfile::tempdir().unwrap();
+    let source = work.path().join("in");
+    std::fs::create_dir_all(&source).unwrap();
+    let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/data/pydicom/CT_small.dcm");
+    // "MÜLLER" in Latin-1, as old archives name files.
+    let name = source.join(std::ffi::OsStr::from_bytes(b"M\xdcLLER.dcm"));
+    std::fs::copy(&sample, &name).unwrap();
+    let report = common::run_checkpoints(work.path(), &source, "version: \"2.0\"\n", true);
+    assert_eq!(report.written, 1, "{report}");
 }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 use crate::sidecar::SidecarAddress;
-use crate::store::{Store, StoreTx, path_text};
+use crate::store::{Store, StoreTx, path_from_text, path_text};
 
 /// Redacted pixel data of an instance.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -168,7 +168,7 @@ impl Store {
             args.extend(chunk.iter().map(|p| path_text(p)));
             let rows = stmt
                 .query_map(rusqlite::params_from_iter(args.iter()), |r| {
-                    Ok((PathBuf::from(r.get::<_, String>(0)?), r.get::<_, i64>(1)?))
+                    Ok((path_from_text(r.get::<_, String>(0)?), r.get::<_, i64>(1)?))
                 })
                 .map_err(self.db_err())?;
             for row in rows {
@@ -183,7 +183,7 @@ impl Store {
 fn export_from_row(r: &Row<'_>) -> rusqlite::Result<ExportRecord> {
     Ok(ExportRecord {
         instance_id: r.get(0)?,
-        path: PathBuf::from(r.get::<_, String>(1)?),
+        path: path_from_text(r.get::<_, String>(1)?),
         sop_instance_uid: r.get(2)?,
         sha256: r.get(3)?,
         size: r.get::<_, i64>(4)? as u64,

@@ -151,7 +151,7 @@ impl Store {
             );
             let mut stmt = self.conn.prepare_cached(&sql).map_err(self.db_err())?;
             let texts: Vec<std::borrow::Cow<'_, str>> =
-                chunk.iter().map(|p| p.as_ref().to_string_lossy()).collect();
+                chunk.iter().map(|p| path_text(p.as_ref()).into()).collect();
             let rows = stmt
                 .query_map(
                     rusqlite::params_from_iter(texts.iter().chain(texts.iter())),
@@ -176,7 +176,7 @@ impl Store {
         }
         Ok(paths
             .iter()
-            .map(|p| found.remove(p.as_ref().to_string_lossy().as_ref()))
+            .map(|p| found.remove(&path_text(p.as_ref())))
             .collect())
     }
 
@@ -602,7 +602,7 @@ impl StoreTx<'_> {
         stmt.query_row([value], |row| {
             Ok(IndexedSource {
                 id: row.get(0)?,
-                source_path: PathBuf::from(row.get::<_, String>(1)?),
+                source_path: path_from_text(row.get::<_, String>(1)?),
                 stamp: SourceStamp {
                     size: row.get::<_, i64>(2)? as u64,
                     mtime_ns: row.get(3)?,
@@ -882,7 +882,7 @@ fn instance_from_row(row: &Row<'_>) -> rusqlite::Result<InstanceRecord> {
             uid: row.get(20)?,
             guessed: row.get(21)?,
         },
-        source_path: PathBuf::from(row.get::<_, String>(22)?),
+        source_path: path_from_text(row.get::<_, String>(22)?),
         stamp: SourceStamp {
             size: row.get::<_, i64>(23)? as u64,
             mtime_ns: row.get(24)?,
@@ -907,7 +907,7 @@ fn file_from_row(row: &Row<'_>) -> rusqlite::Result<FileRecord> {
         (None, None) => (None, text),
     };
     Ok(FileRecord {
-        path: PathBuf::from(row.get::<_, String>(0)?),
+        path: path_from_text(row.get::<_, String>(0)?),
         stamp: SourceStamp {
             size: row.get::<_, i64>(1)? as u64,
             mtime_ns: row.get(2)?,
@@ -971,9 +971,50 @@ fn unix_now() -> i64 {
         .unwrap_or(0)
 }
 
-/// Paths are stored as text; non-UTF-8 names keep a lossless escape-free form on Unix.
+/// Marks a path stored by its bytes: a NUL never occurs in a path, so no UTF-8 path
+/// stored as itself starts with it.
+const RAW_PATH: &str = "\0raw:";
+
+/// A path as stored: itself when it is UTF-8; otherwise (a Latin-1 name from an old
+/// archive, say) its bytes in hex behind [`RAW_PATH`], so that two names differing only in
+/// bytes that are not UTF-8 stay two, and the file can be opened again.
 pub(crate) fn path_text(path: &Path) -> String {
-    path.to_string_lossy().into_owned()
+    if let Some(text) = path.to_str() {
+        return text.to_string();
+    }
+    #[cfg(unix)]
+    {
+        use std::fmt::Write;
+        use std::os::unix::ffi::OsStrExt;
+        let mut out = String::from(RAW_PATH);
+        for b in path.as_os_str().as_bytes() {
+            let _ = write!(out, "{b:02x}");
+        }
+        out
+    }
+    #[cfg(not(unix))]
+    {
+        path.to_string_lossy().into_owned()
+    }
+}
+
+/// The path a stored text names (the inverse of [`path_text`]).
+pub(crate) fn path_from_text(text: String) -> PathBuf {
+    #[cfg(unix)]
+    if let Some(hex) = text.strip_prefix(RAW_PATH) {
+        use std::os::unix::ffi::OsStringExt;
+        let bytes: Option<Vec<u8>> = (0..hex.len())
+            .step_by(2)
+            .map(|i| {
+                hex.get(i..i + 2)
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+            })
+            .collect();
+        if let Some(bytes) = bytes {
+            return PathBuf::from(std::ffi::OsString::from_vec(bytes));
+        }
+    }
+    PathBuf::from(text)
 }
 
 /// The files of a database besides the main one: what SQLite keeps beside it in WAL

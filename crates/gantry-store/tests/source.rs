@@ -361,3 +361,46 @@ fn every_skip_reason_comes_back_from_the_store_as_it_was_recorded() {
         .collect();
     assert_eq!(back, reasons);
 }
+
+#[cfg(unix)]
+#[test]
+fn names_that_are_not_utf8_come_back_byte_for_byte_and_stay_apart() {
+    use gantry_store::{FileOutcome, FileRecord, SourceStamp};
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path().join("gantry.db")).unwrap();
+    // "MÜLLER" in Latin-1, and a name that differs from it only in that byte.
+    let names: Vec<PathBuf> = [&b"M\xdcLLER.dcm"[..], b"M\xddLLER.dcm", b"plain.dcm"]
+        .iter()
+        .map(|n| dir.path().join(std::ffi::OsStr::from_bytes(n)))
+        .collect();
+    let records: Vec<FileRecord> = names
+        .iter()
+        .map(|path| FileRecord {
+            path: path.clone(),
+            stamp: SourceStamp {
+                size: 1,
+                mtime_ns: 2,
+            },
+            outcome: FileOutcome::Skipped,
+            reason: Some(SkipReason::Empty),
+            detail: None,
+            sop_instance_uid: None,
+        })
+        .collect();
+    store
+        .write(|tx| records.iter().try_for_each(|r| tx.record_file(r)))
+        .unwrap();
+    let mut back: Vec<PathBuf> = store
+        .files(FileOutcome::Skipped)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.path)
+        .collect();
+    back.sort();
+    let mut expected = names.clone();
+    expected.sort();
+    assert_eq!(back, expected);
+    let states = store.file_states(&names).unwrap();
+    assert!(states.iter().all(|s| s.is_some()), "{states:?}");
+}
