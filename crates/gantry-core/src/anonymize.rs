@@ -140,7 +140,7 @@ impl Session {
             },
         )?;
         out.duration = started.elapsed();
-        let json = serde_json::to_string(&out).unwrap_or_default();
+        let json = gantry_store::StoreError::json("the anonymize report", &out)?;
         self.store.write(|tx| tx.add_report("anonymize", &json))?;
         Ok(out)
     }

@@ -149,16 +149,18 @@ pub(crate) fn plan<'c>(
         })
         .collect();
     let mut hasher = Sha256::new();
-    // The output syntax is not part of it: it changes the bytes, not what is blank.
-    hasher.update(
-        serde_json::to_vec(&(
-            &zones,
-            record.stamp.size,
-            record.stamp.mtime_ns,
-            &record.source_path,
-        ))
-        .unwrap_or_default(),
-    );
+    // The output syntax is not part of it: it changes the bytes, not what is blank. Fields
+    // are hashed as bytes, not through serde, which cannot serialize a path that is not
+    // UTF-8 (an empty stand-in would make every such fingerprint one).
+    for z in &zones {
+        for v in [z.row_start, z.row_end, z.col_start, z.col_end] {
+            hasher.update(v.to_le_bytes());
+        }
+    }
+    hasher.update((zones.len() as u64).to_le_bytes());
+    hasher.update(record.stamp.size.to_le_bytes());
+    hasher.update(record.stamp.mtime_ns.to_le_bytes());
+    hasher.update(record.source_path.as_os_str().as_encoded_bytes());
     if zones.is_empty() && config.pixel_policy == crate::config::PixelPolicy::RedactDetected {
         // The zones come from the detector: a redaction made by another one is stale.
         hasher.update(b"redact_detected:");

@@ -20,10 +20,12 @@ use crate::report::duration_secs;
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RecoveredFile {
     /// The de-identified file.
+    #[serde(serialize_with = "crate::report::path_text")]
     pub path: PathBuf,
     /// The original values by tag (`"GGGG,EEEE"`); sequences as `(sequence of N items)`.
     pub originals: BTreeMap<String, String>,
     /// The re-identified copy, when one was asked for.
+    #[serde(serialize_with = "crate::report::option_path_text")]
     pub written: Option<PathBuf>,
 }
 
@@ -31,6 +33,7 @@ pub struct RecoveredFile {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RecoveryFailure {
     /// The file.
+    #[serde(serialize_with = "crate::report::path_text")]
     pub path: PathBuf,
     /// Why.
     pub detail: String,

@@ -244,7 +244,7 @@ impl Session {
         );
         result?;
         report.duration = started.elapsed();
-        let json = serde_json::to_string(&report).unwrap_or_default();
+        let json = gantry_store::StoreError::json("the redact report", &report)?;
         self.store.write(|tx| tx.add_report("redact", &json))?;
         Ok(report)
     }
@@ -371,7 +371,8 @@ fn redact_one(
             address,
             transfer_syntax: transfer_syntax.to_string(),
             attributes,
-            redaction: serde_json::to_string(&redaction).unwrap_or_default(),
+            redaction: serde_json::to_string(&redaction)
+                .map_err(|e| format!("the redaction record cannot be serialized: {e}"))?,
             fingerprint: plan.fingerprint.clone(),
         },
         frames: geometry.frames as u64,

@@ -4,6 +4,32 @@ use std::time::Duration;
 
 use serde::Serializer;
 
+/// Serializes a path as text, in its display form where it is not UTF-8 (a Latin-1 name
+/// from an old archive): serde refuses such a path, and a report must not fail for a
+/// file's name.
+pub(crate) fn path_text<S: Serializer>(p: &std::path::Path, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&p.to_string_lossy())
+}
+
+/// [`path_text`] for an optional path.
+pub(crate) fn option_path_text<S: Serializer>(
+    p: &Option<std::path::PathBuf>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match p {
+        Some(p) => s.serialize_some(&p.to_string_lossy()),
+        None => s.serialize_none(),
+    }
+}
+
+/// [`path_text`] for a list of paths.
+pub(crate) fn paths_text<S: Serializer>(
+    paths: &[std::path::PathBuf],
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.collect_seq(paths.iter().map(|p| p.to_string_lossy()))
+}
+
 /// Serializes a duration as seconds (a float), the unit people read in JSON.
 pub(crate) fn duration_secs<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(d.as_secs_f64())

@@ -276,7 +276,7 @@ impl Session {
         )?;
         out.password = sealing.sealer.has_password();
         out.duration = started.elapsed();
-        let json = serde_json::to_string(&out).unwrap_or_default();
+        let json = gantry_store::StoreError::json("the seal report", &out)?;
         self.store.write(|tx| tx.add_report("seal", &json))?;
         Ok(out)
     }

@@ -332,6 +332,28 @@ fn a_file_whose_name_is_not_utf8_goes_through_every_checkpoint() {
     // "MÜLLER" in Latin-1, as old archives name files.
     let name = source.join(std::ffi::OsStr::from_bytes(b"M\xdcLLER.dcm"));
     std::fs::copy(&sample, &name).unwrap();
+    // And a broken one, whose name every report that lists it must carry.
+    std::fs::write(
+        source.join(std::ffi::OsStr::from_bytes(b"\xc9TIENNE.dcm")),
+        b"",
+    )
+    .unwrap();
+    // And an ultrasound no rule covers, which is blocked: the report names it.
+    let mut us = dicom_object::open_file(&sample).unwrap();
+    us.put(dicom_core::DataElement::new(
+        dicom_core::Tag(0x0008, 0x0060),
+        dicom_core::VR::CS,
+        dicom_core::PrimitiveValue::from("US"),
+    ));
+    us.put(dicom_core::DataElement::new(
+        dicom_core::Tag(0x0008, 0x0018),
+        dicom_core::VR::UI,
+        dicom_core::PrimitiveValue::from("1.2.826.0.1.3680043.2.1125.77.1"),
+    ));
+    us.write_to_file(source.join(std::ffi::OsStr::from_bytes(b"B\xc9B\xc9.dcm")))
+        .unwrap();
     let report = common::run_checkpoints(work.path(), &source, "version: \"2.0\"\n", true);
-    assert_eq!(report.written, 1, "{report}");
+    assert_eq!((report.written, report.blocked.len()), (1, 1), "{report}");
+    let json = serde_json::to_string(&report).unwrap();
+    assert!(json.contains("B\u{FFFD}B\u{FFFD}.dcm"), "{json}");
 }

@@ -98,6 +98,22 @@ pub enum StoreError {
     /// A row the caller asked for does not exist.
     #[error("no instance with id {0} in the store")]
     NoSuchInstance(i64),
+    /// A value to store (a report, findings, a pixel location) could not be serialized.
+    #[error("{what} cannot be serialized: {source}")]
+    Serialize {
+        /// What was being stored.
+        what: &'static str,
+        /// What serde said.
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+impl StoreError {
+    /// `value` as JSON, or the error that says what could not be stored.
+    pub fn json<T: serde::Serialize + ?Sized>(what: &'static str, value: &T) -> Result<String> {
+        serde_json::to_string(value).map_err(|source| StoreError::Serialize { what, source })
+    }
 }
 
 /// The store's result type.

@@ -622,7 +622,11 @@ impl StoreTx<'_> {
                 "INSERT INTO instances ({INSERT_COLUMNS}) VALUES ({INSERT_PLACEHOLDERS})"
             ))
             .map_err(self.db_err())?;
-        let location = record.pixels.as_ref().map(location_json);
+        let location = record
+            .pixels
+            .as_ref()
+            .map(|l| StoreError::json("a pixel location", l))
+            .transpose()?;
         let notes = (!record.notes.is_empty()).then(|| record.notes.join("\n"));
         stmt.execute(params![
             record.sop_instance_uid,
@@ -696,10 +700,8 @@ impl StoreTx<'_> {
         let reason_json = record
             .reason
             .as_ref()
-            .map(serde_json::to_string)
-            .transpose()
-            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
-            .map_err(self.db_err())?;
+            .map(|r| StoreError::json("a skip reason", r))
+            .transpose()?;
         self.tx
             .prepare_cached(
                 "INSERT OR REPLACE INTO files
@@ -957,11 +959,6 @@ fn strip_prefix(text: &str, prefix: &str) -> String {
 
 fn hash_from_sql(bytes: Option<Vec<u8>>) -> Option<[u8; 32]> {
     bytes.and_then(|b| b.try_into().ok())
-}
-
-fn location_json(location: &PixelLocation) -> String {
-    // Serializing a plain struct of strings and integers cannot fail.
-    serde_json::to_string(location).unwrap_or_default()
 }
 
 fn unix_now() -> i64 {

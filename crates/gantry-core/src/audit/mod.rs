@@ -69,7 +69,7 @@ impl Session {
     pub(crate) fn prepare(&mut self) -> Result<std::sync::Arc<Prepared>> {
         let config = self.config()?.clone();
         let secret = self.secret()?;
-        let fingerprint = fingerprint(&config, &secret);
+        let fingerprint = fingerprint(&config, &secret)?;
         // Identities depend only on the original headers, the config and the secret: a
         // session that has not ingested since reuses them (audit, then anonymize, ...).
         if let Some((generation, prepared)) = &self.prepared
@@ -229,7 +229,7 @@ impl Session {
                                 match outcome {
                                     Ok(findings) => {
                                         let json =
-                                            serde_json::to_string(findings).unwrap_or_default();
+                                            gantry_store::StoreError::json("findings", findings)?;
                                         tx.set_findings(
                                             stored.record.id,
                                             stage.as_str(),
@@ -239,7 +239,7 @@ impl Session {
                                     }
                                     Err(detail) => {
                                         let json =
-                                            serde_json::to_string(&[detail]).unwrap_or_default();
+                                            gantry_store::StoreError::json("findings", &[detail])?;
                                         tx.set_findings(
                                             stored.record.id,
                                             stage.as_str(),
@@ -261,7 +261,7 @@ impl Session {
         self.sidecar = sidecar;
         result?;
         report.duration = started.elapsed();
-        let json = serde_json::to_string(&report).unwrap_or_default();
+        let json = gantry_store::StoreError::json("the risk report", &report)?;
         report.id = self
             .store
             .write(|tx| tx.add_report(stage.as_str(), &json))?;
@@ -491,10 +491,12 @@ fn collect_uids(
     }
 }
 
-/// Identifies the rules and secret a report was made with, without revealing either.
-fn fingerprint(config: &Config, secret: &Secret) -> String {
+/// Identifies the rules and secret a report was made with, without revealing either. A
+/// config that cannot be serialized is an error: an empty stand-in would give two configs
+/// one fingerprint, and verify's cached verdicts would pass for the other.
+fn fingerprint(config: &Config, secret: &Secret) -> Result<String> {
     let mut hasher = Sha256::new();
-    hasher.update(serde_json::to_vec(config).unwrap_or_default());
+    hasher.update(gantry_store::StoreError::json("the configuration", config)?.as_bytes());
     hasher.update(Sha256::digest(secret.bytes()));
-    hex::encode(&hasher.finalize()[..8])
+    Ok(hex::encode(&hasher.finalize()[..8]))
 }

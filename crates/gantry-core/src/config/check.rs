@@ -17,6 +17,7 @@ use crate::error::Result;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ConfigCheck {
     /// The file checked.
+    #[serde(serialize_with = "crate::report::path_text")]
     pub path: PathBuf,
     /// Profile options in force.
     pub options: usize,

@@ -19,6 +19,7 @@ pub(crate) const RISKY_MODALITIES: &[&str] = &["US", "SC", "XA", "ES", "OT"];
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SkeletonReport {
     /// The file written.
+    #[serde(serialize_with = "crate::report::path_text")]
     pub path: PathBuf,
     /// One line per device.
     pub devices: Vec<DeviceAdvice>,

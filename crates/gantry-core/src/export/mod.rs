@@ -245,7 +245,7 @@ impl Export<'_> {
         report.manifest_csv = csv;
         report.manifest_json = json;
         report.duration = started.elapsed();
-        let json = serde_json::to_string(&report).unwrap_or_default();
+        let json = gantry_store::StoreError::json("the export report", &report)?;
         session.store.write(|tx| tx.add_report("export", &json))?;
         Ok(report)
     }

@@ -16,6 +16,7 @@ pub struct Blocked {
     /// Row id in the store.
     pub instance: i64,
     /// The source file (for the operator; never written to the output).
+    #[serde(serialize_with = "crate::report::path_text")]
     pub source_path: PathBuf,
     /// Why: the findings of the safe gate, or what failed.
     pub reasons: Vec<String>,
@@ -36,6 +37,7 @@ pub struct Stripping {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ExportReport {
     /// The output folder.
+    #[serde(serialize_with = "crate::report::path_text")]
     pub out_dir: PathBuf,
     /// Whether the safe gate was on. An unsafe export is marked so here and in the
     /// manifest.
@@ -57,8 +59,10 @@ pub struct ExportReport {
     /// stream), in the files written or found unchanged.
     pub stripped: Stripping,
     /// The manifest, as CSV and as JSON.
+    #[serde(serialize_with = "crate::report::path_text")]
     pub manifest_csv: PathBuf,
     /// The manifest as JSON.
+    #[serde(serialize_with = "crate::report::path_text")]
     pub manifest_json: PathBuf,
     /// Wall-clock time.
     #[serde(serialize_with = "duration_secs")]

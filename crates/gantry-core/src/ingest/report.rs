@@ -13,6 +13,7 @@ use crate::report::{duration_secs, per_second};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FileNote {
     /// The file.
+    #[serde(serialize_with = "crate::report::path_text")]
     pub path: PathBuf,
     /// What happened.
     pub detail: String,
@@ -22,6 +23,7 @@ pub struct FileNote {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SkippedFile {
     /// The file.
+    #[serde(serialize_with = "crate::report::path_text")]
     pub path: PathBuf,
     /// Why it was not indexed.
     pub reason: SkipReason,
@@ -31,6 +33,7 @@ pub struct SkippedFile {
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct IngestReport {
     /// The folders (or files) ingested, made absolute.
+    #[serde(serialize_with = "crate::report::paths_text")]
     pub roots: Vec<PathBuf>,
     /// Files found by the walk.
     pub seen: u64,
