@@ -15,7 +15,7 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use gantry::{Secret, Session};
+use gantry::{KeyFile, Secret, Session};
 
 fn main() {
     if common::probing() {
@@ -53,6 +53,7 @@ fn main() {
     let mut stages: Vec<(&'static str, Duration)> = Vec::new();
     let mut total = Duration::MAX;
     let mut export_time = Duration::MAX;
+    let decodes_before = gantry::decode_counts();
     // Rounds alternate the floor and the run, so both meet the same file system weather.
     for round in 0..3 {
         floor = floor.min(cp(round));
@@ -76,6 +77,12 @@ fn main() {
         lap("3 configure", &mut times);
         let audit = session.audit().expect("audit");
         lap("4 audit", &mut times);
+        let key = KeyFile::create_or_open(work.path().join("bench.key")).expect("key");
+        session
+            .enable_reversible_anonymization(key)
+            .expect("sealing");
+        session.preserve_identities(&audit).expect("seal");
+        lap("5 seal", &mut times);
         session.anonymize_metadata(&audit).expect("anonymize");
         lap("6 anonymize", &mut times);
         session.redact_pixels().expect("redact");
@@ -96,6 +103,8 @@ fn main() {
         export_time = export_time.min(export);
         drop(session);
     }
+    let decodes = gantry::decode_counts();
+    let per_instance = |after: u64, before: u64| (after - before) as f64 / (3 * n) as f64;
     let rate = |d: Duration| n as f64 / d.as_secs_f64();
     println!(
         "pipeline bench: {n} files, {} threads",
@@ -123,6 +132,11 @@ fn main() {
             rate(t)
         );
     }
+    println!(
+        "  header decodes per instance   {:>8.2} original, {:.2} de-identified (target 1 + 1)",
+        per_instance(decodes.original, decodes_before.original),
+        per_instance(decodes.deidentified, decodes_before.deidentified),
+    );
     println!(
         "  peak RSS                      {:>8.1} MB",
         common::peak_rss_mb()

@@ -3,13 +3,12 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use gantry_store::encode_header;
 use serde::Serialize;
 
-use crate::audit::{RiskReport, Unreadable};
+use crate::audit::{Prepared, RiskReport, Unreadable};
 use crate::error::Result;
+use crate::plan::{seal_digest, with_seal};
 use crate::report::{duration_secs, per_second};
-use crate::seal::{deidentify, digest, insert_seal, modified_attributes};
 use crate::session::Session;
 
 /// What anonymize did.
@@ -61,10 +60,15 @@ impl Session {
     /// dropped): nothing is changed that could not be recovered.
     pub fn anonymize_metadata(&mut self, report: &RiskReport) -> Result<AnonymizeReport> {
         let started = Instant::now();
-        let prepared = self.prepare_for(report)?;
+        let plans = self.plans_for(report)?;
         let required_key = self.required_key_id()?;
-        let rules = prepared.rules();
-        let engine = prepared.engine(&rules);
+        let rules = plans.prepared.as_deref().map(Prepared::rules);
+        let engine = plans
+            .prepared
+            .as_deref()
+            .zip(rules.as_ref())
+            .map(|(p, r)| p.engine(r));
+        let derive = engine.as_ref().zip(rules.as_ref());
         let mut out = AnonymizeReport {
             instances: 0,
             written: 0,
@@ -76,31 +80,25 @@ impl Session {
         self.for_each_instance(
             "anonymize",
             |stored| -> std::result::Result<Vec<u8>, String> {
-                let (original, raw) = crate::header::decode_original_and_raw(&stored.original)
-                    .map_err(|e| format!("stored header cannot be decoded: {e}"))?;
-                let mut header = deidentify(&prepared, &engine, &rules, &original)?;
-                if let Some(key_id) = &required_key {
-                    let modified = modified_attributes(&original, &header, raw.as_ref());
-                    let wanted = digest(&prepared.secret, key_id, &modified)?;
-                    match &stored.sealed {
-                        Some(sealed) if sealed.key_id == *key_id && sealed.digest == wanted => {
-                            insert_seal(&mut header, &sealed.item)?;
-                        }
-                        Some(sealed) if sealed.key_id != *key_id => {
-                            return Err(format!(
-                                "originals are sealed for key {}, not for the session's key {key_id}: run preserve_identities",
-                                sealed.key_id
-                            ));
-                        }
-                        Some(_) => {
-                            return Err("the sealed originals are stale (the rules changed since sealing): run preserve_identities again".into());
-                        }
-                        None => {
-                            return Err("originals are not sealed (reversible anonymization is on): run preserve_identities first".into());
-                        }
+                let plan = plans.of(stored, derive)?;
+                let Some(key_id) = &required_key else {
+                    return Ok(match plan {
+                        std::borrow::Cow::Borrowed(plan) => plan.deidentified.clone(),
+                        std::borrow::Cow::Owned(plan) => plan.deidentified,
+                    });
+                };
+                let wanted = seal_digest(&plans.secret, key_id, &plan.modified);
+                match &stored.sealed {
+                    Some(sealed) if sealed.key_id == *key_id && sealed.digest == wanted => {
+                        with_seal(&plan.deidentified, &sealed.item)
                     }
+                    Some(sealed) if sealed.key_id != *key_id => Err(format!(
+                        "originals are sealed for key {}, not for the session's key {key_id}: run preserve_identities",
+                        sealed.key_id
+                    )),
+                    Some(_) => Err("the sealed originals are stale (the rules changed since sealing): run preserve_identities again".into()),
+                    None => Err("originals are not sealed (reversible anonymization is on): run preserve_identities first".into()),
                 }
-                encode_header(&header).map_err(|e| format!("cannot encode: {e}"))
             },
             |store, batch| {
                 store.write(|tx| {

@@ -80,6 +80,42 @@ impl Serialize for TagPath {
     }
 }
 
+/// How many times headers were decoded in this process, by kind: what the `pipeline`
+/// bench divides by the number of instances to show how close a run is to one decode of
+/// each original header and one of each de-identified header.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct DecodeCounts {
+    /// Original headers decoded (to read identities, audit, redact, verify, export).
+    pub original: u64,
+    /// De-identified headers decoded (verify, export of redacted pixels).
+    pub deidentified: u64,
+}
+
+static ORIGINAL_DECODES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static DEIDENTIFIED_DECODES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// The header decodes of this process so far.
+pub fn decode_counts() -> DecodeCounts {
+    use std::sync::atomic::Ordering::Relaxed;
+    DecodeCounts {
+        original: ORIGINAL_DECODES.load(Relaxed),
+        deidentified: DEIDENTIFIED_DECODES.load(Relaxed),
+    }
+}
+
+/// An original header decoded as stored (no UN re-read, no character set decoding): what
+/// pixel steps read geometry and device attributes from.
+pub(crate) fn decode_original_raw(blob: &[u8]) -> Result<InMemDicomObject, String> {
+    ORIGINAL_DECODES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    gantry_store::decode_header(blob)
+}
+
+/// A de-identified header decoded.
+pub(crate) fn decode_deidentified(blob: &[u8]) -> Result<InMemDicomObject, String> {
+    DEIDENTIFIED_DECODES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    gantry_store::decode_header(blob)
+}
+
 /// An original header as the rules read it: decoded, with text in code-extended character
 /// sets decoded too ([`crate::charset::decoded`]).
 pub(crate) fn decode_original(blob: &[u8]) -> Result<InMemDicomObject, String> {
@@ -92,7 +128,7 @@ pub(crate) fn decode_original(blob: &[u8]) -> Result<InMemDicomObject, String> {
 pub(crate) fn decode_original_and_raw(
     blob: &[u8],
 ) -> Result<(InMemDicomObject, Option<InMemDicomObject>), String> {
-    let raw = gantry_store::decode_header(blob)?;
+    let raw = decode_original_raw(blob)?;
     let reread = reread_un(&raw, 0);
     let base = reread.as_ref().unwrap_or(&raw);
     let decoded = match crate::charset::decoded(base) {

@@ -58,7 +58,7 @@ pub use gantry_crypto::{Credential, CryptoError, KeyFile};
 pub use gantry_store::{
     DeviceCount, FileOutcome, InstanceRecord, PixelLocation, SkipReason, SourceStamp, write_private,
 };
-pub use header::TagPath;
+pub use header::{DecodeCounts, TagPath, decode_counts};
 pub use identity::IdentifierKind;
 pub use ingest::{FileNote, IngestReport, SkippedFile};
 pub use persist::CompactReport;
@@ -86,6 +86,7 @@ mod identity;
 mod ingest;
 mod persist;
 mod pixels;
+mod plan;
 mod progress;
 mod pseudonym;
 mod recover;

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
 use dicom_object::InMemDicomObject;
 use gantry_redact::{Fill, Geometry, Palette, blank};
-use gantry_store::{PixelSidecar, RedactedPixels, SidecarAddress, decode_header, encode_header};
+use gantry_store::{PixelSidecar, RedactedPixels, SidecarAddress, encode_header};
 use serde::Serialize;
 
 use crate::audit::Unreadable;
@@ -122,16 +122,20 @@ impl Session {
         let result = self.for_each_instance(
             "redact",
             |stored| {
-                let header = match decode_header(&stored.original) {
+                // An instance without pixels has nothing to redact: its header is not read.
+                if stored.record.pixels.is_none() {
+                    return Outcome::Untouched {
+                        had_redaction: stored.redacted.is_some(),
+                    };
+                }
+                let header = match crate::header::decode_original_raw(&stored.original) {
                     Ok(h) => h,
                     Err(e) => {
                         return Outcome::Failed(format!("stored header cannot be decoded: {e}"));
                     }
                 };
                 let plan = plan(&config, &header, &stored.record);
-                if (plan.rules.is_empty() && !plan.redacts_detected())
-                    || stored.record.pixels.is_none()
-                {
+                if plan.rules.is_empty() && !plan.redacts_detected() {
                     return Outcome::Untouched {
                         had_redaction: stored.redacted.is_some(),
                     };

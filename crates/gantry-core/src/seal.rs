@@ -5,19 +5,13 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use dicom_core::Tag;
-use dicom_core::value::DataSetSequence;
-use dicom_core::{DataElement, VR};
-use dicom_object::InMemDicomObject;
 use gantry_crypto::{KeyFile, Sealer};
 use gantry_store::{decode_header, encode_header};
 use serde::Serialize;
 
-use crate::audit::{RiskReport, Stage, Unreadable, sop_class};
-use crate::engine::add_markers;
+use crate::audit::{Prepared, RiskReport, Unreadable};
 use crate::error::{GantryError, Result};
-use crate::identity::patient_key;
-use crate::pseudonym::Secret;
+use crate::plan::seal_digest;
 use crate::report::{duration_secs, per_second};
 use crate::session::Session;
 
@@ -77,78 +71,6 @@ impl fmt::Display for SealReport {
         )?;
         Unreadable::list(f, "failed", &self.failed)
     }
-}
-
-/// The originals of every top-level attribute that de-identification changes or removes:
-/// the single item of the Modified Attributes Sequence. A sequence with any change inside
-/// is sealed whole, as re-identification replaces top-level attributes.
-///
-/// `raw` is the header as stored, when reading it changed values (UN re-read, ISO 2022
-/// decoded): the sealed elements are then taken from it, so recovery gives back the
-/// original encoding, not Gantry's reading of it.
-pub(crate) fn modified_attributes(
-    original: &InMemDicomObject,
-    deidentified: &InMemDicomObject,
-    raw: Option<&InMemDicomObject>,
-) -> InMemDicomObject {
-    let source = raw.unwrap_or(original);
-    let mut out = InMemDicomObject::new_empty();
-    for element in original.iter() {
-        let tag = element.header().tag;
-        match deidentified.get(tag) {
-            Some(now) if now == element => {}
-            _ => {
-                out.put(source.get(tag).unwrap_or(element).clone());
-            }
-        }
-    }
-    // The sealed originals are text in the original's character set: the item says which
-    // (without it, a UTF-8 name cannot be encoded, and could not be read back).
-    if out.iter().next().is_some()
-        && let Some(charset) = source.get(dicom_dictionary_std::tags::SPECIFIC_CHARACTER_SET)
-    {
-        out.put(charset.clone());
-    }
-    out
-}
-
-/// A keyed digest of what is sealed, and for which key.
-pub(crate) fn digest(
-    secret: &Secret,
-    key_id: &str,
-    modified: &InMemDicomObject,
-) -> std::result::Result<Vec<u8>, String> {
-    let bytes = encode_header(modified)?;
-    Ok(secret.digest(&[key_id.as_bytes(), &bytes]).to_vec())
-}
-
-/// The de-identified header anonymize would write (markers included, seal excluded).
-pub(crate) fn deidentify(
-    prepared: &crate::audit::Prepared,
-    engine: &crate::engine::Engine<'_>,
-    rules: &crate::rules::Rules<'_>,
-    original: &InMemDicomObject,
-) -> std::result::Result<InMemDicomObject, String> {
-    let patient = prepared
-        .patient(&patient_key(original))
-        .ok_or("patient identity was not collected")?;
-    let mut header = engine.anonymize(original, &sop_class(original), patient);
-    add_markers(&mut header, rules);
-    Ok(header)
-}
-
-/// Puts a sealed item in the header as the only item of Encrypted Attributes Sequence.
-pub(crate) fn insert_seal(
-    header: &mut InMemDicomObject,
-    item_blob: &[u8],
-) -> std::result::Result<(), String> {
-    let item = decode_header(item_blob)?;
-    header.put(DataElement::new(
-        Tag(0x0400, 0x0500),
-        VR::SQ,
-        DataSetSequence::from(vec![item]),
-    ));
-    Ok(())
 }
 
 impl Session {
@@ -211,9 +133,14 @@ impl Session {
         sealing: &Sealing,
         started: Instant,
     ) -> Result<SealReport> {
-        let prepared = self.prepare_for(report)?;
-        let rules = prepared.rules();
-        let engine = prepared.engine(&rules);
+        let plans = self.plans_for(report)?;
+        let rules = plans.prepared.as_deref().map(Prepared::rules);
+        let engine = plans
+            .prepared
+            .as_deref()
+            .zip(rules.as_ref())
+            .map(|(p, r)| p.engine(r));
+        let derive = engine.as_ref().zip(rules.as_ref());
         let key_id = sealing.key.id_hex();
         let mut out = SealReport {
             instances: 0,
@@ -228,11 +155,8 @@ impl Session {
         self.for_each_instance(
             "seal",
             |stored| -> std::result::Result<Option<NewSeal>, String> {
-                let (original, raw) = crate::header::decode_original_and_raw(&stored.original)
-                    .map_err(|e| format!("stored header cannot be decoded: {e}"))?;
-                let deidentified = deidentify(&prepared, &engine, &rules, &original)?;
-                let modified = modified_attributes(&original, &deidentified, raw.as_ref());
-                let digest = digest(&prepared.secret, &key_id, &modified)?;
+                let plan = plans.of(stored, derive)?;
+                let digest = seal_digest(&plans.secret, &key_id, &plan.modified);
                 if stored
                     .sealed
                     .as_ref()
@@ -240,6 +164,9 @@ impl Session {
                 {
                     return Ok(None);
                 }
+                // The originals, small beside the header, are decoded to be sealed.
+                let modified = decode_header(&plan.modified)
+                    .map_err(|e| format!("the planned originals cannot be decoded: {e}"))?;
                 let item = sealing.sealer.seal(&modified).map_err(|e| e.to_string())?;
                 let blob = encode_header(&item)?;
                 Ok(Some(NewSeal {
@@ -279,26 +206,5 @@ impl Session {
         let json = gantry_store::StoreError::json("the seal report", &out)?;
         self.store.write(|tx| tx.add_report("seal", &json))?;
         Ok(out)
-    }
-
-    /// What every later step needs about patients, checked against the audit `report`
-    /// the step was asked to act on.
-    pub(crate) fn prepare_for(
-        &mut self,
-        report: &RiskReport,
-    ) -> Result<std::sync::Arc<crate::audit::Prepared>> {
-        if report.stage != Stage::Audit {
-            return Err(GantryError::Order(
-                "this step needs the report of an audit, not of a verify".into(),
-            ));
-        }
-        let prepared = self.prepare()?;
-        if report.fingerprint != prepared.fingerprint {
-            return Err(GantryError::Order(
-                "the configuration or the project secret changed since this audit; run the audit again"
-                    .into(),
-            ));
-        }
-        Ok(prepared)
     }
 }

@@ -39,6 +39,19 @@ pub struct SealedItem {
     pub item: Vec<u8>,
 }
 
+/// What audit planned for an instance, from one decode of its original header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstancePlan {
+    /// What the plan was made on (an opaque digest the checkpoint that made it chose):
+    /// a plan whose basis differs from the current one is stale.
+    pub basis: Vec<u8>,
+    /// The de-identified header (markers included, no seal), Explicit VR Little Endian.
+    pub deidentified: Vec<u8>,
+    /// The originals of every attribute de-identification changes or removes: the item
+    /// seal keeps, Explicit VR Little Endian.
+    pub modified: Vec<u8>,
+}
+
 /// A file written by export.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExportRecord {
@@ -74,6 +87,18 @@ pub(crate) fn sealed_from_row(row: &Row<'_>, first: usize) -> rusqlite::Result<O
     }))
 }
 
+pub(crate) fn plan_from_row(row: &Row<'_>, first: usize) -> rusqlite::Result<Option<InstancePlan>> {
+    let basis: Option<Vec<u8>> = row.get(first)?;
+    let Some(basis) = basis else {
+        return Ok(None);
+    };
+    Ok(Some(InstancePlan {
+        basis,
+        deidentified: row.get(first + 1)?,
+        modified: row.get(first + 2)?,
+    }))
+}
+
 pub(crate) fn redacted_from_row(
     row: &Row<'_>,
     first: usize,
@@ -95,6 +120,32 @@ pub(crate) fn redacted_from_row(
 }
 
 impl Store {
+    /// How many times an instance was inserted or deleted since the database was made:
+    /// the set of instances (and so of collected identities) is the same while it is.
+    pub fn instances_generation(&self) -> Result<i64> {
+        self.conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'instances.generation'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(self.db_err())
+    }
+
+    /// Instances without a plan made on `basis`: those a checkpoint that consumes plans
+    /// must derive afresh.
+    pub fn unplanned_count(&self, basis: &[u8]) -> Result<u64> {
+        self.conn
+            .query_row(
+                "SELECT COUNT(*) FROM instances LEFT JOIN plans pl ON pl.instance_id = id
+                 WHERE pl.basis IS NOT ?1",
+                [basis],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n as u64)
+            .map_err(self.db_err())
+    }
+
     /// Every sidecar record the database refers to, in file order.
     pub fn sidecar_addresses(&self) -> Result<Vec<(i64, SidecarAddress)>> {
         let mut stmt = self
@@ -193,6 +244,34 @@ fn export_from_row(r: &Row<'_>) -> rusqlite::Result<ExportRecord> {
 }
 
 impl StoreTx<'_> {
+    /// Stores what audit planned for an instance, replacing an earlier plan.
+    pub fn set_plan(&self, instance_id: i64, plan: &InstancePlan) -> Result<()> {
+        self.tx
+            .prepare_cached(
+                "INSERT OR REPLACE INTO plans (instance_id, basis, deidentified, modified)
+                 VALUES (?1, ?2, ?3, ?4)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    instance_id,
+                    plan.basis,
+                    plan.deidentified,
+                    plan.modified
+                ])
+            })
+            .map_err(self.db_err())?;
+        Ok(())
+    }
+
+    /// Forgets the plan of an instance (audit could not make one).
+    pub fn clear_plan(&self, instance_id: i64) -> Result<()> {
+        self.tx
+            .prepare_cached("DELETE FROM plans WHERE instance_id = ?1")
+            .and_then(|mut s| s.execute([instance_id]))
+            .map_err(self.db_err())?;
+        Ok(())
+    }
+
     /// Stores the sealed originals of an instance, replacing earlier ones.
     pub fn set_sealed(
         &self,

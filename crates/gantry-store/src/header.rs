@@ -174,6 +174,64 @@ pub fn scan_header(blob: &[u8], wanted: &[dicom_core::Tag]) -> Option<ScannedHea
     Some(out)
 }
 
+/// `blob` (a data set written by [`encode_header`]) with its top-level element `tag` set
+/// to `element`, the complete Explicit VR Little Endian encoding of one element of that
+/// tag: put in tag order, or in place of the element the blob has with that tag. The
+/// rest of the blob is copied byte for byte, so nothing is decoded. `None` when the walk
+/// does not know the blob ([`scan_header`]'s limits): callers then decode it whole.
+pub fn splice_element(blob: &[u8], tag: dicom_core::Tag, element: &[u8]) -> Option<Vec<u8>> {
+    let mut at = 0usize;
+    let mut cut = (blob.len(), blob.len());
+    while at < blob.len() {
+        let (found, vr, len, value_at) = element_header(blob, at)?;
+        let end = if len == u32::MAX {
+            if vr != dicom_core::VR::SQ {
+                return None;
+            }
+            skip_undefined_sequence(blob, value_at, 0)?
+        } else {
+            value_at
+                .checked_add(len as usize)
+                .filter(|e| *e <= blob.len())?
+        };
+        // The whole blob is walked, so a damaged tail is refused, not copied.
+        if found >= tag && cut.0 == blob.len() {
+            cut = (at, if found == tag { end } else { at });
+        }
+        at = end;
+    }
+    let mut out = Vec::with_capacity(blob.len() + element.len());
+    out.extend_from_slice(&blob[..cut.0]);
+    out.extend_from_slice(element);
+    out.extend_from_slice(&blob[cut.1..]);
+    Some(out)
+}
+
+/// The Explicit VR Little Endian encoding of a sequence element `tag` whose items are
+/// `items`, each a data set as [`encode_header`] writes it (defined lengths throughout);
+/// `None` when the lengths do not fit 32 bits.
+pub fn encode_sequence(tag: dicom_core::Tag, items: &[&[u8]]) -> Option<Vec<u8>> {
+    let mut body: u32 = 0;
+    for item in items {
+        let len = u32::try_from(item.len()).ok().filter(|l| *l != u32::MAX)?;
+        body = body.checked_add(8)?.checked_add(len)?;
+    }
+    if body == u32::MAX {
+        return None;
+    }
+    let mut out = Vec::with_capacity(12 + body as usize);
+    out.extend_from_slice(&tag.group().to_le_bytes());
+    out.extend_from_slice(&tag.element().to_le_bytes());
+    out.extend_from_slice(b"SQ\0\0");
+    out.extend_from_slice(&body.to_le_bytes());
+    for item in items {
+        out.extend_from_slice(&[0xFE, 0xFF, 0x00, 0xE0]);
+        out.extend_from_slice(&(item.len() as u32).to_le_bytes());
+        out.extend_from_slice(item);
+    }
+    Some(out)
+}
+
 /// Reads an explicit VR little endian element header: tag, VR, length, value offset.
 fn element_header(blob: &[u8], at: usize) -> Option<(dicom_core::Tag, dicom_core::VR, u32, usize)> {
     use dicom_core::{Tag, VR};
@@ -260,5 +318,97 @@ fn skip_undefined_sequence(blob: &[u8], mut at: usize, depth: usize) -> Option<u
             }
             _ => return None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use dicom_core::value::DataSetSequence;
+    use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
+    use dicom_object::InMemDicomObject;
+
+    use super::*;
+
+    const SEAL: Tag = Tag(0x0400, 0x0500);
+
+    fn item(text: &str) -> InMemDicomObject {
+        let mut o = InMemDicomObject::new_empty();
+        o.put(DataElement::new(
+            Tag(0x0400, 0x0510),
+            VR::UI,
+            PrimitiveValue::from("1.2.840.10008.1.2.1"),
+        ));
+        o.put(DataElement::new(
+            Tag(0x0010, 0x0010),
+            VR::PN,
+            PrimitiveValue::from(text),
+        ));
+        o
+    }
+
+    fn header(with_old_seal: bool) -> InMemDicomObject {
+        let mut o = InMemDicomObject::new_empty();
+        let lo = |tag, v: &str| DataElement::new(tag, VR::LO, PrimitiveValue::from(v));
+        o.put(lo(Tag(0x0008, 0x1030), "Chest"));
+        // A sequence before the seal, one after it (functional groups), a private
+        // element after it: the splice must walk over and keep all of them.
+        o.put(DataElement::new(
+            Tag(0x0008, 0x1110),
+            VR::SQ,
+            DataSetSequence::from(vec![item("A^B"), item("C^D")]),
+        ));
+        o.put(DataElement::new(
+            Tag(0x5200, 0x9229),
+            VR::SQ,
+            DataSetSequence::from(vec![item("E^F")]),
+        ));
+        o.put(lo(Tag(0x7053, 0x0010), "PRIVATE CREATOR"));
+        if with_old_seal {
+            o.put(DataElement::new(
+                SEAL,
+                VR::SQ,
+                DataSetSequence::from(vec![item("OLD^SEAL")]),
+            ));
+        }
+        o
+    }
+
+    #[test]
+    fn a_spliced_sequence_decodes_as_if_it_had_been_put() {
+        for with_old_seal in [false, true] {
+            let blob = encode_header(&header(with_old_seal)).unwrap();
+            let sealed = encode_header(&item("G^H")).unwrap();
+            let element = encode_sequence(SEAL, &[&sealed]).unwrap();
+            let spliced = splice_element(&blob, SEAL, &element).expect("the walk knows it");
+            let mut expected = header(with_old_seal);
+            expected.put(DataElement::new(
+                SEAL,
+                VR::SQ,
+                DataSetSequence::from(vec![item("G^H")]),
+            ));
+            let expected = decode_header(&encode_header(&expected).unwrap()).unwrap();
+            let got = decode_header(&spliced).unwrap();
+            let tags = |o: &InMemDicomObject| o.iter().map(|e| e.header().tag).collect::<Vec<_>>();
+            assert_eq!(tags(&got), tags(&expected));
+            let items = got.get(SEAL).unwrap().items().unwrap();
+            assert_eq!(items.len(), 1, "the old seal is replaced, not kept beside");
+            assert_eq!(
+                items[0].get(Tag(0x0010, 0x0010)).unwrap().to_str().unwrap(),
+                "G^H"
+            );
+            // Everything else is as it was: re-encoded, both are the same bytes.
+            assert_eq!(
+                encode_header(&got).unwrap(),
+                encode_header(&expected).unwrap()
+            );
+        }
+    }
+
+    #[test]
+    fn a_blob_the_walk_does_not_know_is_not_spliced() {
+        let mut blob = encode_header(&header(false)).unwrap();
+        blob.truncate(blob.len() - 3);
+        let element = encode_sequence(SEAL, &[b""]).unwrap();
+        assert_eq!(splice_element(&blob, SEAL, &element), None);
     }
 }

@@ -44,9 +44,11 @@
 //! ```
 #![deny(missing_docs)]
 
-pub use derived::{ExportRecord, RedactedPixels, SealedItem};
+pub use derived::{ExportRecord, InstancePlan, RedactedPixels, SealedItem};
 pub use error::{Result, StoreError};
-pub use header::{ScannedHeader, decode_header, encode_header, scan_header};
+pub use header::{
+    ScannedHeader, decode_header, encode_header, encode_sequence, scan_header, splice_element,
+};
 pub use instance::{
     Column, FileOutcome, FileRecord, InstanceFilter, InstanceRecord, element_text, text_of,
 };

@@ -165,6 +165,27 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE files ADD COLUMN reason_json TEXT;
     "#,
+    // 9: each instance's plan, made by audit from one decode of its original header: the
+    // de-identified header anonymize writes and the originals seal keeps (both Explicit VR
+    // Little Endian), and the basis they were made on (Gantry's version, the config, the
+    // secret and the set of instances whose identities were collected). The set changes
+    // with every instance inserted or deleted: the counter below, kept by triggers, says
+    // when, so a plan made before is stale without anyone having to remember it.
+    r#"
+    CREATE TABLE plans (
+        instance_id  INTEGER PRIMARY KEY REFERENCES instances (id) ON DELETE CASCADE,
+        basis        BLOB NOT NULL,
+        deidentified BLOB NOT NULL,
+        modified     BLOB NOT NULL
+    );
+    INSERT OR IGNORE INTO meta (key, value) VALUES ('instances.generation', 0);
+    CREATE TRIGGER instances_generation_insert AFTER INSERT ON instances BEGIN
+        UPDATE meta SET value = value + 1 WHERE key = 'instances.generation';
+    END;
+    CREATE TRIGGER instances_generation_delete AFTER DELETE ON instances BEGIN
+        UPDATE meta SET value = value + 1 WHERE key = 'instances.generation';
+    END;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -348,8 +348,10 @@ impl Store {
     /// header blobs: the way to stream over every instance in bounded memory.
     pub fn instances_after(&self, after: i64, limit: usize) -> Result<Vec<StoredInstance>> {
         let sql = format!(
-            "SELECT {INSTANCE_COLUMNS}, h.original, h.deidentified, s.key_id, s.digest, s.item, {PIXEL_COLUMNS}, v.inputs, fa.detail, fr.detail
+            "SELECT {INSTANCE_COLUMNS}, h.original, h.deidentified, s.key_id, s.digest, s.item, {PIXEL_COLUMNS}, v.inputs, fa.detail, fr.detail,
+                    pl.basis, pl.deidentified, pl.modified
              FROM instances JOIN headers h ON h.instance_id = id
+             LEFT JOIN plans pl ON pl.instance_id = id
              LEFT JOIN sealed s ON s.instance_id = id
              LEFT JOIN pixels p ON p.instance_id = id
              LEFT JOIN verified v ON v.instance_id = id
@@ -369,6 +371,7 @@ impl Store {
                     verified: row.get(INSTANCE_COLUMN_COUNT + 11)?,
                     anonymize_failure: row.get(INSTANCE_COLUMN_COUNT + 12)?,
                     redact_failure: row.get(INSTANCE_COLUMN_COUNT + 13)?,
+                    plan: crate::derived::plan_from_row(row, INSTANCE_COLUMN_COUNT + 14)?,
                 })
             })
             .map_err(self.db_err())?;
@@ -520,6 +523,8 @@ pub struct StoredInstance {
     pub anonymize_failure: Option<String>,
     /// Why redact last failed for it, if it did (and has not succeeded since).
     pub redact_failure: Option<String>,
+    /// What audit planned for it, if audit has run since it was indexed.
+    pub plan: Option<crate::InstancePlan>,
 }
 
 /// Instances per indexed patient identity (ID, issuer, name), for linkage checks.

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use dicom_object::InMemDicomObject;
-use gantry_store::{StoredInstance, decode_header};
+use gantry_store::StoredInstance;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
@@ -36,6 +36,8 @@ pub(crate) struct Prepared {
     /// A digest of them (a cached verification depends on it).
     pub everyone_digest: [u8; 32],
     pub fingerprint: String,
+    /// The store's instance generation the identities were collected at.
+    pub generation: i64,
 }
 
 impl Prepared {
@@ -70,11 +72,13 @@ impl Session {
         let config = self.config()?.clone();
         let secret = self.secret()?;
         let fingerprint = fingerprint(&config, &secret)?;
+        let store_generation = self.store.instances_generation()?;
         // Identities depend only on the original headers, the config and the secret: a
         // session that has not ingested since reuses them (audit, then anonymize, ...).
         if let Some((generation, prepared)) = &self.prepared
             && *generation == self.generation
             && prepared.fingerprint == fingerprint
+            && prepared.generation == store_generation
         {
             return Ok(prepared.clone());
         }
@@ -149,6 +153,7 @@ impl Session {
             everyone,
             everyone_digest,
             fingerprint,
+            generation: store_generation,
         });
         self.prepared = Some((self.generation, prepared.clone()));
         Ok(prepared)
@@ -195,6 +200,7 @@ impl Session {
         self.sidecar()?;
         let sidecar = self.sidecar.take();
         let mut report = RiskReport::new(stage, prepared.fingerprint.clone());
+        let basis = crate::plan::basis(&prepared.fingerprint, prepared.generation);
         let context = CheckContext {
             stage,
             engine: &engine,
@@ -210,21 +216,27 @@ impl Session {
                 self.for_each_instance(
                     stage.as_str(),
                     |stored| {
+                        if stage == Stage::Audit {
+                            let (findings, plan) = context.audit(stored, &basis);
+                            return (findings, None, plan);
+                        }
                         let findings = context.check(stored);
                         let clean = matches!(&findings, Ok(f) if f.is_empty());
-                        let inputs = (stage == Stage::Verify && clean)
-                            .then(|| context.inputs(stored))
-                            .flatten();
-                        (findings, inputs)
+                        let inputs = clean.then(|| context.inputs(stored)).flatten();
+                        (findings, inputs, None)
                     },
                     |store, batch| {
                         store.write(|tx| {
-                            for (stored, (outcome, inputs)) in &batch {
-                                if stage == Stage::Verify {
-                                    tx.set_verified(
+                            for (stored, (outcome, inputs, plan)) in &batch {
+                                match stage {
+                                    Stage::Verify => tx.set_verified(
                                         stored.record.id,
                                         inputs.as_ref().map(|i| &i[..]),
-                                    )?;
+                                    )?,
+                                    Stage::Audit => match plan {
+                                        Some(plan) => tx.set_plan(stored.record.id, plan)?,
+                                        None => tx.clear_plan(stored.record.id)?,
+                                    },
                                 }
                                 match outcome {
                                     Ok(findings) => {
@@ -251,7 +263,7 @@ impl Session {
                             }
                             Ok(())
                         })?;
-                        for (stored, (outcome, _)) in batch {
+                        for (stored, (outcome, _, _)) in batch {
                             report.add(&stored.record, outcome);
                         }
                         Ok(())
@@ -342,18 +354,59 @@ impl CheckContext<'_> {
     ) -> std::result::Result<Vec<ElementFinding>, String> {
         let original = crate::header::decode_original(&stored.original)
             .map_err(|e| format!("stored header cannot be decoded: {e}"))?;
-        let key = patient_key(&original);
+        self.check_decoded(stored, &original)
+    }
+
+    /// Audit of one instance from one decode of its original: its findings, and its plan
+    /// (the de-identified header and the originals to seal) made on `basis`, which seal
+    /// and anonymize then act on. No plan when the findings could not be made (the
+    /// instance is then unreadable to every step) or de-identification failed.
+    pub fn audit(
+        &self,
+        stored: &StoredInstance,
+        basis: &[u8],
+    ) -> (
+        std::result::Result<Vec<ElementFinding>, String>,
+        Option<gantry_store::InstancePlan>,
+    ) {
+        let (original, raw) = match crate::header::decode_original_and_raw(&stored.original) {
+            Ok(decoded) => decoded,
+            Err(e) => return (Err(format!("stored header cannot be decoded: {e}")), None),
+        };
+        let findings = self.check_decoded(stored, &original);
+        let plan = findings
+            .is_ok()
+            .then(|| {
+                crate::plan::make(
+                    self.prepared,
+                    self.engine,
+                    self.engine.rules,
+                    (&original, raw.as_ref()),
+                    basis,
+                )
+                .ok()
+            })
+            .flatten();
+        (findings, plan)
+    }
+
+    fn check_decoded(
+        &self,
+        stored: &StoredInstance,
+        original: &InMemDicomObject,
+    ) -> std::result::Result<Vec<ElementFinding>, String> {
+        let key = patient_key(original);
         let patient = self
             .prepared
             .patient(&key)
             .ok_or_else(|| "patient identity was not collected".to_string())?;
-        let sop = sop_class(&original);
-        let plan = crate::pixels::plan(&self.prepared.config, &original, &stored.record);
+        let sop = sop_class(original);
+        let plan = crate::pixels::plan(&self.prepared.config, original, &stored.record);
         let pixel_findings = |verify: bool| {
             crate::pixels::findings(
                 &plan,
                 &stored.record,
-                &original,
+                original,
                 stored.redacted.as_ref(),
                 stored.redact_failure.as_deref(),
                 self.sidecar,
@@ -362,8 +415,8 @@ impl CheckContext<'_> {
         };
         match self.stage {
             Stage::Audit => {
-                let mut findings = self.engine.check(&original, &original, &sop, patient);
-                findings.extend(marker_findings(&original));
+                let mut findings = self.engine.check(original, original, &sop, patient);
+                findings.extend(marker_findings(original));
                 findings.extend(pixel_findings(false));
                 Ok(findings)
             }
@@ -383,7 +436,7 @@ impl CheckContext<'_> {
                 // Attributes Sequence as identity to remove.
                 let sealed = self.required_key.is_some()
                     && current.remove_element(gantry_crypto::ENCRYPTED_ATTRIBUTES_SEQUENCE);
-                let mut findings = self.engine.check(&current, &original, &sop, patient);
+                let mut findings = self.engine.check(&current, original, &sop, patient);
                 findings.extend(marker_findings(&current));
                 // The original's UIDs, collected once: for UI elements and for text.
                 let mut original_uids = Vec::new();
@@ -392,7 +445,7 @@ impl CheckContext<'_> {
                     .config
                     .has_option(crate::config::ProfileOption::RetainUids)
                 {
-                    collect_uids(&original, None, &mut |_, v| {
+                    collect_uids(original, None, &mut |_, v| {
                         original_uids.push(v.to_string())
                     });
                     original_uids.sort();
@@ -430,7 +483,7 @@ pub(crate) fn final_header(
     deidentified: &[u8],
     redacted: Option<&gantry_store::RedactedPixels>,
 ) -> std::result::Result<InMemDicomObject, String> {
-    let header = decode_header(deidentified)
+    let header = crate::header::decode_deidentified(deidentified)
         .map_err(|e| format!("de-identified header cannot be decoded: {e}"))?;
     match redacted {
         Some(r) => crate::pixels::overlay(&header, &r.attributes),
@@ -494,7 +547,7 @@ fn collect_uids(
 /// Identifies the rules and secret a report was made with, without revealing either. A
 /// config that cannot be serialized is an error: an empty stand-in would give two configs
 /// one fingerprint, and verify's cached verdicts would pass for the other.
-fn fingerprint(config: &Config, secret: &Secret) -> Result<String> {
+pub(crate) fn fingerprint(config: &Config, secret: &Secret) -> Result<String> {
     let mut hasher = Sha256::new();
     hasher.update(gantry_store::StoreError::json("the configuration", config)?.as_bytes());
     hasher.update(Sha256::digest(secret.bytes()));

@@ -467,9 +467,10 @@ fn write_pixels(
             let vr = vr_for(header, Some(vr.as_str()));
             // Bits above High Bit are unused (PS3.5 8.1.1), yet devices hide overlays there:
             // they leave cleared.
-            let original = gantry_store::decode_header(&stored.original)?;
+            // The pixel module is kept by de-identification: its geometry is read from the
+            // header being written, without decoding the original again.
             let reader: Box<dyn std::io::Read + Send> =
-                match gantry_redact::Geometry::from_header(&original) {
+                match gantry_redact::Geometry::from_header(header) {
                     Ok(g) => Box::new(HighBitsCleared::new(reader, &g)),
                     Err(_) => Box::new(reader),
                 };
@@ -530,7 +531,7 @@ fn write_pixels(
             .map_err(|e| e.to_string())
         }
         (PixelLayout::Encapsulated { .. }, ExportSyntax::Native) => {
-            let original = gantry_store::decode_header(&stored.original)?;
+            let original = crate::header::decode_original_raw(&stored.original)?;
             let (data, geometry) = crate::pixels::read_source_pixels(record, &original)?;
             let attributes =
                 crate::redact::attributes(&original, &geometry, &record.syntax.uid, false)?;
@@ -653,7 +654,7 @@ impl<R: std::io::Read> std::io::Read for HighBitsCleared<R> {
 }
 
 /// The elements of a stored header that a file's path and meta group need.
-const FACTS: [Tag; 9] = [
+const FACTS: [Tag; 17] = [
     Tag(0x0008, 0x0016), // SOP Class UID
     Tag(0x0008, 0x0018), // SOP Instance UID
     Tag(0x0008, 0x0060), // Modality
@@ -662,7 +663,16 @@ const FACTS: [Tag; 9] = [
     Tag(0x0020, 0x000E), // Series Instance UID
     Tag(0x0020, 0x0011), // Series Number
     Tag(0x0020, 0x0013), // Instance Number
+    // The image pixel module: the geometry whose bits above High Bit export clears.
+    Tag(0x0028, 0x0002), // Samples per Pixel
+    Tag(0x0028, 0x0004), // Photometric Interpretation
+    Tag(0x0028, 0x0006), // Planar Configuration
+    Tag(0x0028, 0x0008), // Number of Frames
+    Tag(0x0028, 0x0010), // Rows
+    Tag(0x0028, 0x0011), // Columns
     Tag(0x0028, 0x0100), // Bits Allocated
+    Tag(0x0028, 0x0101), // Bits Stored
+    Tag(0x0028, 0x0103), // Pixel Representation
 ];
 
 /// Those elements, read without decoding the whole blob; `None` when the blob holds

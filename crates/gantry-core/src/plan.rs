@@ -1,0 +1,207 @@
+//! The per-instance plan: what audit derives from its one decode of an original header
+//! besides the findings, namely the de-identified header anonymize writes and the
+//! originals seal keeps. It is persisted with the basis it was made on, so seal and
+//! anonymize (in this process or a later one) act on it without decoding the original or
+//! evaluating the rules again; an instance whose plan is missing or stale is derived
+//! afresh, the same way.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use dicom_core::value::DataSetSequence;
+use dicom_core::{DataElement, Tag, VR};
+use dicom_object::InMemDicomObject;
+use gantry_store::{InstancePlan, StoredInstance, decode_header, encode_header};
+use sha2::{Digest, Sha256};
+
+use crate::audit::{Prepared, RiskReport, Stage, sop_class};
+use crate::engine::{Engine, add_markers};
+use crate::error::{GantryError, Result};
+use crate::identity::patient_key;
+use crate::pseudonym::Secret;
+use crate::rules::Rules;
+use crate::session::Session;
+
+/// Encrypted Attributes Sequence (0400,0500): where the sealed originals go.
+const SEAL_TAG: Tag = Tag(0x0400, 0x0500);
+
+/// What a plan depends on besides its own original header: Gantry's version, the config
+/// and secret (their fingerprint), and the set of instances whose identities were
+/// collected (the store's instance generation: every insert or delete changes it, and
+/// with it the identities every instance is checked against).
+pub(crate) fn basis(fingerprint: &str, generation: i64) -> Vec<u8> {
+    let mut hasher = Sha256::new();
+    for part in [
+        env!("CARGO_PKG_VERSION").as_bytes(),
+        fingerprint.as_bytes(),
+        &generation.to_le_bytes(),
+    ] {
+        hasher.update((part.len() as u64).to_le_bytes());
+        hasher.update(part);
+    }
+    hasher.finalize().to_vec()
+}
+
+/// The de-identified header anonymize writes (markers included, seal excluded).
+pub(crate) fn deidentify(
+    prepared: &Prepared,
+    engine: &Engine<'_>,
+    rules: &Rules<'_>,
+    original: &InMemDicomObject,
+) -> std::result::Result<InMemDicomObject, String> {
+    let patient = prepared
+        .patient(&patient_key(original))
+        .ok_or("patient identity was not collected")?;
+    let mut header = engine.anonymize(original, &sop_class(original), patient);
+    add_markers(&mut header, rules);
+    Ok(header)
+}
+
+/// The originals of every top-level attribute that de-identification changes or removes:
+/// the single item of the Modified Attributes Sequence. A sequence with any change inside
+/// is sealed whole, as re-identification replaces top-level attributes.
+///
+/// `raw` is the header as stored, when reading it changed values (UN re-read, ISO 2022
+/// decoded): the sealed elements are then taken from it, so recovery gives back the
+/// original encoding, not Gantry's reading of it.
+pub(crate) fn modified_attributes(
+    original: &InMemDicomObject,
+    deidentified: &InMemDicomObject,
+    raw: Option<&InMemDicomObject>,
+) -> InMemDicomObject {
+    let source = raw.unwrap_or(original);
+    let mut out = InMemDicomObject::new_empty();
+    for element in original.iter() {
+        let tag = element.header().tag;
+        match deidentified.get(tag) {
+            Some(now) if now == element => {}
+            _ => {
+                out.put(source.get(tag).unwrap_or(element).clone());
+            }
+        }
+    }
+    // The sealed originals are text in the original's character set: the item says which
+    // (without it, a UTF-8 name cannot be encoded, and could not be read back).
+    if out.iter().next().is_some()
+        && let Some(charset) = source.get(dicom_dictionary_std::tags::SPECIFIC_CHARACTER_SET)
+    {
+        out.put(charset.clone());
+    }
+    out
+}
+
+/// The plan of one instance, from its decoded original (and the header as stored, when
+/// reading changed it).
+pub(crate) fn make(
+    prepared: &Prepared,
+    engine: &Engine<'_>,
+    rules: &Rules<'_>,
+    (original, raw): (&InMemDicomObject, Option<&InMemDicomObject>),
+    basis: &[u8],
+) -> std::result::Result<InstancePlan, String> {
+    let deidentified = deidentify(prepared, engine, rules, original)?;
+    let modified = modified_attributes(original, &deidentified, raw);
+    Ok(InstancePlan {
+        basis: basis.to_vec(),
+        deidentified: encode_header(&deidentified)
+            .map_err(|e| format!("the de-identified header cannot be encoded: {e}"))?,
+        modified: encode_header(&modified)
+            .map_err(|e| format!("the modified attributes cannot be encoded: {e}"))?,
+    })
+}
+
+/// A keyed digest of what is sealed (the encoded originals), and for which key.
+pub(crate) fn seal_digest(secret: &Secret, key_id: &str, modified: &[u8]) -> Vec<u8> {
+    secret.digest(&[key_id.as_bytes(), modified]).to_vec()
+}
+
+/// The de-identified header with a sealed item as the only item of its Encrypted
+/// Attributes Sequence. The item is spliced into the encoded header in tag order, the
+/// rest copied byte for byte; only a header the walk does not know is decoded for it.
+pub(crate) fn with_seal(deidentified: &[u8], item: &[u8]) -> std::result::Result<Vec<u8>, String> {
+    if let Some(element) = gantry_store::encode_sequence(SEAL_TAG, &[item])
+        && let Some(out) = gantry_store::splice_element(deidentified, SEAL_TAG, &element)
+    {
+        return Ok(out);
+    }
+    let mut header = crate::header::decode_deidentified(deidentified)?;
+    header.put(DataElement::new(
+        SEAL_TAG,
+        VR::SQ,
+        DataSetSequence::from(vec![decode_header(item)?]),
+    ));
+    encode_header(&header).map_err(|e| format!("cannot encode: {e}"))
+}
+
+/// What seal and anonymize act on: the plans audit stored, and the means to derive one
+/// afresh for an instance whose plan is missing or stale.
+pub(crate) struct Plans {
+    /// The basis a current plan was made on.
+    pub basis: Vec<u8>,
+    /// The project secret (seal digests are keyed by it).
+    pub secret: Secret,
+    /// Patients' identities, collected only when some instance needs a fresh plan.
+    pub prepared: Option<Arc<Prepared>>,
+}
+
+impl Plans {
+    /// The plan of `stored`: as stored when current, else derived from its original.
+    pub fn of<'a>(
+        &self,
+        stored: &'a StoredInstance,
+        derive: Option<(&Engine<'_>, &Rules<'_>)>,
+    ) -> std::result::Result<Cow<'a, InstancePlan>, String> {
+        if let Some(plan) = &stored.plan
+            && plan.basis == self.basis
+        {
+            return Ok(Cow::Borrowed(plan));
+        }
+        let (Some(prepared), Some((engine, rules))) = (self.prepared.as_deref(), derive) else {
+            return Err("no current plan: run audit again".into());
+        };
+        let (original, raw) = crate::header::decode_original_and_raw(&stored.original)
+            .map_err(|e| format!("stored header cannot be decoded: {e}"))?;
+        make(
+            prepared,
+            engine,
+            rules,
+            (&original, raw.as_ref()),
+            &self.basis,
+        )
+        .map(Cow::Owned)
+    }
+}
+
+impl Session {
+    /// The plans seal and anonymize act on, checked against the audit `report` the step
+    /// was asked to act on. Patients' identities are collected again only when some
+    /// instance has no plan made on the current basis (ingested since the audit, or
+    /// audited by another version).
+    pub(crate) fn plans_for(&mut self, report: &RiskReport) -> Result<Plans> {
+        if report.stage != Stage::Audit {
+            return Err(GantryError::Order(
+                "this step needs the report of an audit, not of a verify".into(),
+            ));
+        }
+        let secret = self.secret()?;
+        let fingerprint = crate::audit::fingerprint(self.config()?, &secret)?;
+        if report.fingerprint != fingerprint {
+            return Err(GantryError::Order(
+                "the configuration or the project secret changed since this audit; run the audit again"
+                    .into(),
+            ));
+        }
+        let basis = basis(&fingerprint, self.store.instances_generation()?);
+        let prepared = if self.store.unplanned_count(&basis)? > 0 {
+            let prepared = self.prepare()?;
+            Some(prepared).filter(|p| self::basis(&p.fingerprint, p.generation) == basis)
+        } else {
+            None
+        };
+        Ok(Plans {
+            basis,
+            secret,
+            prepared,
+        })
+    }
+}
