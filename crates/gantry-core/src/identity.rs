@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use dicom_core::{Tag, VR};
 use dicom_object::InMemDicomObject;
 use serde::Serialize;
@@ -482,9 +482,14 @@ impl IdentifierSet {
         for group in &mut groups {
             group.sort_by_key(|&at| std::cmp::Reverse(items[at].0.len()));
         }
+        // A contiguous NFA, never a DFA: a case-insensitive DFA of one patient's dozen
+        // identifiers takes about 400 KB, and one matcher is kept per patient for the whole
+        // run (at 10,000 files that was two thirds of the heap, and it grew with every
+        // patient); the NFA takes a few KB and scans these short values as fast.
         let automaton = AhoCorasickBuilder::new()
             .ascii_case_insensitive(true)
             .match_kind(MatchKind::LeftmostLongest)
+            .kind(Some(AhoCorasickKind::ContiguousNFA))
             .build(&patterns)
             .ok();
         // The raw scan looks for identifiers of 4 or more characters anywhere in encoded
@@ -497,6 +502,7 @@ impl IdentifierSet {
             .collect();
         let raw_automaton = AhoCorasickBuilder::new()
             .ascii_case_insensitive(true)
+            .kind(Some(AhoCorasickKind::ContiguousNFA))
             .build(raw.iter().map(|(t, _)| t))
             .ok();
         let raw = raw.into_iter().map(|(t, k)| (t.to_string(), k)).collect();

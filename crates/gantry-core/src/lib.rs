@@ -12,6 +12,29 @@
 //! [`recover_identities`] opens the sealed originals for authorised people. Long
 //! operations report to a [`Progress`].
 //!
+//! # Where each checkpoint lives
+//!
+//! | # | checkpoint | method | module |
+//! |---|------------|--------|--------|
+//! | 1 | ingest | [`Session::ingest`] | `ingest` (walk, parse, index) |
+//! | 2 | examine | [`Session::examine`] | `examine` |
+//! | 3 | config | [`Session::setup_config`], [`Session::load_config`] | `config` (skeleton, profile, machine rules, check) |
+//! | 4 | audit | [`Session::audit`] | `audit` (findings), `plan` (what seal and anonymize act on) |
+//! | 5 | seal | [`Session::preserve_identities`] (CLI `lock`) | `seal` |
+//! | 6 | anonymize | [`Session::anonymize_metadata`] | `anonymize` |
+//! | 7 | redact | [`Session::redact_pixels`] | `redact`, `pixels` (pixel plan, findings) |
+//! | 8 | verify | [`Session::verify`] | `audit` (the same check at the verify stage) |
+//! | 9 | export | [`Session::export`] | `export` (gate, layout, file writing) |
+//!
+//! Leaves the checkpoints share: `rules` and `engine` (what each attribute gets and
+//! applying it), `identity` (patient keys, identifiers and their echoes), `detect` (PHI in
+//! free text), `charset`, `dates`, `pseudonym` (keyed pseudonyms, UIDs, date offsets) and
+//! `header` (tag paths, decoding, [`decode_counts`]). The audit decodes each original
+//! header once (after the identity pass) and stores a plan per instance: the
+//! de-identified header and the originals to seal, with the basis they were made on.
+//! Seal and anonymize act on it, in the same process or a later one, and derive afresh
+//! only an instance whose plan is stale.
+//!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! # let dir = tempfile::tempdir()?;

@@ -6,7 +6,7 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use gantry_crypto::{KeyFile, Sealer};
-use gantry_store::{decode_header, encode_header};
+use gantry_store::encode_header;
 use serde::Serialize;
 
 use crate::audit::{Prepared, RiskReport, Unreadable};
@@ -164,15 +164,25 @@ impl Session {
                 {
                     return Ok(None);
                 }
-                // The originals, small beside the header, are decoded to be sealed.
-                let modified = decode_header(&plan.modified)
-                    .map_err(|e| format!("the planned originals cannot be decoded: {e}"))?;
-                let item = sealing.sealer.seal(&modified).map_err(|e| e.to_string())?;
+                // The planned originals are sealed as encoded, never decoded again.
+                // (Counted by a walk of their top level; only one the walk does not know,
+                // such as a UN value of undefined length, is decoded to be counted.)
+                let attributes = match gantry_store::scan_header(&plan.modified, &[]) {
+                    Some(scan) => scan.count,
+                    None => gantry_store::decode_header(&plan.modified)
+                        .map_err(|e| format!("the planned originals cannot be read: {e}"))?
+                        .iter()
+                        .count(),
+                } as u64;
+                let item = sealing
+                    .sealer
+                    .seal_encoded(&plan.modified)
+                    .map_err(|e| e.to_string())?;
                 let blob = encode_header(&item)?;
                 Ok(Some(NewSeal {
                     digest,
                     blob,
-                    attributes: modified.iter().count() as u64,
+                    attributes,
                 }))
             },
             |store, batch| {

@@ -41,7 +41,7 @@ pub use recipients::{PBKDF2_ROUNDS, PasswordKek};
 pub use sealed::{
     ENCRYPTED_ATTRIBUTES_SEQUENCE, ENCRYPTED_CONTENT, ENCRYPTED_CONTENT_TRANSFER_SYNTAX_UID,
     MODIFIED_ATTRIBUTES_SEQUENCE, Sealer, Unsealer, decode_modified_attributes,
-    encode_modified_attributes,
+    encode_modified_attributes, wrap_modified_attributes,
 };
 
 mod envelope;

@@ -48,6 +48,23 @@ pub fn encode_modified_attributes(originals: &InMemDicomObject) -> Result<Vec<u8
     Ok(out)
 }
 
+/// [`encode_modified_attributes`] of originals already encoded: `item` is their data set
+/// in Explicit VR Little Endian (as a header blob holds it), wrapped without decoding it
+/// into the same bytes, undefined lengths included.
+pub fn wrap_modified_attributes(item: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(item.len() + 36);
+    out.extend_from_slice(&MODIFIED_ATTRIBUTES_SEQUENCE.group().to_le_bytes());
+    out.extend_from_slice(&MODIFIED_ATTRIBUTES_SEQUENCE.element().to_le_bytes());
+    out.extend_from_slice(b"SQ\0\0");
+    out.extend_from_slice(&u32::MAX.to_le_bytes());
+    out.extend_from_slice(&[0xFE, 0xFF, 0x00, 0xE0]);
+    out.extend_from_slice(&u32::MAX.to_le_bytes());
+    out.extend_from_slice(item);
+    out.extend_from_slice(&[0xFE, 0xFF, 0x0D, 0xE0, 0, 0, 0, 0]);
+    out.extend_from_slice(&[0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0]);
+    out
+}
+
 /// The single item of the Modified Attributes Sequence in a decrypted plaintext.
 pub fn decode_modified_attributes(plaintext: &[u8]) -> Result<InMemDicomObject> {
     let data = InMemDicomObject::read_dataset_with_ts(plaintext, explicit_le()?)
@@ -136,15 +153,26 @@ impl Sealer {
     /// An item of the Encrypted Attributes Sequence holding `originals`, sealed. Content
     /// keys and IVs are random: two seals of the same values differ.
     pub fn seal(&self, originals: &InMemDicomObject) -> Result<InMemDicomObject> {
-        let content = self.seal_content(originals)?;
-        Ok(InMemDicomObject::from_element_iter([
+        Ok(Self::item(self.seal_content(originals)?))
+    }
+
+    /// [`Sealer::seal`] of originals already encoded as an Explicit VR Little Endian data
+    /// set (a header blob): they are sealed as they are, not decoded and encoded again.
+    pub fn seal_encoded(&self, originals: &[u8]) -> Result<InMemDicomObject> {
+        let plaintext = Zeroizing::new(wrap_modified_attributes(originals));
+        let content = envelope::seal(&plaintext, self.key.as_ref(), self.password.as_ref())?;
+        Ok(Self::item(content))
+    }
+
+    fn item(content: Vec<u8>) -> InMemDicomObject {
+        InMemDicomObject::from_element_iter([
             DataElement::new(
                 ENCRYPTED_CONTENT_TRANSFER_SYNTAX_UID,
                 VR::UI,
                 PrimitiveValue::from(EXPLICIT_VR_LITTLE_ENDIAN),
             ),
             DataElement::new(ENCRYPTED_CONTENT, VR::OB, PrimitiveValue::from(content)),
-        ]))
+        ])
     }
 }
 
@@ -292,6 +320,18 @@ mod tests {
         );
         let back = decode_modified_attributes(&bytes).unwrap();
         assert_eq!(text(&back, tags::PATIENT_ID), "MRN46310803");
+    }
+
+    #[test]
+    fn encoded_originals_wrap_into_the_same_plaintext() {
+        let mut item = Vec::new();
+        originals()
+            .write_dataset_with_ts(&mut item, explicit_le().unwrap())
+            .unwrap();
+        assert_eq!(
+            wrap_modified_attributes(&item),
+            encode_modified_attributes(&originals()).unwrap()
+        );
     }
 
     #[test]

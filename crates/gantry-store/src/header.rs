@@ -138,6 +138,8 @@ pub struct ScannedHeader {
     pub first_tag: dicom_core::Tag,
     /// The highest top-level tag in the blob.
     pub last_tag: dicom_core::Tag,
+    /// How many top-level elements the blob holds.
+    pub count: usize,
 }
 
 /// Walks the top level of a blob written by [`encode_header`] (Explicit VR Little
@@ -151,11 +153,13 @@ pub fn scan_header(blob: &[u8], wanted: &[dicom_core::Tag]) -> Option<ScannedHea
         elements: Vec::new(),
         first_tag: Tag(0xFFFF, 0xFFFF),
         last_tag: Tag(0, 0),
+        count: 0,
     };
     while at < blob.len() {
         let (tag, vr, len, value_at) = element_header(blob, at)?;
         out.first_tag = out.first_tag.min(tag);
         out.last_tag = tag;
+        out.count += 1;
         if len == u32::MAX {
             if vr != VR::SQ {
                 return None;
