@@ -156,6 +156,13 @@ enum Command {
         /// Number of patients.
         #[arg(long, default_value_t = 6)]
         patients: usize,
+        /// Instead: about this many tiny files of many patients, without junk (the dump
+        /// the file-count benchmarks run on).
+        #[arg(long, value_name = "N", conflicts_with_all = ["seed", "patients"])]
+        small_files: Option<usize>,
+        /// Also write a `machines:` config section covering the dump's burned-in text.
+        #[arg(long, value_name = "FILE")]
+        rules: Option<PathBuf>,
     },
 }
 
@@ -491,13 +498,22 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             out,
             seed,
             patients,
+            small_files,
+            rules,
         } => {
-            let spec = gantry_synth::DumpSpec {
-                seed: *seed,
-                patients: *patients,
-                ..Default::default()
+            let spec = match small_files {
+                Some(n) => gantry_synth::DumpSpec::many_small_files(*n),
+                None => gantry_synth::DumpSpec {
+                    seed: *seed,
+                    patients: *patients,
+                    ..Default::default()
+                },
             };
             let dump = gantry_synth::generate(out, &spec).map_err(|e| e.to_string())?;
+            if let Some(rules) = rules {
+                std::fs::write(rules, dump.machine_rules())
+                    .map_err(|e| format!("{}: {e}", rules.display()))?;
+            }
             println!(
                 "wrote {} instances of {} patients and {} junk files to {}",
                 dump.instances.len(),

@@ -33,7 +33,7 @@ pub(crate) struct PatientContext {
     /// The date offset in days (0 when dates are not shifted).
     pub offset: i32,
     /// Every identifier of the patient, for echo searches.
-    pub matcher: EchoMatcher,
+    pub matcher: crate::identity::LazyMatcher,
     /// A digest of those identifiers: what a cached verification result depends on.
     pub identity_digest: [u8; 32],
 }
@@ -564,7 +564,7 @@ impl Engine<'_> {
                     found(
                         RuleSource::IdentifierEcho { identifier: kind },
                         Planned::Remove,
-                        id,
+                        &id,
                     );
                 } else if texty && let Some((id, kind)) = self.everyone.find_in_bytes(&bytes) {
                     found(

@@ -605,6 +605,76 @@ fn is_word_char(c: Option<char>) -> bool {
     c.is_some_and(char::is_alphanumeric)
 }
 
+/// How many patients' matchers are kept built at once. A matcher takes tens of KB; a
+/// session has one per patient, but instances are read in the order they were indexed, so
+/// one patient's come together and a small set of recent matchers serves nearly every
+/// look-up: memory stays flat however many patients a dump has.
+const RECENT_MATCHERS: usize = 128;
+
+/// The most recently used matchers, kept alive; the rest are built again when needed.
+pub(crate) type RecentMatchers =
+    std::sync::Arc<std::sync::Mutex<std::collections::VecDeque<std::sync::Arc<EchoMatcher>>>>;
+
+/// A patient's identifiers, and their [`EchoMatcher`] built on first use and dropped when
+/// no recent use keeps it: the same answers as the matcher itself, in bounded memory.
+pub(crate) struct LazyMatcher {
+    set: IdentifierSet,
+    built: std::sync::Mutex<std::sync::Weak<EchoMatcher>>,
+    recent: RecentMatchers,
+}
+
+impl LazyMatcher {
+    /// The matcher of `set`, sharing `recent` with the other patients of a session.
+    pub fn new(set: IdentifierSet, recent: RecentMatchers) -> LazyMatcher {
+        LazyMatcher {
+            set,
+            built: std::sync::Mutex::new(std::sync::Weak::new()),
+            recent,
+        }
+    }
+
+    /// A list that keeps the recently used matchers of a session alive.
+    pub fn recent() -> RecentMatchers {
+        Default::default()
+    }
+
+    /// The built matcher (built now, when no recent use keeps it).
+    pub fn get(&self) -> std::sync::Arc<EchoMatcher> {
+        // A poisoned lock only means another thread panicked while holding it: the Weak
+        // inside is still sound.
+        let mut built = self.built.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(matcher) = built.upgrade() {
+            return matcher;
+        }
+        let matcher = std::sync::Arc::new(self.set.matcher());
+        *built = std::sync::Arc::downgrade(&matcher);
+        drop(built);
+        let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        recent.push_back(matcher.clone());
+        while recent.len() > RECENT_MATCHERS {
+            recent.pop_front();
+        }
+        matcher
+    }
+
+    /// [`EchoMatcher::find_normalized`].
+    pub fn find_normalized(&self, normal: &str) -> Option<IdentifierKind> {
+        self.get().find_normalized(normal)
+    }
+
+    /// [`EchoMatcher::clean`].
+    pub fn clean(&self, text: &str) -> String {
+        self.get().clean(text)
+    }
+
+    /// [`EchoMatcher::find_in_bytes`], the identifier found owned.
+    pub fn find_in_bytes(&self, bytes: &[u8]) -> Option<(String, IdentifierKind)> {
+        self.get()
+            .find_in_bytes(bytes)
+            .map(|(text, kind)| (text.to_string(), kind))
+    }
+}
+
 impl EchoMatcher {
     /// Every echo in `text`: byte ranges in the normalized text, and what they are.
     ///

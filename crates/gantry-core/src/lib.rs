@@ -23,7 +23,7 @@
 //! | 5 | seal | [`Session::preserve_identities`] (CLI `lock`) | `seal` |
 //! | 6 | anonymize | [`Session::anonymize_metadata`] | `anonymize` |
 //! | 7 | redact | [`Session::redact_pixels`] | `redact`, `pixels` (pixel plan, findings) |
-//! | 8 | verify | [`Session::verify`] | `audit` (the same check at the verify stage) |
+//! | 8 | verify | [`Session::verify`] | `verify` (on the check `audit` defines; also export's gate) |
 //! | 9 | export | [`Session::export`] | `export` (gate, layout, file writing) |
 //!
 //! Leaves the checkpoints share: `rules` and `engine` (what each attribute gets and
@@ -118,3 +118,4 @@ mod report;
 mod rules;
 mod seal;
 mod session;
+mod verify;

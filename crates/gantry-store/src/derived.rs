@@ -181,6 +181,42 @@ impl Store {
         rows.collect::<rusqlite::Result<_>>().map_err(self.db_err())
     }
 
+    /// Up to `limit` files export recorded for `out_dir`, in path order, after the path
+    /// `after` (from the first for `None`): the way to read them all in bounded memory.
+    pub fn exports_page(
+        &self,
+        out_dir: &Path,
+        after: Option<&Path>,
+        limit: usize,
+    ) -> Result<Vec<ExportRecord>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT instance_id, path, sop_instance_uid, sha256, size, safe, pixels FROM exports
+                 WHERE out_dir = ?1 AND (?2 IS NULL OR path > ?2) ORDER BY path LIMIT ?3",
+            )
+            .map_err(self.db_err())?;
+        let rows = stmt
+            .query_map(
+                params![path_text(out_dir), after.map(path_text), limit as i64],
+                export_from_row,
+            )
+            .map_err(self.db_err())?;
+        rows.collect::<rusqlite::Result<_>>().map_err(self.db_err())
+    }
+
+    /// Whether every file export recorded for `out_dir` passed the safe gate (true when
+    /// there is none).
+    pub fn exports_all_safe(&self, out_dir: &Path) -> Result<bool> {
+        self.conn
+            .query_row(
+                "SELECT COUNT(*) = 0 FROM exports WHERE out_dir = ?1 AND safe = 0",
+                [path_text(out_dir)],
+                |r| r.get(0),
+            )
+            .map_err(self.db_err())
+    }
+
     /// The files export recorded in `out_dir` for the instances with row ids in
     /// `first..=last` (a batch), in id order.
     pub fn exports_between(

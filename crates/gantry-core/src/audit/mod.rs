@@ -1,6 +1,7 @@
 //! Checkpoint 4, audit: every trace of identity the config and the standard name, in
-//! every instance, at every depth; and checkpoint 8, verify, the same audit of the
-//! de-identified headers plus checks that trust nothing anonymize did.
+//! every instance, at every depth, and the plan of each instance (`crate::plan`). The
+//! check it defines ([`CheckContext`]) is also checkpoint 8's (`crate::verify`), at the
+//! verify stage, and export's safe gate.
 
 mod report;
 
@@ -17,10 +18,9 @@ pub use report::{Finding, RiskReport, Stage, Unreadable};
 use crate::config::Config;
 use crate::engine::{ElementFinding, Engine, PatientContext, marker_findings};
 use crate::error::{GantryError, Result};
-use crate::header::TagPath;
 use crate::identity::{Demographics, IdentifierSet, patient_key};
 use crate::pseudonym::Secret;
-use crate::rules::{DatePolicy, Planned, RuleSource, Rules, is_class_uid_tag, is_well_known_uid};
+use crate::rules::{DatePolicy, Rules};
 use crate::session::Session;
 
 /// Everything the per-instance work needs, shared by the threads.
@@ -129,6 +129,7 @@ impl Session {
         let everyone = everyone.matcher();
         let rules = Rules::new(&config);
         let jitter = config.date_jitter.unwrap_or_default();
+        let recent = crate::identity::LazyMatcher::recent();
         let patients = identities
             .into_par_iter()
             .map(|(key, set)| {
@@ -139,8 +140,8 @@ impl Session {
                 let context = PatientContext {
                     pseudonym: secret.patient_pseudonym(&config.pseudonym_prefix, &key),
                     offset,
-                    matcher: set.matcher(),
                     identity_digest: set.digest(),
+                    matcher: crate::identity::LazyMatcher::new(set, recent.clone()),
                 };
                 (key, context)
             })
@@ -182,14 +183,6 @@ impl Session {
         })?;
         report.id = id;
         Ok(report)
-    }
-
-    /// Checkpoint 8 (metadata): audits the de-identified headers again. Clean means every
-    /// rule is satisfied, no original UID survives, and no identifier of the patient is
-    /// found anywhere in the header's text or bytes.
-    pub fn verify(&mut self) -> Result<RiskReport> {
-        let prepared = self.prepare()?;
-        self.check(Stage::Verify, &prepared)
     }
 
     pub(crate) fn check(&mut self, stage: Stage, prepared: &Prepared) -> Result<RiskReport> {
@@ -421,124 +414,10 @@ impl CheckContext<'_> {
                 Ok(findings)
             }
             Stage::Verify => {
-                let Some(blob) = &stored.deidentified else {
-                    return Ok(vec![ElementFinding {
-                        path: TagPath::default(),
-                        vr: String::new(),
-                        value: "(not de-identified)".into(),
-                        rule: RuleSource::Survived,
-                        action: Planned::Block,
-                    }]);
-                };
-                let mut current = final_header(blob, stored.redacted.as_ref())?;
-                // Gantry's own seal is ciphertext for the session's key: it is checked by
-                // its presence, not by the rules, which count any other Encrypted
-                // Attributes Sequence as identity to remove.
-                let sealed = self.required_key.is_some()
-                    && current.remove_element(gantry_crypto::ENCRYPTED_ATTRIBUTES_SEQUENCE);
-                let mut findings = self.engine.check(&current, original, &sop, patient);
-                findings.extend(marker_findings(&current));
-                // The original's UIDs, collected once: for UI elements and for text.
-                let mut original_uids = Vec::new();
-                if !self
-                    .prepared
-                    .config
-                    .has_option(crate::config::ProfileOption::RetainUids)
-                {
-                    collect_uids(original, None, &mut |_, v| {
-                        original_uids.push(v.to_string())
-                    });
-                    original_uids.sort();
-                    original_uids.dedup();
-                }
-                findings.extend(surviving_uids(&current, &original_uids));
-                let original_uids = crate::engine::OriginalUids::new(&original_uids);
-                // The independent scan: a place already reported is not reported twice.
-                for extra in self.engine.scan_exported(&current, &original_uids, patient) {
-                    if !findings.iter().any(|f| f.path == extra.path) {
-                        findings.push(extra);
-                    }
-                }
-                if let Some(key_id) = self.required_key
-                    && !sealed
-                {
-                    findings.push(ElementFinding {
-                        path: TagPath::root(gantry_crypto::ENCRYPTED_ATTRIBUTES_SEQUENCE),
-                        vr: "SQ".into(),
-                        value: format!("originals not sealed for key {key_id}"),
-                        rule: RuleSource::IdentityMarker,
-                        action: Planned::Block,
-                    });
-                }
+                let mut findings =
+                    crate::verify::deidentified_findings(self, stored, original, &sop, patient)?;
                 findings.extend(pixel_findings(true));
                 Ok(findings)
-            }
-        }
-    }
-}
-
-/// The header an instance is exported with: the de-identified header, with the elements
-/// that describe its redacted pixels laid over it.
-pub(crate) fn final_header(
-    deidentified: &[u8],
-    redacted: Option<&gantry_store::RedactedPixels>,
-) -> std::result::Result<InMemDicomObject, String> {
-    let header = crate::header::decode_deidentified(deidentified)
-        .map_err(|e| format!("de-identified header cannot be decoded: {e}"))?;
-    match redacted {
-        Some(r) => crate::pixels::overlay(&header, &r.attributes),
-        None => Ok(header),
-    }
-}
-
-/// UI values of the de-identified header that are UIDs of the original (`originals`,
-/// sorted; empty under Retain UIDs).
-fn surviving_uids(current: &InMemDicomObject, originals: &[String]) -> Vec<ElementFinding> {
-    let mut out = Vec::new();
-    if originals.is_empty() {
-        return out;
-    }
-    collect_uids(current, None, &mut |path, v| {
-        if originals.binary_search_by(|o| o.as_str().cmp(v)).is_ok() {
-            out.push(ElementFinding {
-                path: path.clone(),
-                vr: "UI".into(),
-                value: v.chars().take(64).collect(),
-                rule: RuleSource::Survived,
-                action: Planned::RemapUid,
-            });
-        }
-    });
-    out
-}
-
-fn collect_uids(
-    object: &InMemDicomObject,
-    parent: Option<(&TagPath, usize)>,
-    found: &mut dyn FnMut(&TagPath, &str),
-) {
-    use dicom_core::header::Header;
-    for element in object.iter() {
-        let tag = element.tag();
-        let path = match parent {
-            Some((p, i)) => p.child(i, tag),
-            None => TagPath::root(tag),
-        };
-        if let Some(items) = element.items() {
-            if path.depth() < gantry_store::MAX_SEQUENCE_DEPTH {
-                for (i, item) in items.iter().enumerate() {
-                    collect_uids(item, Some((&path, i)), found);
-                }
-            }
-        } else if element.vr() == dicom_core::VR::UI
-            && !is_class_uid_tag(tag)
-            && let Ok(values) = element.to_multi_str()
-        {
-            for v in values.iter() {
-                let v = v.trim_end_matches(['\0', ' ']);
-                if !v.is_empty() && !is_well_known_uid(v) {
-                    found(&path, v);
-                }
             }
         }
     }

@@ -23,10 +23,11 @@ use serde::{Deserialize, Serialize};
 
 pub use report::{Blocked, ExportReport, Stripping};
 
-use crate::audit::{CheckContext, Stage, final_header};
+use crate::audit::{CheckContext, Stage};
 use crate::engine::ElementFinding;
 use crate::error::{GantryError, Result};
 use crate::session::Session;
+use crate::verify::final_header;
 use write::{PixelValue, write_file};
 
 /// The default folder layout: pseudonymous values only.
@@ -239,9 +240,14 @@ impl Export<'_> {
         sync()?;
         record(&mut session.store, &unrecorded)?;
         report.stripped = stripped.total();
-        let records = session.store.exports(&out)?;
-        let all_safe = records.iter().all(|r| r.safe);
-        let (csv, json) = report::write_manifest(&out, &records, all_safe).map_err(io(&out))?;
+        let all_safe = session.store.exports_all_safe(&out)?;
+        let store = &session.store;
+        let (csv, json) = report::write_manifest(&out, all_safe, &mut |after| {
+            store
+                .exports_page(&out, after, report::MANIFEST_PAGE)
+                .map_err(std::io::Error::other)
+        })
+        .map_err(io(&out))?;
         report.manifest_csv = csv;
         report.manifest_json = json;
         report.duration = started.elapsed();

@@ -117,14 +117,7 @@ impl fmt::Display for ExportReport {
     }
 }
 
-/// The manifest: one entry per file, pseudonymous values only.
-#[derive(Serialize)]
-struct Manifest<'a> {
-    gantry: &'static str,
-    safe: bool,
-    files: Vec<ManifestEntry<'a>>,
-}
-
+/// One manifest entry per file, pseudonymous values only.
 #[derive(Serialize)]
 struct ManifestEntry<'a> {
     path: String,
@@ -136,46 +129,73 @@ struct ManifestEntry<'a> {
     pixels: &'a str,
 }
 
+/// How many records a manifest reads at a time: its memory does not grow with the
+/// export.
+pub(crate) const MANIFEST_PAGE: usize = 2048;
+
 /// Writes `manifest.csv` and `manifest.json` in `out_dir` (atomically, like the files),
-/// in path order, so two identical exports write identical manifests.
+/// in path order, so two identical exports write identical manifests. The records come
+/// from `page`, which returns up to [`MANIFEST_PAGE`] records after the given path (the
+/// first ones for `None`) in path order: both files are written as they come, never
+/// held whole.
 pub(crate) fn write_manifest(
     out_dir: &Path,
-    records: &[ExportRecord],
     safe: bool,
+    page: &mut dyn FnMut(Option<&Path>) -> std::io::Result<Vec<ExportRecord>>,
 ) -> std::io::Result<(PathBuf, PathBuf)> {
-    let entries: Vec<ManifestEntry<'_>> = records
-        .iter()
-        .map(|r| ManifestEntry {
-            path: r.path.to_string_lossy().replace('\\', "/"),
-            sop_instance_uid: &r.sop_instance_uid,
-            sha256: &r.sha256,
-            size: r.size,
-            safe: r.safe,
-            pixels: &r.pixels,
-        })
-        .collect();
-    let mut csv = String::from("path,sop_instance_uid,sha256,size,safe,pixels\n");
-    for e in &entries {
-        csv.push_str(&format!(
-            "{},{},{},{},{},{}\n",
-            csv_field(&e.path),
-            e.sop_instance_uid,
-            e.sha256,
-            e.size,
-            e.safe,
-            e.pixels
-        ));
-    }
-    let json = serde_json::to_vec_pretty(&Manifest {
-        gantry: env!("CARGO_PKG_VERSION"),
-        safe,
-        files: entries,
-    })
-    .map_err(std::io::Error::other)?;
     let csv_path = out_dir.join("manifest.csv");
     let json_path = out_dir.join("manifest.json");
-    atomic_write(&csv_path, csv.as_bytes())?;
-    atomic_write(&json_path, &json)?;
+    let (csv_tmp, json_tmp) = (
+        out_dir.join("manifest.csv.gantry-tmp"),
+        out_dir.join("manifest.json.gantry-tmp"),
+    );
+    let mut csv = std::io::BufWriter::new(std::fs::File::create(&csv_tmp)?);
+    let mut json = std::io::BufWriter::new(std::fs::File::create(&json_tmp)?);
+    csv.write_all(b"path,sop_instance_uid,sha256,size,safe,pixels\n")?;
+    write!(
+        json,
+        "{{\n  \"gantry\": {},\n  \"safe\": {safe},\n  \"files\": [",
+        serde_json::to_string(env!("CARGO_PKG_VERSION")).map_err(std::io::Error::other)?
+    )?;
+    let mut after: Option<PathBuf> = None;
+    let mut first = true;
+    loop {
+        let records = page(after.as_deref())?;
+        let Some(last) = records.last() else { break };
+        after = Some(last.path.clone());
+        for r in &records {
+            let entry = ManifestEntry {
+                path: r.path.to_string_lossy().replace('\\', "/"),
+                sop_instance_uid: &r.sop_instance_uid,
+                sha256: &r.sha256,
+                size: r.size,
+                safe: r.safe,
+                pixels: &r.pixels,
+            };
+            writeln!(
+                csv,
+                "{},{},{},{},{},{}",
+                csv_field(&entry.path),
+                entry.sop_instance_uid,
+                entry.sha256,
+                entry.size,
+                entry.safe,
+                entry.pixels
+            )?;
+            json.write_all(if first { b"\n    " } else { b",\n    " })?;
+            serde_json::to_writer(&mut json, &entry).map_err(std::io::Error::other)?;
+            first = false;
+        }
+        if records.len() < MANIFEST_PAGE {
+            break;
+        }
+    }
+    json.write_all(if first { b"]\n}\n" } else { b"\n  ]\n}\n" })?;
+    for (writer, tmp, path) in [(csv, &csv_tmp, &csv_path), (json, &json_tmp, &json_path)] {
+        let file = writer.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        std::fs::rename(tmp, path)?;
+    }
     Ok((csv_path, json_path))
 }
 
@@ -187,10 +207,61 @@ fn csv_field(text: &str) -> String {
     }
 }
 
-fn atomic_write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("gantry-tmp");
-    let mut file = std::fs::File::create(&tmp)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, path)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(i: usize) -> ExportRecord {
+        ExportRecord {
+            instance_id: i as i64,
+            path: PathBuf::from(format!("P{:05}/s,{i}.dcm", i / 7)),
+            sop_instance_uid: format!("2.25.{i}"),
+            sha256: format!("{i:064x}"),
+            size: i as u64,
+            safe: !i.is_multiple_of(3),
+            pixels: "searched".into(),
+        }
+    }
+
+    /// Serves `n` records in path order, a page at a time, as the store does.
+    fn pages(n: usize) -> impl FnMut(Option<&Path>) -> std::io::Result<Vec<ExportRecord>> {
+        let mut all: Vec<ExportRecord> = (0..n).map(record).collect();
+        all.sort_by(|a, b| a.path.cmp(&b.path));
+        move |after| {
+            Ok(all
+                .iter()
+                .filter(|r| after.is_none_or(|a| r.path.as_path() > a))
+                .take(MANIFEST_PAGE)
+                .cloned()
+                .collect())
+        }
+    }
+
+    #[test]
+    fn a_manifest_written_page_by_page_lists_every_file_once_in_order() {
+        for n in [0, 1, MANIFEST_PAGE, 2 * MANIFEST_PAGE + 5] {
+            let dir = tempfile::tempdir().unwrap();
+            let (csv, json) = write_manifest(dir.path(), false, &mut pages(n)).unwrap();
+            let json: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(json).unwrap()).expect("valid JSON");
+            assert_eq!(json["safe"], false);
+            let files = json["files"].as_array().unwrap();
+            assert_eq!(files.len(), n);
+            let csv = std::fs::read_to_string(csv).unwrap();
+            let rows: Vec<&str> = csv.lines().skip(1).collect();
+            assert_eq!(rows.len(), n);
+            let mut expected: Vec<ExportRecord> = (0..n).map(record).collect();
+            expected.sort_by(|a, b| a.path.cmp(&b.path));
+            for ((file, row), want) in files.iter().zip(&rows).zip(&expected) {
+                assert_eq!(file["sop_instance_uid"], want.sop_instance_uid.as_str());
+                assert_eq!(file["path"], want.path.to_str().unwrap());
+                assert_eq!(file["safe"], want.safe);
+                // A comma in a path is quoted in the CSV.
+                assert!(
+                    row.starts_with(&format!("\"{}\",", want.path.display())),
+                    "{row}"
+                );
+            }
+        }
+    }
 }
