@@ -42,7 +42,7 @@ fi
 
 now() { date +%s.%N; }
 calc() { awk "BEGIN { print $* }"; }
-count() { find "$1" -type f -name '*.dcm' 2>/dev/null | wc -l; }
+count() { { find "$1" -type f -name '*.dcm' 2>/dev/null || true; } | wc -l; }
 median() { sort -g | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
 
 bench() {
@@ -63,7 +63,7 @@ bench() {
         t_dcm+=("$(calc "$(now) - $s")")
         w_dcm=$(count "$work/$name-dcm$r")
         s=$(now)
-        "$gantry" --database "$work/$name-$r.db" run "$input" --config "$config" \
+        "$gantry" --db "$work/$name-$r.db" run "$input" --config "$config" \
             --out "$work/$name-gantry$r" --key "$work/$name.key" >"$work/$name-gantry$r.log" 2>&1 || true
         t_gantry+=("$(calc "$(now) - $s")")
         w_gantry=$(count "$work/$name-gantry$r")

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::audit::{Prepared, RiskReport, Unreadable};
+use crate::audit::{RiskReport, Unreadable};
 use crate::error::Result;
 use crate::plan::{seal_digest, with_seal};
 use crate::report::{duration_secs, per_second};
@@ -62,13 +62,6 @@ impl Session {
         let started = Instant::now();
         let plans = self.plans_for(report)?;
         let required_key = self.required_key_id()?;
-        let rules = plans.prepared.as_deref().map(Prepared::rules);
-        let engine = plans
-            .prepared
-            .as_deref()
-            .zip(rules.as_ref())
-            .map(|(p, r)| p.engine(r));
-        let derive = engine.as_ref().zip(rules.as_ref());
         let mut out = AnonymizeReport {
             instances: 0,
             written: 0,
@@ -77,66 +70,69 @@ impl Session {
             sealed: required_key.is_some(),
             duration: Duration::ZERO,
         };
-        self.for_each_instance(
-            "anonymize",
-            |stored| -> std::result::Result<Vec<u8>, String> {
-                let plan = plans.of(stored, derive)?;
-                let Some(key_id) = &required_key else {
-                    return Ok(match plan {
-                        std::borrow::Cow::Borrowed(plan) => plan.deidentified.clone(),
-                        std::borrow::Cow::Owned(plan) => plan.deidentified,
-                    });
-                };
-                let wanted = seal_digest(&plans.secret, key_id, &plan.modified);
-                match &stored.sealed {
-                    Some(sealed) if sealed.key_id == *key_id && sealed.digest == wanted => {
-                        with_seal(&plan.deidentified, &sealed.item)
+        let prepared = plans.prepared.clone();
+        crate::plan::with_derive(prepared.as_deref(), |derive| {
+            self.for_each_instance(
+                "anonymize",
+                |stored| -> std::result::Result<Vec<u8>, String> {
+                    let plan = plans.of(stored, derive)?;
+                    let Some(key_id) = &required_key else {
+                        return Ok(match plan {
+                            std::borrow::Cow::Borrowed(plan) => plan.deidentified.clone(),
+                            std::borrow::Cow::Owned(plan) => plan.deidentified,
+                        });
+                    };
+                    let wanted = seal_digest(&plans.secret, key_id, &plan.modified);
+                    match &stored.sealed {
+                        Some(sealed) if sealed.key_id == *key_id && sealed.digest == wanted => {
+                            with_seal(&plan.deidentified, &sealed.item)
+                        }
+                        Some(sealed) if sealed.key_id != *key_id => Err(format!(
+                            "originals are sealed for key {}, not for the session's key {key_id}: run preserve_identities",
+                            sealed.key_id
+                        )),
+                        Some(_) => Err("the sealed originals are stale (the rules changed since sealing): run preserve_identities again".into()),
+                        None => Err("originals are not sealed (reversible anonymization is on): run preserve_identities first".into()),
                     }
-                    Some(sealed) if sealed.key_id != *key_id => Err(format!(
-                        "originals are sealed for key {}, not for the session's key {key_id}: run preserve_identities",
-                        sealed.key_id
-                    )),
-                    Some(_) => Err("the sealed originals are stale (the rules changed since sealing): run preserve_identities again".into()),
-                    None => Err("originals are not sealed (reversible anonymization is on): run preserve_identities first".into()),
-                }
-            },
-            |store, batch| {
-                store.write(|tx| {
-                    for (stored, blob) in &batch {
-                        let id = stored.record.id;
-                        match blob {
-                            Ok(blob) if stored.deidentified.as_ref() == Some(blob) => {}
-                            Ok(blob) => {
-                                tx.set_deidentified(id, blob)?;
-                                tx.log(Some(id), "anonymize", "de-identified header written")?;
+                },
+                |store, batch| {
+                    store.write(|tx| {
+                        for (stored, blob) in &batch {
+                            let id = stored.record.id;
+                            match blob {
+                                Ok(blob) if stored.deidentified.as_ref() == Some(blob) => {}
+                                Ok(blob) => {
+                                    tx.set_deidentified(id, blob)?;
+                                    tx.log(Some(id), "anonymize", "de-identified header written")?;
+                                }
+                                Err(detail) => {
+                                    tx.clear_deidentified(id)?;
+                                    tx.log(Some(id), "anonymize", &format!("failed: {detail}"))?;
+                                }
                             }
-                            Err(detail) => {
-                                tx.clear_deidentified(id)?;
-                                tx.log(Some(id), "anonymize", &format!("failed: {detail}"))?;
+                            if blob.is_err() || stored.anonymize_failure.is_some() {
+                                tx.set_failure(id, "anonymize", blob.as_ref().err().map(String::as_str))?;
                             }
                         }
-                        if blob.is_err() || stored.anonymize_failure.is_some() {
-                            tx.set_failure(id, "anonymize", blob.as_ref().err().map(String::as_str))?;
+                        Ok(())
+                    })?;
+                    for (stored, blob) in batch {
+                        out.instances += 1;
+                        match blob {
+                            Ok(blob) if stored.deidentified.as_ref() == Some(&blob) => {
+                                out.unchanged += 1
+                            }
+                            Ok(_) => out.written += 1,
+                            Err(detail) => out.failed.push(Unreadable {
+                                sop_instance_uid: stored.record.sop_instance_uid.clone(),
+                                detail,
+                            }),
                         }
                     }
                     Ok(())
-                })?;
-                for (stored, blob) in batch {
-                    out.instances += 1;
-                    match blob {
-                        Ok(blob) if stored.deidentified.as_ref() == Some(&blob) => {
-                            out.unchanged += 1
-                        }
-                        Ok(_) => out.written += 1,
-                        Err(detail) => out.failed.push(Unreadable {
-                            sop_instance_uid: stored.record.sop_instance_uid.clone(),
-                            detail,
-                        }),
-                    }
-                }
-                Ok(())
-            },
-        )?;
+                },
+            )
+        })?;
         out.duration = started.elapsed();
         let json = gantry_store::StoreError::json("the anonymize report", &out)?;
         self.store.write(|tx| tx.add_report("anonymize", &json))?;

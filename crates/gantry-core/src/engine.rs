@@ -523,7 +523,18 @@ impl Engine<'_> {
                 let Some(text) = value_text(element) else {
                     continue;
                 };
-                let normal = crate::identity::normalize(&text);
+                // The patient's pseudonym is a keyed hash of the patient key: a run of its
+                // hex digits that spells somebody's number is chance, not identity (among
+                // thousands of patients some pseudonym always does). Its prefix, which a
+                // person chose, is still searched.
+                let searched = match text.trim_end().strip_prefix(patient.pseudonym.as_str()) {
+                    Some("") => patient
+                        .pseudonym
+                        .rsplit_once('-')
+                        .map_or("", |(prefix, _)| prefix),
+                    _ => text.as_str(),
+                };
+                let normal = crate::identity::normalize(searched);
                 if let Some(kind) = patient.matcher.find_normalized(&normal) {
                     found(
                         RuleSource::IdentifierEcho { identifier: kind },
@@ -596,7 +607,11 @@ impl OriginalUids {
             .cloned()
             .collect();
         // A build failure leaves no automaton: then every value is compared one by one.
-        let automaton = aho_corasick::AhoCorasick::new(&uids).ok();
+        // Built for one instance and used once: the automaton cheapest to build.
+        let automaton = aho_corasick::AhoCorasick::builder()
+            .kind(Some(aho_corasick::AhoCorasickKind::NoncontiguousNFA))
+            .build(&uids)
+            .ok();
         OriginalUids { uids, automaton }
     }
 

@@ -172,6 +172,17 @@ impl Plans {
     }
 }
 
+/// Runs `f` with the engine and rules that derive a plan afresh, when `prepared` (the
+/// identities) is there: what [`Plans::of`] needs for an instance without a current plan.
+pub(crate) fn with_derive<R>(
+    prepared: Option<&Prepared>,
+    f: impl FnOnce(Option<(&Engine<'_>, &Rules<'_>)>) -> R,
+) -> R {
+    let rules = prepared.map(Prepared::rules);
+    let engine = prepared.zip(rules.as_ref()).map(|(p, r)| p.engine(r));
+    f(engine.as_ref().zip(rules.as_ref()))
+}
+
 impl Session {
     /// The plans seal and anonymize act on, checked against the audit `report` the step
     /// was asked to act on. Patients' identities are collected again only when some

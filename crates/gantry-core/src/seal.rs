@@ -9,7 +9,7 @@ use gantry_crypto::{KeyFile, Sealer};
 use gantry_store::encode_header;
 use serde::Serialize;
 
-use crate::audit::{Prepared, RiskReport, Unreadable};
+use crate::audit::{RiskReport, Unreadable};
 use crate::error::{GantryError, Result};
 use crate::plan::seal_digest;
 use crate::report::{duration_secs, per_second};
@@ -134,13 +134,6 @@ impl Session {
         started: Instant,
     ) -> Result<SealReport> {
         let plans = self.plans_for(report)?;
-        let rules = plans.prepared.as_deref().map(Prepared::rules);
-        let engine = plans
-            .prepared
-            .as_deref()
-            .zip(rules.as_ref())
-            .map(|(p, r)| p.engine(r));
-        let derive = engine.as_ref().zip(rules.as_ref());
         let key_id = sealing.key.id_hex();
         let mut out = SealReport {
             instances: 0,
@@ -152,65 +145,68 @@ impl Session {
             password: false,
             duration: Duration::ZERO,
         };
-        self.for_each_instance(
-            "seal",
-            |stored| -> std::result::Result<Option<NewSeal>, String> {
-                let plan = plans.of(stored, derive)?;
-                let digest = seal_digest(&plans.secret, &key_id, &plan.modified);
-                if stored
-                    .sealed
-                    .as_ref()
-                    .is_some_and(|s| s.key_id == key_id && s.digest == digest)
-                {
-                    return Ok(None);
-                }
-                // The planned originals are sealed as encoded, never decoded again.
-                // (Counted by a walk of their top level; only one the walk does not know,
-                // such as a UN value of undefined length, is decoded to be counted.)
-                let attributes = match gantry_store::scan_header(&plan.modified, &[]) {
-                    Some(scan) => scan.count,
-                    None => gantry_store::decode_header(&plan.modified)
-                        .map_err(|e| format!("the planned originals cannot be read: {e}"))?
-                        .iter()
-                        .count(),
-                } as u64;
-                let item = sealing
-                    .sealer
-                    .seal_encoded(&plan.modified)
-                    .map_err(|e| e.to_string())?;
-                let blob = encode_header(&item)?;
-                Ok(Some(NewSeal {
-                    digest,
-                    blob,
-                    attributes,
-                }))
-            },
-            |store, batch| {
-                store.write(|tx| {
-                    for (stored, outcome) in &batch {
-                        if let Ok(Some(seal)) = outcome {
-                            tx.set_sealed(stored.record.id, &key_id, &seal.digest, &seal.blob)?;
+        let prepared = plans.prepared.clone();
+        crate::plan::with_derive(prepared.as_deref(), |derive| {
+            self.for_each_instance(
+                "seal",
+                |stored| -> std::result::Result<Option<NewSeal>, String> {
+                    let plan = plans.of(stored, derive)?;
+                    let digest = seal_digest(&plans.secret, &key_id, &plan.modified);
+                    if stored
+                        .sealed
+                        .as_ref()
+                        .is_some_and(|s| s.key_id == key_id && s.digest == digest)
+                    {
+                        return Ok(None);
+                    }
+                    // The planned originals are sealed as encoded, never decoded again.
+                    // (Counted by a walk of their top level; only one the walk does not know,
+                    // such as a UN value of undefined length, is decoded to be counted.)
+                    let attributes = match gantry_store::scan_header(&plan.modified, &[]) {
+                        Some(scan) => scan.count,
+                        None => gantry_store::decode_header(&plan.modified)
+                            .map_err(|e| format!("the planned originals cannot be read: {e}"))?
+                            .iter()
+                            .count(),
+                    } as u64;
+                    let item = sealing
+                        .sealer
+                        .seal_encoded(&plan.modified)
+                        .map_err(|e| e.to_string())?;
+                    let blob = encode_header(&item)?;
+                    Ok(Some(NewSeal {
+                        digest,
+                        blob,
+                        attributes,
+                    }))
+                },
+                |store, batch| {
+                    store.write(|tx| {
+                        for (stored, outcome) in &batch {
+                            if let Ok(Some(seal)) = outcome {
+                                tx.set_sealed(stored.record.id, &key_id, &seal.digest, &seal.blob)?;
+                            }
+                        }
+                        Ok(())
+                    })?;
+                    for (stored, outcome) in batch {
+                        out.instances += 1;
+                        match outcome {
+                            Ok(None) => out.unchanged += 1,
+                            Ok(Some(seal)) => {
+                                out.sealed += 1;
+                                out.attributes += seal.attributes;
+                            }
+                            Err(detail) => out.failed.push(Unreadable {
+                                sop_instance_uid: stored.record.sop_instance_uid.clone(),
+                                detail,
+                            }),
                         }
                     }
                     Ok(())
-                })?;
-                for (stored, outcome) in batch {
-                    out.instances += 1;
-                    match outcome {
-                        Ok(None) => out.unchanged += 1,
-                        Ok(Some(seal)) => {
-                            out.sealed += 1;
-                            out.attributes += seal.attributes;
-                        }
-                        Err(detail) => out.failed.push(Unreadable {
-                            sop_instance_uid: stored.record.sop_instance_uid.clone(),
-                            detail,
-                        }),
-                    }
-                }
-                Ok(())
-            },
-        )?;
+                },
+            )
+        })?;
         out.password = sealing.sealer.has_password();
         out.duration = started.elapsed();
         let json = gantry_store::StoreError::json("the seal report", &out)?;

@@ -120,3 +120,63 @@ fn strict_linkage_keeps_issuers_apart() {
     assert_ne!(out[&1].0, out[&2].0);
     assert_ne!(out[&1].0, out[&3].0);
 }
+
+/// Among thousands of patients, some patient's pseudonym (a keyed hash in hex) contains,
+/// by chance, a run that spells another patient's identifier. Verify used to count that
+/// as another person's identifier and block the patient. Here the chance is forced: the
+/// second patient's ID is taken from the first one's pseudonym.
+#[test]
+fn a_pseudonym_that_spells_someone_elses_id_by_chance_is_not_a_leak() {
+    let secret_hex = "42".repeat(32);
+    let secret = gantry_core::Secret::from_hex(&secret_hex).unwrap();
+    let pseudonym = secret.patient_pseudonym("ANON", "id:P100|");
+    let (_, hex) = pseudonym.rsplit_once('-').unwrap();
+    let spelled = &hex[3..12]; // nine characters: matched anywhere, not as a whole word
+    let dir = tempfile::tempdir().unwrap();
+    let dump = dir.path().join("dump");
+    std::fs::create_dir_all(&dump).unwrap();
+    common::write_instance(
+        &dump.join("a.dcm"),
+        instance(1, "P100", None, "DOE^JANE", "19700101"),
+    );
+    common::write_instance(
+        &dump.join("b.dcm"),
+        instance(2, spelled, None, "ROE^RICHARD", "19550505"),
+    );
+    // The first patient's file does name the second patient: that must still be found.
+    let mut named = instance(3, "P100", None, "DOE^JANE", "19700101");
+    named.put(DataElement::new(
+        tags::IMAGE_COMMENTS,
+        VR::LT,
+        PrimitiveValue::from(format!("compare with {spelled}")),
+    ));
+    common::write_instance(&dump.join("c.dcm"), named);
+    let config = dir.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        "version: \"2.0\"\nprofile_options: [clean_descriptors]\n",
+    )
+    .unwrap();
+    let mut session = Session::builder()
+        .database(dir.path().join("gantry.db"))
+        .secret(secret)
+        .open()
+        .unwrap();
+    session.ingest(&dump).unwrap();
+    session.load_config(&config).unwrap();
+    let audit = session.audit().unwrap();
+    session.anonymize_metadata(&audit).unwrap();
+    let verify = session.verify().unwrap();
+    let flagged: Vec<String> = verify
+        .examples
+        .iter()
+        .map(|f| format!("{} {:?}", f.element.path, f.element.rule))
+        .collect();
+    assert!(
+        !flagged
+            .iter()
+            .any(|f| f.starts_with("(0010,0010)") || f.starts_with("(0010,0020)")),
+        "the pseudonym was taken for someone's identifier: {flagged:?}\n{verify}"
+    );
+    assert!(verify.is_clean(), "{verify}");
+}

@@ -3,6 +3,8 @@
 //! or in a later one. Alone in its binary: the decode counters are per process, and a
 //! test running beside it would add its own decodes.
 
+mod common;
+
 use gantry_core::{KeyFile, Session, decode_counts};
 use gantry_synth::{DumpSpec, generate};
 
@@ -62,7 +64,7 @@ fn seal_and_anonymize_act_on_the_audits_plan_without_decoding_an_original() {
     assert!(export.written > 0, "{export}\n{verify}");
     let planted = dump.planted_identifiers();
     let mut sealed_files = 0;
-    for path in walk(&out) {
+    for path in common::files_under(&out) {
         if path.extension().is_none_or(|e| e != "dcm") {
             continue;
         }
@@ -94,20 +96,4 @@ fn gantry_crypto_tag() -> dicom_core::Tag {
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                out.push(path);
-            }
-        }
-    }
-    out
 }
