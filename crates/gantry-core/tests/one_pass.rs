@@ -11,7 +11,7 @@ use gantry_synth::{DumpSpec, generate};
 #[test]
 fn seal_and_anonymize_act_on_the_audits_plan_without_decoding_an_original() {
     let dir = tempfile::tempdir().unwrap();
-    let dump = generate(&dir.path().join("dump"), &DumpSpec::default()).unwrap();
+    let dump = generate(&dir.path().join("dump"), &DumpSpec::many_small_files(120)).unwrap();
     let config = dir.path().join("config.yaml");
     std::fs::write(
         &config,
