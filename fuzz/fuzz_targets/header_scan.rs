@@ -1,5 +1,5 @@
-//! A header blob as the store holds it (or a damaged one): the partial scan export uses
-//! and the full decode never panic.
+//! A header blob as the store holds it (or a damaged one): the partial scan export uses,
+//! the seal splice anonymize uses and the full decode never panic.
 //!
 //! The full decode runs only on blobs whose structure the scan accepts: dicom-rs spends
 //! about 0.7 s (a value buffer of the declared length) failing on most random bytes, which
@@ -16,6 +16,16 @@ fuzz_target!(|data: &[u8]| {
         Tag(0x0020, 0x000D),
         Tag(0x0028, 0x0010),
     ];
+    // The splice refuses what the scan refuses, and otherwise keeps every byte around it.
+    let seal = gantry_store::encode_sequence(Tag(0x0400, 0x0500), &[&[]]).unwrap_or_default();
+    let spliced = gantry_store::splice_element(data, Tag(0x0400, 0x0500), &seal);
+    assert_eq!(
+        spliced.is_some(),
+        gantry_store::scan_header(data, &[]).is_some()
+    );
+    if let Some(spliced) = spliced {
+        assert!(spliced.len() >= seal.len());
+    }
     if gantry_store::scan_header(data, &wanted).is_some()
         && let Ok(header) = gantry_store::decode_header(data)
     {

@@ -409,6 +409,33 @@ mod tests {
     }
 
     #[test]
+    fn the_splice_accepts_exactly_what_the_scan_accepts() {
+        // Damaged copies of a real blob: bytes changed, cut or appended at random.
+        let good = encode_header(&header(true)).unwrap();
+        let element = encode_sequence(SEAL, &[b"x\0"]).unwrap();
+        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..20_000 {
+            let mut blob = good.clone();
+            match next() % 3 {
+                0 => {
+                    let at = next() as usize % blob.len();
+                    blob[at] = next() as u8;
+                }
+                1 => blob.truncate(next() as usize % blob.len()),
+                _ => blob.extend((0..next() % 16).map(|_| next() as u8)),
+            }
+            let spliced = splice_element(&blob, SEAL, &element);
+            assert_eq!(spliced.is_some(), scan_header(&blob, &[]).is_some());
+        }
+    }
+
+    #[test]
     fn a_blob_the_walk_does_not_know_is_not_spliced() {
         let mut blob = encode_header(&header(false)).unwrap();
         blob.truncate(blob.len() - 3);
