@@ -333,13 +333,36 @@ impl Engine<'_> {
         sop_class: &str,
         patient: &PatientContext,
     ) -> Vec<ElementFinding> {
+        self.check_generated(current, original, sop_class, patient)
+            .0
+    }
+
+    /// [`Engine::check`], and the paths whose value is a keyed hash the rules made and
+    /// that equals what they make of the original: values no identity can be read from,
+    /// which verify's independent scan leaves alone (a run of their hex digits that spells
+    /// somebody's number is chance).
+    pub fn check_generated(
+        &self,
+        current: &InMemDicomObject,
+        original: &InMemDicomObject,
+        sop_class: &str,
+        patient: &PatientContext,
+    ) -> (Vec<ElementFinding>, Vec<TagPath>) {
         let mut out = Vec::new();
+        let mut generated = Vec::new();
         // An audit checks the original against itself; verify, the de-identified header.
         let verify = !std::ptr::eq(current, original);
         self.check_set(
-            current, None, original, sop_class, patient, verify, &mut out, 0,
+            current,
+            None,
+            original,
+            sop_class,
+            patient,
+            verify,
+            (&mut out, &mut generated),
+            0,
         );
-        out
+        (out, generated)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -351,7 +374,7 @@ impl Engine<'_> {
         sop_class: &str,
         patient: &PatientContext,
         verify: bool,
-        out: &mut Vec<ElementFinding>,
+        (out, generated): (&mut Vec<ElementFinding>, &mut Vec<TagPath>),
         depth: usize,
     ) {
         for element in object.iter() {
@@ -401,6 +424,7 @@ impl Engine<'_> {
                 Planned::Hash if !same(original_text().map(|o| self.hashed(vr, &o))) => {
                     finding(decision.source, decision.planned)
                 }
+                Planned::Hash if verify => generated.push(path.clone()),
                 Planned::RemapUid if !same(original_text().map(|o| self.remap_uids(&o))) => {
                     finding(decision.source, decision.planned)
                 }
@@ -426,7 +450,7 @@ impl Engine<'_> {
                                 sop_class,
                                 patient,
                                 verify,
-                                out,
+                                (&mut *out, &mut *generated),
                                 depth + 1,
                             );
                         }
@@ -470,9 +494,17 @@ impl Engine<'_> {
         current: &InMemDicomObject,
         original_uids: &OriginalUids,
         patient: &PatientContext,
+        generated: &[TagPath],
     ) -> Vec<ElementFinding> {
         let mut out = Vec::new();
-        self.scan_set(current, None, original_uids, patient, &mut out, 0);
+        self.scan_set(
+            current,
+            None,
+            original_uids,
+            (patient, generated),
+            &mut out,
+            0,
+        );
         out
     }
 
@@ -481,7 +513,7 @@ impl Engine<'_> {
         object: &InMemDicomObject,
         parent: Option<(&TagPath, usize)>,
         original_uids: &OriginalUids,
-        patient: &PatientContext,
+        (patient, generated): (&PatientContext, &[TagPath]),
         out: &mut Vec<ElementFinding>,
         depth: usize,
     ) {
@@ -498,7 +530,7 @@ impl Engine<'_> {
                             item,
                             Some((&path, index)),
                             original_uids,
-                            patient,
+                            (patient, generated),
                             out,
                             depth + 1,
                         );
@@ -506,7 +538,10 @@ impl Engine<'_> {
                 }
                 continue;
             }
-            if crate::rules::MARKER_TAGS.contains(&tag) || tag == Tag(0x7FE0, 0x0010) {
+            if crate::rules::MARKER_TAGS.contains(&tag)
+                || tag == Tag(0x7FE0, 0x0010)
+                || generated.contains(&path)
+            {
                 continue;
             }
             let vr = effective_vr(tag, element.vr());

@@ -48,7 +48,9 @@ pub(crate) fn deidentified_findings(
     // Attributes Sequence as identity to remove.
     let sealed = context.required_key.is_some()
         && current.remove_element(gantry_crypto::ENCRYPTED_ATTRIBUTES_SEQUENCE);
-    let mut findings = context.engine.check(&current, original, sop, patient);
+    let (mut findings, generated) = context
+        .engine
+        .check_generated(&current, original, sop, patient);
     findings.extend(marker_findings(&current));
     // The original's UIDs, collected once: for UI elements and for text.
     let mut original_uids = Vec::new();
@@ -68,7 +70,7 @@ pub(crate) fn deidentified_findings(
     // The independent scan: a place already reported is not reported twice.
     for extra in context
         .engine
-        .scan_exported(&current, &original_uids, patient)
+        .scan_exported(&current, &original_uids, patient, &generated)
     {
         if !findings.iter().any(|f| f.path == extra.path) {
             findings.push(extra);

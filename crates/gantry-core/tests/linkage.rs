@@ -180,3 +180,45 @@ fn a_pseudonym_that_spells_someone_elses_id_by_chance_is_not_a_leak() {
     );
     assert!(verify.is_clean(), "{verify}");
 }
+
+/// The same chance for a value the config hashes: the keyed hash of the first patient's
+/// accession number is made to spell the second patient's ID.
+#[test]
+fn a_hashed_value_that_spells_someone_elses_id_by_chance_is_not_a_leak() {
+    let secret_hex = "43".repeat(32);
+    let secret = gantry_core::Secret::from_hex(&secret_hex).unwrap();
+    // Accession Number is SH: at most 16 characters.
+    let hashed = secret.hash_text("ACC0001", 16);
+    let spelled = &hashed[2..11];
+    let dir = tempfile::tempdir().unwrap();
+    let dump = dir.path().join("dump");
+    std::fs::create_dir_all(&dump).unwrap();
+    let mut first = instance(1, "P100", None, "DOE^JANE", "19700101");
+    first.put(DataElement::new(
+        tags::ACCESSION_NUMBER,
+        VR::SH,
+        PrimitiveValue::from("ACC0001"),
+    ));
+    common::write_instance(&dump.join("a.dcm"), first);
+    common::write_instance(
+        &dump.join("b.dcm"),
+        instance(2, spelled, None, "ROE^RICHARD", "19550505"),
+    );
+    let config = dir.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        "version: \"2.0\"\nphi_tags:\n  AccessionNumber: { action: HASH }\n",
+    )
+    .unwrap();
+    let mut session = Session::builder()
+        .database(dir.path().join("gantry.db"))
+        .secret(secret)
+        .open()
+        .unwrap();
+    session.ingest(&dump).unwrap();
+    session.load_config(&config).unwrap();
+    let audit = session.audit().unwrap();
+    session.anonymize_metadata(&audit).unwrap();
+    let verify = session.verify().unwrap();
+    assert!(verify.is_clean(), "{verify}");
+}
