@@ -9,7 +9,7 @@
 
 use std::cell::RefCell;
 
-use aes::cipher::{BlockDecrypt, BlockEncrypt, KeyInit, generic_array::GenericArray};
+use aes::cipher::{KeyInit, generic_array::GenericArray};
 use cms::builder::{RecipientInfoBuilder, RecipientInfoType};
 use cms::content_info::CmsVersion;
 use cms::enveloped_data::{KekIdentifier, KekRecipientInfo, PasswordRecipientInfo, RecipientInfo};
@@ -86,47 +86,43 @@ impl Aes {
         })
     }
 
-    fn encrypt(&self, block: &mut [u8]) {
-        let block = GenericArray::from_mut_slice(block);
-        match self {
-            Aes::A128(c) => c.encrypt_block(block),
-            Aes::A192(c) => c.encrypt_block(block),
-            Aes::A256(c) => c.encrypt_block(block),
-        }
+    /// CBC over whole blocks, in place (the `cbc` crate, no padding: the callers pad).
+    fn cbc_encrypt(&self, iv: &[u8; 16], data: &mut [u8]) -> Result<()> {
+        use cbc::cipher::{BlockEncryptMut, InnerIvInit, block_padding::NoPadding};
+        let iv = GenericArray::from_slice(iv);
+        let len = data.len();
+        let done = match self {
+            Aes::A128(c) => cbc::Encryptor::<aes::Aes128>::inner_iv_init((**c).clone(), iv)
+                .encrypt_padded_mut::<NoPadding>(data, len)
+                .is_ok(),
+            Aes::A192(c) => cbc::Encryptor::<aes::Aes192>::inner_iv_init((**c).clone(), iv)
+                .encrypt_padded_mut::<NoPadding>(data, len)
+                .is_ok(),
+            Aes::A256(c) => cbc::Encryptor::<aes::Aes256>::inner_iv_init((**c).clone(), iv)
+                .encrypt_padded_mut::<NoPadding>(data, len)
+                .is_ok(),
+        };
+        done.then_some(())
+            .ok_or_else(|| CryptoError::Envelope(format!("{len} bytes are not whole AES blocks")))
     }
 
-    fn decrypt(&self, block: &mut [u8]) {
-        let block = GenericArray::from_mut_slice(block);
-        match self {
-            Aes::A128(c) => c.decrypt_block(block),
-            Aes::A192(c) => c.decrypt_block(block),
-            Aes::A256(c) => c.decrypt_block(block),
-        }
-    }
-
-    /// CBC over whole blocks, in place.
-    fn cbc_encrypt(&self, iv: &[u8; 16], data: &mut [u8]) {
-        let mut chain = *iv;
-        for block in data.chunks_exact_mut(16) {
-            for (b, c) in block.iter_mut().zip(chain.iter()) {
-                *b ^= c;
-            }
-            self.encrypt(block);
-            chain.copy_from_slice(block);
-        }
-    }
-
-    fn cbc_decrypt(&self, iv: &[u8; 16], data: &mut [u8]) {
-        let mut chain = *iv;
-        for block in data.chunks_exact_mut(16) {
-            let mut next = [0u8; 16];
-            next.copy_from_slice(block);
-            self.decrypt(block);
-            for (b, c) in block.iter_mut().zip(chain.iter()) {
-                *b ^= c;
-            }
-            chain = next;
-        }
+    fn cbc_decrypt(&self, iv: &[u8; 16], data: &mut [u8]) -> Result<()> {
+        use cbc::cipher::{BlockDecryptMut, InnerIvInit, block_padding::NoPadding};
+        let iv = GenericArray::from_slice(iv);
+        let len = data.len();
+        let done = match self {
+            Aes::A128(c) => cbc::Decryptor::<aes::Aes128>::inner_iv_init((**c).clone(), iv)
+                .decrypt_padded_mut::<NoPadding>(data)
+                .is_ok(),
+            Aes::A192(c) => cbc::Decryptor::<aes::Aes192>::inner_iv_init((**c).clone(), iv)
+                .decrypt_padded_mut::<NoPadding>(data)
+                .is_ok(),
+            Aes::A256(c) => cbc::Decryptor::<aes::Aes256>::inner_iv_init((**c).clone(), iv)
+                .decrypt_padded_mut::<NoPadding>(data)
+                .is_ok(),
+        };
+        done.then_some(())
+            .ok_or_else(|| CryptoError::Tampered(format!("{len} bytes are not whole AES blocks")))
     }
 }
 
@@ -170,10 +166,10 @@ fn pwri_wrap(kek: &Aes, iv: &[u8; 16], content_key: &[u8]) -> Result<Vec<u8>> {
     OsRng
         .try_fill_bytes(&mut block[4 + content_key.len()..])
         .map_err(|e| CryptoError::Random(e.to_string()))?;
-    kek.cbc_encrypt(iv, &mut block);
+    kek.cbc_encrypt(iv, &mut block)?;
     let mut chained = [0u8; 16];
     chained.copy_from_slice(&block[total - 16..]);
-    kek.cbc_encrypt(&chained, &mut block);
+    kek.cbc_encrypt(&chained, &mut block)?;
     Ok(block.to_vec())
 }
 
@@ -189,10 +185,10 @@ fn pwri_unwrap(kek: &Aes, iv: &[u8; 16], wrapped: &[u8]) -> Option<Zeroizing<Vec
     last.copy_from_slice(&wrapped[n - 16..]);
     let mut before: [u8; 16] = [0u8; 16];
     before.copy_from_slice(&wrapped[n - 32..n - 16]);
-    kek.cbc_decrypt(&before, &mut last);
+    kek.cbc_decrypt(&before, &mut last).ok()?;
     let mut data = Zeroizing::new(wrapped.to_vec());
-    kek.cbc_decrypt(&last, &mut data);
-    kek.cbc_decrypt(iv, &mut data);
+    kek.cbc_decrypt(&last, &mut data).ok()?;
+    kek.cbc_decrypt(iv, &mut data).ok()?;
     let len = data[0] as usize;
     let checks = (data[1] ^ data[4]) & (data[2] ^ data[5]) & (data[3] ^ data[6]);
     if checks != 0xFF || len < 3 || 4 + len > n {
@@ -452,7 +448,7 @@ pub(crate) fn decrypt_content(
     let iv = cbc_iv(alg)?;
     let aes = Aes::new(content_key)?;
     let mut data = ciphertext.to_vec();
-    aes.cbc_decrypt(&iv, &mut data);
+    aes.cbc_decrypt(&iv, &mut data)?;
     let pad = *data.last().unwrap_or(&0) as usize;
     if pad == 0 || pad > 16 || !data[data.len() - pad..].iter().all(|b| *b as usize == pad) {
         return Err(CryptoError::Tampered("the padding is not intact".into()));
