@@ -151,22 +151,11 @@ fn a_pseudonym_that_spells_someone_elses_id_by_chance_is_not_a_leak() {
         PrimitiveValue::from(format!("compare with {spelled}")),
     ));
     common::write_instance(&dump.join("c.dcm"), named);
-    let config = dir.path().join("config.yaml");
-    std::fs::write(
-        &config,
+    let verify = anonymize_and_verify(
+        dir.path(),
         "version: \"2.0\"\nprofile_options: [clean_descriptors]\n",
-    )
-    .unwrap();
-    let mut session = Session::builder()
-        .database(dir.path().join("gantry.db"))
-        .secret(secret)
-        .open()
-        .unwrap();
-    session.ingest(&dump).unwrap();
-    session.load_config(&config).unwrap();
-    let audit = session.audit().unwrap();
-    session.anonymize_metadata(&audit).unwrap();
-    let verify = session.verify().unwrap();
+        secret,
+    );
     let flagged: Vec<String> = verify
         .examples
         .iter()
@@ -204,21 +193,30 @@ fn a_hashed_value_that_spells_someone_elses_id_by_chance_is_not_a_leak() {
         &dump.join("b.dcm"),
         instance(2, spelled, None, "ROE^RICHARD", "19550505"),
     );
-    let config = dir.path().join("config.yaml");
-    std::fs::write(
-        &config,
+    let verify = anonymize_and_verify(
+        dir.path(),
         "version: \"2.0\"\nphi_tags:\n  AccessionNumber: { action: HASH }\n",
-    )
-    .unwrap();
+        secret,
+    );
+    assert!(verify.is_clean(), "{verify}");
+}
+
+/// Checkpoints 1 to 8 (metadata) on `work/dump` with `config` and `secret`: the verify.
+fn anonymize_and_verify(
+    work: &std::path::Path,
+    config: &str,
+    secret: gantry_core::Secret,
+) -> gantry_core::RiskReport {
+    let path = work.join("config.yaml");
+    std::fs::write(&path, config).unwrap();
     let mut session = Session::builder()
-        .database(dir.path().join("gantry.db"))
+        .database(work.join("gantry.db"))
         .secret(secret)
         .open()
         .unwrap();
-    session.ingest(&dump).unwrap();
-    session.load_config(&config).unwrap();
+    session.ingest(work.join("dump")).unwrap();
+    session.load_config(&path).unwrap();
     let audit = session.audit().unwrap();
     session.anonymize_metadata(&audit).unwrap();
-    let verify = session.verify().unwrap();
-    assert!(verify.is_clean(), "{verify}");
+    session.verify().unwrap()
 }
