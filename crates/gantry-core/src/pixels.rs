@@ -203,14 +203,36 @@ fn finding(value: String, action: Planned) -> ElementFinding {
 /// redaction exists, else the source's), outside the zones the rules blank. Text found
 /// there blocks, whatever the header's flags or the rules say; an image that cannot be
 /// read for the search is a finding too.
+/// The key of a search of an instance's source pixels by this build's text detector: what
+/// the result depends on besides the original header (which never changes under a plan
+/// row): the detector and the codecs, the pixel plan (zones, policy, the source file's path
+/// and stamp) and the source's syntax and content hash.
+fn source_search_key(plan: &PixelPlan<'_>, record: &InstanceRecord) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    for part in [
+        gantry_redact::DETECTOR.as_bytes(),
+        &[cfg!(feature = "charls") as u8],
+        plan.fingerprint.as_bytes(),
+        record.syntax.uid.as_bytes(),
+        record.content_hash.as_ref().map_or(&[][..], |h| &h[..]),
+    ] {
+        hasher.update((part.len() as u64).to_le_bytes());
+        hasher.update(part);
+    }
+    hasher.finalize().into()
+}
+
+/// `searched` is, first, the key of an earlier search of these source pixels that found
+/// no text (from the instance's plan), and second, where the key of such a search made now
+/// goes: a key that matches spares reading, decoding and searching the same pixels again.
 pub(crate) fn findings(
     plan: &PixelPlan<'_>,
     record: &InstanceRecord,
     original: &InMemDicomObject,
-    redacted: Option<&RedactedPixels>,
-    redact_failure: Option<&str>,
+    (redacted, redact_failure): (Option<&RedactedPixels>, Option<&str>),
     sidecar: Option<&PixelSidecar>,
     verify: bool,
+    (searched_clean, found_clean): (Option<&[u8]>, &mut Option<[u8; 32]>),
 ) -> Vec<ElementFinding> {
     let mut out = rule_findings(
         plan,
@@ -232,6 +254,17 @@ pub(crate) fn findings(
         return out;
     }
     let current = redacted.filter(|r| r.fingerprint == plan.fingerprint);
+    let source_key = current.is_none().then(|| source_search_key(plan, record));
+    // The earlier search stands for these pixels only while the source file is as it was
+    // indexed (what every later read of it checks too): a file gone or changed since is
+    // read, and fails, again.
+    if let (Some(key), Some(clean)) = (&source_key, searched_clean)
+        && key.as_slice() == clean
+        && std::fs::metadata(&record.source_path)
+            .is_ok_and(|m| gantry_store::SourceStamp::of(&m) == record.stamp)
+    {
+        return out;
+    }
     let searched = match current {
         Some(r) => read_redacted(r, original, sidecar),
         None => read_source_pixels(record, original),
@@ -274,6 +307,9 @@ pub(crate) fn findings(
                 return out;
             }
         };
+    if detection.regions.is_empty() {
+        *found_clean = source_key;
+    }
     // Text inside a zone the rules blank is dealt with by redact (and, once redacted, is
     // gone); text anywhere else leaves with the image.
     let outside: Vec<&gantry_redact::TextRegion> = detection.outside(&zones).collect();

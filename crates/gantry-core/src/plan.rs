@@ -107,6 +107,7 @@ pub(crate) fn make(
             .map_err(|e| format!("the de-identified header cannot be encoded: {e}"))?,
         modified: encode_header(&modified)
             .map_err(|e| format!("the modified attributes cannot be encoded: {e}"))?,
+        pixels_clean: None,
     })
 }
 

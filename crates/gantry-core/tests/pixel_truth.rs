@@ -541,3 +541,35 @@ fn under_redact_detected_text_in_one_frame_of_three_is_blanked() {
     let len = clean.len();
     assert_ne!(&out[len..2 * len], &text[..], "the text frame was blanked");
 }
+
+/// Audit's search of the source pixels spares verify the same search only while the file
+/// is as it was indexed: text written into it afterwards is never waved through.
+#[test]
+fn a_source_changed_after_its_clean_search_is_not_passed_on_that_search() {
+    let work = tempfile::tempdir().unwrap();
+    let source = work.path().join("in");
+    let path = ct(&source, "CT", None);
+    let mut session = gantry_core::Session::builder()
+        .database(work.path().join("gantry.db"))
+        .open()
+        .unwrap();
+    session.ingest(&source).unwrap();
+    let config = work.path().join("config.yaml");
+    std::fs::write(&config, "version: \"2.0\"\n").unwrap();
+    session.load_config(&config).unwrap();
+    let audit = session.audit().unwrap();
+    session.anonymize_metadata(&audit).unwrap();
+    session.redact_pixels().unwrap();
+    assert!(session.verify().unwrap().is_clean(), "a text-free CT");
+
+    // The same file, now with a name in its pixels (same size; a later modification time).
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    assert_eq!(ct(&source, "CT", Some("DOE JANE 4711")), path);
+    let verify = session.verify().unwrap();
+    assert!(
+        !verify.is_clean(),
+        "verify passed pixels it did not search:\n{verify}"
+    );
+    let export = session.export(work.path().join("out")).run().unwrap();
+    assert_eq!(export.written, 0, "{export}");
+}

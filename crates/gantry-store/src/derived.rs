@@ -50,6 +50,9 @@ pub struct InstancePlan {
     /// The originals of every attribute de-identification changes or removes: the item
     /// seal keeps, Explicit VR Little Endian.
     pub modified: Vec<u8>,
+    /// The key of a search of the source pixels in which the text detector found nothing
+    /// (chosen by the checkpoint that searched), if one was made.
+    pub pixels_clean: Option<Vec<u8>>,
 }
 
 /// A file written by export.
@@ -96,6 +99,7 @@ pub(crate) fn plan_from_row(row: &Row<'_>, first: usize) -> rusqlite::Result<Opt
         basis,
         deidentified: row.get(first + 1)?,
         modified: row.get(first + 2)?,
+        pixels_clean: row.get(first + 3)?,
     }))
 }
 
@@ -284,15 +288,16 @@ impl StoreTx<'_> {
     pub fn set_plan(&self, instance_id: i64, plan: &InstancePlan) -> Result<()> {
         self.tx
             .prepare_cached(
-                "INSERT OR REPLACE INTO plans (instance_id, basis, deidentified, modified)
-                 VALUES (?1, ?2, ?3, ?4)",
+                "INSERT OR REPLACE INTO plans (instance_id, basis, deidentified, modified,
+                 pixels_clean) VALUES (?1, ?2, ?3, ?4, ?5)",
             )
             .and_then(|mut s| {
                 s.execute(params![
                     instance_id,
                     plan.basis,
                     plan.deidentified,
-                    plan.modified
+                    plan.modified,
+                    plan.pixels_clean
                 ])
             })
             .map_err(self.db_err())?;

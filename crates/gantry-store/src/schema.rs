@@ -186,6 +186,12 @@ const MIGRATIONS: &[&str] = &[
         UPDATE meta SET value = value + 1 WHERE key = 'instances.generation';
     END;
     "#,
+    // 10: when audit searched an instance's source pixels and the text detector found
+    // nothing, the key of that search (detector, pixel plan, source stamp): verify and
+    // export's gate then need not read, decode and search the same pixels again.
+    r#"
+    ALTER TABLE plans ADD COLUMN pixels_clean BLOB;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -349,7 +349,7 @@ impl Store {
     pub fn instances_after(&self, after: i64, limit: usize) -> Result<Vec<StoredInstance>> {
         let sql = format!(
             "SELECT {INSTANCE_COLUMNS}, h.original, h.deidentified, s.key_id, s.digest, s.item, {PIXEL_COLUMNS}, v.inputs, fa.detail, fr.detail,
-                    pl.basis, pl.deidentified, pl.modified
+                    pl.basis, pl.deidentified, pl.modified, pl.pixels_clean
              FROM instances JOIN headers h ON h.instance_id = id
              LEFT JOIN plans pl ON pl.instance_id = id
              LEFT JOIN sealed s ON s.instance_id = id

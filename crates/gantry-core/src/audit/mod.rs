@@ -347,7 +347,7 @@ impl CheckContext<'_> {
     ) -> std::result::Result<Vec<ElementFinding>, String> {
         let original = crate::header::decode_original(&stored.original)
             .map_err(|e| format!("stored header cannot be decoded: {e}"))?;
-        self.check_decoded(stored, &original)
+        self.check_decoded(stored, &original, &mut None)
     }
 
     /// Audit of one instance from one decode of its original: its findings, and its plan
@@ -366,7 +366,8 @@ impl CheckContext<'_> {
             Ok(decoded) => decoded,
             Err(e) => return (Err(format!("stored header cannot be decoded: {e}")), None),
         };
-        let findings = self.check_decoded(stored, &original);
+        let mut pixels_clean = None;
+        let findings = self.check_decoded(stored, &original, &mut pixels_clean);
         let plan = findings
             .is_ok()
             .then(|| {
@@ -379,14 +380,21 @@ impl CheckContext<'_> {
                 )
                 .ok()
             })
-            .flatten();
+            .flatten()
+            .map(|plan| gantry_store::InstancePlan {
+                pixels_clean: pixels_clean.map(|k| k.to_vec()),
+                ..plan
+            });
         (findings, plan)
     }
 
+    /// The findings of one decoded instance. `pixels_clean` receives the key of a search
+    /// of the source pixels that found no text, when one was made now.
     fn check_decoded(
         &self,
         stored: &StoredInstance,
         original: &InMemDicomObject,
+        pixels_clean: &mut Option<[u8; 32]>,
     ) -> std::result::Result<Vec<ElementFinding>, String> {
         let key = patient_key(original);
         let patient = self
@@ -395,15 +403,17 @@ impl CheckContext<'_> {
             .ok_or_else(|| "patient identity was not collected".to_string())?;
         let sop = sop_class(original);
         let plan = crate::pixels::plan(&self.prepared.config, original, &stored.record);
-        let pixel_findings = |verify: bool| {
+        // A search of these very source pixels that found nothing need not be made again.
+        let searched_clean = stored.plan.as_ref().and_then(|p| p.pixels_clean.as_deref());
+        let mut pixel_findings = |verify: bool| {
             crate::pixels::findings(
                 &plan,
                 &stored.record,
                 original,
-                stored.redacted.as_ref(),
-                stored.redact_failure.as_deref(),
+                (stored.redacted.as_ref(), stored.redact_failure.as_deref()),
                 self.sidecar,
                 verify,
+                (searched_clean, &mut *pixels_clean),
             )
         };
         match self.stage {
