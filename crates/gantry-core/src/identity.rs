@@ -682,7 +682,12 @@ impl EchoMatcher {
     /// linear in the text: a match inside a span already taken is skipped unexamined.
     fn matches(&self, normal: &str, first_only: bool) -> Vec<(usize, usize, IdentifierKind)> {
         let Some(automaton) = &self.automaton else {
-            return Vec::new();
+            // No automaton although there are identifiers (it could not be built): every
+            // non-empty text counts as an echo of them, never as clean.
+            return match self.items.first() {
+                Some((_, kind)) if !normal.is_empty() => vec![(0, normal.len(), *kind)],
+                _ => Vec::new(),
+            };
         };
         let mut out = Vec::new();
         let mut covered = 0;
@@ -762,7 +767,15 @@ impl EchoMatcher {
     /// Whether `bytes` contain an identifier of at least 4 characters (a raw scan of an
     /// encoded header, where word boundaries mean nothing).
     pub fn find_in_bytes(&self, bytes: &[u8]) -> Option<(&str, IdentifierKind)> {
-        let found = self.raw_automaton.as_ref()?.find(bytes)?;
+        let Some(raw_automaton) = &self.raw_automaton else {
+            // As in `matches`: identifiers without an automaton leave no value clean.
+            return self
+                .raw
+                .first()
+                .filter(|_| !bytes.is_empty())
+                .map(|(text, kind)| (text.as_str(), *kind));
+        };
+        let found = raw_automaton.find(bytes)?;
         let (text, kind) = &self.raw[found.pattern().as_usize()];
         Some((text.as_str(), *kind))
     }
@@ -781,6 +794,17 @@ mod tests {
             s.add_id(i);
         }
         s
+    }
+
+    #[test]
+    fn identifiers_whose_automaton_could_not_be_built_leave_nothing_clean() {
+        let mut m = set(&["KOWALCZYK^Genevieve"], &["MRN46310803"]).matcher();
+        m.automaton = None;
+        m.raw_automaton = None;
+        assert!(m.find("an unrelated sentence").is_some());
+        assert_eq!(m.clean("abc"), "*", "the whole text is masked");
+        assert!(m.find_in_bytes(b"\x01\x02").is_some());
+        assert_eq!(m.find(""), None, "an empty value has nothing to echo");
     }
 
     #[test]
