@@ -198,11 +198,6 @@ fn finding(value: String, action: Planned) -> ElementFinding {
     }
 }
 
-/// The pixel findings of an instance: those of its rules (below), then what the text
-/// detector finds in the pixels that would leave (the redacted pixels when a current
-/// redaction exists, else the source's), outside the zones the rules blank. Text found
-/// there blocks, whatever the header's flags or the rules say; an image that cannot be
-/// read for the search is a finding too.
 /// The key of a search of an instance's source pixels by this build's text detector: what
 /// the result depends on besides the original header (which never changes under a plan
 /// row): the detector and the codecs, the pixel plan (zones, policy, the source file's path
@@ -222,6 +217,12 @@ fn source_search_key(plan: &PixelPlan<'_>, record: &InstanceRecord) -> [u8; 32] 
     hasher.finalize().into()
 }
 
+/// The pixel findings of an instance: those of its rules (below), then what the text
+/// detector finds in the pixels that would leave (the redacted pixels when a current
+/// redaction exists, else the source's), outside the zones the rules blank. Text found
+/// there blocks, whatever the header's flags or the rules say; an image that cannot be
+/// read for the search is a finding too.
+///
 /// `searched` is, first, the key of an earlier search of these source pixels that found
 /// no text (from the instance's plan), and second, where the key of such a search made now
 /// goes: a key that matches spares reading, decoding and searching the same pixels again.

@@ -170,21 +170,6 @@ impl Store {
         rows.collect::<rusqlite::Result<_>>().map_err(self.db_err())
     }
 
-    /// The files export recorded for `out_dir`, in path order.
-    pub fn exports(&self, out_dir: &Path) -> Result<Vec<ExportRecord>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT instance_id, path, sop_instance_uid, sha256, size, safe, pixels FROM exports
-                 WHERE out_dir = ?1 ORDER BY path",
-            )
-            .map_err(self.db_err())?;
-        let rows = stmt
-            .query_map([path_text(out_dir)], export_from_row)
-            .map_err(self.db_err())?;
-        rows.collect::<rusqlite::Result<_>>().map_err(self.db_err())
-    }
-
     /// Up to `limit` files export recorded for `out_dir`, in path order, after the path
     /// `after` (from the first for `None`): the way to read them all in bounded memory.
     pub fn exports_page(
