@@ -337,17 +337,18 @@ impl Engine<'_> {
             .0
     }
 
-    /// [`Engine::check`], and the paths whose value is a keyed hash the rules made and
-    /// that equals what they make of the original: values no identity can be read from,
-    /// which verify's independent scan leaves alone (a run of their hex digits that spells
-    /// somebody's number is chance).
+    /// [`Engine::check`], and the paths whose value is a keyed output of the rules (a
+    /// hash, the patient's pseudonym) equal to what they make: values no identity can be
+    /// read from (a run of their hex digits that spells somebody's number is chance), each
+    /// with the part of it a person chose (a pseudonym's prefix), which verify's
+    /// independent scan still searches.
     pub fn check_generated(
         &self,
         current: &InMemDicomObject,
         original: &InMemDicomObject,
         sop_class: &str,
         patient: &PatientContext,
-    ) -> (Vec<ElementFinding>, Vec<TagPath>) {
+    ) -> (Vec<ElementFinding>, Vec<(TagPath, String)>) {
         let mut out = Vec::new();
         let mut generated = Vec::new();
         // An audit checks the original against itself; verify, the de-identified header.
@@ -374,7 +375,7 @@ impl Engine<'_> {
         sop_class: &str,
         patient: &PatientContext,
         verify: bool,
-        (out, generated): (&mut Vec<ElementFinding>, &mut Vec<TagPath>),
+        (out, generated): (&mut Vec<ElementFinding>, &mut Vec<(TagPath, String)>),
         depth: usize,
     ) {
         for element in object.iter() {
@@ -424,13 +425,20 @@ impl Engine<'_> {
                 Planned::Hash if !same(original_text().map(|o| self.hashed(vr, &o))) => {
                     finding(decision.source, decision.planned)
                 }
-                Planned::Hash if verify => generated.push(path.clone()),
+                Planned::Hash if verify => generated.push((path.clone(), String::new())),
                 Planned::RemapUid if !same(original_text().map(|o| self.remap_uids(&o))) => {
                     finding(decision.source, decision.planned)
                 }
                 Planned::Pseudonym if !same(Some(patient.pseudonym.clone())) => {
                     finding(decision.source, decision.planned)
                 }
+                Planned::Pseudonym if verify => generated.push((
+                    path.clone(),
+                    patient
+                        .pseudonym
+                        .rsplit_once('-')
+                        .map_or(String::new(), |(prefix, _)| prefix.to_string()),
+                )),
                 Planned::Shift if matches!(vr, VR::DA | VR::DT) => {
                     let expected =
                         original_text().map(|o| self.shifted(vr, &o, patient).unwrap_or_default());
@@ -494,7 +502,7 @@ impl Engine<'_> {
         current: &InMemDicomObject,
         original_uids: &OriginalUids,
         patient: &PatientContext,
-        generated: &[TagPath],
+        generated: &[(TagPath, String)],
     ) -> Vec<ElementFinding> {
         let mut out = Vec::new();
         self.scan_set(
@@ -513,7 +521,7 @@ impl Engine<'_> {
         object: &InMemDicomObject,
         parent: Option<(&TagPath, usize)>,
         original_uids: &OriginalUids,
-        (patient, generated): (&PatientContext, &[TagPath]),
+        (patient, generated): (&PatientContext, &[(TagPath, String)]),
         out: &mut Vec<ElementFinding>,
         depth: usize,
     ) {
@@ -538,9 +546,14 @@ impl Engine<'_> {
                 }
                 continue;
             }
+            // A keyed output of the rules is searched only in the part a person chose.
+            let chosen = generated
+                .iter()
+                .find(|(p, _)| *p == path)
+                .map(|(_, chosen)| chosen.as_str());
             if crate::rules::MARKER_TAGS.contains(&tag)
                 || tag == Tag(0x7FE0, 0x0010)
-                || generated.contains(&path)
+                || chosen == Some("")
             {
                 continue;
             }
@@ -558,18 +571,7 @@ impl Engine<'_> {
                 let Some(text) = value_text(element) else {
                     continue;
                 };
-                // The patient's pseudonym is a keyed hash of the patient key: a run of its
-                // hex digits that spells somebody's number is chance, not identity (among
-                // thousands of patients some pseudonym always does). Its prefix, which a
-                // person chose, is still searched.
-                let searched = match text.trim_end().strip_prefix(patient.pseudonym.as_str()) {
-                    Some("") => patient
-                        .pseudonym
-                        .rsplit_once('-')
-                        .map_or("", |(prefix, _)| prefix),
-                    _ => text.as_str(),
-                };
-                let normal = crate::identity::normalize(searched);
+                let normal = crate::identity::normalize(chosen.unwrap_or(&text));
                 if let Some(kind) = patient.matcher.find_normalized(&normal) {
                     found(
                         RuleSource::IdentifierEcho { identifier: kind },

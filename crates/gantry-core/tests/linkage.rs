@@ -220,3 +220,32 @@ fn anonymize_and_verify(
     session.anonymize_metadata(&audit).unwrap();
     session.verify().unwrap()
 }
+
+/// What a person chose in a pseudonym is still searched: a prefix that names another
+/// patient of the session leaves with every file otherwise.
+#[test]
+fn a_pseudonym_prefix_that_names_another_patient_is_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let dump = dir.path().join("dump");
+    std::fs::create_dir_all(&dump).unwrap();
+    common::write_instance(
+        &dump.join("a.dcm"),
+        instance(1, "P100", None, "DOE^JANE", "19700101"),
+    );
+    common::write_instance(
+        &dump.join("b.dcm"),
+        instance(2, "P200", None, "QUILLFEATHER^ROSALIND", "19550505"),
+    );
+    let verify = anonymize_and_verify(
+        dir.path(),
+        "version: \"2.0\"\npseudonym_prefix: QUILLFEATHER\n",
+        gantry_core::Secret::from_hex(&"44".repeat(32)).unwrap(),
+    );
+    assert!(
+        verify
+            .examples
+            .iter()
+            .any(|f| f.element.path.to_string() == "(0010,0010)"),
+        "{verify}"
+    );
+}
