@@ -5,10 +5,10 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::audit::{RiskReport, Unreadable};
 use crate::error::Result;
 use crate::plan::{seal_digest, with_seal};
 use crate::report::{duration_secs, per_second};
+use crate::risk::{RiskReport, Unreadable};
 use crate::session::Session;
 
 /// What anonymize did.

@@ -722,7 +722,7 @@ pub(crate) fn rewrite(
         let replacement = match (span.kind, dates) {
             (PhiKind::Date, DateRewrite::Keep) => Some(piece.to_string()),
             (PhiKind::Date, DateRewrite::Shift(days)) => shifted_date(text, span, days),
-            (PhiKind::Uid, _) if crate::rules::is_well_known_uid(piece) => Some(piece.to_string()),
+            (PhiKind::Uid, _) if crate::vr::is_well_known_uid(piece) => Some(piece.to_string()),
             (PhiKind::Uid, _) => Some(uid(piece)),
             _ => None,
         };

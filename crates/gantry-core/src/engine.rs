@@ -21,10 +21,8 @@ use crate::detect::{DateRewrite, PhiKind};
 use crate::header::TagPath;
 use crate::identity::EchoMatcher;
 use crate::pseudonym::Secret;
-use crate::rules::{
-    DatePolicy, Planned, RuleSource, Rules, dummy_text, effective_vr, is_text, is_well_known_uid,
-    max_len,
-};
+use crate::rules::{DatePolicy, Planned, RuleSource, Rules};
+use crate::vr::{dummy_text, effective_vr, is_free_text, is_text, is_well_known_uid, max_len};
 
 /// What is known about the patient an object belongs to.
 pub(crate) struct PatientContext {
@@ -588,7 +586,7 @@ impl Engine<'_> {
                     && let Some(uid) = original_uids.find(text.as_bytes())
                 {
                     found(RuleSource::Survived, Planned::RemapUid, uid);
-                } else if crate::rules::is_free_text(vr)
+                } else if is_free_text(vr)
                     && let Some(phi) = crate::detect::unmistakable_phi(&text)
                 {
                     found(RuleSource::Detected { phi }, Planned::Clean, &text);

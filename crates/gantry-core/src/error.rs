@@ -31,19 +31,109 @@ pub enum GantryError {
     Crypto(#[from] gantry_crypto::CryptoError),
     /// A configuration file is invalid.
     #[error(transparent)]
-    Config(#[from] crate::config::ConfigError),
-    /// A step needs something an earlier step provides.
+    Config(#[from] ConfigError),
+    /// A step needs a configuration and none was loaded or stored with the session.
+    #[error(
+        "no configuration loaded: run `gantry config init FILE`, review it, then load it \
+         (Session::load_config or --config)"
+    )]
+    NoConfig,
+    /// A step acts on an audit and none was run on this database.
+    #[error("no audit has been run on this database: run `gantry audit` first")]
+    NoAudit,
+    /// A step that acts on an audit was given a verify report.
+    #[error("this step needs the report of an audit, not of a verify")]
+    NotAnAudit,
+    /// The audit a step was given was made with another configuration or secret.
+    #[error(
+        "the configuration or the project secret changed since this audit; run the audit again"
+    )]
+    StaleAudit,
+    /// A report stored in the database cannot be read back.
+    #[error("the stored {stage} report is unreadable: {source}")]
+    StoredReport {
+        /// The stage whose report it is.
+        stage: &'static str,
+        /// What the parser reported.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// Sealing was asked for without a key.
+    #[error(
+        "preserve_identities needs a key: call enable_reversible_anonymization first \
+         (gantry lock --key FILE)"
+    )]
+    NoSealingKey,
+    /// A key was offered with an empty password.
+    #[error("an empty password protects nothing")]
+    EmptyPassword,
+    /// A project secret cannot be used.
     #[error("{0}")]
-    Order(String),
-    /// A header stored in the database could not be decoded or re-encoded.
-    #[error("instance {instance}: {detail}")]
-    Header {
-        /// The instance's SOP Instance UID.
-        instance: String,
-        /// What failed.
+    Secret(#[from] SecretError),
+    /// A file Gantry writes only when it is new already exists.
+    #[error("{} already exists; not overwriting it (use --force to replace it)", path.display())]
+    Exists {
+        /// The file.
+        path: PathBuf,
+    },
+    /// An export layout template is invalid.
+    #[error("export layout {layout:?}: {detail}")]
+    Layout {
+        /// The template given.
+        layout: String,
+        /// What is wrong with it.
         detail: String,
+    },
+    /// The worker threads could not be started.
+    #[error("cannot start {threads} threads: {source}")]
+    Threads {
+        /// How many were asked for.
+        threads: usize,
+        /// What rayon reported.
+        #[source]
+        source: rayon::ThreadPoolBuildError,
+    },
+    /// A worker thread panicked in the middle of a step, so the step's results are
+    /// incomplete; nothing it had committed is lost.
+    #[error("a worker thread failed while {step}")]
+    WorkerFailed {
+        /// What the thread was doing.
+        step: &'static str,
+    },
+}
+
+/// Why a project secret cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecretError {
+    /// The operating system gave no randomness for a new secret.
+    #[error("no randomness for a project secret: {0}")]
+    NoRandomness(String),
+    /// A secret given as text is not 64 hexadecimal digits.
+    #[error("a project secret is 64 hexadecimal digits")]
+    NotHex,
+    /// The secret stored in the database is not 32 bytes.
+    #[error("the stored project secret is damaged (not 32 bytes)")]
+    Damaged,
+    /// The database already holds another secret.
+    #[error("{} already has a different project secret; its pseudonyms would not match", database.display())]
+    Different {
+        /// The database.
+        database: PathBuf,
     },
 }
 
 /// Gantry's result type.
 pub type Result<T, E = GantryError> = std::result::Result<T, E>;
+
+/// A configuration file is invalid; the message names the key, and the line where the
+/// parser knows it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}{}: {message}", path.display(), line.map(|l| format!(":{l}")).unwrap_or_default())]
+pub struct ConfigError {
+    /// The file.
+    pub path: PathBuf,
+    /// The line of the offending key or value, when known.
+    pub line: Option<usize>,
+    /// What is wrong, with the path of the key (`machines[0].redaction_zones[1]: ...`).
+    pub message: String,
+}

@@ -8,7 +8,7 @@ use dicom_core::{Tag, VR};
 use dicom_object::InMemDicomObject;
 use serde::Serialize;
 
-use crate::config::ProfileOption;
+use crate::settings::ProfileOption;
 
 /// What kind of identifier was echoed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -105,10 +105,10 @@ impl Demographics {
 /// lacking an issuer keeps the key of those files).
 pub(crate) fn link_patients<'a>(
     keys: impl Iterator<Item = (&'a str, &'a Demographics)>,
-    linkage: crate::config::PatientLinkage,
+    linkage: crate::settings::PatientLinkage,
 ) -> std::collections::HashMap<String, String> {
     let mut links = std::collections::HashMap::new();
-    if linkage == crate::config::PatientLinkage::IdAndIssuer {
+    if linkage == crate::settings::PatientLinkage::IdAndIssuer {
         return links;
     }
     let mut by_id: std::collections::BTreeMap<&str, Vec<(&str, &Demographics)>> =
@@ -402,9 +402,9 @@ impl IdentifierSet {
                 continue;
             }
             let stored_vr = element.header().vr;
-            let vr = crate::rules::effective_vr(tag, stored_vr);
+            let vr = crate::vr::effective_vr(tag, stored_vr);
             // Identifiers are text (and the birth date); rendering binary values is costly.
-            if !crate::rules::is_text(vr) && vr != VR::DA {
+            if !crate::vr::is_text(vr) && vr != VR::DA {
                 continue;
             }
             // A standard attribute stored as UN holds its text as bytes.
@@ -949,7 +949,7 @@ mod tests {
             d(&["roe richard"], &["19550505"]),
             d(&[], &["19990909"]),
         );
-        let linkage = crate::config::PatientLinkage::Id;
+        let linkage = crate::settings::PatientLinkage::Id;
         let keys = [("id:P|", &a), ("id:P|B", &b), ("id:P|C", &c)];
         let links = link_patients(keys.into_iter(), linkage);
         assert_eq!(links.get("id:P|B").map(String::as_str), Some("id:P|"));

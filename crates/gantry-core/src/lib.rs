@@ -18,22 +18,32 @@
 //! |---|------------|--------|--------|
 //! | 1 | ingest | [`Session::ingest`] | `ingest` (walk, parse, index) |
 //! | 2 | examine | [`Session::examine`] | `examine` |
-//! | 3 | config | [`Session::setup_config`], [`Session::load_config`] | `config` (skeleton, profile, machine rules, check) |
-//! | 4 | audit | [`Session::audit`] | `audit` (findings), `plan` (what seal and anonymize act on) |
+//! | 3 | config | [`Session::setup_config`], [`Session::load_config`] | `config` (skeleton, zone discovery, check) |
+//! | 4 | audit | [`Session::audit`] | `audit`, on the shared `check` (findings and plan from one decode) |
 //! | 5 | seal | [`Session::preserve_identities`] (CLI `lock`) | `seal` |
 //! | 6 | anonymize | [`Session::anonymize_metadata`] | `anonymize` |
-//! | 7 | redact | [`Session::redact_pixels`] | `redact`, `pixels` (pixel plan, findings) |
-//! | 8 | verify | [`Session::verify`] | `verify` (on the check `audit` defines; also export's gate) |
+//! | 7 | redact | [`Session::redact_pixels`] | `redact` |
+//! | 8 | verify | [`Session::verify`] | `verify`, on the shared `check` (also export's gate) |
 //! | 9 | export | [`Session::export`] | `export` (gate, layout, file writing) |
 //!
-//! Leaves the checkpoints share: `rules` and `engine` (what each attribute gets and
-//! applying it), `identity` (patient keys, identifiers and their echoes), `detect` (PHI in
-//! free text), `charset`, `dates`, `pseudonym` (keyed pseudonyms, UIDs, date offsets) and
-//! `header` (tag paths, decoding, [`decode_counts`]). The audit decodes each original
-//! header once (after the identity pass) and stores a plan per instance: the
-//! de-identified header and the originals to seal, with the basis they were made on.
-//! Seal and anonymize act on it, in the same process or a later one, and derive afresh
-//! only an instance whose plan is stale.
+//! `session` holds the state every checkpoint works on (the store, the config in force,
+//! the secret, the sealing key, the thread pool); each checkpoint module adds its method
+//! to [`Session`]. Between them sit `plan` (the identity pass and each instance's plan,
+//! which seal and anonymize act on), `check` (the check of one instance at the audit or
+//! verify stage), `risk` (the findings and their report) and `persist` (the pixel sidecar,
+//! [`Session::compact`]). The leaves the checkpoints share never use a checkpoint:
+//! `settings` (what a config says: profile, machine rules, options), `rules` and `engine`
+//! (what each attribute gets, and applying it), `prepared` (what the identity pass
+//! collects), `identity` (patient keys, identifiers and their echoes), `detect` (PHI in
+//! free text), `pixels` (the pixel plan and its findings), `vr` (VR facts), `charset`,
+//! `dates`, `pseudonym` (keyed pseudonyms, UIDs, date offsets) and `header` (tag paths,
+//! decoding, [`decode_counts`]). No module uses one that uses it back: a test
+//! (`tests/layout.rs`) reads the sources and fails on any import cycle, counting a call
+//! of another module's `Session` method as a use. The audit decodes each original header
+//! once (after the identity pass) and stores a plan per instance: the de-identified
+//! header and the originals to seal, with the basis they were made on. Seal and
+//! anonymize act on it, in the same process or a later one, and derive afresh only an
+//! instance whose plan is stale.
 //!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -64,15 +74,10 @@
 #![deny(missing_docs)]
 
 pub use anonymize::AnonymizeReport;
-pub use audit::{Finding, RiskReport, Stage, Unreadable};
-pub use config::{
-    Action, ActionCode, BurnedInText, Condition, Config, ConfigCheck, ConfigError, DateJitter,
-    DeviceAdvice, DeviceMatch, MachineRule, PatientLinkage, PixelPolicy, Profile, ProfileOption,
-    ProfileRule, SafePrivate, SkeletonReport, TagKey, TagPattern, TagRule, UnlistedText, Zone,
-};
+pub use config::{ConfigCheck, DeviceAdvice, SkeletonReport};
 pub use detect::PhiKind;
 pub use engine::ElementFinding;
-pub use error::{GantryError, Result};
+pub use error::{GantryError, Result, SecretError};
 pub use examine::{FileCounts, InstanceQuery, Inventory, LinkageConflict, ValueCount};
 pub use export::{
     Blocked, DEFAULT_LAYOUT, Export, ExportReport, ExportSyntax, Overwrite, Stripping,
@@ -90,13 +95,20 @@ pub use progress::{NoProgress, Progress};
 pub use pseudonym::Secret;
 pub use recover::{RecoveredFile, RecoveryFailure, RecoveryReport, recover_identities};
 pub use redact::RedactReport;
+pub use risk::{Finding, RiskReport, Stage, Unreadable};
 pub use rules::{Planned, RuleSource};
 pub use seal::SealReport;
 pub use session::{Session, SessionBuilder};
+pub use settings::{
+    Action, ActionCode, BurnedInText, Condition, Config, ConfigError, DateJitter, DeviceMatch,
+    MachineRule, PatientLinkage, PixelPolicy, Profile, ProfileOption, ProfileRule, SafePrivate,
+    TagKey, TagPattern, TagRule, UnlistedText, Zone,
+};
 
 mod anonymize;
 mod audit;
 mod charset;
+mod check;
 pub mod config;
 pub mod dates;
 mod detect;
@@ -110,12 +122,16 @@ mod ingest;
 mod persist;
 mod pixels;
 mod plan;
+mod prepared;
 mod progress;
 mod pseudonym;
 mod recover;
 mod redact;
 mod report;
+mod risk;
 mod rules;
 mod seal;
 mod session;
+mod settings;
 mod verify;
+mod vr;

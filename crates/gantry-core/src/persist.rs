@@ -67,12 +67,11 @@ impl Session {
 
     /// The pixel sidecar, opened on first use.
     pub(crate) fn sidecar(&mut self) -> Result<&PixelSidecar> {
-        if self.sidecar.is_none() {
-            self.sidecar = Some(PixelSidecar::open(self.sidecar_path()?)?);
-        }
-        self.sidecar
-            .as_ref()
-            .ok_or_else(|| GantryError::Order("the pixel sidecar could not be opened".into()))
+        let sidecar = match self.sidecar.take() {
+            Some(sidecar) => sidecar,
+            None => PixelSidecar::open(self.sidecar_path()?)?,
+        };
+        Ok(self.sidecar.insert(sidecar))
     }
 
     /// Takes the sidecar out of the session (to share it with worker threads).

@@ -12,10 +12,10 @@ use gantry_store::{
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::config::{Config, MachineRule};
 use crate::engine::ElementFinding;
 use crate::header::TagPath;
 use crate::rules::{Planned, RuleSource};
+use crate::settings::{Config, MachineRule};
 
 /// Modalities whose images often carry burned-in text (ultrasound, secondary capture,
 /// angiography, endoscopy, other).
@@ -64,7 +64,7 @@ pub(crate) struct PixelPlan<'c> {
     /// Identifies the redaction these rules ask for, for this source.
     pub fingerprint: String,
     /// What happens when it is at risk and no rule covers it.
-    pub policy: crate::config::PixelPolicy,
+    pub policy: crate::settings::PixelPolicy,
     /// Whether overlay planes (60xx,3000) can leave with it (Clean Graphics, or a rule
     /// for them), so that they are searched too.
     pub overlays_kept: bool,
@@ -80,7 +80,7 @@ impl PixelPlan<'_> {
     pub fn detector_decides(&self) -> bool {
         matches!(
             self.policy,
-            crate::config::PixelPolicy::Detect | crate::config::PixelPolicy::RedactDetected
+            crate::settings::PixelPolicy::Detect | crate::settings::PixelPolicy::RedactDetected
         )
     }
 
@@ -88,7 +88,7 @@ impl PixelPlan<'_> {
     /// no matching rule gives zones (a person's zones are never second-guessed: text
     /// outside them blocks).
     pub fn redacts_detected(&self) -> bool {
-        self.policy == crate::config::PixelPolicy::RedactDetected && self.zones.is_empty()
+        self.policy == crate::settings::PixelPolicy::RedactDetected && self.zones.is_empty()
     }
 }
 
@@ -161,14 +161,14 @@ pub(crate) fn plan<'c>(
     hasher.update(record.stamp.size.to_le_bytes());
     hasher.update(record.stamp.mtime_ns.to_le_bytes());
     hasher.update(record.source_path.as_os_str().as_encoded_bytes());
-    if zones.is_empty() && config.pixel_policy == crate::config::PixelPolicy::RedactDetected {
+    if zones.is_empty() && config.pixel_policy == crate::settings::PixelPolicy::RedactDetected {
         // The zones come from the detector: a redaction made by another one is stale.
         hasher.update(b"redact_detected:");
         hasher.update(gantry_redact::DETECTOR.as_bytes());
     }
     let attested = rules
         .iter()
-        .any(|r| r.burned_in_text == Some(crate::config::BurnedInText::None));
+        .any(|r| r.burned_in_text == Some(crate::settings::BurnedInText::None));
     PixelPlan {
         attested,
         rules,
@@ -177,14 +177,14 @@ pub(crate) fn plan<'c>(
         decodable: decodable(record),
         fingerprint: hex::encode(&hasher.finalize()[..12]),
         policy: config.pixel_policy,
-        overlays_kept: config.has_option(crate::config::ProfileOption::CleanGraphics)
+        overlays_kept: config.has_option(crate::settings::ProfileOption::CleanGraphics)
             || config
                 .tag_rules
                 .iter()
                 .any(|r| r.tag.group() & 0xFF00 == 0x6000 && r.tag.element() == 0x3000),
         icons_kept: config
             .tag_rule(ICON_IMAGE_SEQUENCE)
-            .is_some_and(|r| !matches!(r.action, None | Some(crate::config::Action::Remove))),
+            .is_some_and(|r| !matches!(r.action, None | Some(crate::settings::Action::Remove))),
     }
 }
 

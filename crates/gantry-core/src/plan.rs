@@ -6,19 +6,25 @@
 //! afresh, the same way.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use dicom_core::value::DataSetSequence;
 use dicom_core::{DataElement, Tag, VR};
 use dicom_object::InMemDicomObject;
 use gantry_store::{InstancePlan, StoredInstance, decode_header, encode_header};
+use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
-use crate::audit::{Prepared, RiskReport, Stage, sop_class};
+use crate::engine::PatientContext;
 use crate::engine::{Engine, add_markers};
 use crate::error::{GantryError, Result};
 use crate::identity::patient_key;
+use crate::identity::{Demographics, IdentifierSet};
+use crate::prepared::{Prepared, fingerprint, sop_class};
 use crate::pseudonym::Secret;
+use crate::risk::{RiskReport, Stage};
+use crate::rules::DatePolicy;
 use crate::rules::Rules;
 use crate::session::Session;
 
@@ -191,17 +197,12 @@ impl Session {
     /// audited by another version).
     pub(crate) fn plans_for(&mut self, report: &RiskReport) -> Result<Plans> {
         if report.stage != Stage::Audit {
-            return Err(GantryError::Order(
-                "this step needs the report of an audit, not of a verify".into(),
-            ));
+            return Err(GantryError::NotAnAudit);
         }
         let secret = self.secret()?;
-        let fingerprint = crate::audit::fingerprint(self.config()?, &secret)?;
+        let fingerprint = fingerprint(self.config()?, &secret)?;
         if report.fingerprint != fingerprint {
-            return Err(GantryError::Order(
-                "the configuration or the project secret changed since this audit; run the audit again"
-                    .into(),
-            ));
+            return Err(GantryError::StaleAudit);
         }
         let basis = basis(&fingerprint, self.store.instances_generation()?);
         let prepared = if self.store.unplanned_count(&basis)? > 0 {
@@ -215,5 +216,101 @@ impl Session {
             secret,
             prepared,
         })
+    }
+
+    /// Collects each patient's identifiers (from all their instances) and derives their
+    /// pseudonym and date offset: what every later step needs about patients.
+    pub(crate) fn prepare(&mut self) -> Result<std::sync::Arc<Prepared>> {
+        let config = self.config()?.clone();
+        let secret = self.secret()?;
+        let fingerprint = fingerprint(&config, &secret)?;
+        let store_generation = self.store.instances_generation()?;
+        // Identities depend only on the original headers, the config and the secret: a
+        // session that has not ingested since reuses them (audit, then anonymize, ...).
+        if let Some((generation, prepared)) = &self.prepared
+            && *generation == self.generation
+            && prepared.fingerprint == fingerprint
+            && prepared.generation == store_generation
+        {
+            return Ok(prepared.clone());
+        }
+        let identities: std::sync::Mutex<HashMap<String, (IdentifierSet, Demographics)>> =
+            Default::default();
+        let options = config.options.clone();
+        self.for_each_instance(
+            "identities",
+            |stored| {
+                let header = crate::header::decode_original(&stored.original).ok()?;
+                let mut set = IdentifierSet::default();
+                set.collect(&header, &options);
+                Some((patient_key(&header), set, Demographics::of(&header)))
+            },
+            |_, batch| {
+                let mut map = identities.lock().map_err(|_| GantryError::WorkerFailed {
+                    step: "collecting identities",
+                })?;
+                for (_, found) in batch {
+                    if let Some((key, set, demographics)) = found {
+                        let entry = map.entry(key).or_default();
+                        entry.0.extend(&set);
+                        entry.1.extend(demographics);
+                    }
+                }
+                Ok(())
+            },
+        )?;
+        let identities = identities
+            .into_inner()
+            .map_err(|_| GantryError::WorkerFailed {
+                step: "collecting identities",
+            })?;
+        let links = crate::identity::link_patients(
+            identities.iter().map(|(key, (_, d))| (key.as_str(), d)),
+            config.patient_linkage,
+        );
+        let mut linked: HashMap<String, IdentifierSet> = HashMap::new();
+        for (key, (set, _)) in identities {
+            let target = links.get(&key).cloned().unwrap_or(key);
+            linked.entry(target).or_default().extend(&set);
+        }
+        let identities = linked;
+        let mut everyone = IdentifierSet::default();
+        for set in identities.values() {
+            everyone.extend(set);
+        }
+        let everyone = everyone.without_ordinary_words();
+        let everyone_digest = everyone.digest();
+        let everyone = everyone.matcher();
+        let rules = Rules::new(&config);
+        let jitter = config.date_jitter.unwrap_or_default();
+        let recent = crate::identity::LazyMatcher::recent();
+        let patients = identities
+            .into_par_iter()
+            .map(|(key, set)| {
+                let offset = match rules.dates {
+                    DatePolicy::Shift => secret.date_offset(&key, jitter.min_days, jitter.max_days),
+                    _ => 0,
+                };
+                let context = PatientContext {
+                    pseudonym: secret.patient_pseudonym(&config.pseudonym_prefix, &key),
+                    offset,
+                    identity_digest: set.digest(),
+                    matcher: crate::identity::LazyMatcher::new(set, recent.clone()),
+                };
+                (key, context)
+            })
+            .collect();
+        let prepared = std::sync::Arc::new(Prepared {
+            config,
+            secret,
+            patients,
+            links,
+            everyone,
+            everyone_digest,
+            fingerprint,
+            generation: store_generation,
+        });
+        self.prepared = Some((self.generation, prepared.clone()));
+        Ok(prepared)
     }
 }

@@ -7,7 +7,7 @@ use std::fmt;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::error::{GantryError, Result};
+use crate::error::{Result, SecretError};
 
 /// The project secret: 32 random bytes keying every derived value. Never exported.
 #[derive(Clone, PartialEq, Eq)]
@@ -23,8 +23,7 @@ impl Secret {
     /// A fresh random secret from the operating system.
     pub fn generate() -> Result<Secret> {
         let mut bytes = [0u8; 32];
-        getrandom::fill(&mut bytes)
-            .map_err(|e| GantryError::Order(format!("no randomness for a project secret: {e}")))?;
+        getrandom::fill(&mut bytes).map_err(|e| SecretError::NoRandomness(e.to_string()))?;
         Ok(Secret(bytes))
     }
 
@@ -33,9 +32,7 @@ impl Secret {
         let bytes = hex::decode(text.trim())
             .ok()
             .and_then(|b| <[u8; 32]>::try_from(b).ok())
-            .ok_or_else(|| {
-                GantryError::Order("a project secret is 64 hexadecimal digits".into())
-            })?;
+            .ok_or(SecretError::NotHex)?;
         Ok(Secret(bytes))
     }
 

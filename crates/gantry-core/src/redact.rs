@@ -16,10 +16,10 @@ use gantry_redact::{Fill, Geometry, Palette, blank};
 use gantry_store::{PixelSidecar, RedactedPixels, SidecarAddress, encode_header};
 use serde::Serialize;
 
-use crate::audit::Unreadable;
 use crate::error::{GantryError, Result};
 use crate::pixels::{PixelSyntax, Redaction, plan, read_source_pixels};
 use crate::report::{duration_secs, per_second};
+use crate::risk::Unreadable;
 use crate::session::Session;
 
 /// What redact did.
@@ -161,7 +161,9 @@ impl Session {
                 // Records become durable before the database points at them.
                 sidecar
                     .lock()
-                    .map_err(|_| GantryError::Order("the pixel sidecar lock was poisoned".into()))?
+                    .map_err(|_| GantryError::WorkerFailed {
+                        step: "writing redacted pixels",
+                    })?
                     .sync()?;
                 store.write(|tx| {
                     for (stored, outcome) in &batch {
@@ -244,7 +246,9 @@ impl Session {
         self.sidecar = Some(
             sidecar
                 .into_inner()
-                .map_err(|_| GantryError::Order("the pixel sidecar lock was poisoned".into()))?,
+                .map_err(|_| GantryError::WorkerFailed {
+                    step: "writing redacted pixels",
+                })?,
         );
         result?;
         report.duration = started.elapsed();

@@ -9,21 +9,11 @@ use gantry_crypto::{KeyFile, Sealer};
 use gantry_store::encode_header;
 use serde::Serialize;
 
-use crate::audit::{RiskReport, Unreadable};
 use crate::error::{GantryError, Result};
 use crate::plan::seal_digest;
 use crate::report::{duration_secs, per_second};
-use crate::session::Session;
-
-/// Key of the sealing key's identifier in the store's meta table: once set, anonymize
-/// refuses to change an instance whose originals are not sealed for that key.
-pub(crate) const SEALING_KEY_ID: &str = "sealing.key_id";
-
-/// The key (and password) a session seals with. Never stored in the database.
-pub(crate) struct Sealing {
-    pub key: KeyFile,
-    pub sealer: Sealer,
-}
+use crate::risk::{RiskReport, Unreadable};
+use crate::session::{SEALING_KEY_ID, Sealing, Session};
 
 /// A seal made for one instance.
 struct NewSeal {
@@ -90,9 +80,7 @@ impl Session {
         password: &str,
     ) -> Result<()> {
         if password.is_empty() {
-            return Err(GantryError::Order(
-                "an empty password protects nothing".into(),
-            ));
+            return Err(GantryError::EmptyPassword);
         }
         self.enable_sealing(key, Some(password))
     }
@@ -105,22 +93,12 @@ impl Session {
         Ok(())
     }
 
-    /// The key id this session must seal for, if reversible anonymization is on.
-    pub(crate) fn required_key_id(&self) -> Result<Option<String>> {
-        Ok(self
-            .store
-            .meta_get(SEALING_KEY_ID)?
-            .map(|b| String::from_utf8_lossy(&b).into_owned()))
-    }
-
     /// Checkpoint 5: seals, inside each instance, the originals of every attribute the
     /// audited actions will change or remove.
     pub fn preserve_identities(&mut self, report: &RiskReport) -> Result<SealReport> {
         let started = Instant::now();
         let Some(sealing) = self.sealing.take() else {
-            return Err(GantryError::Order(
-                "preserve_identities needs a key: call enable_reversible_anonymization first (gantry lock --key FILE)".into(),
-            ));
+            return Err(GantryError::NoSealingKey);
         };
         let result = self.seal_all(report, &sealing, started);
         self.sealing = Some(sealing);

@@ -3,10 +3,12 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use gantry_crypto::{KeyFile, Sealer};
 use gantry_store::Store;
 
 use crate::error::{GantryError, Result};
 use crate::progress::{NoProgress, Progress, SharedProgress};
+use crate::settings::Config;
 
 /// A Gantry session: the database every checkpoint reads and writes, and how work is run.
 ///
@@ -14,12 +16,12 @@ use crate::progress::{NoProgress, Progress, SharedProgress};
 /// database); each checkpoint is a method returning a typed report.
 pub struct Session {
     pub(crate) store: Store,
-    pub(crate) config: Option<crate::config::Config>,
+    pub(crate) config: Option<crate::settings::Config>,
     pub(crate) progress: SharedProgress,
     pub(crate) sidecar: Option<gantry_store::PixelSidecar>,
-    pub(crate) sealing: Option<crate::seal::Sealing>,
+    pub(crate) sealing: Option<Sealing>,
     /// Patients' identities, with the data generation they were collected at.
-    pub(crate) prepared: Option<(u64, Arc<crate::audit::Prepared>)>,
+    pub(crate) prepared: Option<(u64, Arc<crate::prepared::Prepared>)>,
     /// Bumped whenever the original headers may have changed (ingest).
     pub(crate) generation: u64,
     /// Whether ingest follows symbolic links that leave its roots.
@@ -37,6 +39,20 @@ impl std::fmt::Debug for Session {
 
 /// Key of the project secret in the store's meta table.
 const SECRET_KEY: &str = "project.secret";
+/// Key of the loaded configuration's text in the store's meta table.
+pub(crate) const CONFIG_KEY: &str = "config.yaml";
+/// Key of the loaded configuration's path in the store's meta table.
+pub(crate) const CONFIG_PATH_KEY: &str = "config.path";
+
+/// Key of the sealing key's identifier in the store's meta table: once set, anonymize
+/// refuses to change an instance whose originals are not sealed for that key.
+pub(crate) const SEALING_KEY_ID: &str = "sealing.key_id";
+
+/// The key (and password) a session seals with. Never stored in the database.
+pub(crate) struct Sealing {
+    pub key: KeyFile,
+    pub sealer: Sealer,
+}
 
 /// Builds a [`Session`]; see [`Session::builder`].
 #[must_use]
@@ -180,9 +196,8 @@ impl Session {
     /// The project secret: the one stored with the session, or a new one (stored).
     pub(crate) fn secret(&mut self) -> Result<crate::pseudonym::Secret> {
         if let Some(bytes) = self.store.meta_get(SECRET_KEY)? {
-            return crate::pseudonym::Secret::from_bytes(&bytes).ok_or_else(|| {
-                GantryError::Order("the stored project secret is damaged (not 32 bytes)".into())
-            });
+            return crate::pseudonym::Secret::from_bytes(&bytes)
+                .ok_or_else(|| GantryError::Secret(crate::error::SecretError::Damaged));
         }
         let secret = crate::pseudonym::Secret::generate()?;
         self.store.meta_set(SECRET_KEY, secret.bytes())?;
@@ -243,7 +258,7 @@ impl SessionBuilder {
                 rayon::ThreadPoolBuilder::new()
                     .num_threads(n)
                     .build()
-                    .map_err(|e| GantryError::Order(format!("cannot start {n} threads: {e}")))?,
+                    .map_err(|source| GantryError::Threads { threads: n, source })?,
             )),
             None => None,
         };
@@ -251,10 +266,10 @@ impl SessionBuilder {
         if let Some(secret) = &self.secret {
             match store.meta_get(SECRET_KEY)? {
                 Some(existing) if existing.as_slice() != secret.bytes() => {
-                    return Err(GantryError::Order(format!(
-                        "{} already has a different project secret; its pseudonyms would not match",
-                        self.database.display()
-                    )));
+                    return Err(crate::error::SecretError::Different {
+                        database: self.database.clone(),
+                    }
+                    .into());
                 }
                 Some(_) => {}
                 None => store.meta_set(SECRET_KEY, secret.bytes())?,
@@ -271,5 +286,35 @@ impl SessionBuilder {
             progress: self.progress,
             pool,
         })
+    }
+}
+
+impl Session {
+    /// The configuration in force: the one loaded, or the one stored with the session.
+    pub fn config(&mut self) -> Result<&Config> {
+        if self.config.is_none() {
+            let Some(text) = self.store.meta_get(CONFIG_KEY)? else {
+                return Err(GantryError::NoConfig);
+            };
+            let path = self
+                .store
+                .meta_get(CONFIG_PATH_KEY)?
+                .map(|p| PathBuf::from(String::from_utf8_lossy(&p).into_owned()))
+                .unwrap_or_else(|| PathBuf::from("(stored config)"));
+            let config = Config::parse(&String::from_utf8_lossy(&text), path)?;
+            self.config = Some(config);
+        }
+        match &self.config {
+            Some(config) => Ok(config),
+            None => Err(GantryError::NoConfig),
+        }
+    }
+
+    /// The key id this session must seal for, if reversible anonymization is on.
+    pub(crate) fn required_key_id(&self) -> Result<Option<String>> {
+        Ok(self
+            .store
+            .meta_get(SEALING_KEY_ID)?
+            .map(|b| String::from_utf8_lossy(&b).into_owned()))
     }
 }

@@ -3,10 +3,11 @@
 
 use std::path::{Path, PathBuf};
 
-use rusqlite::{Row, params};
+use rusqlite::{OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
 
-use crate::error::Result;
+use crate::columns::Columns;
+use crate::error::{Result, StoreError};
 use crate::sidecar::SidecarAddress;
 use crate::store::{Store, StoreTx, path_from_text, path_text};
 
@@ -75,51 +76,66 @@ pub struct ExportRecord {
     pub pixels: String,
 }
 
-pub(crate) const PIXEL_COLUMNS: &str = "p.sidecar_offset, p.sidecar_length, p.pixel_syntax, \
-    p.attributes, p.redaction, p.fingerprint";
+/// The `sealed` columns [`sealed_from_row`] reads, from a join on `sealed s`.
+pub(crate) const SEALED_COLUMNS: &str =
+    "s.key_id AS seal_key_id, s.digest AS seal_digest, s.item AS seal_item";
 
-pub(crate) fn sealed_from_row(row: &Row<'_>, first: usize) -> rusqlite::Result<Option<SealedItem>> {
-    let key_id: Option<String> = row.get(first)?;
+/// The `pixels` columns [`redacted_from_row`] reads, from a join on `pixels p`.
+pub(crate) const PIXEL_COLUMNS: &str = "p.sidecar_offset AS pixel_offset, \
+    p.sidecar_length AS pixel_length, p.pixel_syntax AS pixel_syntax, \
+    p.attributes AS pixel_attributes, p.redaction AS pixel_redaction, \
+    p.fingerprint AS pixel_fingerprint";
+
+/// The `plans` columns [`plan_from_row`] reads, from a join on `plans pl`.
+pub(crate) const PLAN_COLUMNS: &str = "pl.basis AS plan_basis, \
+    pl.deidentified AS plan_deidentified, pl.modified AS plan_modified, \
+    pl.pixels_clean AS plan_pixels_clean";
+
+/// The seal of a joined row ([`SEALED_COLUMNS`]), if it has one.
+pub(crate) fn sealed_from_row(c: &Columns, row: &Row<'_>) -> rusqlite::Result<Option<SealedItem>> {
+    let key_id: Option<String> = c.get(row, "seal_key_id")?;
     let Some(key_id) = key_id else {
         return Ok(None);
     };
     Ok(Some(SealedItem {
         key_id,
-        digest: row.get(first + 1)?,
-        item: row.get(first + 2)?,
+        digest: c.get(row, "seal_digest")?,
+        item: c.get(row, "seal_item")?,
     }))
 }
 
-pub(crate) fn plan_from_row(row: &Row<'_>, first: usize) -> rusqlite::Result<Option<InstancePlan>> {
-    let basis: Option<Vec<u8>> = row.get(first)?;
+/// The plan of a joined row ([`PLAN_COLUMNS`]), if it has one.
+pub(crate) fn plan_from_row(c: &Columns, row: &Row<'_>) -> rusqlite::Result<Option<InstancePlan>> {
+    let basis: Option<Vec<u8>> = c.get(row, "plan_basis")?;
     let Some(basis) = basis else {
         return Ok(None);
     };
     Ok(Some(InstancePlan {
         basis,
-        deidentified: row.get(first + 1)?,
-        modified: row.get(first + 2)?,
-        pixels_clean: row.get(first + 3)?,
+        deidentified: c.get(row, "plan_deidentified")?,
+        modified: c.get(row, "plan_modified")?,
+        pixels_clean: c.get(row, "plan_pixels_clean")?,
     }))
 }
 
+/// The redacted pixels of a joined row ([`PIXEL_COLUMNS`]), if it has them.
 pub(crate) fn redacted_from_row(
+    c: &Columns,
     row: &Row<'_>,
-    first: usize,
 ) -> rusqlite::Result<Option<RedactedPixels>> {
-    let offset: Option<i64> = row.get(first)?;
+    let offset: Option<i64> = c.get(row, "pixel_offset")?;
     let Some(offset) = offset else {
         return Ok(None);
     };
     Ok(Some(RedactedPixels {
         address: SidecarAddress {
             offset: offset as u64,
-            length: row.get::<_, i64>(first + 1)? as u64,
+            length: c.get::<i64>(row, "pixel_length")? as u64,
         },
-        transfer_syntax: row.get(first + 2)?,
-        attributes: row.get(first + 3)?,
-        redaction: row.get(first + 4)?,
-        fingerprint: row.get(first + 5)?,
+        transfer_syntax: c.get(row, "pixel_syntax")?,
+        attributes: c.get(row, "pixel_attributes")?,
+        redaction: c.get(row, "pixel_redaction")?,
+        fingerprint: c.get(row, "pixel_fingerprint")?,
     }))
 }
 
@@ -156,13 +172,14 @@ impl Store {
             .conn
             .prepare("SELECT instance_id, sidecar_offset, sidecar_length FROM pixels ORDER BY 2")
             .map_err(self.db_err())?;
+        let c = Columns::of(&stmt);
         let rows = stmt
             .query_map([], |r| {
                 Ok((
-                    r.get(0)?,
+                    c.get(r, "instance_id")?,
                     SidecarAddress {
-                        offset: r.get::<_, i64>(1)? as u64,
-                        length: r.get::<_, i64>(2)? as u64,
+                        offset: c.get::<i64>(r, "sidecar_offset")? as u64,
+                        length: c.get::<i64>(r, "sidecar_length")? as u64,
                     },
                 ))
             })
@@ -185,10 +202,11 @@ impl Store {
                  WHERE out_dir = ?1 AND (?2 IS NULL OR path > ?2) ORDER BY path LIMIT ?3",
             )
             .map_err(self.db_err())?;
+        let c = Columns::of(&stmt);
         let rows = stmt
             .query_map(
                 params![path_text(out_dir), after.map(path_text), limit as i64],
-                export_from_row,
+                |row| export_from_row(&c, row),
             )
             .map_err(self.db_err())?;
         rows.collect::<rusqlite::Result<_>>().map_err(self.db_err())
@@ -221,8 +239,11 @@ impl Store {
                  WHERE out_dir = ?1 AND instance_id BETWEEN ?2 AND ?3 ORDER BY instance_id",
             )
             .map_err(self.db_err())?;
+        let c = Columns::of(&stmt);
         let rows = stmt
-            .query_map(params![path_text(out_dir), first, last], export_from_row)
+            .query_map(params![path_text(out_dir), first, last], |row| {
+                export_from_row(&c, row)
+            })
             .map_err(self.db_err())?;
         rows.collect::<rusqlite::Result<_>>().map_err(self.db_err())
     }
@@ -256,15 +277,15 @@ impl Store {
     }
 }
 
-fn export_from_row(r: &Row<'_>) -> rusqlite::Result<ExportRecord> {
+fn export_from_row(c: &Columns, r: &Row<'_>) -> rusqlite::Result<ExportRecord> {
     Ok(ExportRecord {
-        instance_id: r.get(0)?,
-        path: path_from_text(r.get::<_, String>(1)?),
-        sop_instance_uid: r.get(2)?,
-        sha256: r.get(3)?,
-        size: r.get::<_, i64>(4)? as u64,
-        safe: r.get::<_, i64>(5)? != 0,
-        pixels: r.get(6)?,
+        instance_id: c.get(r, "instance_id")?,
+        path: path_from_text(c.get::<String>(r, "path")?),
+        sop_instance_uid: c.get(r, "sop_instance_uid")?,
+        sha256: c.get(r, "sha256")?,
+        size: c.get::<i64>(r, "size")? as u64,
+        safe: c.get::<i64>(r, "safe")? != 0,
+        pixels: c.get(r, "pixels")?,
     })
 }
 
@@ -411,6 +432,77 @@ impl StoreTx<'_> {
         self.tx
             .prepare_cached("DELETE FROM exports WHERE out_dir = ?1 AND instance_id = ?2")
             .and_then(|mut s| s.execute(params![path_text(out_dir), instance_id]))
+            .map_err(self.db_err())?;
+        Ok(())
+    }
+}
+
+impl Store {
+    /// The de-identified header blob of an instance, if anonymize has written one.
+    pub fn deidentified_header(&self, id: i64) -> Result<Option<Vec<u8>>> {
+        self.conn
+            .query_row(
+                "SELECT deidentified FROM headers WHERE instance_id = ?1",
+                [id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(self.db_err())?
+            .ok_or(StoreError::NoSuchInstance(id))
+    }
+
+    /// Instances that have a de-identified header.
+    pub fn deidentified_count(&self) -> Result<u64> {
+        self.conn
+            .query_row(
+                "SELECT COUNT(*) FROM headers WHERE deidentified IS NOT NULL",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n as u64)
+            .map_err(self.db_err())
+    }
+}
+
+impl StoreTx<'_> {
+    /// Stores the de-identified header of an instance.
+    pub fn set_deidentified(&self, instance_id: i64, blob: &[u8]) -> Result<()> {
+        self.tx
+            .prepare_cached("UPDATE headers SET deidentified = ?2 WHERE instance_id = ?1")
+            .and_then(|mut s| s.execute(params![instance_id, blob]))
+            .map_err(self.db_err())?;
+        Ok(())
+    }
+
+    /// Records why `checkpoint` failed for an instance (replacing an earlier reason), or,
+    /// with `None`, that it succeeded.
+    pub fn set_failure(
+        &self,
+        instance_id: i64,
+        checkpoint: &str,
+        detail: Option<&str>,
+    ) -> Result<()> {
+        match detail {
+            Some(detail) => self
+                .tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO failures (instance_id, checkpoint, detail) VALUES (?1, ?2, ?3)",
+                )
+                .and_then(|mut s| s.execute(params![instance_id, checkpoint, detail])),
+            None => self
+                .tx
+                .prepare_cached("DELETE FROM failures WHERE instance_id = ?1 AND checkpoint = ?2")
+                .and_then(|mut s| s.execute(params![instance_id, checkpoint])),
+        }
+        .map_err(self.db_err())?;
+        Ok(())
+    }
+
+    /// Drops the de-identified header of an instance (it can no longer be trusted).
+    pub fn clear_deidentified(&self, instance_id: i64) -> Result<()> {
+        self.tx
+            .prepare_cached("UPDATE headers SET deidentified = NULL WHERE instance_id = ?1")
+            .and_then(|mut s| s.execute([instance_id]))
             .map_err(self.db_err())?;
         Ok(())
     }

@@ -63,7 +63,7 @@ pub enum StoreError {
         /// The source file.
         path: PathBuf,
         /// Why it was not readable.
-        reason: crate::SkipReason,
+        reason: crate::reason::SkipReason,
     },
     /// The source file changed after it was indexed, so its recorded pixel location is stale.
     #[error(

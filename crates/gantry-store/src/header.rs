@@ -8,6 +8,10 @@ use dicom_encoding::TransferSyntaxIndex;
 use dicom_object::InMemDicomObject;
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 
+/// Sequences deeper than this are refused: real objects nest a handful of levels, and a
+/// crafted file must not exhaust the stack.
+pub const MAX_SEQUENCE_DEPTH: usize = 64;
+
 /// Encodes a header as an Explicit VR Little Endian data set.
 ///
 /// A value longer than the 65,534 bytes a 16-bit Value Length can hold (possible in
@@ -67,7 +71,7 @@ fn too_long(element: &dicom_object::mem::InMemElement) -> bool {
 
 /// Whether anything in `object`, at any depth, is [`too_long`] (no copy is made).
 fn has_long_values(object: &InMemDicomObject, depth: usize) -> bool {
-    depth <= crate::MAX_SEQUENCE_DEPTH
+    depth <= MAX_SEQUENCE_DEPTH
         && object.iter().any(|element| {
             too_long(element)
                 || element
@@ -283,7 +287,7 @@ fn element_header(blob: &[u8], at: usize) -> Option<(dicom_core::Tag, dicom_core
 /// Skips the items of a sequence of undefined length; returns the offset after its
 /// delimitation item.
 fn skip_undefined_sequence(blob: &[u8], mut at: usize, depth: usize) -> Option<usize> {
-    if depth > crate::MAX_SEQUENCE_DEPTH {
+    if depth > MAX_SEQUENCE_DEPTH {
         return None;
     }
     loop {

@@ -46,33 +46,39 @@
 
 pub use derived::{ExportRecord, InstancePlan, RedactedPixels, SealedItem};
 pub use error::{Result, StoreError};
+pub use files::FileState;
 pub use header::{
-    ScannedHeader, decode_header, encode_header, encode_sequence, scan_header, splice_element,
+    MAX_SEQUENCE_DEPTH, ScannedHeader, decode_header, encode_header, encode_sequence, scan_header,
+    splice_element,
 };
 pub use instance::{
     Column, FileOutcome, FileRecord, InstanceFilter, InstanceRecord, element_text, text_of,
 };
+pub use instances::{DeviceCount, IndexedSource, PatientIdentityCount, StoredInstance};
 pub use private::{
     PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, canonical_path, create_private, create_private_dir_all,
     open_private, others_can_access, write_private,
 };
+pub use reason::SkipReason;
 pub use schema::SCHEMA_VERSION;
 pub use sidecar::{PixelSidecar, SidecarAddress, start_writeback};
 pub use source::{
-    FileMeta, MAX_SEQUENCE_DEPTH, ParsedSource, PixelLayout, PixelLocation, PixelValueReader,
-    SkipReason, SourceStamp, SourceSyntax, format_tag, open_pixel_value, read_source,
-    split_fragments,
+    FileMeta, ParsedSource, PixelLayout, PixelLocation, PixelValueReader, SourceStamp,
+    SourceSyntax, format_tag, open_pixel_value, read_source, split_fragments,
 };
-pub use store::{
-    DeviceCount, FileState, IndexedSource, PatientIdentityCount, Store, StoreTx, StoredInstance,
-};
+pub use store::{Store, StoreTx};
 
+mod columns;
 mod derived;
 mod error;
+mod files;
+mod findings;
 mod hash;
 mod header;
 mod instance;
+mod instances;
 mod private;
+mod reason;
 mod schema;
 mod sidecar;
 mod source;

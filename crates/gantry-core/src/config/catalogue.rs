@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 use dicom_object::InMemDicomObject;
 use serde::Deserialize;
 
-use super::machine::{Condition, Zone};
+use crate::settings::{Condition, Zone};
 
 const CATALOGUE: &str = include_str!("../../data/burned-in-regions.yaml");
 

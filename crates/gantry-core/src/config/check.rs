@@ -10,8 +10,8 @@ use dicom_core::Tag;
 use gantry_store::{Store, decode_header};
 use serde::Serialize;
 
-use super::Config;
 use crate::error::Result;
+use crate::settings::Config;
 
 /// What `config check` found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -7,13 +7,12 @@ use gantry_store::{DeviceCount, Store, decode_header};
 use serde::Serialize;
 
 use super::catalogue::{self, CatalogueEntry};
-use super::machine::{Condition, DeviceMatch, MachineRule, Zone};
-use super::{Config, DateJitter, ProfileOption};
 use crate::error::{GantryError, Result};
+use crate::settings::{
+    Condition, Config, DateJitter, DeviceMatch, MachineRule, ProfileOption, Zone,
+};
 
-/// Modalities that commonly carry burned-in text (ultrasound, secondary capture, X-ray
-/// angiography, endoscopy, other).
-pub(crate) const RISKY_MODALITIES: &[&str] = &["US", "SC", "XA", "ES", "OT"];
+use crate::pixels::RISKY_MODALITIES;
 
 /// What the skeleton says about each device.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -484,10 +483,9 @@ pub fn write_skeleton(
     }
     let mut file = options.open(path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::AlreadyExists {
-            GantryError::Order(format!(
-                "{} already exists; not overwriting it (use --force to replace it)",
-                path.display()
-            ))
+            GantryError::Exists {
+                path: path.to_path_buf(),
+            }
         } else {
             io(e)
         }

@@ -23,11 +23,11 @@ use serde::{Deserialize, Serialize};
 
 pub use report::{Blocked, ExportReport, Stripping};
 
-use crate::audit::{CheckContext, Stage};
+use crate::check::{CheckContext, final_header};
 use crate::engine::ElementFinding;
 use crate::error::{GantryError, Result};
+use crate::risk::Stage;
 use crate::session::Session;
-use crate::verify::final_header;
 use write::{PixelValue, write_file};
 
 /// The default folder layout: pseudonymous values only.
@@ -405,7 +405,7 @@ fn pixel_status(
     if config
         .machines
         .iter()
-        .any(|r| r.burned_in_text == Some(crate::config::BurnedInText::None))
+        .any(|r| r.burned_in_text == Some(crate::settings::BurnedInText::None))
     {
         // Only then is the original header decoded again, to match the rules.
         let original = crate::header::decode_original(&stored.original)
@@ -777,9 +777,10 @@ fn sanitize(value: &str) -> String {
 
 fn check_layout(layout: &str) -> Result<()> {
     let bad = |detail: String| {
-        Err(GantryError::Order(format!(
-            "export layout {layout:?}: {detail}"
-        )))
+        Err(GantryError::Layout {
+            layout: layout.to_string(),
+            detail,
+        })
     };
     let mut rest = layout;
     while let Some(start) = rest.find('{') {

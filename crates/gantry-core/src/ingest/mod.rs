@@ -308,7 +308,7 @@ fn parse(path: &Path) -> Parsed {
 }
 
 fn join<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> Result<T> {
-    handle
-        .join()
-        .map_err(|_| GantryError::Order("a parsing thread failed".into()))
+    handle.join().map_err(|_| GantryError::WorkerFailed {
+        step: "parsing files",
+    })
 }

@@ -6,7 +6,7 @@
 
 use std::io::{BufReader, Read, Seek};
 
-use super::reason::SkipReason;
+use crate::reason::SkipReason;
 
 /// What Gantry keeps from a file meta group.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

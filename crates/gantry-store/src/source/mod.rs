@@ -4,14 +4,13 @@ mod counting;
 mod meta;
 mod parse;
 mod pixels;
-mod reason;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::reason::SkipReason;
 pub use meta::FileMeta;
-pub use parse::{MAX_SEQUENCE_DEPTH, ParsedSource, format_tag, read_source};
+pub use parse::{ParsedSource, format_tag, read_source};
 pub use pixels::{PixelValueReader, open_pixel_value, split_fragments};
-pub use reason::SkipReason;
 
 /// The transfer syntax a source was parsed with.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

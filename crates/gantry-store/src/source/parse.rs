@@ -27,12 +27,9 @@ use flate2::bufread::DeflateDecoder;
 
 use super::counting::{CountingReader, Stream};
 use super::meta::{FileMeta, is_vr_like, read_file_meta, read_up_to};
-use super::reason::SkipReason;
 use super::{PixelLayout, PixelLocation, SourceStamp, SourceSyntax};
-
-/// Sequences deeper than this are refused: real objects nest a handful of levels, and a
-/// crafted file must not exhaust the stack.
-pub const MAX_SEQUENCE_DEPTH: usize = 64;
+use crate::header::MAX_SEQUENCE_DEPTH;
+use crate::reason::SkipReason;
 
 /// Explicit VR Big Endian: retired (and deprecated in dicom-rs), yet still found in archives.
 const EXPLICIT_VR_BIG_ENDIAN: &str = "1.2.840.10008.1.2.2";

@@ -1,190 +1,28 @@
-//! Checkpoint 4, audit: every trace of identity the config and the standard name, in
-//! every instance, at every depth, and the plan of each instance (`crate::plan`). The
-//! check it defines ([`CheckContext`]) is also checkpoint 8's (`crate::verify`), at the
-//! verify stage, and export's safe gate.
+//! The check of one instance, shared by audit (checkpoint 4), verify (checkpoint 8) and
+//! export's safe gate: at the audit stage, the findings in the original header and pixels
+//! and the instance's plan, from one decode; at the verify stage, the findings in what
+//! export would write (the de-identified header, checked against the original, and the
+//! pixels searched again after redaction).
 
-mod report;
-
-use std::collections::HashMap;
 use std::time::Instant;
 
 use dicom_object::InMemDicomObject;
 use gantry_store::StoredInstance;
-use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
-pub use report::{Finding, RiskReport, Stage, Unreadable};
-
-use crate::config::Config;
 use crate::engine::{ElementFinding, Engine, PatientContext, marker_findings};
 use crate::error::{GantryError, Result};
-use crate::identity::{Demographics, IdentifierSet, patient_key};
-use crate::pseudonym::Secret;
-use crate::rules::{DatePolicy, Rules};
+use crate::header::TagPath;
+use crate::identity::patient_key;
+use crate::prepared::{Prepared, sop_class};
+use crate::risk::{RiskReport, Stage};
+use crate::rules::{Planned, RuleSource};
 use crate::session::Session;
-
-/// Everything the per-instance work needs, shared by the threads.
-pub(crate) struct Prepared {
-    pub config: Config,
-    pub secret: Secret,
-    pub patients: HashMap<String, PatientContext>,
-    /// Patient keys linked to another (one ID whose issuer is missing or differs on some
-    /// files, with a name or birth date in common).
-    pub links: HashMap<String, String>,
-    /// The identifiers of every patient and staff member of the session.
-    pub everyone: crate::identity::EchoMatcher,
-    /// A digest of them (a cached verification depends on it).
-    pub everyone_digest: [u8; 32],
-    pub fingerprint: String,
-    /// The store's instance generation the identities were collected at.
-    pub generation: i64,
-}
-
-impl Prepared {
-    /// The patient a key belongs to, following links.
-    pub fn patient(&self, key: &str) -> Option<&PatientContext> {
-        let key = self.links.get(key).map(String::as_str).unwrap_or(key);
-        self.patients.get(key)
-    }
-
-    pub fn rules(&self) -> Rules<'_> {
-        Rules::new(&self.config)
-    }
-
-    pub fn engine<'a>(&'a self, rules: &'a Rules<'a>) -> Engine<'a> {
-        Engine {
-            rules,
-            secret: &self.secret,
-            everyone: &self.everyone,
-        }
-    }
-}
-
-/// The SOP Class UID of a header (empty when absent).
-pub(crate) fn sop_class(header: &InMemDicomObject) -> String {
-    crate::header::text(header, dicom_dictionary_std::tags::SOP_CLASS_UID).unwrap_or_default()
-}
+use crate::vr::{is_class_uid_tag, is_well_known_uid};
 
 impl Session {
-    /// Collects each patient's identifiers (from all their instances) and derives their
-    /// pseudonym and date offset: what every later step needs about patients.
-    pub(crate) fn prepare(&mut self) -> Result<std::sync::Arc<Prepared>> {
-        let config = self.config()?.clone();
-        let secret = self.secret()?;
-        let fingerprint = fingerprint(&config, &secret)?;
-        let store_generation = self.store.instances_generation()?;
-        // Identities depend only on the original headers, the config and the secret: a
-        // session that has not ingested since reuses them (audit, then anonymize, ...).
-        if let Some((generation, prepared)) = &self.prepared
-            && *generation == self.generation
-            && prepared.fingerprint == fingerprint
-            && prepared.generation == store_generation
-        {
-            return Ok(prepared.clone());
-        }
-        let identities: std::sync::Mutex<HashMap<String, (IdentifierSet, Demographics)>> =
-            Default::default();
-        let options = config.options.clone();
-        self.for_each_instance(
-            "identities",
-            |stored| {
-                let header = crate::header::decode_original(&stored.original).ok()?;
-                let mut set = IdentifierSet::default();
-                set.collect(&header, &options);
-                Some((patient_key(&header), set, Demographics::of(&header)))
-            },
-            |_, batch| {
-                let mut map = identities.lock().map_err(|_| {
-                    GantryError::Order("identity collection was interrupted".into())
-                })?;
-                for (_, found) in batch {
-                    if let Some((key, set, demographics)) = found {
-                        let entry = map.entry(key).or_default();
-                        entry.0.extend(&set);
-                        entry.1.extend(demographics);
-                    }
-                }
-                Ok(())
-            },
-        )?;
-        let identities = identities
-            .into_inner()
-            .map_err(|_| GantryError::Order("identity collection was interrupted".into()))?;
-        let links = crate::identity::link_patients(
-            identities.iter().map(|(key, (_, d))| (key.as_str(), d)),
-            config.patient_linkage,
-        );
-        let mut linked: HashMap<String, IdentifierSet> = HashMap::new();
-        for (key, (set, _)) in identities {
-            let target = links.get(&key).cloned().unwrap_or(key);
-            linked.entry(target).or_default().extend(&set);
-        }
-        let identities = linked;
-        let mut everyone = IdentifierSet::default();
-        for set in identities.values() {
-            everyone.extend(set);
-        }
-        let everyone = everyone.without_ordinary_words();
-        let everyone_digest = everyone.digest();
-        let everyone = everyone.matcher();
-        let rules = Rules::new(&config);
-        let jitter = config.date_jitter.unwrap_or_default();
-        let recent = crate::identity::LazyMatcher::recent();
-        let patients = identities
-            .into_par_iter()
-            .map(|(key, set)| {
-                let offset = match rules.dates {
-                    DatePolicy::Shift => secret.date_offset(&key, jitter.min_days, jitter.max_days),
-                    _ => 0,
-                };
-                let context = PatientContext {
-                    pseudonym: secret.patient_pseudonym(&config.pseudonym_prefix, &key),
-                    offset,
-                    identity_digest: set.digest(),
-                    matcher: crate::identity::LazyMatcher::new(set, recent.clone()),
-                };
-                (key, context)
-            })
-            .collect();
-        let prepared = std::sync::Arc::new(Prepared {
-            config,
-            secret,
-            patients,
-            links,
-            everyone,
-            everyone_digest,
-            fingerprint,
-            generation: store_generation,
-        });
-        self.prepared = Some((self.generation, prepared.clone()));
-        Ok(prepared)
-    }
-
-    /// Checkpoint 4: finds every PHI risk in the ingested headers. The findings are stored
-    /// per instance; the report holds the counts and examples.
-    pub fn audit(&mut self) -> Result<RiskReport> {
-        let prepared = self.prepare()?;
-        self.check(Stage::Audit, &prepared)
-    }
-
-    /// The newest audit of this session, as stored (its examples are not kept): what a
-    /// later process (the CLI's `anonymize`, `lock`) acts on.
-    pub fn last_audit(&self) -> Result<RiskReport> {
-        let (id, json) = self
-            .store
-            .latest_report(Stage::Audit.as_str())?
-            .ok_or_else(|| {
-                GantryError::Order(
-                    "no audit has been run on this database: run `gantry audit` first".into(),
-                )
-            })?;
-        let mut report: RiskReport = serde_json::from_str(&json).map_err(|e| {
-            GantryError::Order(format!("the stored audit report is unreadable: {e}"))
-        })?;
-        report.id = id;
-        Ok(report)
-    }
-
+    /// Runs the check of `stage` over every instance, stores each instance's findings (and,
+    /// at audit, its plan; at verify, the inputs of a clean verdict) and the report.
     pub(crate) fn check(&mut self, stage: Stage, prepared: &Prepared) -> Result<RiskReport> {
         let started = Instant::now();
         let rules = prepared.rules();
@@ -424,8 +262,7 @@ impl CheckContext<'_> {
                 Ok(findings)
             }
             Stage::Verify => {
-                let mut findings =
-                    crate::verify::deidentified_findings(self, stored, original, &sop, patient)?;
+                let mut findings = deidentified_findings(self, stored, original, &sop, patient)?;
                 findings.extend(pixel_findings(true));
                 Ok(findings)
             }
@@ -433,12 +270,135 @@ impl CheckContext<'_> {
     }
 }
 
-/// Identifies the rules and secret a report was made with, without revealing either. A
-/// config that cannot be serialized is an error: an empty stand-in would give two configs
-/// one fingerprint, and verify's cached verdicts would pass for the other.
-pub(crate) fn fingerprint(config: &Config, secret: &Secret) -> Result<String> {
-    let mut hasher = Sha256::new();
-    hasher.update(gantry_store::StoreError::json("the configuration", config)?.as_bytes());
-    hasher.update(Sha256::digest(secret.bytes()));
-    Ok(hex::encode(&hasher.finalize()[..8]))
+/// The findings in the header an instance is exported with (its pixels aside), checked
+/// against its `original`.
+pub(crate) fn deidentified_findings(
+    context: &CheckContext<'_>,
+    stored: &StoredInstance,
+    original: &InMemDicomObject,
+    sop: &str,
+    patient: &PatientContext,
+) -> std::result::Result<Vec<ElementFinding>, String> {
+    let Some(blob) = &stored.deidentified else {
+        return Ok(vec![ElementFinding {
+            path: TagPath::default(),
+            vr: String::new(),
+            value: "(not de-identified)".into(),
+            rule: RuleSource::Survived,
+            action: Planned::Block,
+        }]);
+    };
+    let mut current = final_header(blob, stored.redacted.as_ref())?;
+    // Gantry's own seal is ciphertext for the session's key: it is checked by
+    // its presence, not by the rules, which count any other Encrypted
+    // Attributes Sequence as identity to remove.
+    let sealed = context.required_key.is_some()
+        && current.remove_element(gantry_crypto::ENCRYPTED_ATTRIBUTES_SEQUENCE);
+    let (mut findings, generated) = context
+        .engine
+        .check_generated(&current, original, sop, patient);
+    findings.extend(marker_findings(&current));
+    // The original's UIDs, collected once: for UI elements and for text.
+    let mut original_uids = Vec::new();
+    if !context
+        .prepared
+        .config
+        .has_option(crate::settings::ProfileOption::RetainUids)
+    {
+        collect_uids(original, None, &mut |_, v| {
+            original_uids.push(v.to_string())
+        });
+        original_uids.sort();
+        original_uids.dedup();
+    }
+    findings.extend(surviving_uids(&current, &original_uids));
+    let original_uids = crate::engine::OriginalUids::new(&original_uids);
+    // The independent scan: a place already reported is not reported twice.
+    for extra in context
+        .engine
+        .scan_exported(&current, &original_uids, patient, &generated)
+    {
+        if !findings.iter().any(|f| f.path == extra.path) {
+            findings.push(extra);
+        }
+    }
+    if let Some(key_id) = context.required_key
+        && !sealed
+    {
+        findings.push(ElementFinding {
+            path: TagPath::root(gantry_crypto::ENCRYPTED_ATTRIBUTES_SEQUENCE),
+            vr: "SQ".into(),
+            value: format!("originals not sealed for key {key_id}"),
+            rule: RuleSource::IdentityMarker,
+            action: Planned::Block,
+        });
+    }
+    Ok(findings)
+}
+
+/// The header an instance is exported with: the de-identified header, with the elements
+/// that describe its redacted pixels laid over it.
+pub(crate) fn final_header(
+    deidentified: &[u8],
+    redacted: Option<&gantry_store::RedactedPixels>,
+) -> std::result::Result<InMemDicomObject, String> {
+    let header = crate::header::decode_deidentified(deidentified)
+        .map_err(|e| format!("de-identified header cannot be decoded: {e}"))?;
+    match redacted {
+        Some(r) => crate::pixels::overlay(&header, &r.attributes),
+        None => Ok(header),
+    }
+}
+
+/// UI values of the de-identified header that are UIDs of the original (`originals`,
+/// sorted; empty under Retain UIDs).
+fn surviving_uids(current: &InMemDicomObject, originals: &[String]) -> Vec<ElementFinding> {
+    let mut out = Vec::new();
+    if originals.is_empty() {
+        return out;
+    }
+    collect_uids(current, None, &mut |path, v| {
+        if originals.binary_search_by(|o| o.as_str().cmp(v)).is_ok() {
+            out.push(ElementFinding {
+                path: path.clone(),
+                vr: "UI".into(),
+                value: v.chars().take(64).collect(),
+                rule: RuleSource::Survived,
+                action: Planned::RemapUid,
+            });
+        }
+    });
+    out
+}
+
+fn collect_uids(
+    object: &InMemDicomObject,
+    parent: Option<(&TagPath, usize)>,
+    found: &mut dyn FnMut(&TagPath, &str),
+) {
+    use dicom_core::header::Header;
+    for element in object.iter() {
+        let tag = element.tag();
+        let path = match parent {
+            Some((p, i)) => p.child(i, tag),
+            None => TagPath::root(tag),
+        };
+        if let Some(items) = element.items() {
+            if path.depth() < gantry_store::MAX_SEQUENCE_DEPTH {
+                for (i, item) in items.iter().enumerate() {
+                    collect_uids(item, Some((&path, i)), found);
+                }
+            }
+        } else if element.vr() == dicom_core::VR::UI
+            && !is_class_uid_tag(tag)
+            && let Ok(values) = element.to_multi_str()
+        {
+            for v in values.iter() {
+                let v = v.trim_end_matches(['\0', ' ']);
+                if !v.is_empty() && !is_well_known_uid(v) {
+                    found(&path, v);
+                }
+            }
+        }
+    }
 }

@@ -117,7 +117,7 @@ impl RiskReport {
     pub(crate) fn new(stage: Stage, fingerprint: String) -> RiskReport {
         RiskReport {
             id: 0,
-            profile: crate::config::PROFILE_EDITION.to_string(),
+            profile: crate::settings::PROFILE_EDITION.to_string(),
             stage,
             fingerprint,
             instances: 0,
