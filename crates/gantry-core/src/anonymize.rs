@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::error::Result;
+use crate::error::{InstanceError, Result};
 use crate::plan::{seal_digest, with_seal};
 use crate::report::{duration_secs, per_second};
 use crate::risk::{RiskReport, Unreadable};
@@ -74,7 +74,7 @@ impl Session {
         crate::plan::with_derive(prepared.as_deref(), |derive| {
             self.for_each_instance(
                 "anonymize",
-                |stored| -> std::result::Result<Vec<u8>, String> {
+                |stored| -> std::result::Result<Vec<u8>, InstanceError> {
                     let plan = plans.of(stored, derive)?;
                     let Some(key_id) = &required_key else {
                         return Ok(match plan {
@@ -87,12 +87,14 @@ impl Session {
                         Some(sealed) if sealed.key_id == *key_id && sealed.digest == wanted => {
                             with_seal(&plan.deidentified, &sealed.item)
                         }
-                        Some(sealed) if sealed.key_id != *key_id => Err(format!(
-                            "originals are sealed for key {}, not for the session's key {key_id}: run preserve_identities",
-                            sealed.key_id
-                        )),
-                        Some(_) => Err("the sealed originals are stale (the rules changed since sealing): run preserve_identities again".into()),
-                        None => Err("originals are not sealed (reversible anonymization is on): run preserve_identities first".into()),
+                        Some(sealed) if sealed.key_id != *key_id => {
+                            Err(InstanceError::SealedForAnotherKey {
+                                sealed: sealed.key_id.clone(),
+                                session: key_id.clone(),
+                            })
+                        }
+                        Some(_) => Err(InstanceError::StaleSeal),
+                        None => Err(InstanceError::NotSealed),
                     }
                 },
                 |store, batch| {
@@ -111,7 +113,8 @@ impl Session {
                                 }
                             }
                             if blob.is_err() || stored.anonymize_failure.is_some() {
-                                tx.set_failure(id, "anonymize", blob.as_ref().err().map(String::as_str))?;
+                                let detail = blob.as_ref().err().map(ToString::to_string);
+                                tx.set_failure(id, "anonymize", detail.as_deref())?;
                             }
                         }
                         Ok(())
@@ -123,9 +126,9 @@ impl Session {
                                 out.unchanged += 1
                             }
                             Ok(_) => out.written += 1,
-                            Err(detail) => out.failed.push(Unreadable {
+                            Err(error) => out.failed.push(Unreadable {
                                 sop_instance_uid: stored.record.sop_instance_uid.clone(),
-                                detail,
+                                detail: error.to_string(),
                             }),
                         }
                     }

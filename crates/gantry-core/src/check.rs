@@ -11,7 +11,7 @@ use gantry_store::StoredInstance;
 use sha2::{Digest, Sha256};
 
 use crate::engine::{ElementFinding, Engine, PatientContext, marker_findings};
-use crate::error::{GantryError, Result};
+use crate::error::{GantryError, InstanceError, Result};
 use crate::header::TagPath;
 use crate::identity::patient_key;
 use crate::prepared::{Prepared, sop_class};
@@ -80,9 +80,11 @@ impl Session {
                                             &json,
                                         )?;
                                     }
-                                    Err(detail) => {
-                                        let json =
-                                            gantry_store::StoreError::json("findings", &[detail])?;
+                                    Err(error) => {
+                                        let json = gantry_store::StoreError::json(
+                                            "findings",
+                                            &[error.to_string()],
+                                        )?;
                                         tx.set_findings(
                                             stored.record.id,
                                             stage.as_str(),
@@ -168,7 +170,7 @@ impl CheckContext<'_> {
     pub fn gate(
         &self,
         stored: &StoredInstance,
-    ) -> std::result::Result<Vec<ElementFinding>, String> {
+    ) -> std::result::Result<Vec<ElementFinding>, InstanceError> {
         if let (Some(verified), Some(inputs)) = (&stored.verified, self.inputs(stored))
             && verified.as_slice() == inputs
         {
@@ -182,9 +184,9 @@ impl CheckContext<'_> {
     pub fn check(
         &self,
         stored: &StoredInstance,
-    ) -> std::result::Result<Vec<ElementFinding>, String> {
-        let original = crate::header::decode_original(&stored.original)
-            .map_err(|e| format!("stored header cannot be decoded: {e}"))?;
+    ) -> std::result::Result<Vec<ElementFinding>, InstanceError> {
+        let original =
+            crate::header::decode_original(&stored.original).map_err(InstanceError::Original)?;
         self.check_decoded(stored, &original, &mut None)
     }
 
@@ -197,12 +199,12 @@ impl CheckContext<'_> {
         stored: &StoredInstance,
         basis: &[u8],
     ) -> (
-        std::result::Result<Vec<ElementFinding>, String>,
+        std::result::Result<Vec<ElementFinding>, InstanceError>,
         Option<gantry_store::InstancePlan>,
     ) {
         let (original, raw) = match crate::header::decode_original_and_raw(&stored.original) {
             Ok(decoded) => decoded,
-            Err(e) => return (Err(format!("stored header cannot be decoded: {e}")), None),
+            Err(e) => return (Err(InstanceError::Original(e)), None),
         };
         let mut pixels_clean = None;
         let findings = self.check_decoded(stored, &original, &mut pixels_clean);
@@ -233,12 +235,12 @@ impl CheckContext<'_> {
         stored: &StoredInstance,
         original: &InMemDicomObject,
         pixels_clean: &mut Option<[u8; 32]>,
-    ) -> std::result::Result<Vec<ElementFinding>, String> {
+    ) -> std::result::Result<Vec<ElementFinding>, InstanceError> {
         let key = patient_key(original);
         let patient = self
             .prepared
             .patient(&key)
-            .ok_or_else(|| "patient identity was not collected".to_string())?;
+            .ok_or(InstanceError::PatientNotCollected)?;
         let sop = sop_class(original);
         let plan = crate::pixels::plan(&self.prepared.config, original, &stored.record);
         // A search of these very source pixels that found nothing need not be made again.
@@ -278,7 +280,7 @@ pub(crate) fn deidentified_findings(
     original: &InMemDicomObject,
     sop: &str,
     patient: &PatientContext,
-) -> std::result::Result<Vec<ElementFinding>, String> {
+) -> std::result::Result<Vec<ElementFinding>, InstanceError> {
     let Some(blob) = &stored.deidentified else {
         return Ok(vec![ElementFinding {
             path: TagPath::default(),
@@ -341,9 +343,9 @@ pub(crate) fn deidentified_findings(
 pub(crate) fn final_header(
     deidentified: &[u8],
     redacted: Option<&gantry_store::RedactedPixels>,
-) -> std::result::Result<InMemDicomObject, String> {
-    let header = crate::header::decode_deidentified(deidentified)
-        .map_err(|e| format!("de-identified header cannot be decoded: {e}"))?;
+) -> std::result::Result<InMemDicomObject, InstanceError> {
+    let header =
+        crate::header::decode_deidentified(deidentified).map_err(InstanceError::Deidentified)?;
     match redacted {
         Some(r) => crate::pixels::overlay(&header, &r.attributes),
         None => Ok(header),

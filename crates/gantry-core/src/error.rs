@@ -1,5 +1,7 @@
 use std::path::PathBuf;
 
+use gantry_store::HeaderError;
+
 /// Everything that can stop a Gantry checkpoint.
 ///
 /// A bad input file is not an error: it is recorded in the checkpoint's report with its
@@ -136,4 +138,61 @@ pub struct ConfigError {
     pub line: Option<usize>,
     /// What is wrong, with the path of the key (`machines[0].redaction_zones[1]: ...`).
     pub message: String,
+}
+
+/// Why one instance could not go through a step. It is recorded with the instance (as its
+/// finding, its failure or its block in the export report) and never stops the batch.
+#[derive(Debug, thiserror::Error)]
+pub enum InstanceError {
+    /// The original header stored at ingest cannot be decoded.
+    #[error("stored header cannot be decoded: {0}")]
+    Original(HeaderError),
+    /// The de-identified header cannot be decoded.
+    #[error("de-identified header cannot be decoded: {0}")]
+    Deidentified(HeaderError),
+    /// Something else stored with the instance cannot be decoded.
+    #[error("the {what} cannot be decoded: {source}")]
+    Decode {
+        /// What it is.
+        what: &'static str,
+        /// What the decoder reported.
+        source: HeaderError,
+    },
+    /// A header a step made cannot be encoded.
+    #[error("the {what} cannot be encoded: {source}")]
+    Encode {
+        /// What it is.
+        what: &'static str,
+        /// What the encoder reported.
+        source: HeaderError,
+    },
+    /// The identity pass has no identity for the instance's patient.
+    #[error("patient identity was not collected")]
+    PatientNotCollected,
+    /// The instance has no plan made on the current basis, and none could be derived.
+    #[error("no current plan: run audit again")]
+    NoPlan,
+    /// Reversible anonymization is on and the instance's originals are not sealed.
+    #[error(
+        "originals are not sealed (reversible anonymization is on): run preserve_identities first"
+    )]
+    NotSealed,
+    /// The originals are sealed for another key than the session's.
+    #[error(
+        "originals are sealed for key {sealed}, not for the session's key {session}: run preserve_identities"
+    )]
+    SealedForAnotherKey {
+        /// The key the seal is for.
+        sealed: String,
+        /// The session's key.
+        session: String,
+    },
+    /// The seal holds other originals than the current plan changes.
+    #[error(
+        "the sealed originals are stale (the rules changed since sealing): run preserve_identities again"
+    )]
+    StaleSeal,
+    /// The originals could not be sealed.
+    #[error("the originals cannot be sealed: {0}")]
+    Seal(#[source] gantry_crypto::CryptoError),
 }

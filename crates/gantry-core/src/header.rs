@@ -5,6 +5,7 @@ use std::fmt;
 use dicom_core::Tag;
 use dicom_object::InMemDicomObject;
 use dicom_object::mem::InMemElement;
+use gantry_store::HeaderError;
 use serde::Serialize;
 
 /// A trimmed text value, or `None` when absent or not text (UN read as the text its bytes
@@ -105,20 +106,20 @@ pub fn decode_counts() -> DecodeCounts {
 
 /// An original header decoded as stored (no UN re-read, no character set decoding): what
 /// pixel steps read geometry and device attributes from.
-pub(crate) fn decode_original_raw(blob: &[u8]) -> Result<InMemDicomObject, String> {
+pub(crate) fn decode_original_raw(blob: &[u8]) -> Result<InMemDicomObject, HeaderError> {
     ORIGINAL_DECODES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     gantry_store::decode_header(blob)
 }
 
 /// A de-identified header decoded.
-pub(crate) fn decode_deidentified(blob: &[u8]) -> Result<InMemDicomObject, String> {
+pub(crate) fn decode_deidentified(blob: &[u8]) -> Result<InMemDicomObject, HeaderError> {
     DEIDENTIFIED_DECODES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     gantry_store::decode_header(blob)
 }
 
 /// An original header as the rules read it: decoded, with text in code-extended character
 /// sets decoded too ([`crate::charset::decoded`]).
-pub(crate) fn decode_original(blob: &[u8]) -> Result<InMemDicomObject, String> {
+pub(crate) fn decode_original(blob: &[u8]) -> Result<InMemDicomObject, HeaderError> {
     Ok(decode_original_and_raw(blob)?.0)
 }
 
@@ -127,7 +128,7 @@ pub(crate) fn decode_original(blob: &[u8]) -> Result<InMemDicomObject, String> {
 /// original bytes.
 pub(crate) fn decode_original_and_raw(
     blob: &[u8],
-) -> Result<(InMemDicomObject, Option<InMemDicomObject>), String> {
+) -> Result<(InMemDicomObject, Option<InMemDicomObject>), HeaderError> {
     let raw = decode_original_raw(blob)?;
     let reread = reread_un(&raw, 0);
     let base = reread.as_ref().unwrap_or(&raw);

@@ -77,7 +77,7 @@ pub use anonymize::AnonymizeReport;
 pub use config::{ConfigCheck, DeviceAdvice, SkeletonReport};
 pub use detect::PhiKind;
 pub use engine::ElementFinding;
-pub use error::{GantryError, Result, SecretError};
+pub use error::{GantryError, InstanceError, Result, SecretError};
 pub use examine::{FileCounts, InstanceQuery, Inventory, LinkageConflict, ValueCount};
 pub use export::{
     Blocked, DEFAULT_LAYOUT, Export, ExportReport, ExportSyntax, Overwrite, Stripping,

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::engine::ElementFinding;
+use crate::error::InstanceError;
 use crate::header::TagPath;
 use crate::rules::{Planned, RuleSource};
 use crate::settings::{Config, MachineRule};
@@ -494,7 +495,7 @@ fn read_redacted(
     sidecar: Option<&PixelSidecar>,
 ) -> Result<(Vec<u8>, Geometry), String> {
     let sidecar = sidecar.ok_or("the pixel sidecar is not open")?;
-    let header = overlay(original, &redacted.attributes)?;
+    let header = overlay(original, &redacted.attributes).map_err(|e| e.to_string())?;
     let geometry = Geometry::from_header(&header).map_err(|e| e.to_string())?;
     let payload = sidecar.read(redacted.address).map_err(|e| e.to_string())?;
     Ok((
@@ -633,7 +634,7 @@ fn check_blank(
     sidecar: Option<&PixelSidecar>,
 ) -> Result<Vec<String>, String> {
     let sidecar = sidecar.ok_or("the pixel sidecar is not open")?;
-    let header = overlay(original, &redacted.attributes)?;
+    let header = overlay(original, &redacted.attributes).map_err(|e| e.to_string())?;
     let geometry = Geometry::from_header(&header).map_err(|e| e.to_string())?;
     let payload = sidecar.read(redacted.address).map_err(|e| e.to_string())?;
     let data = native_of(&payload, &redacted.transfer_syntax, &header)?;
@@ -664,10 +665,14 @@ fn check_blank(
 pub(crate) fn overlay(
     header: &InMemDicomObject,
     attributes: &[u8],
-) -> Result<InMemDicomObject, String> {
+) -> Result<InMemDicomObject, InstanceError> {
     let mut out = header.clone();
     if !attributes.is_empty() {
-        for element in decode_header(attributes)? {
+        let attributes = decode_header(attributes).map_err(|source| InstanceError::Decode {
+            what: "attributes of the redacted pixels",
+            source,
+        })?;
+        for element in attributes {
             out.put(element);
         }
     }

@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 
 use crate::engine::PatientContext;
 use crate::engine::{Engine, add_markers};
-use crate::error::{GantryError, Result};
+use crate::error::{GantryError, InstanceError, Result};
 use crate::identity::patient_key;
 use crate::identity::{Demographics, IdentifierSet};
 use crate::prepared::{Prepared, fingerprint, sop_class};
@@ -54,10 +54,10 @@ pub(crate) fn deidentify(
     engine: &Engine<'_>,
     rules: &Rules<'_>,
     original: &InMemDicomObject,
-) -> std::result::Result<InMemDicomObject, String> {
+) -> std::result::Result<InMemDicomObject, InstanceError> {
     let patient = prepared
         .patient(&patient_key(original))
-        .ok_or("patient identity was not collected")?;
+        .ok_or(InstanceError::PatientNotCollected)?;
     let mut header = engine.anonymize(original, &sop_class(original), patient);
     add_markers(&mut header, rules);
     Ok(header)
@@ -104,15 +104,16 @@ pub(crate) fn make(
     rules: &Rules<'_>,
     (original, raw): (&InMemDicomObject, Option<&InMemDicomObject>),
     basis: &[u8],
-) -> std::result::Result<InstancePlan, String> {
+) -> std::result::Result<InstancePlan, InstanceError> {
     let deidentified = deidentify(prepared, engine, rules, original)?;
     let modified = modified_attributes(original, &deidentified, raw);
+    let encode = |what, header| {
+        encode_header(header).map_err(|source| InstanceError::Encode { what, source })
+    };
     Ok(InstancePlan {
         basis: basis.to_vec(),
-        deidentified: encode_header(&deidentified)
-            .map_err(|e| format!("the de-identified header cannot be encoded: {e}"))?,
-        modified: encode_header(&modified)
-            .map_err(|e| format!("the modified attributes cannot be encoded: {e}"))?,
+        deidentified: encode("de-identified header", &deidentified)?,
+        modified: encode("modified attributes", &modified)?,
         pixels_clean: None,
     })
 }
@@ -125,19 +126,30 @@ pub(crate) fn seal_digest(secret: &Secret, key_id: &str, modified: &[u8]) -> Vec
 /// The de-identified header with a sealed item as the only item of its Encrypted
 /// Attributes Sequence. The item is spliced into the encoded header in tag order, the
 /// rest copied byte for byte; only a header the walk does not know is decoded for it.
-pub(crate) fn with_seal(deidentified: &[u8], item: &[u8]) -> std::result::Result<Vec<u8>, String> {
+pub(crate) fn with_seal(
+    deidentified: &[u8],
+    item: &[u8],
+) -> std::result::Result<Vec<u8>, InstanceError> {
     if let Some(element) = gantry_store::encode_sequence(SEAL_TAG, &[item])
         && let Some(out) = gantry_store::splice_element(deidentified, SEAL_TAG, &element)
     {
         return Ok(out);
     }
-    let mut header = crate::header::decode_deidentified(deidentified)?;
+    let mut header =
+        crate::header::decode_deidentified(deidentified).map_err(InstanceError::Deidentified)?;
+    let item = decode_header(item).map_err(|source| InstanceError::Decode {
+        what: "sealed item",
+        source,
+    })?;
     header.put(DataElement::new(
         SEAL_TAG,
         VR::SQ,
-        DataSetSequence::from(vec![decode_header(item)?]),
+        DataSetSequence::from(vec![item]),
     ));
-    encode_header(&header).map_err(|e| format!("cannot encode: {e}"))
+    encode_header(&header).map_err(|source| InstanceError::Encode {
+        what: "de-identified header with its seal",
+        source,
+    })
 }
 
 /// What seal and anonymize act on: the plans audit stored, and the means to derive one
@@ -157,17 +169,17 @@ impl Plans {
         &self,
         stored: &'a StoredInstance,
         derive: Option<(&Engine<'_>, &Rules<'_>)>,
-    ) -> std::result::Result<Cow<'a, InstancePlan>, String> {
+    ) -> std::result::Result<Cow<'a, InstancePlan>, InstanceError> {
         if let Some(plan) = &stored.plan
             && plan.basis == self.basis
         {
             return Ok(Cow::Borrowed(plan));
         }
         let (Some(prepared), Some((engine, rules))) = (self.prepared.as_deref(), derive) else {
-            return Err("no current plan: run audit again".into());
+            return Err(InstanceError::NoPlan);
         };
         let (original, raw) = crate::header::decode_original_and_raw(&stored.original)
-            .map_err(|e| format!("stored header cannot be decoded: {e}"))?;
+            .map_err(InstanceError::Original)?;
         make(
             prepared,
             engine,

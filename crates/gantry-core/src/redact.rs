@@ -16,7 +16,7 @@ use gantry_redact::{Fill, Geometry, Palette, blank};
 use gantry_store::{PixelSidecar, RedactedPixels, SidecarAddress, encode_header};
 use serde::Serialize;
 
-use crate::error::{GantryError, Result};
+use crate::error::{GantryError, InstanceError, Result};
 use crate::pixels::{PixelSyntax, Redaction, plan, read_source_pixels};
 use crate::report::{duration_secs, per_second};
 use crate::risk::Unreadable;
@@ -358,7 +358,8 @@ fn redact_one(
         &geometry,
         &record.syntax.uid,
         outside.is_none() && text_left.is_none(),
-    )?;
+    )
+    .map_err(|e| e.to_string())?;
     let redaction = Redaction {
         rules: plan.rules.iter().map(|r| r.describe()).collect(),
         text_left: left.len() as u32,
@@ -427,7 +428,7 @@ pub(crate) fn attributes(
     geometry: &Geometry,
     source_syntax: &str,
     all_zones_applied: bool,
-) -> std::result::Result<Vec<u8>, String> {
+) -> std::result::Result<Vec<u8>, InstanceError> {
     let us = |tag: u16, v: u16| DataElement::new(Tag(0x0028, tag), VR::US, PrimitiveValue::from(v));
     let mut out = InMemDicomObject::new_empty();
     out.put(us(0x0002, geometry.samples_per_pixel));
@@ -470,5 +471,8 @@ pub(crate) fn attributes(
             ));
         }
     }
-    encode_header(&out)
+    encode_header(&out).map_err(|source| InstanceError::Encode {
+        what: "attributes of the redacted pixels",
+        source,
+    })
 }

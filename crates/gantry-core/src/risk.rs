@@ -8,6 +8,7 @@ use gantry_store::InstanceRecord;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::ElementFinding;
+use crate::error::InstanceError;
 use crate::report::duration_secs;
 
 /// Which checkpoint produced a report.
@@ -137,15 +138,15 @@ impl RiskReport {
     pub(crate) fn add(
         &mut self,
         record: &InstanceRecord,
-        outcome: Result<Vec<ElementFinding>, String>,
+        outcome: Result<Vec<ElementFinding>, InstanceError>,
     ) {
         self.instances += 1;
         let findings = match outcome {
             Ok(findings) => findings,
-            Err(detail) => {
+            Err(error) => {
                 self.unreadable.push(Unreadable {
                     sop_instance_uid: record.sop_instance_uid.clone(),
-                    detail,
+                    detail: error.to_string(),
                 });
                 return;
             }

@@ -9,7 +9,7 @@ use gantry_crypto::{KeyFile, Sealer};
 use gantry_store::encode_header;
 use serde::Serialize;
 
-use crate::error::{GantryError, Result};
+use crate::error::{GantryError, InstanceError, Result};
 use crate::plan::seal_digest;
 use crate::report::{duration_secs, per_second};
 use crate::risk::{RiskReport, Unreadable};
@@ -127,7 +127,7 @@ impl Session {
         crate::plan::with_derive(prepared.as_deref(), |derive| {
             self.for_each_instance(
                 "seal",
-                |stored| -> std::result::Result<Option<NewSeal>, String> {
+                |stored| -> std::result::Result<Option<NewSeal>, InstanceError> {
                     let plan = plans.of(stored, derive)?;
                     let digest = seal_digest(&plans.secret, &key_id, &plan.modified);
                     if stored
@@ -143,15 +143,21 @@ impl Session {
                     let attributes = match gantry_store::scan_header(&plan.modified, &[]) {
                         Some(scan) => scan.count,
                         None => gantry_store::decode_header(&plan.modified)
-                            .map_err(|e| format!("the planned originals cannot be read: {e}"))?
+                            .map_err(|source| InstanceError::Decode {
+                                what: "planned originals",
+                                source,
+                            })?
                             .iter()
                             .count(),
                     } as u64;
                     let item = sealing
                         .sealer
                         .seal_encoded(&plan.modified)
-                        .map_err(|e| e.to_string())?;
-                    let blob = encode_header(&item)?;
+                        .map_err(InstanceError::Seal)?;
+                    let blob = encode_header(&item).map_err(|source| InstanceError::Encode {
+                        what: "sealed item",
+                        source,
+                    })?;
                     Ok(Some(NewSeal {
                         digest,
                         blob,
@@ -175,9 +181,9 @@ impl Session {
                                 out.sealed += 1;
                                 out.attributes += seal.attributes;
                             }
-                            Err(detail) => out.failed.push(Unreadable {
+                            Err(error) => out.failed.push(Unreadable {
                                 sop_instance_uid: stored.record.sop_instance_uid.clone(),
-                                detail,
+                                detail: error.to_string(),
                             }),
                         }
                     }

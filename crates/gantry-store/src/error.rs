@@ -118,3 +118,12 @@ impl StoreError {
 
 /// The store's result type.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A header blob that cannot be decoded: bytes that are not what [`crate::encode_header`]
+/// wrote (damaged in the database, or written by another version).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{detail}")]
+pub struct HeaderError {
+    /// What the decoder reported, with its causes.
+    pub detail: String,
+}

@@ -8,6 +8,8 @@ use dicom_encoding::TransferSyntaxIndex;
 use dicom_object::InMemDicomObject;
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 
+use crate::error::HeaderError;
+
 /// Sequences deeper than this are refused: real objects nest a handful of levels, and a
 /// crafted file must not exhaust the stack.
 pub const MAX_SEQUENCE_DEPTH: usize = 64;
@@ -17,7 +19,7 @@ pub const MAX_SEQUENCE_DEPTH: usize = 64;
 /// A value longer than the 65,534 bytes a 16-bit Value Length can hold (possible in
 /// Implicit VR sources) is written with VR UN, as DICOM CP 1066 (PS3.5 6.2.2) prescribes,
 /// instead of making the whole header unstorable.
-pub fn encode_header(header: &InMemDicomObject) -> Result<Vec<u8>, String> {
+pub fn encode_header(header: &InMemDicomObject) -> Result<Vec<u8>, HeaderError> {
     let ts = explicit_le()?;
     let mut out = Vec::with_capacity(4096);
     let Err(first) = header.write_dataset_with_ts(&mut out, ts) else {
@@ -26,12 +28,12 @@ pub fn encode_header(header: &InMemDicomObject) -> Result<Vec<u8>, String> {
     // Only a header that fails is searched for values too long for their VR: the common
     // case pays nothing. When there is none, the first error stands.
     let Some(converted) = long_values_as_un(header, 0) else {
-        return Err(error_text(&first));
+        return Err(header_error(&first));
     };
     out.clear();
     converted
         .write_dataset_with_ts(&mut out, ts)
-        .map_err(|e| error_text(&e))?;
+        .map_err(|e| header_error(&e))?;
     Ok(out)
 }
 
@@ -111,15 +113,24 @@ fn long_values_as_un(object: &InMemDicomObject, depth: usize) -> Option<InMemDic
 }
 
 /// Decodes a header blob written by [`encode_header`].
-pub fn decode_header(blob: &[u8]) -> Result<InMemDicomObject, String> {
+pub fn decode_header(blob: &[u8]) -> Result<InMemDicomObject, HeaderError> {
     let ts = explicit_le()?;
-    InMemDicomObject::read_dataset_with_ts(blob, ts).map_err(|e| error_text(&e))
+    InMemDicomObject::read_dataset_with_ts(blob, ts).map_err(|e| header_error(&e))
 }
 
-fn explicit_le() -> Result<&'static dicom_encoding::TransferSyntax, String> {
+fn explicit_le() -> Result<&'static dicom_encoding::TransferSyntax, HeaderError> {
     TransferSyntaxRegistry
         .get(uids::EXPLICIT_VR_LITTLE_ENDIAN)
-        .ok_or_else(|| "Explicit VR Little Endian is missing from the registry".to_string())
+        .ok_or_else(|| HeaderError {
+            detail: "Explicit VR Little Endian is missing from the registry".into(),
+        })
+}
+
+/// The error, with its causes, as a [`HeaderError`].
+fn header_error(error: &(dyn std::error::Error + 'static)) -> HeaderError {
+    HeaderError {
+        detail: error_text(error),
+    }
 }
 
 fn error_text(error: &(dyn std::error::Error + 'static)) -> String {

@@ -25,7 +25,7 @@ pub use report::{Blocked, ExportReport, Stripping};
 
 use crate::check::{CheckContext, final_header};
 use crate::engine::ElementFinding;
-use crate::error::{GantryError, Result};
+use crate::error::{GantryError, InstanceError, Result};
 use crate::risk::Stage;
 use crate::session::Session;
 use write::{PixelValue, write_file};
@@ -308,7 +308,7 @@ fn try_prepare(
         }]));
     };
     if safe {
-        let findings = context.gate(stored)?;
+        let findings = context.gate(stored).map_err(|e| e.to_string())?;
         if !findings.is_empty() {
             return Ok(Prepared::Blocked(findings.iter().map(reason).collect()));
         }
@@ -326,7 +326,7 @@ fn try_prepare(
     let (mut header, verbatim) = match facts {
         Some(facts) => (facts, Some(deidentified.as_slice())),
         None => (
-            final_header(deidentified, stored.redacted.as_ref())?,
+            final_header(deidentified, stored.redacted.as_ref()).map_err(|e| e.to_string())?,
             as_stored.then_some(deidentified.as_slice()),
         ),
     };
@@ -537,11 +537,13 @@ fn write_pixels(
             .map_err(|e| e.to_string())
         }
         (PixelLayout::Encapsulated { .. }, ExportSyntax::Native) => {
-            let original = crate::header::decode_original_raw(&stored.original)?;
+            let original = crate::header::decode_original_raw(&stored.original)
+                .map_err(|e| InstanceError::Original(e).to_string())?;
             let (data, geometry) = crate::pixels::read_source_pixels(record, &original)?;
             let attributes =
-                crate::redact::attributes(&original, &geometry, &record.syntax.uid, false)?;
-            *header = crate::pixels::overlay(header, &attributes)?;
+                crate::redact::attributes(&original, &geometry, &record.syntax.uid, false)
+                    .map_err(|e| e.to_string())?;
+            *header = crate::pixels::overlay(header, &attributes).map_err(|e| e.to_string())?;
             let bytes = &data[..geometry.data_len().min(data.len())];
             let vr = if geometry.bits_allocated > 8 {
                 *b"OW"

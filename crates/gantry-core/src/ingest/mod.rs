@@ -292,7 +292,9 @@ fn parse(path: &Path) -> Parsed {
             .ok_or(SkipReason::MissingSopInstanceUid)?;
         let (_, header) = source
             .into_header_blob()
-            .map_err(|detail| SkipReason::Unencodable { detail })?;
+            .map_err(|e| SkipReason::Unencodable {
+                detail: e.to_string(),
+            })?;
         Ok::<_, SkipReason>((record, header))
     });
     match attempt {

@@ -28,6 +28,7 @@ use flate2::bufread::DeflateDecoder;
 use super::counting::{CountingReader, Stream};
 use super::meta::{FileMeta, is_vr_like, read_file_meta, read_up_to};
 use super::{PixelLayout, PixelLocation, SourceStamp, SourceSyntax};
+use crate::error::HeaderError;
 use crate::header::MAX_SEQUENCE_DEPTH;
 use crate::reason::SkipReason;
 
@@ -61,7 +62,7 @@ pub struct ParsedSource {
 impl ParsedSource {
     /// The header as an Explicit VR Little Endian blob: the source's own bytes when they
     /// already are one, else a fresh encoding of [`ParsedSource::header`].
-    pub fn header_blob(&self) -> Result<Vec<u8>, String> {
+    pub fn header_blob(&self) -> Result<Vec<u8>, HeaderError> {
         match &self.raw_header {
             Some(raw) => Ok(raw.clone()),
             None => crate::header::encode_header(&self.header),
@@ -69,7 +70,7 @@ impl ParsedSource {
     }
 
     /// Like [`ParsedSource::header_blob`], without a copy.
-    pub fn into_header_blob(self) -> Result<(InMemDicomObject, Vec<u8>), String> {
+    pub fn into_header_blob(self) -> Result<(InMemDicomObject, Vec<u8>), HeaderError> {
         match self.raw_header {
             Some(raw) => Ok((self.header, raw)),
             None => {
