@@ -196,3 +196,66 @@ pub enum InstanceError {
     #[error("the originals cannot be sealed: {0}")]
     Seal(#[source] gantry_crypto::CryptoError),
 }
+
+/// Why the pixels of an instance cannot be read as native samples.
+#[derive(Debug, thiserror::Error)]
+pub enum PixelError {
+    /// The instance has no Pixel Data element.
+    #[error("the instance has no pixel data")]
+    NoPixelData,
+    /// Redacted pixels are stored, and the sidecar that holds them is not open.
+    #[error("the pixel sidecar is not open")]
+    NoSidecar,
+    /// The source file's pixel value cannot be opened (gone, changed since ingest).
+    #[error(transparent)]
+    Open(gantry_store::StoreError),
+    /// The source file's pixel value cannot be read.
+    #[error("{}: {source}", path.display())]
+    Read {
+        /// The source file.
+        path: PathBuf,
+        /// What the operating system reported.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The redacted pixels cannot be read from the sidecar.
+    #[error(transparent)]
+    Sidecar(gantry_store::StoreError),
+    /// An encapsulated value's items cannot be split.
+    #[error(transparent)]
+    Fragments(#[from] gantry_store::FragmentError),
+    /// The geometry or the codec refused the pixels.
+    #[error(transparent)]
+    Codec(#[from] gantry_redact::RedactError),
+    /// A header stored with the instance (its original, the attributes describing its
+    /// redacted pixels) cannot be read or written.
+    #[error(transparent)]
+    Instance(#[from] InstanceError),
+    /// A compressed stream cannot be walked to remove what decoding does not need.
+    #[error("the compressed stream cannot be cleaned: {0}")]
+    Strip(#[source] gantry_redact::RedactError),
+    /// The file being exported cannot be written.
+    #[error(transparent)]
+    Write(std::io::Error),
+    /// This build has no decoder for the pixels' transfer syntax.
+    #[error("pixel data in transfer syntax {syntax} cannot be decoded by this build")]
+    Undecodable {
+        /// The transfer syntax UID.
+        syntax: String,
+    },
+    /// The text detector could not search the pixels.
+    #[error("the pixels cannot be searched for burned-in text: {0}")]
+    Search(#[source] gantry_redact::RedactError),
+    /// The stored record of a redaction cannot be read, or a new one written.
+    #[error("the redaction record cannot be {action}: {source}")]
+    Record {
+        /// `read` or `serialized`.
+        action: &'static str,
+        /// What serde reported.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// Another thread panicked while holding the pixel sidecar.
+    #[error("the pixel sidecar lock was poisoned")]
+    SidecarLock,
+}

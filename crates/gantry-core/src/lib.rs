@@ -77,7 +77,7 @@ pub use anonymize::AnonymizeReport;
 pub use config::{ConfigCheck, DeviceAdvice, SkeletonReport};
 pub use detect::PhiKind;
 pub use engine::ElementFinding;
-pub use error::{GantryError, InstanceError, Result, SecretError};
+pub use error::{GantryError, InstanceError, PixelError, Result, SecretError};
 pub use examine::{FileCounts, InstanceQuery, Inventory, LinkageConflict, ValueCount};
 pub use export::{
     Blocked, DEFAULT_LAYOUT, Export, ExportReport, ExportSyntax, Overwrite, Stripping,
@@ -101,8 +101,8 @@ pub use seal::SealReport;
 pub use session::{Session, SessionBuilder};
 pub use settings::{
     Action, ActionCode, BurnedInText, Condition, Config, ConfigError, DateJitter, DeviceMatch,
-    MachineRule, PatientLinkage, PixelPolicy, Profile, ProfileOption, ProfileRule, SafePrivate,
-    TagKey, TagPattern, TagRule, UnlistedText, Zone,
+    InvalidValue, MachineRule, PatientLinkage, PixelPolicy, Profile, ProfileOption, ProfileRule,
+    SafePrivate, TagKey, TagPattern, TagRule, UnlistedText, Zone,
 };
 
 mod anonymize;

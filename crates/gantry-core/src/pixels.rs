@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::engine::ElementFinding;
-use crate::error::InstanceError;
+use crate::error::{InstanceError, PixelError};
 use crate::header::TagPath;
 use crate::rules::{Planned, RuleSource};
 use crate::settings::{Config, MachineRule};
@@ -287,7 +287,7 @@ pub(crate) fn findings(
         None => plan.zones.clone(),
         Some(Ok(zones)) => zones,
         Some(Err(e)) => {
-            out.push(finding(e, Planned::Block));
+            out.push(finding(e.to_string(), Planned::Block));
             return out;
         }
     };
@@ -493,11 +493,13 @@ fn read_redacted(
     redacted: &RedactedPixels,
     original: &InMemDicomObject,
     sidecar: Option<&PixelSidecar>,
-) -> Result<(Vec<u8>, Geometry), String> {
-    let sidecar = sidecar.ok_or("the pixel sidecar is not open")?;
-    let header = overlay(original, &redacted.attributes).map_err(|e| e.to_string())?;
-    let geometry = Geometry::from_header(&header).map_err(|e| e.to_string())?;
-    let payload = sidecar.read(redacted.address).map_err(|e| e.to_string())?;
+) -> Result<(Vec<u8>, Geometry), PixelError> {
+    let sidecar = sidecar.ok_or(PixelError::NoSidecar)?;
+    let header = overlay(original, &redacted.attributes)?;
+    let geometry = Geometry::from_header(&header)?;
+    let payload = sidecar
+        .read(redacted.address)
+        .map_err(PixelError::Sidecar)?;
     Ok((
         native_of(&payload, &redacted.transfer_syntax, &header)?,
         geometry,
@@ -619,9 +621,12 @@ fn describe(plan: &PixelPlan<'_>) -> String {
 
 /// The zones a stored redaction blanked: its rules' and those grown around detected text.
 /// A record that cannot be read is an error, never "no zones".
-fn blanked_zones(plan: &PixelPlan<'_>, redacted: &RedactedPixels) -> Result<Vec<Rect>, String> {
-    let done: Redaction = serde_json::from_str(&redacted.redaction)
-        .map_err(|e| format!("the redaction record cannot be read: {e}"))?;
+fn blanked_zones(plan: &PixelPlan<'_>, redacted: &RedactedPixels) -> Result<Vec<Rect>, PixelError> {
+    let done: Redaction =
+        serde_json::from_str(&redacted.redaction).map_err(|source| PixelError::Record {
+            action: "read",
+            source,
+        })?;
     Ok(plan.zones.iter().chain(&done.detected).copied().collect())
 }
 
@@ -632,14 +637,10 @@ fn check_blank(
     redacted: &RedactedPixels,
     original: &InMemDicomObject,
     sidecar: Option<&PixelSidecar>,
-) -> Result<Vec<String>, String> {
-    let sidecar = sidecar.ok_or("the pixel sidecar is not open")?;
-    let header = overlay(original, &redacted.attributes).map_err(|e| e.to_string())?;
-    let geometry = Geometry::from_header(&header).map_err(|e| e.to_string())?;
-    let payload = sidecar.read(redacted.address).map_err(|e| e.to_string())?;
-    let data = native_of(&payload, &redacted.transfer_syntax, &header)?;
-    let fill = Fill::black(&geometry, Palette::from_header(&header).as_ref())
-        .map_err(|e| e.to_string())?;
+) -> Result<Vec<String>, PixelError> {
+    let (data, geometry) = read_redacted(redacted, original, sidecar)?;
+    let header = overlay(original, &redacted.attributes)?;
+    let fill = Fill::black(&geometry, Palette::from_header(&header).as_ref())?;
     let zones = blanked_zones(plan, redacted)?;
     let (applied, outside) = effective_zones(&geometry, &zones);
     let mut problems: Vec<String> = outside
@@ -651,9 +652,7 @@ fn check_blank(
             )
         })
         .collect();
-    if let Some((frame, row, col)) =
-        first_unblanked(&data, &geometry, &applied, &fill).map_err(|e| e.to_string())?
-    {
+    if let Some((frame, row, col)) = first_unblanked(&data, &geometry, &applied, &fill)? {
         problems.push(format!(
             "frame {frame}, row {row}, column {col} inside a zone is not blank"
         ));
@@ -684,12 +683,10 @@ fn native_of(
     payload: &[u8],
     transfer_syntax: &str,
     header: &InMemDicomObject,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, PixelError> {
     if transfer_syntax == gantry_redact::RLE_LOSSLESS {
         let (table, fragments) = split_fragments(payload)?;
-        return gantry_redact::decode(header, transfer_syntax, table, fragments)
-            .map(|d| d.data)
-            .map_err(|e| e.to_string());
+        return Ok(gantry_redact::decode(header, transfer_syntax, table, fragments)?.data);
     }
     Ok(payload.to_vec())
 }
@@ -699,24 +696,23 @@ fn native_of(
 pub(crate) fn read_source_pixels(
     record: &InstanceRecord,
     header: &InMemDicomObject,
-) -> Result<(Vec<u8>, Geometry), String> {
-    let location = record
-        .pixels
-        .as_ref()
-        .ok_or("the instance has no pixel data")?;
+) -> Result<(Vec<u8>, Geometry), PixelError> {
+    let location = record.pixels.as_ref().ok_or(PixelError::NoPixelData)?;
     let value = open_pixel_value(&record.source_path, location, record.stamp)
-        .map_err(|e| e.to_string())?
+        .map_err(PixelError::Open)?
         .read_all(location.length)
-        .map_err(|e| format!("{}: {e}", record.source_path.display()))?;
+        .map_err(|source| PixelError::Read {
+            path: record.source_path.clone(),
+            source,
+        })?;
     match location.layout {
         PixelLayout::Native { .. } => {
-            let geometry = Geometry::from_header(header).map_err(|e| e.to_string())?;
+            let geometry = Geometry::from_header(header)?;
             Ok((value, geometry))
         }
         PixelLayout::Encapsulated { .. } => {
             let (table, fragments) = split_fragments(&value)?;
-            let decoded = gantry_redact::decode(header, &record.syntax.uid, table, fragments)
-                .map_err(|e| e.to_string())?;
+            let decoded = gantry_redact::decode(header, &record.syntax.uid, table, fragments)?;
             Ok((decoded.data, decoded.geometry))
         }
     }

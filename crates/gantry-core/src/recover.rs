@@ -108,9 +108,9 @@ pub fn recover_identities(
     let results: Vec<std::result::Result<RecoveredFile, RecoveryFailure>> = files
         .par_iter()
         .map(|path| {
-            recover_one(&unsealer, path, &root, out).map_err(|detail| RecoveryFailure {
+            recover_one(&unsealer, path, &root, out).map_err(|e| RecoveryFailure {
                 path: path.clone(),
-                detail,
+                detail: e.to_string(),
             })
         })
         .collect();
@@ -142,16 +142,40 @@ fn collect(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Why one file's originals cannot be recovered.
+#[derive(Debug, thiserror::Error)]
+enum Unrecoverable {
+    /// The file cannot be read as DICOM.
+    #[error("not a readable DICOM file: {0}")]
+    NotDicom(Box<dicom_object::ReadError>),
+    /// Its seal cannot be opened with the credential (another key, no seal, damaged).
+    #[error(transparent)]
+    Sealed(gantry_crypto::CryptoError),
+    /// The folder of its recovered copy cannot be made.
+    #[error(transparent)]
+    Folder(std::io::Error),
+    /// Its recovered copy cannot be written.
+    #[error("writing {}: {detail}", target.display())]
+    Write {
+        /// The file being written.
+        target: PathBuf,
+        /// What failed.
+        detail: String,
+    },
+}
+
 fn recover_one(
     unsealer: &Unsealer<'_>,
     path: &Path,
     root: &Path,
     out: Option<&Path>,
-) -> std::result::Result<RecoveredFile, String> {
+) -> std::result::Result<RecoveredFile, Unrecoverable> {
     let mut object: FileDicomObject<InMemDicomObject> = OpenFileOptions::new()
         .open_file(path)
-        .map_err(|e| format!("not a readable DICOM file: {e}"))?;
-    let originals = unsealer.open_dataset(&object).map_err(|e| e.to_string())?;
+        .map_err(|e| Unrecoverable::NotDicom(Box::new(e)))?;
+    let originals = unsealer
+        .open_dataset(&object)
+        .map_err(Unrecoverable::Sealed)?;
     // Originals in code-extended character sets (ISO 2022) are listed as text.
     let readable = crate::charset::decoded(&originals);
     let listed = readable
@@ -200,16 +224,18 @@ fn recover_one(
             let rel = path.strip_prefix(root).unwrap_or(path);
             let target = out.join(rel);
             if let Some(parent) = target.parent() {
-                gantry_store::create_private_dir_all(parent).map_err(|e| e.to_string())?;
+                gantry_store::create_private_dir_all(parent).map_err(Unrecoverable::Folder)?;
             }
-            let file = gantry_store::create_private(&target)
-                .map_err(|e| format!("writing {}: {e}", target.display()))?;
+            let writing = |detail: String| Unrecoverable::Write {
+                target: target.clone(),
+                detail,
+            };
+            let file = gantry_store::create_private(&target).map_err(|e| writing(e.to_string()))?;
             let mut file = std::io::BufWriter::new(file);
             object
                 .write_all(&mut file)
-                .map_err(|e| format!("writing {}: {e}", target.display()))?;
-            std::io::Write::flush(&mut file)
-                .map_err(|e| format!("writing {}: {e}", target.display()))?;
+                .map_err(|e| writing(e.to_string()))?;
+            std::io::Write::flush(&mut file).map_err(|e| writing(e.to_string()))?;
             Some(target)
         }
     };

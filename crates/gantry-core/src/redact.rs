@@ -16,7 +16,7 @@ use gantry_redact::{Fill, Geometry, Palette, blank};
 use gantry_store::{PixelSidecar, RedactedPixels, SidecarAddress, encode_header};
 use serde::Serialize;
 
-use crate::error::{GantryError, InstanceError, Result};
+use crate::error::{GantryError, InstanceError, PixelError, Result};
 use crate::pixels::{PixelSyntax, Redaction, plan, read_source_pixels};
 use crate::report::{duration_secs, per_second};
 use crate::risk::Unreadable;
@@ -154,7 +154,7 @@ impl Session {
                         had_redaction: stored.redacted.is_some(),
                     },
                     Ok(outcome) => outcome,
-                    Err(e) => Outcome::Failed(e),
+                    Err(e) => Outcome::Failed(e.to_string()),
                 }
             },
             |store, batch| {
@@ -265,23 +265,22 @@ fn redact_one(
     plan: &crate::pixels::PixelPlan<'_>,
     syntax: PixelSyntax,
     sidecar: &Mutex<PixelSidecar>,
-) -> std::result::Result<Outcome, String> {
+) -> std::result::Result<Outcome, PixelError> {
     if !plan.decodable {
-        return Err(format!(
-            "pixel data in transfer syntax {} cannot be decoded by this build",
-            record.syntax.uid
-        ));
+        return Err(PixelError::Undecodable {
+            syntax: record.syntax.uid.clone(),
+        });
     }
     let (mut data, mut geometry) = read_source_pixels(record, header)?;
     // Overlays hidden above High Bit do not survive redaction either.
     gantry_redact::clear_high_bits(&mut data, &geometry);
     let palette = Palette::from_header(header);
-    let fill = Fill::black(&geometry, palette.as_ref()).map_err(|e| e.to_string())?;
+    let fill = Fill::black(&geometry, palette.as_ref())?;
     // Text outside `zones`, in `data` where `blanked` zones are blank already.
     let search = |data: &[u8], zones: &[gantry_redact::Rect], blanked: &[gantry_redact::Rect]| {
         gantry_redact::find_text_beside(data, &geometry, palette.as_ref(), blanked)
             .map(|d| d.outside(zones).copied().collect::<Vec<_>>())
-            .map_err(|e| format!("the pixels cannot be searched for burned-in text: {e}"))
+            .map_err(PixelError::Search)
     };
     let mut zones = plan.zones.clone();
     let mut detected = Vec::new();
@@ -293,7 +292,7 @@ fn redact_one(
         detected = gantry_redact::zones_around(&found, geometry.rows, geometry.columns);
         zones.extend(&detected);
     }
-    let mut done = blank(&mut data, &geometry, &zones, &fill).map_err(|e| e.to_string())?;
+    let mut done = blank(&mut data, &geometry, &zones, &fill)?;
     // What is left is searched: a zone may cut a line in two, and a detected line may
     // have missed a glyph at either end. Under `redact_detected` what is found is blanked
     // too, a few rounds at most; text still left keeps BurnedInAnnotation as it was.
@@ -303,7 +302,7 @@ fn redact_one(
             break;
         }
         let more = gantry_redact::zones_around(&left, geometry.rows, geometry.columns);
-        let again = blank(&mut data, &geometry, &more, &fill).map_err(|e| e.to_string())?;
+        let again = blank(&mut data, &geometry, &more, &fill)?;
         done.applied.extend(again.applied);
         detected.extend(&more);
         zones.extend(more);
@@ -335,8 +334,7 @@ fn redact_one(
                 data = gantry_redact::interleave(&data, &geometry);
                 geometry.planar = false;
             }
-            let fragments =
-                gantry_redact::encode_rle(&data, &geometry).map_err(|e| e.to_string())?;
+            let fragments = gantry_redact::encode_rle(&data, &geometry)?;
             (encapsulate(&fragments), gantry_redact::RLE_LOSSLESS)
         }
     };
@@ -358,8 +356,7 @@ fn redact_one(
         &geometry,
         &record.syntax.uid,
         outside.is_none() && text_left.is_none(),
-    )
-    .map_err(|e| e.to_string())?;
+    )?;
     let redaction = Redaction {
         rules: plan.rules.iter().map(|r| r.describe()).collect(),
         text_left: left.len() as u32,
@@ -372,16 +369,18 @@ fn redact_one(
     };
     let address: SidecarAddress = sidecar
         .lock()
-        .map_err(|_| "the pixel sidecar lock was poisoned".to_string())?
+        .map_err(|_| PixelError::SidecarLock)?
         .append(&payload)
-        .map_err(|e| e.to_string())?;
+        .map_err(PixelError::Sidecar)?;
     Ok(Outcome::Redacted {
         pixels: RedactedPixels {
             address,
             transfer_syntax: transfer_syntax.to_string(),
             attributes,
-            redaction: serde_json::to_string(&redaction)
-                .map_err(|e| format!("the redaction record cannot be serialized: {e}"))?,
+            redaction: serde_json::to_string(&redaction).map_err(|source| PixelError::Record {
+                action: "serialized",
+                source,
+            })?,
             fingerprint: plan.fingerprint.clone(),
         },
         frames: geometry.frames as u64,

@@ -112,33 +112,88 @@ pub fn strip_encapsulated(
     Ok(Some((table, out, removed)))
 }
 
-fn be16(data: &[u8], at: usize) -> Result<usize, String> {
+/// Where a compressed stream's structure breaks, so that its markers cannot be walked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum Malformed {
+    /// The stream ends before a two-byte field.
+    #[error("truncated at byte {at}")]
+    Truncated { at: usize },
+    /// The stream does not have the structure its syntax requires.
+    #[error("{0}")]
+    Structure(&'static str),
+    /// A byte where a marker must be is not one.
+    #[error("no marker at byte {at}{place}")]
+    NoMarker { at: usize, place: Place },
+    /// A marker segment runs past what holds it.
+    #[error("segment {marker} at byte {at} overruns {within}")]
+    Overrun {
+        marker: String,
+        at: usize,
+        within: &'static str,
+    },
+    /// A file-format box is truncated, too long or overruns the file.
+    #[error("{what} box at byte {at} {problem}")]
+    BadBox {
+        what: &'static str,
+        at: usize,
+        problem: &'static str,
+    },
+    /// A JPEG 2000 codestream has something else where a tile-part must start.
+    #[error("expected SOT or EOC at byte {at}, found {found:04X}")]
+    NotATilePart { at: usize, found: usize },
+    /// A tile-part runs past the end of the codestream.
+    #[error("tile-part at byte {at} overruns the codestream")]
+    TilePartOverrun { at: usize },
+    /// A tile-part is shorter than its own SOT and SOD.
+    #[error("tile-part at byte {at} is {length} bytes: too short for SOT and SOD")]
+    ShortTilePart { at: usize, length: usize },
+}
+
+/// Which part of a codestream a marker was looked for in (empty for a JPEG stream).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Place(&'static str);
+
+impl std::fmt::Display for Place {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            "" => Ok(()),
+            place => write!(f, " of {place}"),
+        }
+    }
+}
+
+fn be16(data: &[u8], at: usize) -> Result<usize, Malformed> {
     data.get(at..at + 2)
         .map(|b| u16::from_be_bytes([b[0], b[1]]) as usize)
-        .ok_or_else(|| format!("truncated at byte {at}"))
+        .ok_or(Malformed::Truncated { at })
 }
 
 /// A JPEG (or JPEG-LS) stream with COM and APPn segments removed, except APP0 JFIF (its
 /// thumbnail dropped) and APP14 Adobe, and nothing after EOI but zero padding.
-fn strip_jpeg(data: &[u8], removed: &mut Stripped) -> Result<Vec<u8>, String> {
+fn strip_jpeg(data: &[u8], removed: &mut Stripped) -> Result<Vec<u8>, Malformed> {
     if !data.starts_with(&[0xFF, 0xD8]) {
-        return Err("the stream does not start with SOI".into());
+        return Err(Malformed::Structure("the stream does not start with SOI"));
     }
     let mut out = Vec::with_capacity(data.len());
     out.extend_from_slice(&data[..2]);
     let mut i = 2;
     loop {
         if i >= data.len() {
-            return Err("the stream ends without EOI".into());
+            return Err(Malformed::Structure("the stream ends without EOI"));
         }
         if data[i] != 0xFF {
-            return Err(format!("no marker at byte {i}"));
+            return Err(Malformed::NoMarker {
+                at: i,
+                place: Place(""),
+            });
         }
         // Fill bytes before a marker.
         while data.get(i + 1) == Some(&0xFF) {
             i += 1;
         }
-        let marker = *data.get(i + 1).ok_or("the stream ends inside a marker")?;
+        let marker = *data
+            .get(i + 1)
+            .ok_or(Malformed::Structure("the stream ends inside a marker"))?;
         match marker {
             0xD9 => {
                 out.extend_from_slice(&[0xFF, 0xD9]);
@@ -157,9 +212,11 @@ fn strip_jpeg(data: &[u8], removed: &mut Stripped) -> Result<Vec<u8>, String> {
                 let length = be16(data, i + 2)?;
                 let end = i + 2 + length;
                 if length < 2 || end > data.len() {
-                    return Err(format!(
-                        "segment FF{marker:02X} at byte {i} overruns the stream"
-                    ));
+                    return Err(Malformed::Overrun {
+                        marker: format!("FF{marker:02X}"),
+                        at: i,
+                        within: "the stream",
+                    });
                 }
                 let segment = &data[i..end];
                 let body = &segment[4..];
@@ -197,7 +254,9 @@ fn strip_jpeg(data: &[u8], removed: &mut Stripped) -> Result<Vec<u8>, String> {
                         j += 1;
                     }
                     if j + 1 >= data.len() {
-                        return Err("the scan runs to the end of the stream without EOI".into());
+                        return Err(Malformed::Structure(
+                            "the scan runs to the end of the stream without EOI",
+                        ));
                     }
                     out.extend_from_slice(&data[i..j]);
                     i = j;
@@ -218,7 +277,7 @@ type FileBox = ([u8; 4], usize, usize, usize);
 /// `(type, start, header length, end)`, end exclusive. A box that overruns the data is an
 /// error; fewer than 8 bytes after the last box (a fragment's padding) are no box, and
 /// whoever copies the boxes leaves them out.
-fn boxes(data: &[u8], what: &str) -> Result<Vec<FileBox>, String> {
+fn boxes(data: &[u8], what: &'static str) -> Result<Vec<FileBox>, Malformed> {
     let mut out = Vec::new();
     let mut i = 0;
     while let Some(head) = data.get(i..i + 8) {
@@ -227,20 +286,30 @@ fn boxes(data: &[u8], what: &str) -> Result<Vec<FileBox>, String> {
         let (header, end) = match length {
             0 => (8, data.len()),
             1 => {
-                let b = data
-                    .get(i + 8..i + 16)
-                    .ok_or_else(|| format!("a truncated {what} box at byte {i}"))?;
+                let b = data.get(i + 8..i + 16).ok_or(Malformed::BadBox {
+                    what,
+                    at: i,
+                    problem: "is truncated",
+                })?;
                 let l = u64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
                 let end = usize::try_from(l)
                     .ok()
                     .and_then(|l| i.checked_add(l))
-                    .ok_or_else(|| format!("{what} box at byte {i} is longer than any file"))?;
+                    .ok_or(Malformed::BadBox {
+                        what,
+                        at: i,
+                        problem: "is longer than any file",
+                    })?;
                 (16, end)
             }
             l => (8, i + l),
         };
         if end > data.len() || end < i + header {
-            return Err(format!("{what} box at byte {i} overruns the file"));
+            return Err(Malformed::BadBox {
+                what,
+                at: i,
+                problem: "overruns the file",
+            });
         }
         out.push((kind, i, header, end));
         i = end;
@@ -250,7 +319,7 @@ fn boxes(data: &[u8], what: &str) -> Result<Vec<FileBox>, String> {
 
 /// A JP2 file keeps its signature, file type, header and codestream boxes (the codestream
 /// stripped); a bare codestream is stripped as it is.
-fn strip_j2k_or_jp2(data: &[u8], removed: &mut Stripped) -> Result<Vec<u8>, String> {
+fn strip_j2k_or_jp2(data: &[u8], removed: &mut Stripped) -> Result<Vec<u8>, Malformed> {
     if !data.starts_with(&JP2_SIGNATURE[..8]) {
         return strip_j2k(data, removed);
     }
@@ -283,12 +352,14 @@ const JXL_SIGNATURE: [u8; 12] = [
 /// and frame index boxes; Exif, XML, JUMBF, Brotli-compressed boxes (which may hold any of
 /// those) and JPEG reconstruction data (the original JPEG's COM and APPn segments) go.
 /// Decoded pixels are the same; a JPEG can no longer be rebuilt byte for byte from it.
-fn strip_jxl(data: &[u8], removed: &mut Stripped) -> Result<Vec<u8>, String> {
+fn strip_jxl(data: &[u8], removed: &mut Stripped) -> Result<Vec<u8>, Malformed> {
     if data.starts_with(&[0xFF, 0x0A]) {
         return Ok(data.to_vec());
     }
     if !data.starts_with(&JXL_SIGNATURE) {
-        return Err("neither a JPEG XL codestream nor a JPEG XL container".into());
+        return Err(Malformed::Structure(
+            "neither a JPEG XL codestream nor a JPEG XL container",
+        ));
     }
     let mut out = Vec::with_capacity(data.len());
     for (kind, start, _, end) in boxes(data, "JPEG XL")? {
@@ -307,9 +378,11 @@ fn strip_jxl(data: &[u8], removed: &mut Stripped) -> Result<Vec<u8>, String> {
 
 /// A JPEG 2000 codestream without COM segments, in the main header and in tile-part
 /// headers (whose Psot lengths are corrected); the tile data is copied as it is.
-fn strip_j2k(data: &[u8], removed: &mut Stripped) -> Result<Vec<u8>, String> {
+fn strip_j2k(data: &[u8], removed: &mut Stripped) -> Result<Vec<u8>, Malformed> {
     if !data.starts_with(&[0xFF, 0x4F]) {
-        return Err("the codestream does not start with SOC".into());
+        return Err(Malformed::Structure(
+            "the codestream does not start with SOC",
+        ));
     }
     let mut out = Vec::with_capacity(data.len());
     out.extend_from_slice(&data[..2]);
@@ -337,16 +410,20 @@ fn strip_j2k(data: &[u8], removed: &mut Stripped) -> Result<Vec<u8>, String> {
             return Ok(out);
         }
         if marker != 0xFF90 {
-            return Err(format!(
-                "expected SOT or EOC at byte {i}, found {marker:04X}"
-            ));
+            return Err(Malformed::NotATilePart {
+                at: i,
+                found: marker,
+            });
         }
-        let sot = data.get(i..i + 12).ok_or("a truncated SOT")?;
+        let sot = data
+            .get(i..i + 12)
+            .ok_or(Malformed::Structure("a truncated SOT"))?;
         let psot = u32::from_be_bytes([sot[6], sot[7], sot[8], sot[9]]) as usize;
         if psot != 0 && psot < 14 {
-            return Err(format!(
-                "tile-part at byte {i} is {psot} bytes: too short for SOT and SOD"
-            ));
+            return Err(Malformed::ShortTilePart {
+                at: i,
+                length: psot,
+            });
         }
         let part_end = if psot == 0 {
             // The last tile-part: up to EOC.
@@ -355,7 +432,7 @@ fn strip_j2k(data: &[u8], removed: &mut Stripped) -> Result<Vec<u8>, String> {
             i + psot
         };
         if part_end > data.len() {
-            return Err(format!("tile-part at byte {i} overruns the codestream"));
+            return Err(Malformed::TilePartOverrun { at: i });
         }
         let mut header = Vec::new();
         let j = copy_segments(
@@ -397,22 +474,27 @@ fn copy_segments(
     limit: usize,
     out: &mut Vec<u8>,
     removed: &mut Stripped,
-    place: &str,
-) -> Result<usize, String> {
+    place: &'static str,
+) -> Result<usize, Malformed> {
     loop {
         let marker = be16(data, at)?;
         if marker == until {
             return Ok(at);
         }
         if marker >> 8 != 0xFF {
-            return Err(format!("no marker at byte {at} of {place}"));
+            return Err(Malformed::NoMarker {
+                at,
+                place: Place(place),
+            });
         }
         let length = be16(data, at + 2)?;
         let end = at + 2 + length;
         if length < 2 || end > limit {
-            return Err(format!(
-                "segment {marker:04X} at byte {at} overruns {place}"
-            ));
+            return Err(Malformed::Overrun {
+                marker: format!("{marker:04X}"),
+                at,
+                within: place,
+            });
         }
         if marker == 0xFF64 {
             removed.segments += 1;

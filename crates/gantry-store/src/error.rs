@@ -127,3 +127,27 @@ pub struct HeaderError {
     /// What the decoder reported, with its causes.
     pub detail: String,
 }
+
+/// An encapsulated pixel value whose items cannot be split into fragments.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FragmentError {
+    /// An item claims more bytes than the value holds.
+    #[error("fragment at byte {at} overruns the value")]
+    Overrun {
+        /// Where the item starts.
+        at: usize,
+    },
+    /// Something other than an item or the sequence delimiter.
+    #[error("unexpected ({group:04X},{element:04X}) at byte {at}")]
+    Unexpected {
+        /// Its group.
+        group: u16,
+        /// Its element.
+        element: u16,
+        /// Where it starts.
+        at: usize,
+    },
+    /// The value ends without its sequence delimiter.
+    #[error("encapsulated pixel data has no sequence delimiter")]
+    NoDelimiter,
+}

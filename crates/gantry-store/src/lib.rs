@@ -45,7 +45,7 @@
 #![deny(missing_docs)]
 
 pub use derived::{ExportRecord, InstancePlan, RedactedPixels, SealedItem};
-pub use error::{HeaderError, Result, StoreError};
+pub use error::{FragmentError, HeaderError, Result, StoreError};
 pub use files::FileState;
 pub use header::{
     MAX_SEQUENCE_DEPTH, ScannedHeader, decode_header, encode_header, encode_sequence, scan_header,

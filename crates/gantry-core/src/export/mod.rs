@@ -25,7 +25,7 @@ pub use report::{Blocked, ExportReport, Stripping};
 
 use crate::check::{CheckContext, final_header};
 use crate::engine::ElementFinding;
-use crate::error::{GantryError, InstanceError, Result};
+use crate::error::{GantryError, InstanceError, PixelError, Result};
 use crate::risk::Stage;
 use crate::session::Session;
 use write::{PixelValue, write_file};
@@ -289,8 +289,40 @@ fn prepare_one(
 ) -> Prepared {
     match try_prepare(stored, context, safe, layout, syntax, (out, dirs, stripped)) {
         Ok(prepared) => prepared,
-        Err(reason) => Prepared::Blocked(vec![reason]),
+        Err(reason) => Prepared::Blocked(vec![reason.to_string()]),
     }
+}
+
+/// Why an instance that passed the gate (or needs none) is not written.
+#[derive(Debug, thiserror::Error)]
+enum Unwritable {
+    /// The safe gate could not check it.
+    #[error(transparent)]
+    Gate(InstanceError),
+    /// The header it would be written with cannot be read.
+    #[error(transparent)]
+    Header(InstanceError),
+    /// What its pixels are cannot be told.
+    #[error(transparent)]
+    Pixels(PixelError),
+    /// Its folder cannot be made.
+    #[error("{}: {source}", dir.display())]
+    Folder {
+        /// The folder.
+        dir: PathBuf,
+        /// What the operating system reported.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Its file cannot be written.
+    #[error("writing {}: {source}", rel.display())]
+    Write {
+        /// The file, relative to the export folder.
+        rel: PathBuf,
+        /// What failed.
+        #[source]
+        source: PixelError,
+    },
 }
 
 fn try_prepare(
@@ -300,7 +332,7 @@ fn try_prepare(
     layout: &str,
     syntax: ExportSyntax,
     (out, dirs, stripped): (&Path, &Folders, &Tally),
-) -> std::result::Result<Prepared, String> {
+) -> std::result::Result<Prepared, Unwritable> {
     let Some(deidentified) = &stored.deidentified else {
         return Ok(Prepared::Blocked(vec![match &stored.anonymize_failure {
             Some(cause) => format!("anonymize failed: {cause}"),
@@ -308,12 +340,12 @@ fn try_prepare(
         }]));
     };
     if safe {
-        let findings = context.gate(stored).map_err(|e| e.to_string())?;
+        let findings = context.gate(stored).map_err(Unwritable::Gate)?;
         if !findings.is_empty() {
             return Ok(Prepared::Blocked(findings.iter().map(reason).collect()));
         }
     }
-    let pixels = pixel_status(stored, context, safe)?;
+    let pixels = pixel_status(stored, context, safe).map_err(Unwritable::Pixels)?;
     // Without a redaction overlay (and without re-encoding pixels) the file's data set is
     // the stored blob byte for byte: only the few elements the path and the file meta
     // group need are read from it, instead of decoding it whole.
@@ -326,15 +358,17 @@ fn try_prepare(
     let (mut header, verbatim) = match facts {
         Some(facts) => (facts, Some(deidentified.as_slice())),
         None => (
-            final_header(deidentified, stored.redacted.as_ref()).map_err(|e| e.to_string())?,
+            final_header(deidentified, stored.redacted.as_ref()).map_err(Unwritable::Header)?,
             as_stored.then_some(deidentified.as_slice()),
         ),
     };
     let rel = render(layout, &header);
     let target = out.join(&rel);
     let dir = target.parent().unwrap_or(out);
-    dirs.ensure(dir)
-        .map_err(|e| format!("{}: {e}", dir.display()))?;
+    dirs.ensure(dir).map_err(|source| Unwritable::Folder {
+        dir: dir.to_path_buf(),
+        source,
+    })?;
     let name = target
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -350,7 +384,10 @@ fn try_prepare(
         &tmp,
         stripped,
     )
-    .map_err(|e| format!("writing {}: {e}", rel.display()));
+    .map_err(|source| Unwritable::Write {
+        rel: rel.clone(),
+        source,
+    });
     let (sha256, size) = match written {
         Ok(done) => done,
         Err(e) => {
@@ -382,7 +419,7 @@ fn pixel_status(
     stored: &StoredInstance,
     context: &CheckContext<'_>,
     safe: bool,
-) -> std::result::Result<&'static str, String> {
+) -> std::result::Result<&'static str, PixelError> {
     if !safe {
         return Ok("unchecked");
     }
@@ -390,8 +427,11 @@ fn pixel_status(
         return Ok("no_pixels");
     }
     if let Some(redacted) = &stored.redacted {
-        let done: crate::pixels::Redaction = serde_json::from_str(&redacted.redaction)
-            .map_err(|e| format!("the redaction record cannot be read: {e}"))?;
+        let done: crate::pixels::Redaction =
+            serde_json::from_str(&redacted.redaction).map_err(|source| PixelError::Record {
+                action: "read",
+                source,
+            })?;
         if !done.detected.is_empty() {
             return Ok("redacted_detected");
         }
@@ -408,8 +448,8 @@ fn pixel_status(
         .any(|r| r.burned_in_text == Some(crate::settings::BurnedInText::None))
     {
         // Only then is the original header decoded again, to match the rules.
-        let original = crate::header::decode_original(&stored.original)
-            .map_err(|e| format!("stored header cannot be decoded: {e}"))?;
+        let original =
+            crate::header::decode_original(&stored.original).map_err(InstanceError::Original)?;
         if crate::pixels::plan(config, &original, &stored.record).attested {
             return Ok("attested");
         }
@@ -426,7 +466,7 @@ fn write_pixels(
     syntax: ExportSyntax,
     tmp: &Path,
     stripped: &Tally,
-) -> std::result::Result<(String, u64), String> {
+) -> std::result::Result<(String, u64), PixelError> {
     const EXPLICIT_LE: &str = "1.2.840.10008.1.2.1";
     let vr_for = |header: &InMemDicomObject, declared: Option<&str>| -> [u8; 2] {
         match declared {
@@ -446,8 +486,10 @@ fn write_pixels(
         }
     };
     if let Some(redacted) = &stored.redacted {
-        let sidecar = context.sidecar.ok_or("the pixel sidecar is not open")?;
-        let payload = sidecar.read(redacted.address).map_err(|e| e.to_string())?;
+        let sidecar = context.sidecar.ok_or(PixelError::NoSidecar)?;
+        let payload = sidecar
+            .read(redacted.address)
+            .map_err(PixelError::Sidecar)?;
         let pixels = if redacted.transfer_syntax == EXPLICIT_LE {
             PixelValue::Native {
                 bytes: &payload,
@@ -459,17 +501,17 @@ fn write_pixels(
             }
         };
         return write_file(tmp, header, None, &redacted.transfer_syntax, pixels)
-            .map_err(|e| e.to_string());
+            .map_err(PixelError::Write);
     }
     let record = &stored.record;
     let Some(location) = &record.pixels else {
         return write_file(tmp, header, verbatim, EXPLICIT_LE, PixelValue::None)
-            .map_err(|e| e.to_string());
+            .map_err(PixelError::Write);
     };
     match (&location.layout, syntax) {
         (PixelLayout::Native { vr, .. }, _) => {
             let reader = open_pixel_value(&record.source_path, location, record.stamp)
-                .map_err(|e| e.to_string())?;
+                .map_err(PixelError::Open)?;
             let vr = vr_for(header, Some(vr.as_str()));
             // Bits above High Bit are unused (PS3.5 8.1.1), yet devices hide overlays there:
             // they leave cleared.
@@ -491,11 +533,11 @@ fn write_pixels(
                     vr,
                 },
             )
-            .map_err(|e| e.to_string())
+            .map_err(PixelError::Write)
         }
         (PixelLayout::Encapsulated { .. }, ExportSyntax::Keep) => {
             let reader = open_pixel_value(&record.source_path, location, record.stamp)
-                .map_err(|e| e.to_string())?;
+                .map_err(PixelError::Open)?;
             if !gantry_redact::strippable(&record.syntax.uid) {
                 return write_file(
                     tmp,
@@ -506,17 +548,20 @@ fn write_pixels(
                         reader: Box::new(reader),
                     },
                 )
-                .map_err(|e| e.to_string());
+                .map_err(PixelError::Write);
             }
             // JPEG and JPEG 2000 streams go out with only what decoding needs: comments,
             // application segments, XML/UUID boxes and trailing bytes can name the patient.
             let value = reader
                 .read_all(location.length)
-                .map_err(|e| format!("{}: {e}", record.source_path.display()))?;
+                .map_err(|source| PixelError::Read {
+                    path: record.source_path.clone(),
+                    source,
+                })?;
             let (table, fragments) = gantry_store::split_fragments(&value)?;
             let (table, fragments) =
                 match gantry_redact::strip_encapsulated(&record.syntax.uid, &table, &fragments)
-                    .map_err(|e| format!("the compressed stream cannot be cleaned: {e}"))?
+                    .map_err(PixelError::Strip)?
                 {
                     Some((table, fragments, removed)) => {
                         stripped.add(&removed);
@@ -534,16 +579,15 @@ fn write_pixels(
                     reader: Box::new(std::io::Cursor::new(bytes)),
                 },
             )
-            .map_err(|e| e.to_string())
+            .map_err(PixelError::Write)
         }
         (PixelLayout::Encapsulated { .. }, ExportSyntax::Native) => {
             let original = crate::header::decode_original_raw(&stored.original)
-                .map_err(|e| InstanceError::Original(e).to_string())?;
+                .map_err(InstanceError::Original)?;
             let (data, geometry) = crate::pixels::read_source_pixels(record, &original)?;
             let attributes =
-                crate::redact::attributes(&original, &geometry, &record.syntax.uid, false)
-                    .map_err(|e| e.to_string())?;
-            *header = crate::pixels::overlay(header, &attributes).map_err(|e| e.to_string())?;
+                crate::redact::attributes(&original, &geometry, &record.syntax.uid, false)?;
+            *header = crate::pixels::overlay(header, &attributes)?;
             let bytes = &data[..geometry.data_len().min(data.len())];
             let vr = if geometry.bits_allocated > 8 {
                 *b"OW"
@@ -558,7 +602,7 @@ fn write_pixels(
                 EXPLICIT_LE,
                 PixelValue::Native { bytes, vr },
             )
-            .map_err(|e| e.to_string())
+            .map_err(PixelError::Write)
         }
     }
 }

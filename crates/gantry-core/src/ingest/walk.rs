@@ -18,6 +18,23 @@ use gantry_store::SourceStamp;
 
 use super::FileNote;
 
+/// Why a symbolic link is not followed.
+#[derive(Debug, thiserror::Error)]
+enum Unfollowed {
+    /// Its target cannot be resolved (it is dangling, or a loop).
+    #[error("cannot follow: {0}")]
+    Broken(std::io::Error),
+    /// Its target lies outside every root, and links may not leave them.
+    #[error(
+        "symbolic link to {}, outside the ingest roots; not followed (allow with --follow-links)",
+        target.display()
+    )]
+    Outside {
+        /// Where it points.
+        target: PathBuf,
+    },
+}
+
 /// A regular file found by the walk, with its size and mtime.
 pub(crate) struct Found {
     pub path: PathBuf,
@@ -85,18 +102,15 @@ impl Walk {
 
     /// Whether the link at `path` may be followed: its target lies inside a root, or
     /// links are allowed to leave them. The error is the note to record.
-    fn link_target(&self, path: &Path) -> Result<(), String> {
+    fn link_target(&self, path: &Path) -> Result<(), Unfollowed> {
         if self.follow_links {
             return Ok(());
         }
-        let target = fs::canonicalize(path).map_err(|e| format!("cannot follow: {e}"))?;
+        let target = fs::canonicalize(path).map_err(Unfollowed::Broken)?;
         if self.roots.iter().any(|root| target.starts_with(root)) {
             Ok(())
         } else {
-            Err(format!(
-                "symbolic link to {}, outside the ingest roots; not followed (allow with --follow-links)",
-                target.display()
-            ))
+            Err(Unfollowed::Outside { target })
         }
     }
 
@@ -146,7 +160,7 @@ impl Walk {
                 Ok(_) => match self.link_target(&path) {
                     Ok(()) => fs::metadata(&path),
                     Err(note) => {
-                        self.note(path, note);
+                        self.note(path, note.to_string());
                         continue;
                     }
                 },

@@ -78,6 +78,75 @@ impl fmt::Display for Action {
     }
 }
 
+/// A value of a configuration that cannot be used; the message says what is wrong with it
+/// (the config error around it adds the file, the key and the line).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidValue {
+    /// A tag written `GGGG,EEEE` without four hexadecimal digits on each side.
+    #[error("malformed tag {0:?}: expected \"GGGG,EEEE\" with four hexadecimal digits each")]
+    MalformedTag(String),
+    /// Neither a tag nor a keyword of the standard dictionary.
+    #[error("unknown keyword {0:?}: not a tag \"GGGG,EEEE\" nor a keyword of the DICOM dictionary")]
+    UnknownKeyword(String),
+    /// A zone with a coordinate below zero.
+    #[error("zone {0:?} has a negative coordinate")]
+    NegativeZone([i64; 4]),
+    /// A zone with a coordinate no image reaches.
+    #[error("zone {0:?} has a coordinate beyond any image")]
+    HugeZone([i64; 4]),
+    /// A zone that does not start before it ends.
+    #[error(
+        "zone {zone:?}: {axis}_start {start} is not before {axis}_end {end} \
+         (zones are [row_start, row_end, col_start, col_end], end exclusive)"
+    )]
+    EmptyZone {
+        /// The zone as written.
+        zone: [i64; 4],
+        /// `row` or `col`.
+        axis: &'static str,
+        /// Its start on that axis.
+        start: i64,
+        /// Its end on that axis.
+        end: i64,
+    },
+    /// A zone given by position and size, with a size that is not positive.
+    #[error("zone width {width} and height {height} must both be positive")]
+    ZoneSize {
+        /// The width given.
+        width: i64,
+        /// The height given.
+        height: i64,
+    },
+    /// A zone map with neither form complete.
+    #[error(
+        "a zone map needs either roi: [row_start, row_end, col_start, col_end] \
+         or all of x, y, width, height"
+    )]
+    ZoneForm,
+    /// A date shift range whose minimum exceeds its maximum.
+    #[error("date_jitter minimum {min} exceeds its maximum {max}")]
+    JitterReversed {
+        /// The minimum.
+        min: i32,
+        /// The maximum.
+        max: i32,
+    },
+    /// A date shift of zero days, which changes no date.
+    #[error(
+        "a date_jitter of 0 days leaves every date unchanged; to keep dates, \
+         use profile_options: [retain_longitudinal_full_dates]"
+    )]
+    JitterZero,
+    /// A date shift of more than a century.
+    #[error("date_jitter [{min}, {max}] reaches beyond a century")]
+    JitterTooLong {
+        /// The minimum.
+        min: i32,
+        /// The maximum.
+        max: i32,
+    },
+}
+
 /// A tag as a config names it: `"GGGG,EEEE"` in any letter case (with or without
 /// parentheses), or a keyword of the standard dictionary (`PatientName`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -85,7 +154,7 @@ pub struct TagKey(pub Tag);
 
 impl TagKey {
     /// Parses a tag key; the error says what is wrong with it.
-    pub fn parse(text: &str) -> Result<TagKey, String> {
+    pub fn parse(text: &str) -> Result<TagKey, InvalidValue> {
         let trimmed = text.trim();
         let inner = trimmed
             .strip_prefix('(')
@@ -100,9 +169,7 @@ impl TagKey {
             };
             return match (hex(group), hex(element)) {
                 (Some(g), Some(e)) => Ok(TagKey(Tag(g, e))),
-                _ => Err(format!(
-                    "malformed tag {text:?}: expected \"GGGG,EEEE\" with four hexadecimal digits each"
-                )),
+                _ => Err(InvalidValue::MalformedTag(text.to_string())),
             };
         }
         if inner.len() == 8
@@ -116,9 +183,7 @@ impl TagKey {
         }
         match StandardDataDictionary.by_name(inner) {
             Some(entry) => Ok(TagKey(entry.tag_range().inner())),
-            None => Err(format!(
-                "unknown keyword {text:?}: not a tag \"GGGG,EEEE\" nor a keyword of the DICOM dictionary"
-            )),
+            None => Err(InvalidValue::UnknownKeyword(text.to_string())),
         }
     }
 

@@ -9,6 +9,8 @@ use dicom_object::InMemDicomObject;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
+use super::InvalidValue;
+
 /// A rectangle of pixels to blank: rows `[row_start, row_end)`, columns
 /// `[col_start, col_end)` (end exclusive), in every frame.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
@@ -33,25 +35,23 @@ impl Zone {
         col_start: i64,
         col_end: i64,
         note: Option<String>,
-    ) -> Result<Zone, String> {
+    ) -> Result<Zone, InvalidValue> {
         let all = [row_start, row_end, col_start, col_end];
         if all.iter().any(|v| *v < 0) {
-            return Err(format!("zone {all:?} has a negative coordinate"));
+            return Err(InvalidValue::NegativeZone(all));
         }
         if all.iter().any(|v| *v > u32::MAX as i64) {
-            return Err(format!("zone {all:?} has a coordinate beyond any image"));
+            return Err(InvalidValue::HugeZone(all));
         }
-        if row_start >= row_end {
-            return Err(format!(
-                "zone {all:?}: row_start {row_start} is not before row_end {row_end} \
-                 (zones are [row_start, row_end, col_start, col_end], end exclusive)"
-            ));
-        }
-        if col_start >= col_end {
-            return Err(format!(
-                "zone {all:?}: col_start {col_start} is not before col_end {col_end} \
-                 (zones are [row_start, row_end, col_start, col_end], end exclusive)"
-            ));
+        for (axis, start, end) in [("row", row_start, row_end), ("col", col_start, col_end)] {
+            if start >= end {
+                return Err(InvalidValue::EmptyZone {
+                    zone: all,
+                    axis,
+                    start,
+                    end,
+                });
+            }
         }
         Ok(Zone {
             row_start: row_start as u32,
@@ -118,18 +118,15 @@ impl<'de> Deserialize<'de> for Zone {
                     }
                     (None, Some(x), Some(y), Some(w), Some(h)) => {
                         if w <= 0 || h <= 0 {
-                            Err(format!(
-                                "zone width {w} and height {h} must both be positive"
-                            ))
+                            Err(InvalidValue::ZoneSize {
+                                width: w,
+                                height: h,
+                            })
                         } else {
                             Zone::checked(y, y + h, x, x + w, note)
                         }
                     }
-                    _ => Err(
-                        "a zone map needs either roi: [row_start, row_end, col_start, col_end] \
-                         or all of x, y, width, height"
-                            .to_string(),
-                    ),
+                    _ => Err(InvalidValue::ZoneForm),
                 }
                 .map_err(de::Error::custom)
             }

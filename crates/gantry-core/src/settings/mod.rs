@@ -12,7 +12,7 @@ use std::path::Path;
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 
-pub use action::{Action, TagKey};
+pub use action::{Action, InvalidValue, TagKey};
 pub use machine::{BurnedInText, Condition, DeviceMatch, MachineRule, Zone, values_of};
 pub use profile::{
     ActionCode, PROFILE_EDITION, Profile, ProfileOption, ProfileRule, Requirement, TagPattern,
@@ -98,23 +98,16 @@ fn clamp(v: i64) -> i32 {
 }
 
 impl DateJitter {
-    fn checked(min_days: i32, max_days: i32) -> Result<DateJitter, String> {
-        if min_days > max_days {
-            return Err(format!(
-                "date_jitter minimum {min_days} exceeds its maximum {max_days}"
-            ));
+    fn checked(min_days: i32, max_days: i32) -> Result<DateJitter, InvalidValue> {
+        let (min, max) = (min_days, max_days);
+        if min > max {
+            return Err(InvalidValue::JitterReversed { min, max });
         }
-        if min_days == 0 && max_days == 0 {
-            return Err(
-                "a date_jitter of 0 days leaves every date unchanged; to keep dates, \
-                        use profile_options: [retain_longitudinal_full_dates]"
-                    .into(),
-            );
+        if min == 0 && max == 0 {
+            return Err(InvalidValue::JitterZero);
         }
-        if min_days.unsigned_abs() > 36_500 || max_days.unsigned_abs() > 36_500 {
-            return Err(format!(
-                "date_jitter [{min_days}, {max_days}] reaches beyond a century"
-            ));
+        if min.unsigned_abs() > 36_500 || max.unsigned_abs() > 36_500 {
+            return Err(InvalidValue::JitterTooLong { min, max });
         }
         Ok(DateJitter { min_days, max_days })
     }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use flate2::bufread::DeflateDecoder;
 
 use super::{PixelLayout, PixelLocation, SourceStamp};
-use crate::error::{Result, StoreError};
+use crate::error::{FragmentError, Result, StoreError};
 
 /// A stream over one pixel value, in little endian whatever the source's byte order.
 pub struct PixelValueReader {
@@ -131,7 +131,9 @@ impl PixelValueReader {
 
 /// Splits an encapsulated pixel value (as stored: items and the sequence delimiter) into
 /// its basic offset table and fragments.
-pub fn split_fragments(value: &[u8]) -> std::result::Result<(Vec<u32>, Vec<Vec<u8>>), String> {
+pub fn split_fragments(
+    value: &[u8],
+) -> std::result::Result<(Vec<u32>, Vec<Vec<u8>>), FragmentError> {
     let mut at = 0usize;
     let mut table = None;
     let mut fragments = Vec::new();
@@ -146,7 +148,7 @@ pub fn split_fragments(value: &[u8]) -> std::result::Result<(Vec<u32>, Vec<Vec<u
                 let end = at
                     .checked_add(len)
                     .filter(|end| *end <= value.len())
-                    .ok_or_else(|| format!("fragment at byte {} overruns the value", at - 8))?;
+                    .ok_or(FragmentError::Overrun { at: at - 8 })?;
                 let bytes = &value[at..end];
                 if table.is_none() {
                     table = Some(
@@ -162,12 +164,13 @@ pub fn split_fragments(value: &[u8]) -> std::result::Result<(Vec<u32>, Vec<Vec<u
             }
             (0xFFFE, 0xE0DD) => return Ok((table.unwrap_or_default(), fragments)),
             _ => {
-                return Err(format!(
-                    "unexpected ({group:04X},{element:04X}) at byte {}",
-                    at - 8
-                ));
+                return Err(FragmentError::Unexpected {
+                    group,
+                    element,
+                    at: at - 8,
+                });
             }
         }
     }
-    Err("encapsulated pixel data has no sequence delimiter".into())
+    Err(FragmentError::NoDelimiter)
 }
