@@ -62,18 +62,19 @@ pub(crate) fn instance(plan: &Plan, patients: &[PatientTruth]) -> Result<(), Syn
     };
     let file = match plan.encoding {
         Encoding::Rle => {
-            encapsulate_rle(&mut obj, &truth.geometry).map_err(fail)?;
-            with_meta(obj, Encoding::Rle).map_err(fail)?
+            encapsulate_rle(&mut obj, &truth.geometry).map_err(|e| fail(e.to_string()))?;
+            with_meta(obj, Encoding::Rle).map_err(|e| fail(e.to_string()))?
         }
         Encoding::JpegBaseline => {
-            let mut file = with_meta(obj, Encoding::ExplicitLittle).map_err(fail)?;
+            let mut file =
+                with_meta(obj, Encoding::ExplicitLittle).map_err(|e| fail(e.to_string()))?;
             let ts = TransferSyntaxRegistry
                 .get(uids::JPEG_BASELINE8_BIT)
                 .ok_or_else(|| fail("JPEG Baseline is not registered".into()))?;
             file.transcode(ts).map_err(|e| fail(e.to_string()))?;
             file
         }
-        other => with_meta(obj, other).map_err(fail)?,
+        other => with_meta(obj, other).map_err(|e| fail(e.to_string()))?,
     };
     write_file(&file, &truth.path)
 }
@@ -81,14 +82,13 @@ pub(crate) fn instance(plan: &Plan, patients: &[PatientTruth]) -> Result<(), Syn
 fn with_meta(
     obj: InMemDicomObject,
     encoding: Encoding,
-) -> Result<FileDicomObject<InMemDicomObject>, String> {
+) -> Result<FileDicomObject<InMemDicomObject>, dicom_object::WithMetaError> {
     obj.with_meta(
         FileMetaTableBuilder::new()
             .transfer_syntax(encoding.uid())
             .implementation_class_uid(format!("{UID_ROOT}.0.1"))
             .implementation_version_name("GANTRY_SYNTH"),
     )
-    .map_err(|e| e.to_string())
 }
 
 pub(crate) fn write_file(
