@@ -3,6 +3,8 @@
 //! are reordered, or gain one, is read the same, and a name the query lacks is an error,
 //! never another column's value.
 
+use std::cmp::Ordering;
+
 use rusqlite::types::FromSql;
 use rusqlite::{Row, Statement};
 
@@ -29,16 +31,26 @@ impl Columns {
     /// The position of the column `name`. A name the statement has twice is refused too:
     /// which of the two a row would give is not what the caller asked.
     fn index(&self, name: &str) -> rusqlite::Result<usize> {
-        let name = name.to_ascii_lowercase();
-        let at = self.names.partition_point(|(n, _)| *n < name);
-        match (self.names.get(at), self.names.get(at + 1)) {
-            (Some((found, i)), next) if *found == name => match next {
-                Some((again, _)) if *again == name => Err(rusqlite::Error::InvalidColumnName(
-                    format!("{name} (twice)"),
-                )),
-                _ => Ok(*i),
-            },
-            _ => Err(rusqlite::Error::InvalidColumnName(name)),
+        // Compared lower-cased byte by byte: no allocation per value read.
+        let order = |stored: &str| {
+            stored
+                .bytes()
+                .cmp(name.bytes().map(|b| b.to_ascii_lowercase()))
+        };
+        let at = self
+            .names
+            .partition_point(|(n, _)| order(n) == Ordering::Less);
+        let is_it = |at: usize| {
+            self.names
+                .get(at)
+                .is_some_and(|(n, _)| order(n) == Ordering::Equal)
+        };
+        match self.names.get(at) {
+            Some((_, i)) if is_it(at) && !is_it(at + 1) => Ok(*i),
+            Some(_) if is_it(at) => Err(rusqlite::Error::InvalidColumnName(format!(
+                "{name} (twice)"
+            ))),
+            _ => Err(rusqlite::Error::InvalidColumnName(name.to_string())),
         }
     }
 
