@@ -90,10 +90,14 @@ pub struct DecodeCounts {
     pub original: u64,
     /// De-identified headers decoded (verify, export of redacted pixels).
     pub deidentified: u64,
+    /// Original headers of which only a few attributes were decoded (redact reads the
+    /// pixel module and the device): not counted in `original`.
+    pub partial: u64,
 }
 
 static ORIGINAL_DECODES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 static DEIDENTIFIED_DECODES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static PARTIAL_DECODES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// The header decodes of this process so far.
 pub fn decode_counts() -> DecodeCounts {
@@ -101,6 +105,7 @@ pub fn decode_counts() -> DecodeCounts {
     DecodeCounts {
         original: ORIGINAL_DECODES.load(Relaxed),
         deidentified: DEIDENTIFIED_DECODES.load(Relaxed),
+        partial: PARTIAL_DECODES.load(Relaxed),
     }
 }
 
@@ -109,6 +114,21 @@ pub fn decode_counts() -> DecodeCounts {
 pub(crate) fn decode_original_raw(blob: &[u8]) -> Result<InMemDicomObject, HeaderError> {
     ORIGINAL_DECODES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     gantry_store::decode_header(blob)
+}
+
+/// The top-level elements of an original header that `keep` accepts, decoded as stored
+/// (as [`decode_original_raw`]); the whole header when the walk does not know the blob.
+pub(crate) fn decode_original_part(
+    blob: &[u8],
+    keep: impl Fn(Tag) -> bool,
+) -> Result<InMemDicomObject, HeaderError> {
+    match gantry_store::subset_header(blob, keep) {
+        Some(part) => {
+            PARTIAL_DECODES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            gantry_store::decode_header(&part)
+        }
+        None => decode_original_raw(blob),
+    }
 }
 
 /// A de-identified header decoded.

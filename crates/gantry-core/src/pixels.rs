@@ -128,6 +128,31 @@ pub(crate) fn decodable(record: &InstanceRecord) -> bool {
     }
 }
 
+/// What [`plan`], reading source pixels and describing redacted ones need of an original
+/// header, when the config lets that be known: the image pixel module (all of group
+/// 0028), what [`risk_of`] reads and the device a machine rule matches on. `None` when a
+/// machine rule has `when` conditions, which may name any attribute at any depth: the
+/// header is then decoded whole.
+pub(crate) fn plan_reads(config: &Config) -> Option<fn(Tag) -> bool> {
+    fn reads(tag: Tag) -> bool {
+        tag.group() == 0x0028
+            || matches!(
+                (tag.group(), tag.element()),
+                (0x0008, 0x0016) // SOP Class UID
+                    | (0x0008, 0x0018) // SOP Instance UID
+                    | (0x0008, 0x0060) // Modality
+                    | (0x0008, 0x0070) // Manufacturer
+                    | (0x0008, 0x1090) // Manufacturer's Model Name
+                    | (0x0018, 0x1000) // Device Serial Number
+            )
+    }
+    config
+        .machines
+        .iter()
+        .all(|r| r.when.is_empty())
+        .then_some(reads as fn(Tag) -> bool)
+}
+
 /// The plan for an instance with original header `header`.
 pub(crate) fn plan<'c>(
     config: &'c Config,

@@ -104,6 +104,7 @@ impl Session {
     pub fn redact_pixels_as(&mut self, syntax: PixelSyntax) -> Result<RedactReport> {
         let started = Instant::now();
         let config = self.config()?.clone();
+        let reads = crate::pixels::plan_reads(&config);
         let sidecar = Mutex::new(self.take_sidecar()?);
         let mut report = RedactReport {
             instances: 0,
@@ -128,7 +129,13 @@ impl Session {
                         had_redaction: stored.redacted.is_some(),
                     };
                 }
-                let header = match crate::header::decode_original_raw(&stored.original) {
+                // Only the attributes the pixel plan and the codecs read are decoded, when
+                // the config says which those are.
+                let decoded = match reads {
+                    Some(reads) => crate::header::decode_original_part(&stored.original, reads),
+                    None => crate::header::decode_original_raw(&stored.original),
+                };
+                let header = match decoded {
                     Ok(h) => h,
                     Err(e) => {
                         return Outcome::Failed(format!("stored header cannot be decoded: {e}"));

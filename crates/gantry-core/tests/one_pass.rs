@@ -57,7 +57,17 @@ fn seal_and_anonymize_act_on_the_audits_plan_without_decoding_an_original() {
 
     // What they wrote is what verify and export accept: every header carries its seal,
     // and the planted identities are gone.
-    session.redact_pixels().unwrap();
+    // Redact reads only the pixel module and the device of each image: no original is
+    // decoded whole when no machine rule has conditions.
+    let before = decode_counts();
+    let redacted = session.redact_pixels().unwrap();
+    let after = decode_counts();
+    assert!(redacted.redacted > 0, "{redacted}");
+    assert_eq!(after.original - before.original, 0, "{redacted}");
+    assert!(
+        after.partial - before.partial >= redacted.redacted,
+        "{redacted}"
+    );
     let verify = session.verify().unwrap();
     let out = dir.path().join("out");
     let export = session.export(&out).run().unwrap();

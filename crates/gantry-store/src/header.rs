@@ -226,6 +226,34 @@ pub fn splice_element(blob: &[u8], tag: dicom_core::Tag, element: &[u8]) -> Opti
     Some(out)
 }
 
+/// The top-level elements of `blob` (a data set written by [`encode_header`]) whose tags
+/// `keep` accepts, copied byte for byte, in order, into a blob of their own: what a step
+/// that reads a few attributes decodes instead of the whole header. The whole blob is
+/// walked, so a damaged tail is refused, not cut off. `None` when the walk does not know
+/// the blob ([`scan_header`]'s limits): callers then decode it whole.
+pub fn subset_header(blob: &[u8], keep: impl Fn(dicom_core::Tag) -> bool) -> Option<Vec<u8>> {
+    let mut at = 0usize;
+    let mut out = Vec::new();
+    while at < blob.len() {
+        let (tag, vr, len, value_at) = element_header(blob, at)?;
+        let end = if len == u32::MAX {
+            if vr != dicom_core::VR::SQ {
+                return None;
+            }
+            skip_undefined_sequence(blob, value_at, 0)?
+        } else {
+            value_at
+                .checked_add(len as usize)
+                .filter(|e| *e <= blob.len())?
+        };
+        if keep(tag) {
+            out.extend_from_slice(&blob[at..end]);
+        }
+        at = end;
+    }
+    Some(out)
+}
+
 /// The Explicit VR Little Endian encoding of a sequence element `tag` whose items are
 /// `items`, each a data set as [`encode_header`] writes it (defined lengths throughout);
 /// `None` when the lengths do not fit 32 bits.
@@ -419,6 +447,31 @@ mod tests {
             assert_eq!(
                 encode_header(&got).unwrap(),
                 encode_header(&expected).unwrap()
+            );
+        }
+    }
+
+    #[test]
+    fn a_subset_decodes_as_the_kept_elements_of_the_whole() {
+        for with_seal in [false, true] {
+            let blob = encode_header(&header(with_seal)).unwrap();
+            let whole = decode_header(&blob).unwrap();
+            // Keep a sequence and some plain elements, drop the rest.
+            let keep =
+                |tag: Tag| tag == SEAL || tag.group() == 0x5200 || tag == Tag(0x0008, 0x1030);
+            let part = decode_header(&subset_header(&blob, keep).unwrap()).unwrap();
+            let kept = InMemDicomObject::from_element_iter(
+                whole.iter().filter(|e| keep(e.header().tag)).cloned(),
+            );
+            let tags = |o: &InMemDicomObject| o.iter().map(|e| e.header().tag).collect::<Vec<_>>();
+            assert_eq!(tags(&part).len(), 2 + with_seal as usize);
+            assert_eq!(tags(&part), tags(&kept));
+            assert_eq!(encode_header(&part).unwrap(), encode_header(&kept).unwrap());
+            // Damaged blobs are refused, as the scan refuses them.
+            let cut = &blob[..blob.len() - 3];
+            assert_eq!(
+                subset_header(cut, keep).is_some(),
+                scan_header(cut, &[]).is_some()
             );
         }
     }

@@ -49,7 +49,7 @@ pub use error::{FragmentError, HeaderError, Result, StoreError};
 pub use files::FileState;
 pub use header::{
     MAX_SEQUENCE_DEPTH, ScannedHeader, decode_header, encode_header, encode_sequence, scan_header,
-    splice_element,
+    splice_element, subset_header,
 };
 pub use instance::{
     Column, FileOutcome, FileRecord, InstanceFilter, InstanceRecord, element_text, text_of,
