@@ -202,17 +202,7 @@ pub fn splice_element(blob: &[u8], tag: dicom_core::Tag, element: &[u8]) -> Opti
     let mut at = 0usize;
     let mut cut = (blob.len(), blob.len());
     while at < blob.len() {
-        let (found, vr, len, value_at) = element_header(blob, at)?;
-        let end = if len == u32::MAX {
-            if vr != dicom_core::VR::SQ {
-                return None;
-            }
-            skip_undefined_sequence(blob, value_at, 0)?
-        } else {
-            value_at
-                .checked_add(len as usize)
-                .filter(|e| *e <= blob.len())?
-        };
+        let (found, end) = element_end(blob, at)?;
         // The whole blob is walked, so a damaged tail is refused, not copied.
         if found >= tag && cut.0 == blob.len() {
             cut = (at, if found == tag { end } else { at });
@@ -235,17 +225,7 @@ pub fn subset_header(blob: &[u8], keep: impl Fn(dicom_core::Tag) -> bool) -> Opt
     let mut at = 0usize;
     let mut out = Vec::new();
     while at < blob.len() {
-        let (tag, vr, len, value_at) = element_header(blob, at)?;
-        let end = if len == u32::MAX {
-            if vr != dicom_core::VR::SQ {
-                return None;
-            }
-            skip_undefined_sequence(blob, value_at, 0)?
-        } else {
-            value_at
-                .checked_add(len as usize)
-                .filter(|e| *e <= blob.len())?
-        };
+        let (tag, end) = element_end(blob, at)?;
         if keep(tag) {
             out.extend_from_slice(&blob[at..end]);
         }
@@ -277,6 +257,23 @@ pub fn encode_sequence(tag: dicom_core::Tag, items: &[&[u8]]) -> Option<Vec<u8>>
         out.extend_from_slice(item);
     }
     Some(out)
+}
+
+/// The tag of the top-level element at `at` and where it ends (its value, or its
+/// sequence of undefined length, skipped); `None` for what the walk does not know.
+fn element_end(blob: &[u8], at: usize) -> Option<(dicom_core::Tag, usize)> {
+    let (tag, vr, len, value_at) = element_header(blob, at)?;
+    let end = if len == u32::MAX {
+        if vr != dicom_core::VR::SQ {
+            return None;
+        }
+        skip_undefined_sequence(blob, value_at, 0)?
+    } else {
+        value_at
+            .checked_add(len as usize)
+            .filter(|e| *e <= blob.len())?
+    };
+    Some((tag, end))
 }
 
 /// Reads an explicit VR little endian element header: tag, VR, length, value offset.
