@@ -130,7 +130,9 @@ pub(crate) fn decodable(record: &InstanceRecord) -> bool {
 
 /// What [`plan`], reading source pixels and describing redacted ones need of an original
 /// header, when the config lets that be known: the image pixel module (all of group
-/// 0028), what [`risk_of`] reads and the device a machine rule matches on. `None` when a
+/// 0028), what [`risk_of`] reads, the device a machine rule matches on, and the Specific
+/// Character Set those values are read in (without it a Latin-1 manufacturer would read
+/// differently than at audit, and its rule might not match). `None` when a
 /// machine rule has `when` conditions, which may name any attribute at any depth: the
 /// header is then decoded whole.
 pub(crate) fn plan_reads(config: &Config) -> Option<fn(Tag) -> bool> {
@@ -138,7 +140,8 @@ pub(crate) fn plan_reads(config: &Config) -> Option<fn(Tag) -> bool> {
         tag.group() == 0x0028
             || matches!(
                 (tag.group(), tag.element()),
-                (0x0008, 0x0016) // SOP Class UID
+                (0x0008, 0x0005) // Specific Character Set
+                    | (0x0008, 0x0016) // SOP Class UID
                     | (0x0008, 0x0018) // SOP Instance UID
                     | (0x0008, 0x0060) // Modality
                     | (0x0008, 0x0070) // Manufacturer
@@ -519,16 +522,23 @@ fn read_redacted(
     original: &InMemDicomObject,
     sidecar: Option<&PixelSidecar>,
 ) -> Result<(Vec<u8>, Geometry), PixelError> {
+    read_redacted_under(redacted, original, sidecar).map(|(data, geometry, _)| (data, geometry))
+}
+
+/// [`read_redacted`], with the header that describes the redacted pixels.
+fn read_redacted_under(
+    redacted: &RedactedPixels,
+    original: &InMemDicomObject,
+    sidecar: Option<&PixelSidecar>,
+) -> Result<(Vec<u8>, Geometry, InMemDicomObject), PixelError> {
     let sidecar = sidecar.ok_or(PixelError::NoSidecar)?;
     let header = overlay(original, &redacted.attributes)?;
     let geometry = Geometry::from_header(&header)?;
     let payload = sidecar
         .read(redacted.address)
         .map_err(PixelError::Sidecar)?;
-    Ok((
-        native_of(&payload, &redacted.transfer_syntax, &header)?,
-        geometry,
-    ))
+    let data = native_of(&payload, &redacted.transfer_syntax, &header)?;
+    Ok((data, geometry, header))
 }
 
 /// The findings of an instance's rules. Before redaction (`verify` false) a rule to apply
@@ -663,8 +673,7 @@ fn check_blank(
     original: &InMemDicomObject,
     sidecar: Option<&PixelSidecar>,
 ) -> Result<Vec<String>, PixelError> {
-    let (data, geometry) = read_redacted(redacted, original, sidecar)?;
-    let header = overlay(original, &redacted.attributes)?;
+    let (data, geometry, header) = read_redacted_under(redacted, original, sidecar)?;
     let fill = Fill::black(&geometry, Palette::from_header(&header).as_ref())?;
     let zones = blanked_zones(plan, redacted)?;
     let (applied, outside) = effective_zones(&geometry, &zones);
@@ -748,6 +757,27 @@ mod tests {
     use dicom_core::{DataElement, PrimitiveValue, VR};
 
     use super::*;
+
+    #[test]
+    fn redact_reads_the_device_as_audit_does_in_any_character_set() {
+        // UTF-8 and Cyrillic: bytes that read differently without their character set.
+        for (charset, device) in [("ISO_IR 192", "Müller Médical"), ("ISO_IR 144", "Сименс")] {
+            let original = header(&[
+                (Tag(0x0008, 0x0005), VR::CS, charset),
+                (Tag(0x0008, 0x0060), VR::CS, "US"),
+                (Tag(0x0008, 0x0070), VR::LO, device),
+                (Tag(0x0010, 0x0010), VR::PN, "Doe^Jane"),
+            ]);
+            let blob = gantry_store::encode_header(&original).unwrap();
+            let reads = plan_reads(&Config::default()).expect("no rule has conditions");
+            let part = crate::header::decode_original_part(&blob, reads).unwrap();
+            let whole = crate::header::decode_original_raw(&blob).unwrap();
+            let manufacturer = |o: &InMemDicomObject| text(o, Tag(0x0008, 0x0070));
+            assert_eq!(manufacturer(&part), manufacturer(&whole), "{charset}");
+            assert_eq!(manufacturer(&part).as_deref(), Some(device), "{charset}");
+            assert!(part.get(Tag(0x0010, 0x0010)).is_none(), "only what redact reads");
+        }
+    }
 
     fn header(elements: &[(Tag, VR, &str)]) -> InMemDicomObject {
         InMemDicomObject::from_element_iter(
