@@ -761,7 +761,8 @@ mod tests {
     #[test]
     fn redact_reads_the_device_as_audit_does_in_any_character_set() {
         // UTF-8 and Cyrillic: bytes that read differently without their character set.
-        for (charset, device) in [("ISO_IR 192", "Müller Médical"), ("ISO_IR 144", "Сименс")] {
+        for (charset, device) in [("ISO_IR 192", "Müller Médical"), ("ISO_IR 144", "Сименс")]
+        {
             let original = header(&[
                 (Tag(0x0008, 0x0005), VR::CS, charset),
                 (Tag(0x0008, 0x0060), VR::CS, "US"),
@@ -775,7 +776,10 @@ mod tests {
             let manufacturer = |o: &InMemDicomObject| text(o, Tag(0x0008, 0x0070));
             assert_eq!(manufacturer(&part), manufacturer(&whole), "{charset}");
             assert_eq!(manufacturer(&part).as_deref(), Some(device), "{charset}");
-            assert!(part.get(Tag(0x0010, 0x0010)).is_none(), "only what redact reads");
+            assert!(
+                part.get(Tag(0x0010, 0x0010)).is_none(),
+                "only what redact reads"
+            );
         }
     }
 
