@@ -92,6 +92,25 @@ fn creator_of(object: &InMemDicomObject, tag: Tag) -> Option<String> {
 }
 
 impl Engine<'_> {
+    /// What the rules decide for `element` of the data set `object` (its effective VR, and
+    /// the decision): the one place `anonymize`, `check` and the preview ask it.
+    pub fn decision(
+        &self,
+        object: &InMemDicomObject,
+        element: &InMemElement,
+        sop_class: &str,
+    ) -> (VR, crate::rules::Decision) {
+        let tag = element.tag();
+        let vr = effective_vr(tag, element.vr());
+        let creator = creator_of(object, tag);
+        let decision = overlong(
+            element,
+            vr,
+            self.rules.decide(tag, vr, sop_class, creator.as_deref()),
+        );
+        (vr, decision)
+    }
+
     /// The UIDs of a (possibly multi-valued) UI value, remapped; well-known ones kept.
     fn remap_uids(&self, value: &str) -> String {
         value
@@ -252,13 +271,7 @@ impl Engine<'_> {
                 // Retired group lengths would be wrong once elements are removed.
                 continue;
             }
-            let vr = effective_vr(tag, element.vr());
-            let creator = creator_of(object, tag);
-            let decision = overlong(
-                element,
-                vr,
-                self.rules.decide(tag, vr, sop_class, creator.as_deref()),
-            );
+            let (vr, decision) = self.decision(object, element, sop_class);
             let text = || value_text(element).unwrap_or_default();
             let put_text = |out: &mut InMemDicomObject, value: String| {
                 out.put(DataElement::new(tag, vr, text_value(vr, value)));
@@ -381,17 +394,11 @@ impl Engine<'_> {
             if is_length_element(tag) {
                 continue;
             }
-            let vr = effective_vr(tag, element.vr());
             let path = match parent {
                 Some((p, index)) => p.child(index, tag),
                 None => TagPath::root(tag),
             };
-            let creator = creator_of(object, tag);
-            let decision = overlong(
-                element,
-                vr,
-                self.rules.decide(tag, vr, sop_class, creator.as_deref()),
-            );
+            let (vr, decision) = self.decision(object, element, sop_class);
             // Rendering a binary value as text is costly and rarely needed: only on demand.
             let current_cell = std::cell::OnceCell::new();
             let current = || current_cell.get_or_init(|| value_text(element));
@@ -758,7 +765,7 @@ fn overlong(
 
 /// Group Length (gggg,0000) and Length to End (0008,0001): retired counts of bytes that
 /// removing elements would falsify, and that carry nothing about anyone.
-fn is_length_element(tag: Tag) -> bool {
+pub(crate) fn is_length_element(tag: Tag) -> bool {
     tag.element() == 0x0000 || tag == Tag(0x0008, 0x0001)
 }
 

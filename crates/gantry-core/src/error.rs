@@ -86,6 +86,24 @@ pub enum GantryError {
         /// What is wrong with it.
         detail: String,
     },
+    /// No instance of the session has this SOP Instance UID or source path.
+    #[error(
+        "no ingested instance has the SOP Instance UID or source path {selector:?} \
+         (`gantry examine` lists what was ingested)"
+    )]
+    NoSuchInstance {
+        /// What was asked for.
+        selector: String,
+    },
+    /// An instance could not be previewed (its header cannot be read or de-identified).
+    #[error("instance {instance} cannot be previewed: {source}")]
+    Preview {
+        /// The instance's row id.
+        instance: i64,
+        /// Why.
+        #[source]
+        source: InstanceError,
+    },
     /// The worker threads could not be started.
     #[error("cannot start {threads} threads: {source}")]
     Threads {

@@ -104,6 +104,7 @@ pub use settings::{
     InvalidValue, MachineRule, PatientLinkage, PixelPolicy, Profile, ProfileOption, ProfileRule,
     SafePrivate, TagKey, TagPattern, TagRule, UnlistedText, Zone,
 };
+pub use show::{AttributePreview, ExportVerdict, InstancePreview, Outcome};
 
 mod anonymize;
 mod audit;
@@ -133,5 +134,6 @@ mod rules;
 mod seal;
 mod session;
 mod settings;
+mod show;
 mod verify;
 mod vr;

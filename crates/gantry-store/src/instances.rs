@@ -344,6 +344,28 @@ impl Store {
             .ok_or(StoreError::NoSuchInstance(id))
     }
 
+    /// The row ids of the instances `selector` names: the SOP Instance UID, or the path of
+    /// the file it was indexed from (as given, or in its canonical form).
+    pub fn find_instances(&self, selector: &str) -> Result<Vec<i64>> {
+        let mut paths = vec![path_text(Path::new(selector))];
+        if let Ok(canonical) = crate::private::canonical_path(Path::new(selector)) {
+            paths.push(path_text(&canonical));
+        }
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id FROM instances
+                 WHERE sop_instance_uid = ?1 OR source_path = ?2 OR source_path = ?3
+                 ORDER BY id",
+            )
+            .map_err(self.db_err())?;
+        let canonical = paths.last().cloned().unwrap_or_default();
+        let rows = stmt
+            .query_map(params![selector, paths[0], canonical], |r| r.get(0))
+            .map_err(self.db_err())?;
+        rows.collect::<rusqlite::Result<_>>().map_err(self.db_err())
+    }
+
     /// The original header blob of an instance.
     pub fn original_header(&self, id: i64) -> Result<Vec<u8>> {
         self.conn
