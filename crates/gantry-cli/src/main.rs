@@ -2,18 +2,34 @@
 //! library, and prints reports; all logic lives in the library.
 
 mod progress;
+mod reports;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use gantry::Session;
+
+use reports::{CliError, KeyReport, RunReport, SynthReport};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  done: nothing blocked, nothing failed
+  1  done, but something needs you: verify found identity left, export blocked or could
+     not write instances, or anonymize, redact or recover failed for some (the report
+     names each, with its path)
+  2  the command could not run (arguments, database, config, key); the message names
+     what to do or run next
+
+Every command prints its report as a table, or with --json as the JSON of the library's
+report (--json=FILE writes it to FILE, mode 0600, beside the table).";
 
 #[derive(Parser)]
 #[command(
     name = "gantry",
     version,
-    about = "Curate, de-identify and redact DICOM data"
+    about = "Curate, de-identify and redact DICOM data",
+    after_help = EXIT_CODES
 )]
 struct Cli {
     /// The session database.
@@ -34,8 +50,28 @@ struct Cli {
     /// (default: such links are listed in the report and skipped).
     #[arg(long, global = true)]
     follow_links: bool,
+    /// Print the report as JSON (the library's report, field for field): `--json` to
+    /// standard output instead of the table, `--json=FILE` to FILE (mode 0600) beside it.
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "-"
+    )]
+    json: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
+}
+
+/// `--config`, for the commands whose result depends on the configuration.
+#[derive(Args)]
+struct ConfigFile {
+    /// Load this configuration first and keep it with the session (default: the one the
+    /// session last loaded).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -45,26 +81,29 @@ enum Command {
         /// Folders or files to index.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
-        /// Print the report as JSON.
-        #[arg(long)]
-        json: bool,
     },
     /// Checkpoint 2: the inventory of what was ingested.
-    Examine {
-        /// Print the inventory as JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Examine,
     /// Checkpoint 3: write a config skeleton from the inventory, or check a config.
     Config {
         #[command(subcommand)]
         action: ConfigCommand,
     },
+    /// Preview one instance before anything changes: every attribute with its action,
+    /// rule and new value, and whether export will write or block it, and why.
+    Show {
+        /// Its SOP Instance UID, or the path of its file.
+        instance: String,
+        /// Show the original values unmasked.
+        #[arg(long)]
+        reveal: bool,
+        #[command(flatten)]
+        config: ConfigFile,
+    },
     /// Checkpoint 4: find every identity trace the config and the standard name.
     Audit {
-        /// Also write the report as JSON to this file.
-        #[arg(long, value_name = "FILE")]
-        json: Option<PathBuf>,
+        #[command(flatten)]
+        config: ConfigFile,
     },
     /// Checkpoint 5: seal the originals inside each object, for the key (and a password).
     Lock {
@@ -74,20 +113,26 @@ enum Command {
         /// A file whose first line is a password for a second recipient (OpenSSL, GDCM).
         #[arg(long, value_name = "FILE")]
         password_file: Option<PathBuf>,
+        #[command(flatten)]
+        config: ConfigFile,
     },
     /// Checkpoint 6: apply the audited actions to every header.
-    Anonymize,
+    Anonymize {
+        #[command(flatten)]
+        config: ConfigFile,
+    },
     /// Checkpoint 7: blank burned-in text by the machine rules' zones.
     Redact {
         /// Write redacted pixels as RLE Lossless instead of native.
         #[arg(long)]
         rle: bool,
+        #[command(flatten)]
+        config: ConfigFile,
     },
     /// Checkpoint 8: audit the de-identified data again; exit code 1 when not clean.
     Verify {
-        /// Also write the report as JSON to this file.
-        #[arg(long, value_name = "FILE")]
-        json: Option<PathBuf>,
+        #[command(flatten)]
+        config: ConfigFile,
     },
     /// Checkpoint 9: write the clean instances to a folder (the safe gate blocks the rest).
     Export {
@@ -105,6 +150,8 @@ enum Command {
         /// Replace files that are already at the output paths.
         #[arg(long)]
         replace: bool,
+        #[command(flatten)]
+        config: ConfigFile,
     },
     /// Run checkpoints 1 to 9 in one go; exit code 1 when anything was blocked.
     Run {
@@ -116,7 +163,7 @@ enum Command {
         /// The output folder.
         #[arg(long)]
         out: PathBuf,
-        /// Seal the originals for this key file (created if missing).
+        /// Seal the originals for this key file (created if missing, and said so).
         #[arg(long)]
         key: Option<PathBuf>,
         /// A file whose first line is a password for a second recipient.
@@ -140,9 +187,6 @@ enum Command {
         input: PathBuf,
         /// Where to write re-identified copies (omit to only list the originals).
         out: Option<PathBuf>,
-        /// Print the report as JSON.
-        #[arg(long)]
-        json: bool,
     },
     /// Reclaim the pixel sidecar space of superseded redactions.
     Compact,
@@ -181,235 +225,240 @@ enum ConfigCommand {
     Check {
         /// The file to check.
         file: PathBuf,
-        /// Print the report as JSON.
-        #[arg(long)]
-        json: bool,
     },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
+    match run(&cli) {
         Ok(code) => code,
-        Err(message) => {
-            eprintln!("gantry: {message}");
+        Err(error) => {
+            eprintln!("gantry: {error}");
             ExitCode::from(2)
         }
     }
 }
 
-fn open(cli: &Cli) -> Result<Session, String> {
+/// The session of `--db`. `existing`: the command works on what was ingested, so a
+/// database that does not exist is an error naming the command that makes one (rather
+/// than an empty new database).
+fn open(cli: &Cli, existing: bool) -> Result<Session, CliError> {
+    if existing && !cli.db.exists() {
+        return Err(CliError::NoDatabase(cli.db.clone()));
+    }
     let mut builder = Session::builder()
         .database(&cli.db)
-        .progress(progress::Bars::new(cli.quiet))
+        .progress(progress::Bars::new(cli.quiet || cli.json_to_stdout()))
         .follow_links(cli.follow_links);
     if let Some(threads) = cli.threads {
         builder = builder.threads(threads);
     }
     if let Some(file) = &cli.secret_file {
-        let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
-        builder = builder.secret(
-            gantry::Secret::from_hex(&text).map_err(|e| format!("{}: {e}", file.display()))?,
-        );
+        let text = std::fs::read_to_string(file).map_err(|source| CliError::Io {
+            path: file.clone(),
+            source,
+        })?;
+        let secret = gantry::Secret::from_hex(&text).map_err(|source| CliError::Secret {
+            path: file.clone(),
+            source,
+        })?;
+        builder = builder.secret(secret);
     }
-    builder.open().map_err(|e| e.to_string())
+    Ok(builder.open()?)
 }
 
-fn print<T: std::fmt::Display + serde::Serialize>(value: &T, json: bool) -> Result<(), String> {
-    if json {
-        let text = serde_json::to_string_pretty(value).map_err(|e| e.to_string())?;
-        println!("{text}");
-    } else {
-        print!("{value}");
+/// [`open`], with the `--config` given loaded.
+fn open_with(cli: &Cli, config: &ConfigFile) -> Result<Session, CliError> {
+    let mut session = open(cli, true)?;
+    if let Some(path) = &config.config {
+        session.load_config(path)?;
     }
-    Ok(())
+    Ok(session)
 }
 
-fn write_json<T: serde::Serialize>(
-    path: Option<&std::path::Path>,
-    value: &T,
-) -> Result<(), String> {
-    if let Some(path) = path {
-        let text = serde_json::to_string_pretty(value).map_err(|e| e.to_string())?;
-        // Reports quote values they found (PHI): owner-only, as the database.
-        gantry::write_private(path, text.as_bytes())
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+impl Cli {
+    fn json_to_stdout(&self) -> bool {
+        self.json.as_deref() == Some(Path::new("-"))
     }
-    Ok(())
+
+    /// Prints `value` as the table, or as JSON (`--json`), or both (`--json=FILE`).
+    fn emit<T: std::fmt::Display + serde::Serialize>(&self, value: &T) -> Result<(), CliError> {
+        match self.json.as_deref() {
+            Some(path) if path == Path::new("-") => {
+                println!("{}", serde_json::to_string_pretty(value)?);
+            }
+            Some(path) => {
+                print!("{value}");
+                let text = serde_json::to_string_pretty(value)?;
+                // Reports quote values they found (PHI): owner-only, as the database.
+                gantry::write_private(path, text.as_bytes()).map_err(|source| CliError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+            }
+            None => print!("{value}"),
+        }
+        Ok(())
+    }
 }
 
 /// The first line of a password file (a file, so the password never shows in `ps`).
-fn read_password(path: &std::path::Path) -> Result<String, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+fn read_password(path: &Path) -> Result<String, CliError> {
+    let text = std::fs::read_to_string(path).map_err(|source| CliError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let password = text.lines().next().unwrap_or("").to_string();
     if password.is_empty() {
-        return Err(format!("{}: the first line is empty", path.display()));
+        return Err(CliError::EmptyPassword(path.to_path_buf()));
     }
     Ok(password)
 }
 
+/// Opens the key (creating it when `create`), and has the session seal for it. Returns
+/// what was done with the key file.
 fn enable_sealing(
     session: &mut Session,
-    key: &std::path::Path,
-    password_file: Option<&std::path::Path>,
+    key: &Path,
+    password_file: Option<&Path>,
     create: bool,
-) -> Result<(), String> {
-    let key = if create {
-        gantry::KeyFile::create_or_open(key)
+) -> Result<KeyReport, CliError> {
+    let (key, created) = if create {
+        match gantry::KeyFile::create(key) {
+            Ok(new) => (new, true),
+            Err(gantry::CryptoError::KeyFileExists(_)) => (gantry::KeyFile::open(key)?, false),
+            Err(e) => return Err(e.into()),
+        }
     } else {
-        gantry::KeyFile::open(key)
-    }
-    .map_err(|e| e.to_string())?;
+        (gantry::KeyFile::open(key)?, false)
+    };
+    let report = KeyReport::of(&key, created);
     match password_file {
         Some(file) => {
             let password = read_password(file)?;
             session.enable_reversible_anonymization_with_password(key, &password)
         }
         None => session.enable_reversible_anonymization(key),
-    }
-    .map_err(|e| e.to_string())
+    }?;
+    Ok(report)
 }
 
-/// Checkpoints 1 to 9, printing each report.
+/// Checkpoints 1 to 9, with each report.
 fn run_all(
     session: &mut Session,
-    input: &std::path::Path,
-    config: &std::path::Path,
-    out: &std::path::Path,
-    key: Option<&std::path::Path>,
-    password_file: Option<&std::path::Path>,
-) -> Result<ExitCode, String> {
-    let e = |e: gantry::GantryError| e.to_string();
-    println!("== 1. ingest\n{}", session.ingest(input).map_err(e)?);
-    println!("== 2. examine\n{}", session.examine().map_err(e)?);
-    let loaded = session.load_config(config).map_err(e)?;
-    println!(
-        "== 3. configure\n{} loaded: {} options, {} tag rules, {} machine rules\n",
-        config.display(),
-        loaded.options.len(),
-        loaded.tag_rules.len(),
-        loaded.machines.len()
-    );
-    let audit = session.audit().map_err(e)?;
-    println!("== 4. audit\n{audit}");
-    match key {
+    input: &Path,
+    config: &Path,
+    out: &Path,
+    key: Option<&Path>,
+    password_file: Option<&Path>,
+) -> Result<RunReport, CliError> {
+    let ingest = session.ingest(input)?;
+    let inventory = session.examine()?;
+    let loaded = session.load_config(config)?.clone();
+    let audit = session.audit()?;
+    let (key, seal) = match key {
         Some(key) => {
-            enable_sealing(session, key, password_file, true)?;
-            println!(
-                "== 5. backup\n{}",
-                session.preserve_identities(&audit).map_err(e)?
-            );
+            let key = enable_sealing(session, key, password_file, true)?;
+            (Some(key), Some(session.preserve_identities(&audit)?))
         }
-        None => println!("== 5. backup\nskipped: no --key, identities are not recoverable\n"),
-    }
-    println!(
-        "== 6. anonymize\n{}",
-        session.anonymize_metadata(&audit).map_err(e)?
-    );
-    println!("== 7. redact\n{}", session.redact_pixels().map_err(e)?);
-    let verify = session.verify().map_err(e)?;
-    println!("== 8. verify\n{verify}");
-    let export = session.export(out).run().map_err(e)?;
-    println!("== 9. export\n{export}");
-    session.save().map_err(e)?;
-    println!(
-        "summary: {} files written, {} unchanged, {} blocked; verify {}",
-        export.written,
-        export.unchanged,
-        export.blocked.len(),
-        if verify.is_clean() {
-            "clean"
-        } else {
-            "NOT clean (the gate blocked what was not)"
-        }
-    );
-    Ok(if export.is_complete() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
+        None => (None, None),
+    };
+    let anonymize = session.anonymize_metadata(&audit)?;
+    let redact = session.redact_pixels()?;
+    let verify = session.verify()?;
+    let export = session.export(out).run()?;
+    session.save()?;
+    Ok(RunReport {
+        ingest,
+        inventory,
+        config: reports::LoadedConfig::of(config, &loaded),
+        audit,
+        key,
+        seal,
+        anonymize,
+        redact,
+        verify,
+        export,
     })
 }
 
-fn run(cli: Cli) -> Result<ExitCode, String> {
-    match &cli.command {
-        Command::Ingest { paths, json } => {
-            let mut session = open(&cli)?;
-            let report = session.ingest_paths(paths).map_err(|e| e.to_string())?;
-            print(&report, *json)?;
+fn run(cli: &Cli) -> Result<ExitCode, CliError> {
+    let attention = |needs: bool| {
+        if needs {
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
         }
-        Command::Examine { json } => {
-            let session = open(&cli)?;
-            let inventory = session.examine().map_err(|e| e.to_string())?;
-            print(&inventory, *json)?;
+    };
+    match &cli.command {
+        Command::Ingest { paths } => {
+            let mut session = open(cli, false)?;
+            cli.emit(&session.ingest_paths(paths)?)?;
+        }
+        Command::Examine => {
+            let session = open(cli, true)?;
+            cli.emit(&session.examine()?)?;
         }
         Command::Config { action } => match action {
             ConfigCommand::Init { file, force } => {
-                let session = open(&cli)?;
+                let session = open(cli, true)?;
                 let report = if *force {
                     session.setup_config_overwriting(file)
                 } else {
                     session.setup_config(file)
-                }
-                .map_err(|e| e.to_string())?;
-                print!("{report}");
+                }?;
+                cli.emit(&report)?;
             }
-            ConfigCommand::Check { file, json } => {
-                let mut session = open(&cli)?;
-                let report = session.check_config(file).map_err(|e| e.to_string())?;
-                print(&report, *json)?;
+            ConfigCommand::Check { file } => {
+                let mut session = open(cli, true)?;
+                cli.emit(&session.check_config(file)?)?;
             }
         },
-        Command::Audit { json } => {
-            let mut session = open(&cli)?;
-            let report = session.audit().map_err(|e| e.to_string())?;
-            print!("{report}");
-            write_json(json.as_deref(), &report)?;
+        Command::Show {
+            instance,
+            reveal,
+            config,
+        } => {
+            let mut session = open_with(cli, config)?;
+            cli.emit(&session.show(instance, *reveal)?)?;
         }
-        Command::Lock { key, password_file } => {
-            let mut session = open(&cli)?;
+        Command::Audit { config } => {
+            let mut session = open_with(cli, config)?;
+            cli.emit(&session.audit()?)?;
+        }
+        Command::Lock {
+            key,
+            password_file,
+            config,
+        } => {
+            let mut session = open_with(cli, config)?;
             enable_sealing(&mut session, key, password_file.as_deref(), false)?;
-            let audit = session.last_audit().map_err(|e| e.to_string())?;
-            print!(
-                "{}",
-                session
-                    .preserve_identities(&audit)
-                    .map_err(|e| e.to_string())?
-            );
+            let audit = session.last_audit()?;
+            cli.emit(&session.preserve_identities(&audit)?)?;
         }
-        Command::Anonymize => {
-            let mut session = open(&cli)?;
-            let audit = session.last_audit().map_err(|e| e.to_string())?;
-            let report = session
-                .anonymize_metadata(&audit)
-                .map_err(|e| e.to_string())?;
-            print!("{report}");
-            if !report.failed.is_empty() {
-                return Ok(ExitCode::from(1));
-            }
+        Command::Anonymize { config } => {
+            let mut session = open_with(cli, config)?;
+            let audit = session.last_audit()?;
+            let report = session.anonymize_metadata(&audit)?;
+            cli.emit(&report)?;
+            return Ok(attention(!report.failed.is_empty()));
         }
-        Command::Redact { rle } => {
-            let mut session = open(&cli)?;
+        Command::Redact { rle, config } => {
+            let mut session = open_with(cli, config)?;
             let syntax = if *rle {
                 gantry::PixelSyntax::RleLossless
             } else {
                 gantry::PixelSyntax::Native
             };
-            let report = session
-                .redact_pixels_as(syntax)
-                .map_err(|e| e.to_string())?;
-            print!("{report}");
-            if !report.failed.is_empty() {
-                return Ok(ExitCode::from(1));
-            }
+            let report = session.redact_pixels_as(syntax)?;
+            cli.emit(&report)?;
+            return Ok(attention(!report.failed.is_empty()));
         }
-        Command::Verify { json } => {
-            let mut session = open(&cli)?;
-            let report = session.verify().map_err(|e| e.to_string())?;
-            print!("{report}");
-            write_json(json.as_deref(), &report)?;
-            if !report.is_clean() {
-                return Ok(ExitCode::from(1));
-            }
+        Command::Verify { config } => {
+            let mut session = open_with(cli, config)?;
+            let report = session.verify()?;
+            cli.emit(&report)?;
+            return Ok(attention(!report.is_clean()));
         }
         Command::Export {
             out,
@@ -417,8 +466,9 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             layout,
             native,
             replace,
+            config,
         } => {
-            let mut session = open(&cli)?;
+            let mut session = open_with(cli, config)?;
             let report = session
                 .export(out)
                 .safe(!r#unsafe)
@@ -433,12 +483,9 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 } else {
                     gantry::Overwrite::Refuse
                 })
-                .run()
-                .map_err(|e| e.to_string())?;
-            print!("{report}");
-            if !report.is_complete() {
-                return Ok(ExitCode::from(1));
-            }
+                .run()?;
+            cli.emit(&report)?;
+            return Ok(attention(!report.is_complete()));
         }
         Command::Run {
             input,
@@ -447,52 +494,42 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             key,
             password_file,
         } => {
-            let mut session = open(&cli)?;
-            return run_all(
+            let mut session = open(cli, false)?;
+            let report = run_all(
                 &mut session,
                 input,
                 config,
                 out,
                 key.as_deref(),
                 password_file.as_deref(),
-            );
+            )?;
+            cli.emit(&report)?;
+            return Ok(attention(!report.export.is_complete()));
         }
         Command::Keygen { file } => {
-            let key = gantry::KeyFile::create(file).map_err(|e| e.to_string())?;
-            println!(
-                "wrote key {} to {} (mode 0600); keep it apart from the data",
-                key.id_hex(),
-                file.display()
-            );
+            let key = gantry::KeyFile::create(file)?;
+            cli.emit(&KeyReport::of(&key, true))?;
         }
         Command::Recover {
             key,
             password_file,
             input,
             out,
-            json,
         } => {
             let password = password_file.as_deref().map(read_password).transpose()?;
-            let key = key
-                .as_deref()
-                .map(gantry::KeyFile::open)
-                .transpose()
-                .map_err(|e| e.to_string())?;
+            let key = key.as_deref().map(gantry::KeyFile::open).transpose()?;
             let credential = match (&key, &password) {
                 (Some(key), _) => gantry::Credential::Key(key),
                 (None, Some(password)) => gantry::Credential::Password(password),
-                (None, None) => return Err("recover needs --key or --password-file".into()),
+                (None, None) => return Err(CliError::NoCredential),
             };
-            let report = gantry::recover_identities(input, credential, out.as_deref())
-                .map_err(|e| e.to_string())?;
-            print(&report, *json)?;
-            if !report.failed.is_empty() {
-                return Ok(ExitCode::from(1));
-            }
+            let report = gantry::recover_identities(input, credential, out.as_deref())?;
+            cli.emit(&report)?;
+            return Ok(attention(!report.failed.is_empty()));
         }
         Command::Compact => {
-            let mut session = open(&cli)?;
-            print!("{}", session.compact().map_err(|e| e.to_string())?);
+            let mut session = open(cli, true)?;
+            cli.emit(&session.compact()?)?;
         }
         Command::Synth {
             out,
@@ -509,18 +546,14 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                     ..Default::default()
                 },
             };
-            let dump = gantry_synth::generate(out, &spec).map_err(|e| e.to_string())?;
+            let dump = gantry_synth::generate(out, &spec)?;
             if let Some(rules) = rules {
-                std::fs::write(rules, dump.machine_rules())
-                    .map_err(|e| format!("{}: {e}", rules.display()))?;
+                std::fs::write(rules, dump.machine_rules()).map_err(|source| CliError::Io {
+                    path: rules.clone(),
+                    source,
+                })?;
             }
-            println!(
-                "wrote {} instances of {} patients and {} junk files to {}",
-                dump.instances.len(),
-                dump.patients.len(),
-                dump.junk.len(),
-                out.display()
-            );
+            cli.emit(&SynthReport::of(&dump, rules.as_deref()))?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -211,3 +211,248 @@ fn run_blocks_what_has_no_rule_and_recover_opens_what_lock_sealed() {
             .any(|p| names.iter().any(|n| n.trim() == p.dicom_name()))
     );
 }
+
+/// Runs `gantry --db DB ARGS --json` and returns its exit code and parsed stdout.
+fn json_of(db: &Path, args: &[&std::ffi::OsStr]) -> (Option<i32>, serde_json::Value) {
+    let out = gantry()
+        .args(["-q", "--json", "--db"])
+        .arg(db)
+        .args(args)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let value = serde_json::from_str(&text).unwrap_or_else(|e| {
+        panic!(
+            "{args:?}: stdout is not JSON ({e}):\n{text}\nstderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code(), value)
+}
+
+/// The JSON of a library value, as the CLI would print it.
+fn library<T: serde::Serialize>(value: &T) -> serde_json::Value {
+    serde_json::to_value(value).unwrap()
+}
+
+/// The keys of a JSON object (what "the same shape" means for reports with timings).
+fn keys(value: &serde_json::Value) -> Vec<String> {
+    value
+        .as_object()
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn every_command_prints_the_librarys_report_as_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name);
+    let os = |s: &'static str| std::ffi::OsStr::new(s);
+    let db = p("g.db");
+    let data = p("dump");
+
+    let (code, synth) = json_of(
+        &db,
+        &[
+            os("synth"),
+            data.as_os_str(),
+            os("--rules"),
+            p("rules.yaml").as_os_str(),
+        ],
+    );
+    assert_eq!(code, Some(0));
+    assert!(synth["instances"].as_u64().unwrap() > 30);
+    let (code, ingest) = json_of(&db, &[os("ingest"), data.as_os_str()]);
+    assert_eq!(code, Some(0));
+    assert!(!ingest["skipped"].as_array().unwrap().is_empty());
+    let config = p("config.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "version: \"2.0\"\n{}",
+            std::fs::read_to_string(p("rules.yaml")).unwrap()
+        ),
+    )
+    .unwrap();
+    let (_, init) = json_of(
+        &db,
+        &[os("config"), os("init"), p("skeleton.yaml").as_os_str()],
+    );
+    assert!(p("skeleton.yaml").exists());
+    assert!(init.is_object());
+    let (code, check) = json_of(&db, &[os("config"), os("check"), config.as_os_str()]);
+    assert_eq!(code, Some(0));
+    assert!(check.is_object());
+
+    // Equal to the library's own serde output on the same database.
+    let (_, examine) = json_of(&db, &[os("examine")]);
+    // (One process at a time holds a database: the library's session is closed while
+    // the CLI runs.)
+    let uid = {
+        let session = gantry::Session::open(&db).unwrap();
+        assert_eq!(examine, library(&session.examine().unwrap()));
+        let record = &session.store().instances_after(0, 1).unwrap()[0].record;
+        record.sop_instance_uid.clone()
+    };
+    let (_, show) = json_of(&db, &[os("show"), std::ffi::OsStr::new(&uid)]);
+    {
+        let mut session = gantry::Session::open(&db).unwrap();
+        assert_eq!(show, library(&session.show(&uid, false).unwrap()));
+    }
+    let (_, shown) = json_of(
+        &db,
+        &[
+            os("show"),
+            std::ffi::OsStr::new(&uid),
+            os("--config"),
+            config.as_os_str(),
+        ],
+    );
+    assert!(shown["attributes"].as_array().unwrap().len() > 30);
+
+    let (code, audit) = json_of(&db, &[os("audit")]);
+    assert_eq!(code, Some(0));
+    let key = p("k.key");
+    let (_, keygen) = json_of(&db, &[os("keygen"), key.as_os_str()]);
+    assert_eq!(keygen["created"], true);
+    let (code, lock) = json_of(&db, &[os("lock"), os("--key"), key.as_os_str()]);
+    assert_eq!(code, Some(0));
+    let (_, anonymize) = json_of(&db, &[os("anonymize")]);
+    let (_, redact) = json_of(&db, &[os("redact")]);
+    let (code, verify) = json_of(&db, &[os("verify")]);
+    assert_eq!(code, Some(0), "{verify}");
+    let out = p("out");
+    let (code, export) = json_of(&db, &[os("export"), out.as_os_str()]);
+    assert_eq!(code, Some(0), "{export}");
+    let (code, recover) = json_of(
+        &db,
+        &[os("recover"), os("--key"), key.as_os_str(), out.as_os_str()],
+    );
+    assert_eq!(code, Some(0));
+    let (_, compact) = json_of(&db, &[os("compact")]);
+    {
+        let mut session = gantry::Session::open(&db).unwrap();
+        let stored = session.last_audit().unwrap();
+        // Audit's stored report drops the examples; the rest is field for field.
+        assert_eq!(audit["findings"], library(&stored)["findings"]);
+        assert_eq!(keys(&audit), keys(&library(&stored)));
+        let verified = session.verify().unwrap();
+        assert_eq!(keys(&verify), keys(&library(&verified)));
+        assert_eq!(verify["findings"], library(&verified)["findings"]);
+    }
+    for (name, report) in [
+        ("lock", &lock),
+        ("anonymize", &anonymize),
+        ("redact", &redact),
+        ("export", &export),
+        ("recover", &recover),
+        ("compact", &compact),
+    ] {
+        assert!(
+            report.is_object() && !keys(report).is_empty(),
+            "{name}: {report}"
+        );
+    }
+    assert!(export["written"].as_u64().unwrap() > 30);
+
+    // `--json=FILE`: the table on stdout, the JSON in the file (owner-only).
+    let file = p("verify.json");
+    let both = gantry()
+        .args(["-q", "--db"])
+        .arg(&db)
+        .arg("verify")
+        .arg(format!("--json={}", file.display()))
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&both.stdout).contains("CLEAN"));
+    let written: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(written["findings"], 0);
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o077,
+        0
+    );
+
+    // `run`, all nine reports in one object.
+    let (code, run) = json_of(
+        &p("run.db"),
+        &[
+            os("run"),
+            data.as_os_str(),
+            os("--config"),
+            config.as_os_str(),
+            os("--out"),
+            p("out2").as_os_str(),
+            os("--key"),
+            p("new.key").as_os_str(),
+        ],
+    );
+    assert_eq!(code, Some(0), "{run}");
+    for section in [
+        "ingest",
+        "inventory",
+        "audit",
+        "seal",
+        "anonymize",
+        "redact",
+        "verify",
+        "export",
+    ] {
+        assert!(run[section].is_object(), "run has no {section}");
+    }
+    assert_eq!(run["key"]["created"], true, "run says it created the key");
+}
+
+#[test]
+fn errors_name_what_to_run_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("none.db");
+    let out = gantry().arg("--db").arg(&db).arg("audit").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("gantry ingest"), "{err}");
+    assert!(
+        !db.exists(),
+        "a command that needs data creates no empty database"
+    );
+
+    let data = dir.path().join("dump");
+    gantry_synth::generate(&data, &gantry_synth::DumpSpec::many_small_files(20)).unwrap();
+    let ingest = gantry()
+        .args(["-q", "--db"])
+        .arg(&db)
+        .arg("ingest")
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(ingest.status.success());
+    let out = gantry()
+        .args(["-q", "--db"])
+        .arg(&db)
+        .arg("audit")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        err.contains("gantry config init") && err.contains("--config"),
+        "{err}"
+    );
+
+    let missing = dir.path().join("missing.key");
+    let out = gantry()
+        .args(["-q", "--db"])
+        .arg(&db)
+        .arg("lock")
+        .arg("--key")
+        .arg(&missing)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("gantry keygen"), "{err}");
+    assert!(!missing.exists(), "lock never creates a key");
+
+    let help = gantry().arg("--help").output().unwrap();
+    assert!(String::from_utf8_lossy(&help.stdout).contains("Exit codes"));
+}

@@ -15,6 +15,12 @@ pub enum CryptoError {
         #[source]
         source: std::io::Error,
     },
+    /// The key file named does not exist.
+    #[error(
+        "key file {} does not exist: create one with `gantry keygen {}` (and keep it apart from the data)",
+        .0.display(), .0.display()
+    )]
+    KeyFileMissing(PathBuf),
     /// Creating a key file would replace an existing one.
     #[error(
         "key file {0} already exists; refusing to overwrite it (the identities sealed with it could never be recovered)"

@@ -86,7 +86,12 @@ impl KeyFile {
             path: path.clone(),
             source,
         };
-        let mut file = OpenOptions::new().read(true).open(&path).map_err(io)?;
+        let mut file = match OpenOptions::new().read(true).open(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(CryptoError::KeyFileMissing(path));
+            }
+            other => other.map_err(io)?,
+        };
         let mode = file.metadata().map_err(io)?.permissions().mode() & 0o777;
         if mode & 0o077 != 0 {
             return Err(CryptoError::KeyFilePermissions { path, mode });
