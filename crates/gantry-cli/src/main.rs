@@ -220,6 +220,17 @@ enum ConfigCommand {
         #[arg(long)]
         force: bool,
     },
+    /// Convert CTP's DicomPixelAnonymizer.script (the RSNA Burned-in Annotation Library)
+    /// into a `machines:` section to review and paste into a config.
+    ImportCtp {
+        /// The CTP script.
+        script: PathBuf,
+        /// The YAML file to write.
+        out: PathBuf,
+        /// Replace OUT if it exists.
+        #[arg(long)]
+        force: bool,
+    },
     /// Validate a config file, store it with the session, and read its machine rules
     /// against the inventory (warnings for rules that match everything or nothing).
     Check {
@@ -408,6 +419,9 @@ fn run(cli: &Cli) -> Result<ExitCode, CliError> {
                     session.setup_config(file)
                 }?;
                 cli.emit(&report)?;
+            }
+            ConfigCommand::ImportCtp { script, out, force } => {
+                cli.emit(&gantry::config::import_ctp_file(script, out, *force)?)?;
             }
             ConfigCommand::Check { file } => {
                 let mut session = open(cli, true)?;

@@ -82,6 +82,7 @@ fn the_original_v2_example_loads_and_means_the_same() {
                     zone(990, 1024, 0, 300, Some("footer with the date")),
                 ],
                 label: None,
+                comment: None,
             },
             MachineRule {
                 manufacturer: "Philips".into(),
@@ -93,6 +94,7 @@ fn the_original_v2_example_loads_and_means_the_same() {
                 redaction_zones: vec![zone(0, 47, 0, 640, None)],
                 burned_in_text: None,
                 label: None,
+                comment: None,
             },
         ],
     };
@@ -427,7 +429,7 @@ fn config_check_warns_about_rules_that_match_everything_and_zones_off_every_imag
     let path = dir.path().join("c.yaml");
     std::fs::write(
         &path,
-        "version: \"2.0\"\nmachines:\n  - label: everything\n    redaction_zones: [[0, 10, 0, 10]]\n  - manufacturer: GE Healthcare\n    model_name: LOGIQ9\n    redaction_zones: [[5000, 5010, 0, 10]]\n  - manufacturer: Nobody\n",
+        "version: \"2.0\"\ndate_jitter: { min_days: -10, max_days: 30 }\nmachines:\n  - label: everything\n    redaction_zones: [[0, 10, 0, 10]]\n  - manufacturer: GE Healthcare\n    model_name: LOGIQ9\n    redaction_zones: [[5000, 5010, 0, 10], [0, 40, 0, 9000]]\n  - manufacturer: Nobody\n",
     )
     .unwrap();
     let check = session.check_config(&path).unwrap();
@@ -437,7 +439,16 @@ fn config_check_warns_about_rules_that_match_everything_and_zones_off_every_imag
         "{warnings}"
     );
     assert!(
-        warnings.contains("zone [5000, 5010, 0, 10] lies outside every image"),
+        warnings.contains("line 8: machines[1] (GE Healthcare / LOGIQ9 / *): zone [5000, 5010, 0, 10] lies outside every image"),
+        "{warnings}"
+    );
+    // Suspicious values, with the line they are on.
+    assert!(
+        warnings.contains("zone [0, 40, 0, 9000] reaches past the edge of every image"),
+        "{warnings}"
+    );
+    assert!(
+        warnings.contains("line 2: date_jitter.max_days is 30"),
         "{warnings}"
     );
     assert!(
@@ -458,4 +469,68 @@ fn config_check_warns_about_rules_that_match_everything_and_zones_off_every_imag
         "{:?}",
         check.warnings
     );
+}
+
+/// What Gantry-py's v2.0 `scaffold_config` and its CTP importer write: `comment` keys on
+/// machine entries (a note, changing nothing), `name` and JITTER in phi_tags, "Unknown"
+/// for a device attribute it lacks.
+const GANTRY_PY_SCAFFOLD: &str = r#"version: '2.0'
+privacy_profile: basic
+phi_tags:
+  0008,0020:
+    name: Study Date
+    action: JITTER
+  0010,0040:
+    name: Patient Sex
+    action: KEEP
+    comment: research needs it
+date_jitter:
+  min_days: -365
+  max_days: -1
+remove_private_tags: true
+machines:
+- manufacturer: GE Healthcare
+  model_name: LOGIQ9
+  serial_number: LQ9-21877
+  redaction_zones:
+  - [0, 40, 0, 640]
+  comment: 'Auto-matched from CTP Knowledge Base (GE LOGIQ9) WARNING: 3 images have ''Burned In Annotation'' flag. Verify pixel redaction.'
+- manufacturer: Unknown
+  model_name: Unknown
+  serial_number: null
+  redaction_zones: []
+  comment: "Imported from CTP. Condition: { Modality.equals(\"US\") }"
+"#;
+
+#[test]
+fn a_gantry_py_scaffold_with_comment_keys_loads() {
+    let config = Config::parse(GANTRY_PY_SCAFFOLD, "scaffold.yaml").unwrap();
+    assert_eq!(config.machines.len(), 2);
+    let logiq = &config.machines[0];
+    assert_eq!(logiq.redaction_zones[0].as_array(), [0, 40, 0, 640]);
+    assert!(
+        logiq
+            .comment
+            .as_deref()
+            .unwrap()
+            .starts_with("Auto-matched")
+    );
+    assert_eq!(config.tag_rules.len(), 2);
+    // A comment is a note: the rule with one means what it means without.
+    let without = GANTRY_PY_SCAFFOLD
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("comment:"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let plain = Config::parse(&without, "plain.yaml").unwrap();
+    assert_eq!(plain.tag_rules, config.tag_rules);
+    for (a, b) in plain.machines.iter().zip(&config.machines) {
+        assert_eq!(a.redaction_zones, b.redaction_zones);
+        assert_eq!(a.describe(), b.describe());
+        assert!(a.comment.is_none());
+    }
+    // Still strict about everything else.
+    let typo = GANTRY_PY_SCAFFOLD.replace("comment: research", "coment: research");
+    let error = Config::parse(&typo, "typo.yaml").unwrap_err();
+    assert!(error.message.contains("coment"), "{error}");
 }

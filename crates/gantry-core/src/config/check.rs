@@ -83,7 +83,12 @@ impl fmt::Display for ConfigCheck {
 type Matched = (BTreeSet<usize>, usize, BTreeSet<(u32, u32)>);
 
 /// Reads `config`'s machine rules against every device of the inventory.
-pub(crate) fn check(store: &Store, config: &Config, path: PathBuf) -> Result<ConfigCheck> {
+pub(crate) fn check(
+    store: &Store,
+    config: &Config,
+    path: PathBuf,
+    text: &str,
+) -> Result<ConfigCheck> {
     let devices = store.device_counts()?;
     let mut uses: Vec<Matched> = vec![Matched::default(); config.machines.len()];
     for (d, device) in devices.iter().enumerate() {
@@ -133,12 +138,26 @@ pub(crate) fn check(store: &Store, config: &Config, path: PathBuf) -> Result<Con
         let imaged: Vec<(u32, u32)> = sizes.iter().copied().filter(|s| s.0 > 0).collect();
         if !imaged.is_empty() {
             for zone in &rule.redaction_zones {
-                if imaged
-                    .iter()
-                    .all(|(rows, cols)| zone.row_start >= *rows || zone.col_start >= *cols)
-                {
+                let outside =
+                    |(rows, cols): &(u32, u32)| zone.row_start >= *rows || zone.col_start >= *cols;
+                let beyond =
+                    |(rows, cols): &(u32, u32)| zone.row_end > *rows || zone.col_end > *cols;
+                if !imaged.iter().all(outside) && imaged.iter().all(beyond) {
                     warnings.push(format!(
-                        "{name}: zone {zone} lies outside every image it matches ({})",
+                        "{}{name}: zone {zone} reaches past the edge of every image it matches ({}): \
+                         it is cut at the edge; check it was meant for these images",
+                        at(text, &zone.to_string()),
+                        imaged
+                            .iter()
+                            .map(|(r, c)| format!("{r}×{c}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                }
+                if imaged.iter().all(outside) {
+                    warnings.push(format!(
+                        "{}{name}: zone {zone} lies outside every image it matches ({})",
+                        at(text, &zone.to_string()),
                         imaged
                             .iter()
                             .map(|(r, c)| format!("{r}×{c}"))
@@ -154,6 +173,25 @@ pub(crate) fn check(store: &Store, config: &Config, path: PathBuf) -> Result<Con
             images,
             sizes: sizes.iter().map(|(r, c)| format!("{r}×{c}")).collect(),
         });
+    }
+    if let Some(jitter) = config.date_jitter {
+        if jitter.max_days > 0 {
+            warnings.push(format!(
+                "{}date_jitter.max_days is {}: some dates move into the future, which tells \
+                 a reader they were shifted and may put a study after its report",
+                at(text, "max_days"),
+                jitter.max_days
+            ));
+        }
+        if jitter.min_days.unsigned_abs() > 3650 || jitter.max_days.unsigned_abs() > 3650 {
+            warnings.push(format!(
+                "{}date_jitter [{}, {}] shifts by more than ten years: ages and intervals \
+                 computed across sources may no longer make sense",
+                at(text, "min_days"),
+                jitter.min_days,
+                jitter.max_days
+            ));
+        }
     }
     Ok(ConfigCheck {
         path,
@@ -172,6 +210,19 @@ impl crate::Session {
     pub fn check_config(&mut self, path: impl AsRef<std::path::Path>) -> Result<ConfigCheck> {
         let path = path.as_ref().to_path_buf();
         let config = self.load_config(&path)?.clone();
-        check(&self.store, &config, path)
+        // load_config read it; reading it again gives the lines warnings point at.
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        check(&self.store, &config, path, &text)
     }
+}
+
+/// `line N: ` for the first line of `text` holding `needle` (a key, or a zone written as
+/// `[a, b, c, d]`), or nothing when it is not found as written.
+fn at(text: &str, needle: &str) -> String {
+    let squeeze = |s: &str| s.chars().filter(|c| !c.is_whitespace()).collect::<String>();
+    let wanted = squeeze(needle);
+    text.lines()
+        .position(|line| squeeze(line).contains(&wanted))
+        .map(|i| format!("line {}: ", i + 1))
+        .unwrap_or_default()
 }

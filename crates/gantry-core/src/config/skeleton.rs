@@ -380,7 +380,13 @@ fn quoted(text: &str) -> String {
     serde_json::to_string(text).unwrap_or_else(|_| "\"\"".into())
 }
 
-fn render_rule(out: &mut String, rule: &MachineRule) {
+/// One machine rule as the YAML of a `machines:` list entry, its comment as comments.
+pub(crate) fn render_rule(out: &mut String, rule: &MachineRule) {
+    if let Some(comment) = &rule.comment {
+        for line in comment.lines() {
+            let _ = writeln!(out, "  # {line}");
+        }
+    }
     let field = |out: &mut String, first: &mut bool, key: &str, value: String| {
         let lead = if *first { "  - " } else { "    " };
         *first = false;
@@ -470,6 +476,18 @@ pub fn write_skeleton(
     overwrite: bool,
 ) -> Result<(Config, SkeletonReport)> {
     let (config, text, devices) = build(store)?;
+    write_new(path, &text, overwrite)?;
+    Ok((
+        config,
+        SkeletonReport {
+            path: path.to_path_buf(),
+            devices,
+        },
+    ))
+}
+
+/// Writes `text` to `path`; refuses to replace an existing file unless `overwrite`.
+pub(crate) fn write_new(path: &Path, text: &str, overwrite: bool) -> Result<()> {
     let io = |source| GantryError::Io {
         path: path.to_path_buf(),
         source,
@@ -490,12 +508,5 @@ pub fn write_skeleton(
             io(e)
         }
     })?;
-    std::io::Write::write_all(&mut file, text.as_bytes()).map_err(io)?;
-    Ok((
-        config,
-        SkeletonReport {
-            path: path.to_path_buf(),
-            devices,
-        },
-    ))
+    std::io::Write::write_all(&mut file, text.as_bytes()).map_err(io)
 }

@@ -243,9 +243,13 @@ impl<'de> Deserialize<'de> for RawTagRule {
                         "name" => name = Some(map.next_value::<String>()?),
                         "action" => action = Some(map.next_value::<String>()?),
                         "value" => value = Some(map.next_value::<ScalarText>()?.0),
+                        // A note for people (Gantry-py writes them); it changes nothing.
+                        "comment" => {
+                            map.next_value::<de::IgnoredAny>()?;
+                        }
                         other => {
                             return Err(de::Error::custom(format!(
-                                "unknown key `{other}` in a phi_tags entry (expected name, action, value)"
+                                "unknown key `{other}` in a phi_tags entry (expected name, action, value, comment)"
                             )));
                         }
                     }

@@ -62,6 +62,27 @@ impl Zone {
         })
     }
 
+    /// The zone of a rectangle given as its first column `x`, first row `y`, `width` and
+    /// `height` (the catalogue's and CTP's form).
+    pub fn from_xywh(
+        x: i64,
+        y: i64,
+        width: i64,
+        height: i64,
+        note: Option<String>,
+    ) -> Result<Zone, InvalidValue> {
+        if width <= 0 || height <= 0 {
+            return Err(InvalidValue::ZoneSize { width, height });
+        }
+        Zone::checked(
+            y,
+            y.saturating_add(height),
+            x,
+            x.saturating_add(width),
+            note,
+        )
+    }
+
     /// The zone as `[row_start, row_end, col_start, col_end]`.
     pub fn as_array(&self) -> [u32; 4] {
         [self.row_start, self.row_end, self.col_start, self.col_end]
@@ -116,16 +137,7 @@ impl<'de> Deserialize<'de> for Zone {
                     (Some(Roi([a, b, c, d])), None, None, None, None) => {
                         Zone::checked(a, b, c, d, note)
                     }
-                    (None, Some(x), Some(y), Some(w), Some(h)) => {
-                        if w <= 0 || h <= 0 {
-                            Err(InvalidValue::ZoneSize {
-                                width: w,
-                                height: h,
-                            })
-                        } else {
-                            Zone::checked(y, y + h, x, x + w, note)
-                        }
-                    }
+                    (None, Some(x), Some(y), Some(w), Some(h)) => Zone::from_xywh(x, y, w, h, note),
                     _ => Err(InvalidValue::ZoneForm),
                 }
                 .map_err(de::Error::custom)
@@ -428,6 +440,10 @@ pub struct MachineRule {
     /// A name for people reading reports.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
+    /// A note for people reading the config (Gantry-py's scaffold and CTP importer write
+    /// one); it changes nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
 }
 
 impl MachineRule {
@@ -448,6 +464,7 @@ impl MachineRule {
             redaction_zones: Vec::new(),
             burned_in_text: None,
             label: None,
+            comment: None,
         }
     }
 
