@@ -19,6 +19,7 @@ use crate::risk::{RiskReport, Stage};
 use crate::rules::{Planned, RuleSource};
 use crate::session::Session;
 use crate::vr::{is_class_uid_tag, is_well_known_uid};
+use crate::waiver::WaivedFinding;
 
 impl Session {
     /// Runs the check of `stage` over every instance, stores each instance's findings (and,
@@ -49,21 +50,40 @@ impl Session {
                     |stored| {
                         if stage == Stage::Audit {
                             let (findings, plan) = context.audit(stored, &basis);
-                            return (findings, None, plan);
+                            return (findings, (None, Vec::new()), plan);
                         }
-                        let findings = context.check(stored);
+                        let (findings, waived) = match context.check(stored) {
+                            Ok(findings) => {
+                                let (blocking, waived) = context.waive(stored, findings);
+                                (Ok(blocking), waived)
+                            }
+                            Err(e) => (Err(e), Vec::new()),
+                        };
                         let clean = matches!(&findings, Ok(f) if f.is_empty());
                         let inputs = clean.then(|| context.inputs(stored)).flatten();
-                        (findings, inputs, None)
+                        (findings, (inputs, waived), None)
                     },
                     |store, batch| {
                         store.write(|tx| {
                             for (stored, (outcome, inputs, plan)) in &batch {
                                 match stage {
-                                    Stage::Verify => tx.set_verified(
-                                        stored.record.id,
-                                        inputs.as_ref().map(|i| &i[..]),
-                                    )?,
+                                    Stage::Verify => {
+                                        let (inputs, waived) = inputs;
+                                        let waived = match inputs {
+                                            Some(_) if !waived.is_empty() => {
+                                                Some(gantry_store::StoreError::json(
+                                                    "waived findings",
+                                                    waived,
+                                                )?)
+                                            }
+                                            _ => None,
+                                        };
+                                        tx.set_verified(
+                                            stored.record.id,
+                                            inputs.as_ref().map(|i| &i[..]),
+                                            waived.as_deref(),
+                                        )?
+                                    }
                                     Stage::Audit => match plan {
                                         Some(plan) => tx.set_plan(stored.record.id, plan)?,
                                         None => tx.clear_plan(stored.record.id)?,
@@ -96,7 +116,8 @@ impl Session {
                             }
                             Ok(())
                         })?;
-                        for (stored, (outcome, _, _)) in batch {
+                        for (stored, (outcome, (_, waived), _)) in batch {
+                            report.add_waived(&waived);
                             report.add(&stored.record, outcome);
                         }
                         Ok(())
@@ -165,18 +186,35 @@ impl CheckContext<'_> {
         Some(hasher.finalize().into())
     }
 
-    /// The gate of export: clean when verify found these very inputs clean, else the
-    /// findings of a fresh check.
+    /// The gate of export: the findings that block the instance, and those the config's
+    /// waivers accept. Clean (with the waivers verify applied) when verify found these very
+    /// inputs clean, else a fresh check.
     pub fn gate(
         &self,
         stored: &StoredInstance,
-    ) -> std::result::Result<Vec<ElementFinding>, InstanceError> {
+    ) -> std::result::Result<(Vec<ElementFinding>, Vec<WaivedFinding>), InstanceError> {
         if let (Some(verified), Some(inputs)) = (&stored.verified, self.inputs(stored))
             && verified.as_slice() == inputs
         {
-            return Ok(Vec::new());
+            let waived = match &stored.verified_waived {
+                Some(json) => serde_json::from_str(json)
+                    .map_err(|e| InstanceError::StoredWaivers(e.to_string()))?,
+                None => Vec::new(),
+            };
+            return Ok((Vec::new(), waived));
         }
-        self.check(stored)
+        let findings = self.check(stored)?;
+        Ok(self.waive(stored, findings))
+    }
+
+    /// `findings` of the verify stage split into those that block and those the config's
+    /// waivers accept.
+    pub fn waive(
+        &self,
+        stored: &StoredInstance,
+        findings: Vec<ElementFinding>,
+    ) -> (Vec<ElementFinding>, Vec<WaivedFinding>) {
+        crate::waiver::split(&self.prepared.config.waivers, &stored.record, findings)
     }
 
     /// The findings of one instance, or why it could not be checked. At verify this is

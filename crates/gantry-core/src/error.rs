@@ -184,6 +184,10 @@ pub enum InstanceError {
         /// What the encoder reported.
         source: HeaderError,
     },
+    /// The waived findings stored with verify's verdict cannot be read (the verdict is
+    /// then not used: the instance is blocked until verify runs again).
+    #[error("the waived findings stored by verify cannot be read ({0}): run verify again")]
+    StoredWaivers(String),
     /// The identity pass has no identity for the instance's patient.
     #[error("patient identity was not collected")]
     PatientNotCollected,

@@ -102,9 +102,10 @@ pub use session::{Session, SessionBuilder};
 pub use settings::{
     Action, ActionCode, BurnedInText, Condition, Config, ConfigError, DateJitter, DeviceMatch,
     InvalidValue, MachineRule, PatientLinkage, PixelPolicy, Profile, ProfileOption, ProfileRule,
-    SafePrivate, TagKey, TagPattern, TagRule, UnlistedText, Zone,
+    SafePrivate, TagKey, TagPattern, TagRule, UnlistedText, WAIVABLE_RULES, Waiver, Zone,
 };
 pub use show::{AttributePreview, ExportVerdict, InstancePreview, Outcome};
+pub use waiver::WaivedFinding;
 
 mod anonymize;
 mod audit;
@@ -137,3 +138,4 @@ mod settings;
 mod show;
 mod verify;
 mod vr;
+mod waiver;

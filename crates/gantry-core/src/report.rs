@@ -51,3 +51,14 @@ pub(crate) fn per_second(items: u64, d: Duration) -> f64 {
 pub(crate) fn tag_text<S: Serializer>(tag: &dicom_core::Tag, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&format!("{:04X},{:04X}", tag.group(), tag.element()))
 }
+
+/// [`tag_text`] for an optional tag.
+pub(crate) fn option_tag_text<S: Serializer>(
+    tag: &Option<dicom_core::Tag>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match tag {
+        Some(tag) => tag_text(tag, s),
+        None => s.serialize_none(),
+    }
+}

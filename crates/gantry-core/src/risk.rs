@@ -106,6 +106,13 @@ pub struct RiskReport {
     pub examples: Vec<Finding>,
     /// Instances that could not be checked.
     pub unreadable: Vec<Unreadable>,
+    /// Findings the config's waivers accepted (verify): they do not block, and are not
+    /// counted in `findings`.
+    #[serde(default)]
+    pub waived: u64,
+    /// Those findings per waiver reason.
+    #[serde(default)]
+    pub by_waiver: BTreeMap<String, u64>,
     /// Wall-clock time.
     #[serde(
         serialize_with = "duration_secs",
@@ -131,7 +138,17 @@ impl RiskReport {
             nested: 0,
             examples: Vec::new(),
             unreadable: Vec::new(),
+            waived: 0,
+            by_waiver: BTreeMap::new(),
             duration: Duration::ZERO,
+        }
+    }
+
+    /// Counts the findings waivers accepted in one instance.
+    pub(crate) fn add_waived(&mut self, waived: &[crate::waiver::WaivedFinding]) {
+        for w in waived {
+            self.waived += 1;
+            *self.by_waiver.entry(w.reason.clone()).or_default() += 1;
         }
     }
 
@@ -262,6 +279,14 @@ impl fmt::Display for RiskReport {
         section(f, "action", &self.by_action, 20)?;
         section(f, "modality", &self.by_modality, 20)?;
         section(f, "tag", &self.by_tag, 25)?;
+        if self.waived > 0 {
+            writeln!(
+                f,
+                "  {} findings accepted by waivers (not counted above)",
+                self.waived
+            )?;
+            section(f, "waiver", &self.by_waiver, 20)?;
+        }
         if !self.examples.is_empty() {
             writeln!(f, "  examples (values masked)")?;
             for e in self.examples.iter().take(15) {

@@ -119,6 +119,8 @@ pub struct InstancePreview {
     pub attributes: Vec<AttributePreview>,
     /// What export will do.
     pub export: ExportVerdict,
+    /// Findings in the header anonymize writes that the config's waivers accept.
+    pub waived: Vec<crate::waiver::WaivedFinding>,
 }
 
 impl InstancePreview {
@@ -197,6 +199,7 @@ impl Session {
         };
         let left = deidentified_findings(&verify, &planned, &original, &context.sop_class, patient)
             .map_err(failed)?;
+        let (left, waived) = verify.waive(&planned, left);
         let export = verdict(&findings, &left);
         Ok(InstancePreview {
             instance: id,
@@ -205,6 +208,7 @@ impl Session {
             revealed: reveal,
             attributes,
             export,
+            waived,
         })
     }
 }
@@ -487,6 +491,9 @@ impl fmt::Display for InstancePreview {
                     writeln!(f, "    {reason}")?;
                 }
             }
+        }
+        for waived in &self.waived {
+            writeln!(f, "  waived: {}", waived.line())?;
         }
         writeln!(
             f,

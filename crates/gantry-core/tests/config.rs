@@ -68,6 +68,7 @@ fn the_original_v2_example_loads_and_means_the_same() {
         unlisted_text: UnlistedText::Remove,
         patient_linkage: gantry_core::PatientLinkage::Id,
         pixel_policy: gantry_core::PixelPolicy::Block,
+        waivers: Vec::new(),
         machines: vec![
             MachineRule {
                 manufacturer: "ACME Imaging".into(),

@@ -74,6 +74,9 @@ pub struct ExportRecord {
     /// What was done to and known of its pixels (`searched`, `redacted`, ...), as the
     /// manifest says it.
     pub pixels: String,
+    /// The findings the config's waivers accepted in it, each with the waiver's reason
+    /// (`; `-separated; empty when none).
+    pub waived: String,
 }
 
 /// The `sealed` columns [`sealed_from_row`] reads, from a join on `sealed s`.
@@ -198,7 +201,7 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT instance_id, path, sop_instance_uid, sha256, size, safe, pixels FROM exports
+                "SELECT instance_id, path, sop_instance_uid, sha256, size, safe, pixels, waived FROM exports
                  WHERE out_dir = ?1 AND (?2 IS NULL OR path > ?2) ORDER BY path LIMIT ?3",
             )
             .map_err(self.db_err())?;
@@ -235,7 +238,7 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT instance_id, path, sop_instance_uid, sha256, size, safe, pixels FROM exports
+                "SELECT instance_id, path, sop_instance_uid, sha256, size, safe, pixels, waived FROM exports
                  WHERE out_dir = ?1 AND instance_id BETWEEN ?2 AND ?3 ORDER BY instance_id",
             )
             .map_err(self.db_err())?;
@@ -286,6 +289,7 @@ fn export_from_row(c: &Columns, r: &Row<'_>) -> rusqlite::Result<ExportRecord> {
         size: c.get::<i64>(r, "size")? as u64,
         safe: c.get::<i64>(r, "safe")? != 0,
         pixels: c.get(r, "pixels")?,
+        waived: c.get(r, "waived")?,
     })
 }
 
@@ -385,15 +389,22 @@ impl StoreTx<'_> {
         Ok(())
     }
 
-    /// Records that verify found an instance clean, for these inputs; `None` forgets it.
-    pub fn set_verified(&self, instance_id: i64, inputs: Option<&[u8]>) -> Result<()> {
+    /// Records that verify found an instance clean, for these inputs, with the findings
+    /// waivers accepted (JSON, `None` for none); `None` inputs forget it.
+    pub fn set_verified(
+        &self,
+        instance_id: i64,
+        inputs: Option<&[u8]>,
+        waived: Option<&str>,
+    ) -> Result<()> {
         match inputs {
             Some(inputs) => self
                 .tx
                 .prepare_cached(
-                    "INSERT OR REPLACE INTO verified (instance_id, inputs) VALUES (?1, ?2)",
+                    "INSERT OR REPLACE INTO verified (instance_id, inputs, waived)
+                     VALUES (?1, ?2, ?3)",
                 )
-                .and_then(|mut s| s.execute(params![instance_id, inputs])),
+                .and_then(|mut s| s.execute(params![instance_id, inputs, waived])),
             None => self
                 .tx
                 .prepare_cached("DELETE FROM verified WHERE instance_id = ?1")
@@ -408,8 +419,9 @@ impl StoreTx<'_> {
         self.tx
             .prepare_cached(
                 "INSERT OR REPLACE INTO exports
-                 (out_dir, instance_id, path, sop_instance_uid, sha256, size, safe, pixels)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                 (out_dir, instance_id, path, sop_instance_uid, sha256, size, safe, pixels,
+                  waived)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )
             .and_then(|mut s| {
                 s.execute(params![
@@ -421,6 +433,7 @@ impl StoreTx<'_> {
                     record.size as i64,
                     record.safe as i64,
                     record.pixels,
+                    record.waived,
                 ])
             })
             .map_err(self.db_err())?;

@@ -30,6 +30,8 @@ pub struct StoredInstance {
     pub redacted: Option<crate::RedactedPixels>,
     /// The digest of the inputs verify last found clean, if it did.
     pub verified: Option<Vec<u8>>,
+    /// The findings waivers accepted in that verdict (JSON), if any.
+    pub verified_waived: Option<String>,
     /// Why anonymize last failed for it, if it did (and has not succeeded since).
     pub anonymize_failure: Option<String>,
     /// Why redact last failed for it, if it did (and has not succeeded since).
@@ -276,7 +278,8 @@ impl Store {
     pub fn instances_after(&self, after: i64, limit: usize) -> Result<Vec<StoredInstance>> {
         let sql = format!(
             "SELECT {INSTANCE_COLUMNS}, h.original, h.deidentified, {SEALED_COLUMNS}, {PIXEL_COLUMNS},
-                    v.inputs AS verified_inputs, fa.detail AS anonymize_failure,
+                    v.inputs AS verified_inputs, v.waived AS verified_waived,
+                    fa.detail AS anonymize_failure,
                     fr.detail AS redact_failure, {PLAN_COLUMNS}
              FROM instances JOIN headers h ON h.instance_id = id
              LEFT JOIN plans pl ON pl.instance_id = id
@@ -298,6 +301,7 @@ impl Store {
                     sealed: sealed_from_row(&c, row)?,
                     redacted: redacted_from_row(&c, row)?,
                     verified: c.get(row, "verified_inputs")?,
+                    verified_waived: c.get(row, "verified_waived")?,
                     anonymize_failure: c.get(row, "anonymize_failure")?,
                     redact_failure: c.get(row, "redact_failure")?,
                     plan: plan_from_row(&c, row)?,

@@ -192,6 +192,13 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE plans ADD COLUMN pixels_clean BLOB;
     "#,
+    // 11: the findings the config's waivers accepted, as JSON: beside a clean verdict
+    // (so export's gate, reusing it, still knows them) and beside each exported file (for
+    // the manifest). Rows written before it accepted none.
+    r#"
+    ALTER TABLE verified ADD COLUMN waived TEXT;
+    ALTER TABLE exports ADD COLUMN waived TEXT NOT NULL DEFAULT '';
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -103,6 +103,8 @@ enum Prepared {
         size: u64,
         sop_instance_uid: String,
         pixels: &'static str,
+        /// The findings waivers accepted, as the manifest lists them.
+        waived: String,
     },
 }
 
@@ -169,6 +171,7 @@ impl Export<'_> {
             unchanged: 0,
             removed: 0,
             blocked: Vec::new(),
+            waived: Vec::new(),
             bytes: 0,
             stripped: report::Stripping::default(),
             manifest_csv: PathBuf::new(),
@@ -339,12 +342,19 @@ fn try_prepare(
             None => "not de-identified yet: run anonymize".into(),
         }]));
     };
+    let mut waived = Vec::new();
     if safe {
-        let findings = context.gate(stored).map_err(Unwritable::Gate)?;
+        let (findings, accepted) = context.gate(stored).map_err(Unwritable::Gate)?;
         if !findings.is_empty() {
             return Ok(Prepared::Blocked(findings.iter().map(reason).collect()));
         }
+        waived = accepted;
     }
+    let waived = waived
+        .iter()
+        .map(crate::waiver::WaivedFinding::line)
+        .collect::<Vec<_>>()
+        .join("; ");
     let pixels = pixel_status(stored, context, safe).map_err(Unwritable::Pixels)?;
     // Without a redaction overlay (and without re-encoding pixels) the file's data set is
     // the stored blob byte for byte: only the few elements the path and the file meta
@@ -402,6 +412,7 @@ fn try_prepare(
         size,
         sop_instance_uid,
         pixels,
+        waived,
     })
 }
 

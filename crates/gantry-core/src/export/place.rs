@@ -87,6 +87,7 @@ pub(super) fn place_batch(
                 size,
                 sop_instance_uid,
                 pixels,
+                waived,
             } => {
                 let taken = owners.get(&rel).is_some_and(|o| *o != id)
                     || claimed_before.contains(&rel)
@@ -115,6 +116,7 @@ pub(super) fn place_batch(
                             size,
                             safe,
                             pixels: pixels.to_string(),
+                            waived,
                         },
                     }
                 }
@@ -157,11 +159,13 @@ pub(super) fn place_batch(
                 report.written += 1;
                 report.bytes += record.size;
                 report.removed += stale as u64;
+                report.note_waived(&record);
                 changes.push((id, Some(record)));
             }
             Done::Unchanged(record, stale) => {
                 report.unchanged += 1;
                 report.removed += stale as u64;
+                report.note_waived(&record);
                 changes.push((id, Some(record)));
             }
         }

@@ -33,6 +33,16 @@ pub struct Stripping {
     pub bytes: u64,
 }
 
+/// A file export wrote with findings a waiver accepted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WaivedFile {
+    /// The file, relative to the output folder.
+    #[serde(serialize_with = "crate::report::path_text")]
+    pub path: PathBuf,
+    /// The findings and the waivers' reasons.
+    pub waived: String,
+}
+
 /// What export did.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ExportReport {
@@ -58,6 +68,9 @@ pub struct ExportReport {
     /// and application segments, JPEG 2000 comments, metadata boxes, bytes after the
     /// stream), in the files written or found unchanged.
     pub stripped: Stripping,
+    /// Each file written with findings the config's waivers accepted, and those findings
+    /// with the waivers' reasons (as in the manifest).
+    pub waived: Vec<WaivedFile>,
     /// The manifest, as CSV and as JSON.
     #[serde(serialize_with = "crate::report::path_text")]
     pub manifest_csv: PathBuf,
@@ -73,6 +86,16 @@ impl ExportReport {
     /// Whether every instance was written.
     pub fn is_complete(&self) -> bool {
         self.blocked.is_empty()
+    }
+
+    /// Lists `record` among the files written with waived findings, if it has any.
+    pub(crate) fn note_waived(&mut self, record: &ExportRecord) {
+        if !record.waived.is_empty() {
+            self.waived.push(WaivedFile {
+                path: record.path.clone(),
+                waived: record.waived.clone(),
+            });
+        }
     }
 }
 
@@ -104,6 +127,14 @@ impl fmt::Display for ExportReport {
                 "  the safe gate was OFF: files may carry identity traces"
             )?;
         }
+        for waived in &self.waived {
+            writeln!(
+                f,
+                "  written with waived findings {}: {}",
+                waived.path.display(),
+                waived.waived
+            )?;
+        }
         for blocked in &self.blocked {
             writeln!(f, "  blocked {}:", blocked.source_path.display())?;
             for reason in blocked.reasons.iter().take(5) {
@@ -127,6 +158,8 @@ struct ManifestEntry<'a> {
     safe: bool,
     /// What was done to and known of its pixels (see `pixel_status` in export).
     pixels: &'a str,
+    /// The findings the config's waivers accepted, with their reasons (empty: none).
+    waived: &'a str,
 }
 
 /// How many records a manifest reads at a time: its memory does not grow with the
@@ -151,7 +184,7 @@ pub(crate) fn write_manifest(
     );
     let mut csv = std::io::BufWriter::new(std::fs::File::create(&csv_tmp)?);
     let mut json = std::io::BufWriter::new(std::fs::File::create(&json_tmp)?);
-    csv.write_all(b"path,sop_instance_uid,sha256,size,safe,pixels\n")?;
+    csv.write_all(b"path,sop_instance_uid,sha256,size,safe,pixels,waived\n")?;
     write!(
         json,
         "{{\n  \"gantry\": {},\n  \"safe\": {safe},\n  \"files\": [",
@@ -171,16 +204,18 @@ pub(crate) fn write_manifest(
                 size: r.size,
                 safe: r.safe,
                 pixels: &r.pixels,
+                waived: &r.waived,
             };
             writeln!(
                 csv,
-                "{},{},{},{},{},{}",
+                "{},{},{},{},{},{},{}",
                 csv_field(&entry.path),
                 entry.sop_instance_uid,
                 entry.sha256,
                 entry.size,
                 entry.safe,
-                entry.pixels
+                entry.pixels,
+                csv_field(entry.waived)
             )?;
             json.write_all(if first { b"\n    " } else { b",\n    " })?;
             serde_json::to_writer(&mut json, &entry).map_err(std::io::Error::other)?;
@@ -220,6 +255,7 @@ mod tests {
             size: i as u64,
             safe: !i.is_multiple_of(3),
             pixels: "searched".into(),
+            waived: String::new(),
         }
     }
 

@@ -5,6 +5,7 @@
 mod action;
 mod machine;
 pub(crate) mod profile;
+mod waiver;
 
 use std::fmt;
 use std::path::Path;
@@ -18,6 +19,7 @@ pub use profile::{
     ActionCode, PROFILE_EDITION, Profile, ProfileOption, ProfileRule, Requirement, TagPattern,
     requirement,
 };
+pub use waiver::{WAIVABLE_RULES, Waiver};
 
 use action::RawTagRule;
 
@@ -165,6 +167,8 @@ pub struct Config {
     pub patient_linkage: PatientLinkage,
     /// What happens to an image that may carry burned-in text and that no rule covers.
     pub pixel_policy: PixelPolicy,
+    /// Findings of verify a person accepts, each with its reason.
+    pub waivers: Vec<Waiver>,
 }
 
 /// `pixel_policy`: the fate of an image that may carry burned-in text (its flags, modality
@@ -222,6 +226,7 @@ impl Default for Config {
             unlisted_text: UnlistedText::Remove,
             patient_linkage: PatientLinkage::Id,
             pixel_policy: PixelPolicy::Block,
+            waivers: Vec::new(),
         }
     }
 }
@@ -254,6 +259,8 @@ struct RawConfig {
     patient_linkage: PatientLinkage,
     #[serde(default)]
     pixel_policy: PixelPolicy,
+    #[serde(default)]
+    waivers: Vec<Waiver>,
 }
 
 /// `phi_tags`, in file order, refusing a tag given twice (as a number and a keyword, say).
@@ -429,6 +436,7 @@ impl Config {
             unlisted_text: raw.unlisted_text,
             patient_linkage: raw.patient_linkage,
             pixel_policy: raw.pixel_policy,
+            waivers: raw.waivers,
         })
     }
 
