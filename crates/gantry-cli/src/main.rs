@@ -74,6 +74,32 @@ struct ConfigFile {
     config: Option<PathBuf>,
 }
 
+/// `--on-uid-conflict`, for the commands that ingest.
+#[derive(Args)]
+struct OnConflict {
+    /// Which copy to index when two files hold one SOP Instance UID with different
+    /// content (the report names the copy kept for each conflict).
+    #[arg(long, value_enum, default_value_t = Policy::KeepFirst)]
+    on_uid_conflict: Policy,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Policy {
+    /// The copy indexed first.
+    KeepFirst,
+    /// The copy modified last.
+    KeepNewest,
+}
+
+impl OnConflict {
+    fn policy(&self) -> gantry::UidConflict {
+        match self.on_uid_conflict {
+            Policy::KeepFirst => gantry::UidConflict::KeepFirst,
+            Policy::KeepNewest => gantry::UidConflict::KeepNewest,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Checkpoint 1: index every DICOM file under the given folders.
@@ -81,6 +107,8 @@ enum Command {
         /// Folders or files to index.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+        #[command(flatten)]
+        conflicts: OnConflict,
     },
     /// Checkpoint 2: the inventory of what was ingested.
     Examine,
@@ -169,6 +197,8 @@ enum Command {
         /// A file whose first line is a password for a second recipient.
         #[arg(long, value_name = "FILE")]
         password_file: Option<PathBuf>,
+        #[command(flatten)]
+        conflicts: OnConflict,
     },
     /// Create a new key file (mode 0600; never overwrites).
     Keygen {
@@ -254,10 +284,20 @@ fn main() -> ExitCode {
 /// database that does not exist is an error naming the command that makes one (rather
 /// than an empty new database).
 fn open(cli: &Cli, existing: bool) -> Result<Session, CliError> {
+    open_ingesting(cli, existing, gantry::UidConflict::default())
+}
+
+/// [`open`], for a command that ingests with `policy`.
+fn open_ingesting(
+    cli: &Cli,
+    existing: bool,
+    policy: gantry::UidConflict,
+) -> Result<Session, CliError> {
     if existing && !cli.db.exists() {
         return Err(CliError::NoDatabase(cli.db.clone()));
     }
     let mut builder = Session::builder()
+        .on_uid_conflict(policy)
         .database(&cli.db)
         .progress(progress::Bars::new(cli.quiet || cli.json_to_stdout()))
         .follow_links(cli.follow_links);
@@ -402,8 +442,8 @@ fn run(cli: &Cli) -> Result<ExitCode, CliError> {
         }
     };
     match &cli.command {
-        Command::Ingest { paths } => {
-            let mut session = open(cli, false)?;
+        Command::Ingest { paths, conflicts } => {
+            let mut session = open_ingesting(cli, false, conflicts.policy())?;
             cli.emit(&session.ingest_paths(paths)?)?;
         }
         Command::Examine => {
@@ -507,8 +547,9 @@ fn run(cli: &Cli) -> Result<ExitCode, CliError> {
             out,
             key,
             password_file,
+            conflicts,
         } => {
-            let mut session = open(cli, false)?;
+            let mut session = open_ingesting(cli, false, conflicts.policy())?;
             let report = run_all(
                 &mut session,
                 input,

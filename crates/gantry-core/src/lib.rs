@@ -88,7 +88,7 @@ pub use gantry_store::{
 };
 pub use header::{DecodeCounts, TagPath, decode_counts};
 pub use identity::IdentifierKind;
-pub use ingest::{FileNote, IngestReport, SkippedFile};
+pub use ingest::{FileNote, IngestReport, SkippedFile, UidConflict};
 pub use persist::CompactReport;
 pub use pixels::PixelSyntax;
 pub use progress::{NoProgress, Progress};

@@ -26,6 +26,8 @@ pub struct Session {
     pub(crate) generation: u64,
     /// Whether ingest follows symbolic links that leave its roots.
     pub(crate) follow_links: bool,
+    /// Which copy ingest keeps of a SOP Instance UID two different files hold.
+    pub(crate) uid_conflict: crate::ingest::UidConflict,
     pool: Option<Arc<rayon::ThreadPool>>,
 }
 
@@ -62,6 +64,7 @@ pub struct SessionBuilder {
     threads: Option<usize>,
     secret: Option<crate::pseudonym::Secret>,
     follow_links: bool,
+    uid_conflict: crate::ingest::UidConflict,
 }
 
 impl Session {
@@ -74,6 +77,7 @@ impl Session {
             threads: None,
             secret: None,
             follow_links: false,
+            uid_conflict: Default::default(),
         }
     }
 
@@ -237,6 +241,13 @@ impl SessionBuilder {
         self
     }
 
+    /// Which copy ingest keeps when two files hold one SOP Instance UID with different
+    /// content (default: the first indexed); the ingest report names it for each conflict.
+    pub fn on_uid_conflict(mut self, policy: crate::ingest::UidConflict) -> Self {
+        self.uid_conflict = policy;
+        self
+    }
+
     /// Whether ingest follows symbolic links whose target lies outside the folders it was
     /// given. Default: no; such a link is noted in the report and skipped.
     pub fn follow_links(mut self, follow: bool) -> Self {
@@ -283,6 +294,7 @@ impl SessionBuilder {
             prepared: None,
             generation: 0,
             follow_links: self.follow_links,
+            uid_conflict: self.uid_conflict,
             progress: self.progress,
             pool,
         })

@@ -357,3 +357,93 @@ fn a_file_whose_name_is_not_utf8_goes_through_every_checkpoint() {
     let json = serde_json::to_string(&report).unwrap();
     assert!(json.contains("B\u{FFFD}B\u{FFFD}.dcm"), "{json}");
 }
+
+/// Two files holding one SOP Instance UID with different content, the first (in name
+/// order) modified `first_age` seconds ago and the second `second_age`.
+fn conflicting_pair(dir: &std::path::Path, names: [&str; 2], ages: [u64; 2]) {
+    use dicom_core::{DataElement, PrimitiveValue, VR};
+    use dicom_dictionary_std::tags;
+    for (i, (name, age)) in names.iter().zip(ages).enumerate() {
+        let mut obj = dicom_object::InMemDicomObject::new_empty();
+        for (tag, vr, value) in [
+            (tags::SOP_CLASS_UID, VR::UI, "1.2.840.10008.5.1.4.1.1.7"),
+            (tags::SOP_INSTANCE_UID, VR::UI, "1.2.826.0.1.3680043.9.88.1"),
+            (tags::PATIENT_ID, VR::LO, "P1"),
+            (tags::MODALITY, VR::CS, "OT"),
+        ] {
+            obj.put(DataElement::new(tag, vr, PrimitiveValue::from(value)));
+        }
+        obj.put(DataElement::new(
+            tags::PATIENT_COMMENTS,
+            VR::LT,
+            PrimitiveValue::from(format!("copy {i}")),
+        ));
+        let path = dir.join(name);
+        common::write_instance(&path, obj);
+        let when = std::time::SystemTime::now() - std::time::Duration::from_secs(age);
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(when)
+            .unwrap();
+    }
+}
+
+#[test]
+fn a_uid_conflict_keeps_the_copy_the_policy_names_and_says_which() {
+    use gantry_core::UidConflict;
+    for (policy, names, ages, kept) in [
+        // keep_first: the first in the walk's (name) order, though it is older.
+        (
+            UidConflict::KeepFirst,
+            ["a.dcm", "b.dcm"],
+            [3600, 60],
+            "a.dcm",
+        ),
+        // keep_newest: the one modified last, though it comes second.
+        (
+            UidConflict::KeepNewest,
+            ["a.dcm", "b.dcm"],
+            [3600, 60],
+            "b.dcm",
+        ),
+        // keep_newest, the newer first: it stays.
+        (
+            UidConflict::KeepNewest,
+            ["a.dcm", "b.dcm"],
+            [60, 3600],
+            "a.dcm",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        conflicting_pair(&data, names, ages);
+        let mut session = Session::builder()
+            .database(dir.path().join("g.db"))
+            .on_uid_conflict(policy)
+            .open()
+            .unwrap();
+        let report = session.ingest(&data).unwrap();
+        let context = format!("{policy:?} {ages:?}");
+        assert_eq!(report.conflicts.len(), 1, "{context}: {report}");
+        let note = &report.conflicts[0];
+        let kept_path = data.join(kept).canonicalize().unwrap();
+        assert_eq!(note.kept.as_deref(), Some(kept_path.as_path()), "{context}");
+        assert_ne!(note.path, kept_path, "{context}");
+        assert!(note.detail.contains("which is kept"), "{}", note.detail);
+        let indexed = session.store().files(FileOutcome::Conflict).unwrap();
+        assert_eq!(indexed.len(), 1);
+        assert_eq!(indexed[0].path, note.path, "{context}");
+        let instances = session.store().list_instances(&Default::default()).unwrap();
+        assert_eq!(instances.len(), 1);
+        assert_eq!(instances[0].source_path, kept_path, "{context}");
+        // Ingesting again changes nothing.
+        let again = session.ingest(&data).unwrap();
+        assert_eq!(again.unchanged, 2, "{context}: {again}");
+        assert!(again.conflicts.is_empty());
+        let instances = session.store().list_instances(&Default::default()).unwrap();
+        assert_eq!(instances[0].source_path, kept_path, "{context}");
+    }
+}

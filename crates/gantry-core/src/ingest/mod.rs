@@ -162,11 +162,12 @@ impl Session {
         report: &mut IngestReport,
     ) -> Result<()> {
         let count = parsed.len() as u64;
+        let policy = self.uid_conflict;
         let mut outcomes = Vec::with_capacity(parsed.len());
         self.store.write(|tx| {
             outcomes.clear();
             for (candidate, parsed) in parsed {
-                outcomes.push(record_outcome(tx, candidate, parsed)?);
+                outcomes.push(record_outcome(tx, candidate, parsed, policy)?);
             }
             Ok(())
         })?;
@@ -175,6 +176,27 @@ impl Session {
         }
         self.progress.advance(count);
         Ok(())
+    }
+}
+
+/// Which copy ingest keeps of a SOP Instance UID that two files with different content
+/// hold (`on_uid_conflict`). The other is listed as a conflict, naming the copy kept.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UidConflict {
+    /// The copy indexed first (in the walk's order) stays.
+    #[default]
+    KeepFirst,
+    /// The copy modified last (file mtime) is indexed; on a tie the one indexed stays.
+    KeepNewest,
+}
+
+impl UidConflict {
+    fn name(self) -> &'static str {
+        match self {
+            UidConflict::KeepFirst => "keep_first",
+            UidConflict::KeepNewest => "keep_newest",
+        }
     }
 }
 
@@ -190,6 +212,7 @@ fn record_outcome(
     tx: &StoreTx<'_>,
     candidate: Candidate,
     parsed: Parsed,
+    policy: UidConflict,
 ) -> gantry_store::Result<Outcome> {
     let Candidate {
         path,
@@ -242,27 +265,56 @@ fn record_outcome(
             };
             let this_hash = content_hash(&path).ok();
             let same = existing_hash.is_some() && existing_hash == this_hash;
-            let (outcome, detail) = if same {
-                (
-                    FileOutcome::Duplicate,
-                    format!("same content as {}", existing.source_path.display()),
-                )
-            } else {
-                (
-                    FileOutcome::Conflict,
-                    format!(
-                        "SOP Instance UID {uid} is already indexed from {} with different content",
-                        existing.source_path.display()
-                    ),
-                )
+            if same {
+                let detail = format!("same content as {}", existing.source_path.display());
+                tx.record_file(&file_record(FileOutcome::Duplicate, Some(detail.clone())))?;
+                return Ok(Outcome::Duplicate(FileNote {
+                    path,
+                    detail,
+                    kept: Some(existing.source_path),
+                }));
+            }
+            let newer = record.stamp.mtime_ns > existing.stamp.mtime_ns;
+            if policy == UidConflict::KeepNewest && newer {
+                // This copy replaces the one indexed, which becomes the conflict.
+                let detail = format!(
+                    "not indexed: SOP Instance UID {uid} is also in {}, modified later with different content, which is kept (on_uid_conflict: keep_newest)",
+                    path.display()
+                );
+                tx.delete_instance(existing.id)?;
+                tx.record_file(&FileRecord {
+                    path: existing.source_path.clone(),
+                    stamp: existing.stamp,
+                    outcome: FileOutcome::Conflict,
+                    reason: None,
+                    detail: Some(detail.clone()),
+                    sop_instance_uid: Some(uid.clone()),
+                })?;
+                tx.insert_instance(&record, &header)?;
+                if had_record {
+                    tx.forget_file(&path)?;
+                }
+                return Ok(Outcome::Conflict(FileNote {
+                    path: existing.source_path,
+                    detail,
+                    kept: Some(path),
+                }));
+            }
+            let why = match policy {
+                UidConflict::KeepFirst => "indexed first",
+                UidConflict::KeepNewest => "modified at the same time or later",
             };
-            tx.record_file(&file_record(outcome, Some(detail.clone())))?;
-            let note = FileNote { path, detail };
-            Ok(if same {
-                Outcome::Duplicate(note)
-            } else {
-                Outcome::Conflict(note)
-            })
+            let detail = format!(
+                "not indexed: SOP Instance UID {uid} is already indexed from {} with different content, which is kept ({why}; on_uid_conflict: {}, --on-uid-conflict keep-newest keeps the copy modified last)",
+                existing.source_path.display(),
+                policy.name()
+            );
+            tx.record_file(&file_record(FileOutcome::Conflict, Some(detail.clone())))?;
+            Ok(Outcome::Conflict(FileNote {
+                path,
+                detail,
+                kept: Some(existing.source_path),
+            }))
         }
         existing => {
             // New, or this same file changed: (re)index it.

@@ -17,6 +17,12 @@ pub struct FileNote {
     pub path: PathBuf,
     /// What happened.
     pub detail: String,
+    /// For a duplicate or a conflict: the file whose copy is indexed.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::report::option_path_text"
+    )]
+    pub kept: Option<PathBuf>,
 }
 
 /// A file that was not indexed, and why.
@@ -49,7 +55,8 @@ pub struct IngestReport {
     pub removed: u64,
     /// Files holding an instance already indexed from another file, with the same bytes.
     pub duplicates: Vec<FileNote>,
-    /// Files reusing an indexed SOP Instance UID with different content; not indexed.
+    /// Files reusing an indexed SOP Instance UID with different content, not indexed,
+    /// each naming the copy that is.
     pub conflicts: Vec<FileNote>,
     /// Files that are not indexable, with the reason for each.
     pub skipped: Vec<SkippedFile>,

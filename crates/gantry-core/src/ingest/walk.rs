@@ -115,7 +115,11 @@ impl Walk {
     }
 
     fn note(&mut self, path: PathBuf, detail: String) {
-        self.problems.push(FileNote { path, detail });
+        self.problems.push(FileNote {
+            path,
+            detail,
+            kept: None,
+        });
     }
 
     /// Reads the next pending folder: its files go to `files`, its folders to `pending`.
@@ -145,6 +149,7 @@ impl Walk {
                     self.problems.push(FileNote {
                         path: dir.clone(),
                         detail: err.to_string(),
+                        kept: None,
                     });
                     None
                 }
