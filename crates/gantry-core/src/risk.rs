@@ -207,15 +207,102 @@ impl RiskReport {
 
 fn tag_label(finding: &ElementFinding) -> String {
     match finding.path.tag() {
-        Some(tag) => {
-            let name = StandardDataDictionary
-                .by_tag(tag)
-                .map(|e| e.alias())
-                .unwrap_or(if tag.group() % 2 == 1 { "private" } else { "" });
-            format!("({:04X},{:04X}) {name}", tag.group(), tag.element())
-        }
+        Some(tag) => format!(
+            "({:04X},{:04X}) {}",
+            tag.group(),
+            tag.element(),
+            keyword(tag)
+        ),
         None => "(whole header)".into(),
     }
+}
+
+/// Why a finding blocks an instance, as the export report, `show` and the HTML report
+/// give it: the tag path and keyword (or the pixel region, in Gantry's own sentence), the
+/// rule that fired and its action, and the config change or command that resolves it.
+/// Never the value.
+pub(crate) fn block_reason(finding: &ElementFinding) -> String {
+    let (place, fix) = if finding.rule == crate::rules::RuleSource::PixelRisk {
+        (
+            format!("pixels: {}", finding.value),
+            pixel_fix(&finding.value),
+        )
+    } else {
+        match finding.path.tag() {
+            Some(tag) => (
+                format!("{} {}", finding.path, keyword(tag)),
+                header_fix(finding, tag),
+            ),
+            None => (
+                format!("(whole header) {}", finding.value),
+                match finding.value.as_str() {
+                    "(not de-identified)" => "run `gantry anonymize`".to_string(),
+                    _ => "look at the instance with `gantry show`; it cannot be made safe as it is"
+                        .to_string(),
+                },
+            ),
+        }
+    };
+    if finding.rule == crate::rules::RuleSource::PixelRisk {
+        format!("{place}; fix: {fix}")
+    } else {
+        format!(
+            "{} {}: {} ({}); fix: {fix}",
+            place.trim_end(),
+            finding.vr,
+            finding.rule.label(),
+            finding.action.label()
+        )
+    }
+}
+
+/// The dictionary keyword of a tag (`private` for private tags it does not know).
+pub(crate) fn keyword(tag: dicom_core::Tag) -> &'static str {
+    StandardDataDictionary
+        .by_tag(tag)
+        .map(|e| e.alias())
+        .unwrap_or(if tag.group() % 2 == 1 { "private" } else { "" })
+}
+
+/// What resolves a finding in a header value.
+fn header_fix(finding: &ElementFinding, tag: dicom_core::Tag) -> String {
+    if finding.path.tag() == Some(gantry_crypto::ENCRYPTED_ATTRIBUTES_SEQUENCE)
+        && finding.rule == crate::rules::RuleSource::IdentityMarker
+    {
+        return "seal the originals: `gantry lock --key FILE`, then anonymize again".into();
+    }
+    format!(
+        "remove it with `phi_tags: {{\"{:04X},{:04X}\": {{action: REMOVE}}}}`, or, once a person has \
+         looked, accept it with a waiver `{{path: \"{}\", rule: {}, reason: ...}}`",
+        tag.group(),
+        tag.element(),
+        finding.path,
+        finding.rule.label()
+    )
+}
+
+/// What resolves a pixel finding, from Gantry's sentence about it.
+fn pixel_fix(sentence: &str) -> String {
+    let fix = if sentence.contains("no machine rule matches") {
+        "add a machine rule for the device with its zones (`gantry config init` proposes them \
+         from the text it finds), attest `burned_in_text: none` once a person has looked at its \
+         images, or let the text detector decide (`pixel_policy: detect`)"
+    } else if sentence.contains("lists no zone") {
+        "add the device's zones to that rule, or attest `burned_in_text: none` once a person \
+         has looked at its images"
+    } else if sentence.contains("text detector finds") {
+        "add the proposed zones to the device's machine rule, or blank what the detector finds \
+         (`pixel_policy: redact_detected`); text in the pixels is never waivable"
+    } else if sentence.contains("run redact") || sentence.contains("redact failed") {
+        "run `gantry redact` (and see its report for a failure)"
+    } else if sentence.contains("no decoder") || sentence.contains("cannot be") {
+        "use a build with the codec (JPEG-LS: cargo feature `charls`), or convert the file to \
+         a syntax this build decodes; until its pixels are searched it stays blocked"
+    } else {
+        "look at the image with `gantry show`; until its pixels are searched and clean it stays \
+         blocked"
+    };
+    fix.to_string()
 }
 
 /// A value as the human report shows it: enough to recognise, not to read.

@@ -27,7 +27,7 @@ pub struct Session {
     /// Whether ingest follows symbolic links that leave its roots.
     pub(crate) follow_links: bool,
     /// Which copy ingest keeps of a SOP Instance UID two different files hold.
-    pub(crate) uid_conflict: crate::ingest::UidConflict,
+    pub(crate) uid_conflict: crate::settings::UidConflict,
     pool: Option<Arc<rayon::ThreadPool>>,
 }
 
@@ -64,7 +64,7 @@ pub struct SessionBuilder {
     threads: Option<usize>,
     secret: Option<crate::pseudonym::Secret>,
     follow_links: bool,
-    uid_conflict: crate::ingest::UidConflict,
+    uid_conflict: crate::settings::UidConflict,
 }
 
 impl Session {
@@ -243,7 +243,7 @@ impl SessionBuilder {
 
     /// Which copy ingest keeps when two files hold one SOP Instance UID with different
     /// content (default: the first indexed); the ingest report names it for each conflict.
-    pub fn on_uid_conflict(mut self, policy: crate::ingest::UidConflict) -> Self {
+    pub fn on_uid_conflict(mut self, policy: crate::settings::UidConflict) -> Self {
         self.uid_conflict = policy;
         self
     }

@@ -9,11 +9,9 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::PathBuf;
 
-use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry};
+use dicom_core::VR;
 use dicom_core::header::Header;
 use dicom_core::value::Value;
-use dicom_core::{Tag, VR};
-use dicom_dictionary_std::StandardDataDictionary;
 use dicom_object::InMemDicomObject;
 use dicom_object::mem::InMemElement;
 use serde::Serialize;
@@ -24,7 +22,7 @@ use crate::error::{GantryError, InstanceError, Result};
 use crate::header::TagPath;
 use crate::identity::patient_key;
 use crate::prepared::sop_class;
-use crate::risk::{Stage, mask};
+use crate::risk::{Stage, block_reason, keyword, mask};
 use crate::rules::{Planned, RuleSource};
 use crate::session::Session;
 
@@ -221,12 +219,12 @@ fn verdict(audit: &[ElementFinding], left: &[ElementFinding]) -> ExportVerdict {
     for finding in audit {
         match (&finding.rule, &finding.action) {
             (RuleSource::PixelRisk, Planned::Redact) => regions.push(finding.value.clone()),
-            (_, Planned::Block) => reasons.push(reason(finding)),
+            (_, Planned::Block) => reasons.push(block_reason(finding)),
             _ => {}
         }
     }
     for finding in left {
-        let reason = reason(finding);
+        let reason = block_reason(finding);
         if !reasons.contains(&reason) {
             reasons.push(reason);
         }
@@ -238,33 +236,6 @@ fn verdict(audit: &[ElementFinding], left: &[ElementFinding]) -> ExportVerdict {
     } else {
         ExportVerdict::Write
     }
-}
-
-/// A block reason: the tag path (or pixel region) and the rule, never a header value.
-fn reason(finding: &ElementFinding) -> String {
-    if finding.rule == RuleSource::PixelRisk {
-        // Gantry's own sentence, naming the frame and region.
-        return format!("pixels: {}", finding.value);
-    }
-    let place = match finding.path.tag() {
-        Some(tag) => format!("{} {}", finding.path, keyword(tag)),
-        None => "(whole header)".to_string(),
-    };
-    format!(
-        "{} {}: {} ({})",
-        place.trim_end(),
-        finding.vr,
-        finding.rule.label(),
-        finding.action.label()
-    )
-}
-
-/// The dictionary keyword of a tag (`private` for private tags it does not know).
-fn keyword(tag: Tag) -> &'static str {
-    StandardDataDictionary
-        .by_tag(tag)
-        .map(|e| e.alias())
-        .unwrap_or(if tag.group() % 2 == 1 { "private" } else { "" })
 }
 
 /// VRs whose values are numbers or tags: nothing a person can be read from.

@@ -9,6 +9,8 @@ use gantry_core::{ExportVerdict, GantryError, Outcome, Planned, Secret, Session,
 use gantry_store::decode_header;
 use gantry_synth::{DumpSpec, generate};
 
+mod common;
+
 fn session(
     dir: &std::path::Path,
     config: impl Fn(&gantry_synth::SyntheticDump) -> String,
@@ -167,4 +169,35 @@ fn show_names_the_pixel_region_that_blocks_and_finds_by_path() {
         Err(GantryError::NoSuchInstance { selector }) => assert_eq!(selector, "1.2.3.4.5.6.7.8.9"),
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn every_block_reason_of_an_end_to_end_run_names_its_place_and_a_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let dump = generate(&dir.path().join("dump"), &DumpSpec::default()).unwrap();
+    let work = dir.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    // Rules for all but the screen captures, which are blocked.
+    let config = format!(
+        "version: \"2.0\"\n{}",
+        dump.machine_rules_for(|d| d != gantry_synth::Device::ScreenCapture)
+    );
+    let export = common::run_checkpoints(&work, &dump.root, &config, true);
+    assert!(!export.blocked.is_empty());
+    let mut reasons = 0;
+    for blocked in &export.blocked {
+        for reason in &blocked.reasons {
+            reasons += 1;
+            let place = reason.starts_with("pixels: ")
+                || reason.starts_with('(')
+                || reason.starts_with("anonymize failed");
+            assert!(place, "{}: {reason}", blocked.source_path.display());
+            assert!(
+                reason.contains("fix: ") || reason.starts_with("anonymize failed"),
+                "{}: {reason}",
+                blocked.source_path.display()
+            );
+        }
+    }
+    assert!(reasons > 0);
 }

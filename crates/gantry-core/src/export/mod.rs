@@ -24,7 +24,6 @@ use serde::{Deserialize, Serialize};
 pub use report::{Blocked, ExportReport, Stripping};
 
 use crate::check::{CheckContext, final_header};
-use crate::engine::ElementFinding;
 use crate::error::{GantryError, InstanceError, PixelError, Result};
 use crate::risk::Stage;
 use crate::session::Session;
@@ -346,7 +345,9 @@ fn try_prepare(
     if safe {
         let (findings, accepted) = context.gate(stored).map_err(Unwritable::Gate)?;
         if !findings.is_empty() {
-            return Ok(Prepared::Blocked(findings.iter().map(reason).collect()));
+            return Ok(Prepared::Blocked(
+                findings.iter().map(crate::risk::block_reason).collect(),
+            ));
         }
         waived = accepted;
     }
@@ -767,23 +768,6 @@ fn facts_of(blob: &[u8]) -> Option<InMemDicomObject> {
 
 /// A finding as a reason: where, which rule, what it needs; the value only when it is a
 /// sentence of Gantry's own (pixel risks), never a header value.
-fn reason(finding: &ElementFinding) -> String {
-    let path = finding.path.to_string();
-    let place = if path.is_empty() {
-        "(header bytes)".to_string()
-    } else {
-        path
-    };
-    match finding.rule {
-        crate::rules::RuleSource::PixelRisk => format!("pixels: {}", finding.value),
-        _ => format!(
-            "{place} {}: {}",
-            finding.rule.label(),
-            finding.action.label()
-        ),
-    }
-}
-
 /// The relative path of an instance: the template with each token replaced by a value of
 /// the de-identified header, made safe as a file name.
 fn render(layout: &str, header: &InMemDicomObject) -> PathBuf {

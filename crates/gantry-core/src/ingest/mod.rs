@@ -17,6 +17,7 @@ use gantry_store::{
 };
 use rayon::prelude::*;
 
+pub use crate::settings::UidConflict;
 pub use report::{FileNote, IngestReport, SkippedFile};
 
 use crate::error::{GantryError, Result};
@@ -176,27 +177,6 @@ impl Session {
         }
         self.progress.advance(count);
         Ok(())
-    }
-}
-
-/// Which copy ingest keeps of a SOP Instance UID that two files with different content
-/// hold (`on_uid_conflict`). The other is listed as a conflict, naming the copy kept.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum UidConflict {
-    /// The copy indexed first (in the walk's order) stays.
-    #[default]
-    KeepFirst,
-    /// The copy modified last (file mtime) is indexed; on a tie the one indexed stays.
-    KeepNewest,
-}
-
-impl UidConflict {
-    fn name(self) -> &'static str {
-        match self {
-            UidConflict::KeepFirst => "keep_first",
-            UidConflict::KeepNewest => "keep_newest",
-        }
     }
 }
 

@@ -171,6 +171,28 @@ pub struct Config {
     pub waivers: Vec<Waiver>,
 }
 
+/// Which copy ingest keeps of a SOP Instance UID that two files with different content
+/// hold (`on_uid_conflict`). The other is listed as a conflict, naming the copy kept.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UidConflict {
+    /// The copy indexed first (in the walk's order) stays.
+    #[default]
+    KeepFirst,
+    /// The copy modified last (file mtime) is indexed; on a tie the one indexed stays.
+    KeepNewest,
+}
+
+impl UidConflict {
+    /// Its name in configs and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            UidConflict::KeepFirst => "keep_first",
+            UidConflict::KeepNewest => "keep_newest",
+        }
+    }
+}
+
 /// `pixel_policy`: the fate of an image that may carry burned-in text (its flags, modality
 /// or class say so) and that no machine rule covers.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
