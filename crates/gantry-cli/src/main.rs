@@ -200,6 +200,12 @@ enum Command {
         #[command(flatten)]
         conflicts: OnConflict,
     },
+    /// Write one self-contained HTML file (owner-only) to look at: inventory, findings,
+    /// blocked instances with their fixes, before/after thumbnails per device, manifest.
+    Report {
+        /// The HTML file to write.
+        out: PathBuf,
+    },
     /// Create a new key file (mode 0600; never overwrites).
     Keygen {
         /// Where to write it.
@@ -560,6 +566,10 @@ fn run(cli: &Cli) -> Result<ExitCode, CliError> {
             )?;
             cli.emit(&report)?;
             return Ok(attention(!report.export.is_complete()));
+        }
+        Command::Report { out } => {
+            let mut session = open(cli, true)?;
+            cli.emit(&session.write_report(out)?)?;
         }
         Command::Keygen { file } => {
             let key = gantry::KeyFile::create(file)?;

@@ -87,6 +87,7 @@ pub use gantry_store::{
     DeviceCount, FileOutcome, InstanceRecord, PixelLocation, SkipReason, SourceStamp, write_private,
 };
 pub use header::{DecodeCounts, TagPath, decode_counts};
+pub use html::HtmlReport;
 pub use identity::IdentifierKind;
 pub use ingest::{FileNote, IngestReport, SkippedFile, UidConflict};
 pub use persist::CompactReport;
@@ -119,6 +120,7 @@ mod error;
 mod examine;
 mod export;
 mod header;
+mod html;
 mod identity;
 mod ingest;
 mod persist;

@@ -525,6 +525,15 @@ fn read_redacted(
     read_redacted_under(redacted, original, sidecar).map(|(data, geometry, _)| (data, geometry))
 }
 
+/// [`read_redacted`], for the HTML report.
+pub(crate) fn read_redacted_pixels(
+    redacted: &RedactedPixels,
+    original: &InMemDicomObject,
+    sidecar: Option<&PixelSidecar>,
+) -> Result<(Vec<u8>, Geometry), PixelError> {
+    read_redacted(redacted, original, sidecar)
+}
+
 /// [`read_redacted`], with the header that describes the redacted pixels.
 fn read_redacted_under(
     redacted: &RedactedPixels,
