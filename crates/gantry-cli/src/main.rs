@@ -130,6 +130,10 @@ enum Command {
     },
     /// Checkpoint 4: find every identity trace the config and the standard name.
     Audit {
+        /// Also list every instance with its findings by action and what blocks it (with
+        /// --json: one JSON object per line after the report).
+        #[arg(long)]
+        instances: bool,
         #[command(flatten)]
         config: ConfigFile,
     },
@@ -482,9 +486,26 @@ fn run(cli: &Cli) -> Result<ExitCode, CliError> {
             let mut session = open_with(cli, config)?;
             cli.emit(&session.show(instance, *reveal)?)?;
         }
-        Command::Audit { config } => {
+        Command::Audit { instances, config } => {
             let mut session = open_with(cli, config)?;
             cli.emit(&session.audit()?)?;
+            if *instances {
+                let json = cli.json_to_stdout();
+                let mut failed = None;
+                session.for_each_instance_findings(gantry::Stage::Audit, |entry| {
+                    if json {
+                        match serde_json::to_string(&entry) {
+                            Ok(line) => println!("{line}"),
+                            Err(e) => failed = Some(e),
+                        }
+                    } else {
+                        print!("{entry}");
+                    }
+                })?;
+                if let Some(e) = failed {
+                    return Err(e.into());
+                }
+            }
         }
         Command::Lock {
             key,

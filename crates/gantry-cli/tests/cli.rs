@@ -456,3 +456,72 @@ fn errors_name_what_to_run_next() {
     let help = gantry().arg("--help").output().unwrap();
     assert!(String::from_utf8_lossy(&help.stdout).contains("Exit codes"));
 }
+
+#[test]
+fn audit_lists_every_instance_with_its_actions_and_what_blocks_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("dump");
+    let dump = gantry_synth::generate(&data, &gantry_synth::DumpSpec::default()).unwrap();
+    let config = dir.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "version: \"2.0\"\n{}",
+            dump.machine_rules_for(|d| d != gantry_synth::Device::ScreenCapture)
+        ),
+    )
+    .unwrap();
+    let db = dir.path().join("g.db");
+    let ingest = gantry()
+        .args(["-q", "--db"])
+        .arg(&db)
+        .arg("ingest")
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(ingest.status.success());
+    let out = gantry()
+        .args(["-q", "--json", "--db"])
+        .arg(&db)
+        .args(["audit", "--instances", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    // The report (pretty JSON), then one line per instance.
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .filter(|l| l.starts_with("{\"instance\""))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // Every instance indexed (the dump's, and its file without a meta group).
+    assert_eq!(lines.len(), instance_count(&db).unwrap() as usize);
+    let blocked: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| !l["blocks"].as_array().unwrap().is_empty())
+        .collect();
+    let captures = dump
+        .instances
+        .iter()
+        .filter(|i| i.device == gantry_synth::Device::ScreenCapture)
+        .count();
+    assert_eq!(blocked.len(), captures, "{text}");
+    for line in &lines {
+        assert!(
+            line["by_action"]["pseudonym"].as_u64().unwrap() >= 1,
+            "{line}"
+        );
+        for block in line["blocks"].as_array().unwrap() {
+            let block = block.as_str().unwrap();
+            assert!(
+                block.starts_with("pixels: ") && block.contains("fix: "),
+                "{block}"
+            );
+        }
+    }
+}

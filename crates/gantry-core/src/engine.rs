@@ -37,7 +37,7 @@ pub(crate) struct PatientContext {
 }
 
 /// One element that is not as the rules want it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct ElementFinding {
     /// Where it is.
     pub path: TagPath,

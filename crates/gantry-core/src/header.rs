@@ -75,6 +75,44 @@ impl fmt::Display for TagPath {
     }
 }
 
+impl std::str::FromStr for TagPath {
+    type Err = String;
+
+    /// Reads a path as [`TagPath`]'s `Display` writes it: `(0040,0275)[0]>(0008,0104)`;
+    /// the empty text is the whole header.
+    fn from_str(text: &str) -> Result<TagPath, String> {
+        let mut steps = Vec::new();
+        if text.is_empty() {
+            return Ok(TagPath(steps));
+        }
+        for step in text.split('>') {
+            let bad = || format!("not a tag path step: {step:?}");
+            let inner = step.strip_prefix('(').ok_or_else(bad)?;
+            let (tag, rest) = inner.split_once(')').ok_or_else(bad)?;
+            let (group, element) = tag.split_once(',').ok_or_else(bad)?;
+            let hex = |s: &str| u16::from_str_radix(s, 16).map_err(|_| bad());
+            let item = match rest {
+                "" => None,
+                r => Some(
+                    r.strip_prefix('[')
+                        .and_then(|r| r.strip_suffix(']'))
+                        .and_then(|n| n.parse::<u32>().ok())
+                        .ok_or_else(bad)?,
+                ),
+            };
+            steps.push((Tag(hex(group)?, hex(element)?), item));
+        }
+        Ok(TagPath(steps))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for TagPath {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = <String as serde::Deserialize>::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 impl Serialize for TagPath {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)

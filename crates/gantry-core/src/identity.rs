@@ -6,12 +6,12 @@ use std::collections::BTreeSet;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use dicom_core::{Tag, VR};
 use dicom_object::InMemDicomObject;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::settings::ProfileOption;
 
 /// What kind of identifier was echoed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum IdentifierKind {
     /// A part of a person's name (patient, relative, staff).

@@ -74,6 +74,7 @@
 #![deny(missing_docs)]
 
 pub use anonymize::AnonymizeReport;
+pub use audit::InstanceFindings;
 pub use config::{ConfigCheck, DeviceAdvice, SkeletonReport};
 pub use detect::PhiKind;
 pub use engine::ElementFinding;

@@ -9,14 +9,14 @@
 use dicom_core::dictionary::DataDictionary;
 use dicom_core::{Tag, VR};
 use dicom_dictionary_std::StandardDataDictionary;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::identity::IdentifierKind;
 use crate::settings::{Action, ActionCode, Config, Profile, ProfileOption};
 use crate::vr::{is_class_uid_tag, is_free_text, is_text};
 
 /// What will be done to an element.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Planned {
     /// Left as it is.
@@ -72,7 +72,7 @@ impl Planned {
 }
 
 /// Which rule decided.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum RuleSource {
     /// A row of PS3.15 Table E.1-1.

@@ -19,6 +19,37 @@ impl Store {
             .map_err(self.db_err())
     }
 
+    /// Up to `limit` instances with findings at `stage` whose row id is greater than
+    /// `after`, in row order: (row id, source file, count, findings as a JSON array). The
+    /// way to list every instance's findings in bounded memory.
+    pub fn findings_after(
+        &self,
+        stage: &str,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, std::path::PathBuf, u64, String)>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT f.instance_id, i.source_path, f.count, f.data
+                 FROM findings f JOIN instances i ON i.id = f.instance_id
+                 WHERE f.stage = ?1 AND f.instance_id > ?2
+                 ORDER BY f.instance_id LIMIT ?3",
+            )
+            .map_err(self.db_err())?;
+        let rows = stmt
+            .query_map(params![stage, after, limit as i64], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    crate::store::path_from_text(r.get::<_, String>(1)?),
+                    r.get::<_, i64>(2)? as u64,
+                    r.get::<_, String>(3)?,
+                ))
+            })
+            .map_err(self.db_err())?;
+        rows.collect::<rusqlite::Result<_>>().map_err(self.db_err())
+    }
+
     /// The newest report of a stage (JSON), with its row id.
     pub fn latest_report(&self, stage: &str) -> Result<Option<(i64, String)>> {
         self.conn
