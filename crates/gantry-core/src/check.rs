@@ -32,6 +32,7 @@ impl Session {
         self.sidecar()?;
         let sidecar = self.sidecar.take();
         let mut report = RiskReport::new(stage, prepared.fingerprint.clone());
+        report.config_digest = crate::prepared::config_digest(&prepared.config)?;
         let basis = crate::plan::basis(&prepared.fingerprint, prepared.generation);
         let context = CheckContext {
             stage,

@@ -47,10 +47,11 @@ pub enum GantryError {
     #[error("this step needs the report of an audit, not of a verify")]
     NotAnAudit,
     /// The audit a step was given was made with another configuration or secret.
-    #[error(
-        "the configuration or the project secret changed since this audit; run the audit again"
-    )]
-    StaleAudit,
+    #[error("{changed} changed since this audit: run `gantry audit` again")]
+    StaleAudit {
+        /// What changed: the configuration (and where it was loaded from), or the secret.
+        changed: String,
+    },
     /// A report stored in the database cannot be read back.
     #[error("the stored {stage} report is unreadable: {source}")]
     StoredReport {

@@ -214,7 +214,21 @@ impl Session {
         let secret = self.secret()?;
         let fingerprint = fingerprint(self.config()?, &secret)?;
         if report.fingerprint != fingerprint {
-            return Err(GantryError::StaleAudit);
+            let config_changed = report.config_digest.is_empty()
+                || report.config_digest != crate::prepared::config_digest(self.config()?)?;
+            let changed = if config_changed {
+                let path = self
+                    .store
+                    .meta_get(crate::session::CONFIG_PATH_KEY)?
+                    .map(|p| String::from_utf8_lossy(&p).into_owned());
+                match path {
+                    Some(path) => format!("the configuration (now the one loaded from {path})"),
+                    None => "the configuration".to_string(),
+                }
+            } else {
+                "the project secret (another --secret-file, or another database's)".to_string()
+            };
+            return Err(GantryError::StaleAudit { changed });
         }
         let basis = basis(&fingerprint, self.store.instances_generation()?);
         let prepared = if self.store.unplanned_count(&basis)? > 0 {

@@ -56,6 +56,13 @@ pub(crate) fn sop_class(header: &InMemDicomObject) -> String {
     crate::header::text(header, dicom_dictionary_std::tags::SOP_CLASS_UID).unwrap_or_default()
 }
 
+/// Identifies the config alone: a stale audit then says whether the config or the secret
+/// changed.
+pub(crate) fn config_digest(config: &Config) -> Result<String> {
+    let json = gantry_store::StoreError::json("the configuration", config)?;
+    Ok(hex::encode(&Sha256::digest(json.as_bytes())[..8]))
+}
+
 /// Identifies the rules and secret a report was made with, without revealing either. A
 /// config that cannot be serialized is an error: an empty stand-in would give two configs
 /// one fingerprint, and verify's cached verdicts would pass for the other.

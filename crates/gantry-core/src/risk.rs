@@ -85,6 +85,9 @@ pub struct RiskReport {
     pub stage: Stage,
     /// Identifies the config and secret it was made with.
     pub fingerprint: String,
+    /// Identifies the config alone (empty in reports of earlier versions).
+    #[serde(default)]
+    pub config_digest: String,
     /// Instances checked.
     pub instances: u64,
     /// Instances with at least one finding.
@@ -128,6 +131,7 @@ impl RiskReport {
             profile: crate::settings::PROFILE_EDITION.to_string(),
             stage,
             fingerprint,
+            config_digest: String::new(),
             instances: 0,
             instances_with_findings: 0,
             findings: 0,

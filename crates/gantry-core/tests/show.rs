@@ -201,3 +201,38 @@ fn every_block_reason_of_an_end_to_end_run_names_its_place_and_a_fix() {
     }
     assert!(reasons > 0);
 }
+
+#[test]
+fn acting_on_a_stale_audit_names_what_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut session, _) = session(dir.path(), |_| "version: \"2.0\"\n".to_string());
+    let audit = session.audit().unwrap();
+    // Another config, loaded after the audit.
+    let other = dir.path().join("other.yaml");
+    std::fs::write(&other, "version: \"2.0\"\nunlisted_text: clean\n").unwrap();
+    session.load_config(&other).unwrap();
+    match session.anonymize_metadata(&audit) {
+        Err(GantryError::StaleAudit { changed }) => {
+            assert!(changed.contains("configuration"), "{changed}");
+            assert!(changed.contains("other.yaml"), "{changed}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // The same config with another secret: the secret is what changed.
+    drop(session);
+    let mut session = Session::builder()
+        .database(dir.path().join("second.db"))
+        .secret(Secret::from_hex(&"3c".repeat(32)).unwrap())
+        .open()
+        .unwrap();
+    session.ingest(dir.path().join("dump")).unwrap();
+    session.load_config(&other).unwrap();
+    let mut audit = session.audit().unwrap();
+    audit.fingerprint = "0000000000000000".into(); // as if made with another secret
+    match session.anonymize_metadata(&audit) {
+        Err(GantryError::StaleAudit { changed }) => {
+            assert!(changed.contains("secret"), "{changed}")
+        }
+        other => panic!("{other:?}"),
+    }
+}
