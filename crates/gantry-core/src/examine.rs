@@ -295,17 +295,36 @@ fn label(value: &Option<String>) -> &str {
     }
 }
 
+/// How wide the first column of the inventory's tables is.
+const FIRST: usize = 40;
+
+/// A table row: the label in the first column, or, when it is longer than the column, on
+/// its own line with the rest below (long device names are what rules must match, so
+/// they are never cut). Control characters show as `?`, so a value cannot break the
+/// table.
+fn row(f: &mut fmt::Formatter<'_>, label: &str, rest: fmt::Arguments<'_>) -> fmt::Result {
+    let label: String = label
+        .chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    if label.chars().count() > FIRST {
+        writeln!(f, "  {label}")?;
+        writeln!(f, "  {:<FIRST$} {rest}", "")
+    } else {
+        writeln!(f, "  {label:<FIRST$} {rest}")
+    }
+}
+
 fn section(f: &mut fmt::Formatter<'_>, title: &str, rows: &[ValueCount]) -> fmt::Result {
     writeln!(f, "{title}")?;
-    for row in rows {
-        match &row.name {
-            Some(name) => writeln!(
+    for r in rows {
+        match &r.name {
+            Some(name) => row(
                 f,
-                "  {:<40} {:>8}  {name}",
-                label(&row.value),
-                row.instances
+                label(&r.value),
+                format_args!("{:>8}  {name}", r.instances),
             )?,
-            None => writeln!(f, "  {:<40} {:>8}", label(&row.value), row.instances)?,
+            None => row(f, label(&r.value), format_args!("{:>8}", r.instances))?,
         }
     }
     Ok(())
@@ -329,18 +348,21 @@ impl fmt::Display for Inventory {
         section(f, "modality", &self.modalities)?;
         writeln!(f, "device (manufacturer / model / serial)")?;
         for d in &self.devices {
-            writeln!(
+            let name = format!(
+                "{} / {} / {}",
+                label(&d.manufacturer),
+                label(&d.model_name),
+                label(&d.serial_number)
+            );
+            row(
                 f,
-                "  {:<40} {:>8}  {} series, {}",
-                format!(
-                    "{} / {} / {}",
-                    label(&d.manufacturer),
-                    label(&d.model_name),
-                    label(&d.serial_number)
+                &name,
+                format_args!(
+                    "{:>8}  {} series, {}",
+                    d.instances,
+                    d.series,
+                    d.modalities.join(",")
                 ),
-                d.instances,
-                d.series,
-                d.modalities.join(",")
             )?;
         }
         section(f, "transfer syntax", &self.transfer_syntaxes)?;
@@ -369,5 +391,43 @@ impl fmt::Display for Inventory {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_or_control_laden_names_do_not_break_the_table() {
+        struct Rows(Vec<ValueCount>);
+        impl fmt::Display for Rows {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                section(f, "device", &self.0)
+            }
+        }
+        let long = "Very Long Manufacturer Name Medical Systems GmbH / Model X-9000 Ultra / SN-1";
+        let text = Rows(vec![
+            ValueCount {
+                value: Some(long.into()),
+                name: None,
+                instances: 7,
+            },
+            ValueCount {
+                value: Some("a\nb".into()),
+                name: None,
+                instances: 3,
+            },
+        ])
+        .to_string();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[1].trim(), long, "kept whole, on its own line");
+        assert_eq!(lines[2].trim(), "7");
+        assert_eq!(
+            lines[2].find('7'),
+            lines[3].find('3'),
+            "counts stay aligned: {text}"
+        );
+        assert!(lines[3].contains("a?b"));
     }
 }
