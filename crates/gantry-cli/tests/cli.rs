@@ -133,12 +133,34 @@ fn examine_json_is_machine_readable() {
     assert!(json["transfer_syntaxes"].as_array().unwrap().len() > 5);
 }
 
-#[test]
-fn run_blocks_what_has_no_rule_and_recover_opens_what_lock_sealed() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("dump");
+/// `gantry ingest DATA` into `db`, which must succeed.
+fn ingest(db: &Path, data: &Path) {
+    let out = gantry()
+        .args(["-q", "--db"])
+        .arg(db)
+        .arg("ingest")
+        .arg(data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The synthetic dump under `dir`, and a config with rules for every device but the
+/// screen captures (which are then blocked).
+fn dump_without_capture_rules(
+    dir: &Path,
+) -> (
+    std::path::PathBuf,
+    gantry_synth::SyntheticDump,
+    std::path::PathBuf,
+) {
+    let data = dir.join("dump");
     let dump = gantry_synth::generate(&data, &gantry_synth::DumpSpec::default()).unwrap();
-    let config = dir.path().join("config.yaml");
+    let config = dir.join("config.yaml");
     std::fs::write(
         &config,
         format!(
@@ -147,6 +169,13 @@ fn run_blocks_what_has_no_rule_and_recover_opens_what_lock_sealed() {
         ),
     )
     .unwrap();
+    (data, dump, config)
+}
+
+#[test]
+fn run_blocks_what_has_no_rule_and_recover_opens_what_lock_sealed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, dump, config) = dump_without_capture_rules(dir.path());
     let db = dir.path().join("g.db");
     let key = dir.path().join("master.key");
     let keygen = gantry().arg("keygen").arg(&key).output().unwrap();
@@ -419,14 +448,7 @@ fn errors_name_what_to_run_next() {
 
     let data = dir.path().join("dump");
     gantry_synth::generate(&data, &gantry_synth::DumpSpec::many_small_files(20)).unwrap();
-    let ingest = gantry()
-        .args(["-q", "--db"])
-        .arg(&db)
-        .arg("ingest")
-        .arg(&data)
-        .output()
-        .unwrap();
-    assert!(ingest.status.success());
+    ingest(&db, &data);
     let out = gantry()
         .args(["-q", "--db"])
         .arg(&db)
@@ -460,26 +482,9 @@ fn errors_name_what_to_run_next() {
 #[test]
 fn audit_lists_every_instance_with_its_actions_and_what_blocks_it() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("dump");
-    let dump = gantry_synth::generate(&data, &gantry_synth::DumpSpec::default()).unwrap();
-    let config = dir.path().join("config.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "version: \"2.0\"\n{}",
-            dump.machine_rules_for(|d| d != gantry_synth::Device::ScreenCapture)
-        ),
-    )
-    .unwrap();
+    let (data, dump, config) = dump_without_capture_rules(dir.path());
     let db = dir.path().join("g.db");
-    let ingest = gantry()
-        .args(["-q", "--db"])
-        .arg(&db)
-        .arg("ingest")
-        .arg(&data)
-        .output()
-        .unwrap();
-    assert!(ingest.status.success());
+    ingest(&db, &data);
     let out = gantry()
         .args(["-q", "--json", "--db"])
         .arg(&db)

@@ -420,10 +420,7 @@ fn collect_uids(
     use dicom_core::header::Header;
     for element in object.iter() {
         let tag = element.tag();
-        let path = match parent {
-            Some((p, i)) => p.child(i, tag),
-            None => TagPath::root(tag),
-        };
+        let path = TagPath::under(parent, tag);
         if let Some(items) = element.items() {
             if path.depth() < gantry_store::MAX_SEQUENCE_DEPTH {
                 for (i, item) in items.iter().enumerate() {

@@ -394,10 +394,7 @@ impl Engine<'_> {
             if is_length_element(tag) {
                 continue;
             }
-            let path = match parent {
-                Some((p, index)) => p.child(index, tag),
-                None => TagPath::root(tag),
-            };
+            let path = TagPath::under(parent, tag);
             let (vr, decision) = self.decision(object, element, sop_class);
             // Rendering a binary value as text is costly and rarely needed: only on demand.
             let current_cell = std::cell::OnceCell::new();
@@ -532,10 +529,7 @@ impl Engine<'_> {
     ) {
         for element in object.iter() {
             let tag = element.tag();
-            let path = match parent {
-                Some((p, index)) => p.child(index, tag),
-                None => TagPath::root(tag),
-            };
+            let path = TagPath::under(parent, tag);
             if let Some(items) = element.items() {
                 if depth < gantry_store::MAX_SEQUENCE_DEPTH {
                     for (index, item) in items.iter().enumerate() {

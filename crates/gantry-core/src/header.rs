@@ -25,6 +25,14 @@ impl TagPath {
         TagPath(vec![(tag, None)])
     }
 
+    /// The path of `tag` in item `index` of the sequence at `parent`, or at the top level.
+    pub(crate) fn under(parent: Option<(&TagPath, usize)>, tag: Tag) -> TagPath {
+        match parent {
+            Some((p, index)) => p.child(index, tag),
+            None => TagPath::root(tag),
+        }
+    }
+
     /// This path's item `index`, then `tag` inside it.
     pub(crate) fn child(&self, index: usize, tag: Tag) -> TagPath {
         let mut steps = self.0.clone();

@@ -319,10 +319,7 @@ impl Walk<'_> {
     ) {
         for element in object.iter() {
             let tag = element.tag();
-            let path = match parent {
-                Some((p, index)) => p.child(index, tag),
-                None => TagPath::root(tag),
-            };
+            let path = TagPath::under(parent, tag);
             let (vr, decision) = self.engine.decision(object, element, &self.sop_class);
             let (action, rule) = if let Some((action, rule)) = removed {
                 (action.clone(), rule.clone())
@@ -393,10 +390,7 @@ fn added(
 ) {
     for element in deidentified.iter() {
         let tag = element.tag();
-        let path = match parent {
-            Some((p, index)) => p.child(index, tag),
-            None => TagPath::root(tag),
-        };
+        let path = TagPath::under(parent, tag);
         if path.resolve(original).is_none() {
             out.push(AttributePreview {
                 path: path.clone(),

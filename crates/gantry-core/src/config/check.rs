@@ -137,6 +137,11 @@ pub(crate) fn check(
         }
         let imaged: Vec<(u32, u32)> = sizes.iter().copied().filter(|s| s.0 > 0).collect();
         if !imaged.is_empty() {
+            let sizes_text = imaged
+                .iter()
+                .map(|(r, c)| format!("{r}×{c}"))
+                .collect::<Vec<_>>()
+                .join(", ");
             for zone in &rule.redaction_zones {
                 let outside =
                     |(rows, cols): &(u32, u32)| zone.row_start >= *rows || zone.col_start >= *cols;
@@ -147,22 +152,14 @@ pub(crate) fn check(
                         "{}{name}: zone {zone} reaches past the edge of every image it matches ({}): \
                          it is cut at the edge; check it was meant for these images",
                         at(text, &zone.to_string()),
-                        imaged
-                            .iter()
-                            .map(|(r, c)| format!("{r}×{c}"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        sizes_text
                     ));
                 }
                 if imaged.iter().all(outside) {
                     warnings.push(format!(
                         "{}{name}: zone {zone} lies outside every image it matches ({})",
                         at(text, &zone.to_string()),
-                        imaged
-                            .iter()
-                            .map(|(r, c)| format!("{r}×{c}"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        sizes_text
                     ));
                 }
             }
