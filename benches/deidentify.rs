@@ -53,9 +53,9 @@ fn main() {
         audit_t = audit_t.min(common::time(|| {
             audit = Some(session.audit().expect("audit"))
         }));
-        let audit = audit.expect("audit ran");
+        audit.expect("audit ran");
         anon_t = anon_t.min(common::time(|| {
-            session.anonymize_metadata(&audit).expect("anonymize");
+            session.anonymize_metadata().expect("anonymize");
         }));
         verify_t = verify_t.min(common::time(|| {
             session.verify().expect("verify");
@@ -66,12 +66,12 @@ fn main() {
         session
             .enable_reversible_anonymization(key)
             .expect("enable");
-        let audit = session.audit().expect("audit");
+        session.audit().expect("audit");
         seal_t = seal_t.min(common::time(|| {
-            session.preserve_identities(&audit).expect("seal");
+            session.preserve_identities().expect("seal");
         }));
         sealed_anon_t = sealed_anon_t.min(common::time(|| {
-            session.anonymize_metadata(&audit).expect("anonymize");
+            session.anonymize_metadata().expect("anonymize");
         }));
     }
     let rate = |d: Duration| n / d.as_secs_f64();

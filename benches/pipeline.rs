@@ -77,15 +77,15 @@ fn main() {
         lap("2 examine", &mut times);
         session.load_config(&config).expect("config");
         lap("3 configure", &mut times);
-        let audit = session.audit().expect("audit");
+        session.audit().expect("audit");
         lap("4 audit", &mut times);
         let key = KeyFile::create_or_open(work.path().join("bench.key")).expect("key");
         session
             .enable_reversible_anonymization(key)
             .expect("sealing");
-        session.preserve_identities(&audit).expect("seal");
+        session.preserve_identities().expect("seal");
         lap("5 seal", &mut times);
-        session.anonymize_metadata(&audit).expect("anonymize");
+        session.anonymize_metadata().expect("anonymize");
         lap("6 anonymize", &mut times);
         session.redact_pixels().expect("redact");
         lap("7 redact", &mut times);

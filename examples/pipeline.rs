@@ -74,10 +74,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let key_path = work.join("master.key");
     let key = KeyFile::create_or_open(&key_path)?;
     session.enable_reversible_anonymization(key.clone())?;
-    println!("{}", session.preserve_identities(&audit)?);
+    println!("{}", session.preserve_identities()?);
 
     println!("== 6. anonymize");
-    println!("{}", session.anonymize_metadata(&audit)?);
+    println!("{}", session.anonymize_metadata()?);
     println!("== 7. redact");
     println!("{}", session.redact_pixels()?);
     println!("== 8. verify");

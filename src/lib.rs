@@ -15,7 +15,7 @@
 //! println!("{}", session.examine()?);
 //! session.load_config("privacy_config.yaml")?;
 //! let audit = session.audit()?;
-//! session.anonymize_metadata(&audit)?;
+//! session.anonymize_metadata()?;
 //! session.redact_pixels()?;
 //! println!("{}", session.verify()?); // the export's gate blocks what is not clean
 //! println!("{}", session.export("./clean_dataset_v1").run()?);

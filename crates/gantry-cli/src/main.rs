@@ -420,11 +420,11 @@ fn run_all(
     let (key, seal) = match key {
         Some(key) => {
             let key = enable_sealing(session, key, password_file, true)?;
-            (Some(key), Some(session.preserve_identities(&audit)?))
+            (Some(key), Some(session.preserve_identities()?))
         }
         None => (None, None),
     };
-    let anonymize = session.anonymize_metadata(&audit)?;
+    let anonymize = session.anonymize_metadata()?;
     let redact = session.redact_pixels()?;
     let verify = session.verify()?;
     let export = session.export(out).run()?;
@@ -514,13 +514,11 @@ fn run(cli: &Cli) -> Result<ExitCode, CliError> {
         } => {
             let mut session = open_with(cli, config)?;
             enable_sealing(&mut session, key, password_file.as_deref(), false)?;
-            let audit = session.last_audit()?;
-            cli.emit(&session.preserve_identities(&audit)?)?;
+            cli.emit(&session.preserve_identities()?)?;
         }
         Command::Anonymize { config } => {
             let mut session = open_with(cli, config)?;
-            let audit = session.last_audit()?;
-            let report = session.anonymize_metadata(&audit)?;
+            let report = session.anonymize_metadata()?;
             cli.emit(&report)?;
             return Ok(attention(!report.failed.is_empty()));
         }

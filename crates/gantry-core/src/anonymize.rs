@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::error::{InstanceError, Result};
 use crate::plan::{seal_digest, with_seal};
 use crate::report::{duration_secs, per_second};
-use crate::risk::{RiskReport, Unreadable};
+use crate::risk::Unreadable;
 use crate::session::Session;
 
 /// What anonymize did.
@@ -51,16 +51,18 @@ impl fmt::Display for AnonymizeReport {
 }
 
 impl Session {
-    /// Checkpoint 6: writes the de-identified header of every instance, as the audit
-    /// `report` planned. The result depends only on the original header, the config, the
+    /// Checkpoint 6: writes the de-identified header of every instance, as the last audit
+    /// (stored in the database) planned; an audit made with another config or secret is an
+    /// error naming which changed. The result depends only on the original header, the config, the
     /// project secret and the sealed originals, so running it again changes nothing.
     ///
     /// With reversible anonymization on, an instance whose current originals are not
     /// sealed for the session's key is refused (and any earlier de-identified header of it
     /// dropped): nothing is changed that could not be recovered.
-    pub fn anonymize_metadata(&mut self, report: &RiskReport) -> Result<AnonymizeReport> {
+    pub fn anonymize_metadata(&mut self) -> Result<AnonymizeReport> {
         let started = Instant::now();
-        let plans = self.plans_for(report)?;
+        let report = self.last_audit()?;
+        let plans = self.plans_for(&report)?;
         let required_key = self.required_key_id()?;
         let mut out = AnonymizeReport {
             instances: 0,

@@ -63,7 +63,7 @@
 //! session.load_config(&config)?;
 //! let audit = session.audit()?;
 //! assert!(!audit.is_clean());
-//! session.anonymize_metadata(&audit)?;
+//! session.anonymize_metadata()?;
 //! session.redact_pixels()?;
 //! assert!(session.verify()?.is_clean());
 //! let export = session.export(dir.path().join("out")).run()?;

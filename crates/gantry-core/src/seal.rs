@@ -94,13 +94,17 @@ impl Session {
     }
 
     /// Checkpoint 5: seals, inside each instance, the originals of every attribute the
-    /// audited actions will change or remove.
-    pub fn preserve_identities(&mut self, report: &RiskReport) -> Result<SealReport> {
+    /// audited actions will change or remove, as the last audit (stored in the database)
+    /// planned; an audit made with another config or secret is an error naming which
+    /// changed.
+    pub fn preserve_identities(&mut self) -> Result<SealReport> {
         let started = Instant::now();
         let Some(sealing) = self.sealing.take() else {
             return Err(GantryError::NoSealingKey);
         };
-        let result = self.seal_all(report, &sealing, started);
+        let result = self
+            .last_audit()
+            .and_then(|report| self.seal_all(&report, &sealing, started));
         self.sealing = Some(sealing);
         result
     }

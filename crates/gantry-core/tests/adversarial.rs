@@ -68,8 +68,8 @@ fn run(
     dir: &std::path::Path,
 ) -> (BTreeMap<u32, Output>, gantry_core::ExportReport) {
     let mut session = configured(corpus, dir);
-    let audit = session.audit().unwrap();
-    session.anonymize_metadata(&audit).unwrap();
+    session.audit().unwrap();
+    session.anonymize_metadata().unwrap();
     session.redact_pixels().unwrap();
     let verify = session.verify().unwrap();
     let out = dir.join("out");
@@ -213,10 +213,10 @@ fn reversible_mode_seals_and_recovers_utf8_latin1_and_iso_2022_names() {
     session
         .enable_reversible_anonymization(key.clone())
         .unwrap();
-    let audit = session.audit().unwrap();
-    let sealed = session.preserve_identities(&audit).unwrap();
+    session.audit().unwrap();
+    let sealed = session.preserve_identities().unwrap();
     assert!(sealed.failed.is_empty(), "{sealed}");
-    let anonymized = session.anonymize_metadata(&audit).unwrap();
+    let anonymized = session.anonymize_metadata().unwrap();
     assert!(anonymized.failed.is_empty(), "{anonymized}");
     session.redact_pixels().unwrap();
     let out = dir.path().join("out");
@@ -363,8 +363,8 @@ fn verify_blocks_a_name_in_context_even_where_the_config_keeps_the_text() {
     )
     .unwrap();
     session.load_config(&config).unwrap();
-    let audit = session.audit().unwrap();
-    session.anonymize_metadata(&audit).unwrap();
+    session.audit().unwrap();
+    session.anonymize_metadata().unwrap();
     let verify = session.verify().unwrap();
     assert!(!verify.is_clean(), "{verify}");
     let export = session.export(dir.path().join("out")).run().unwrap();
@@ -410,8 +410,8 @@ fn the_patients_name_inside_a_kept_binary_value_blocks_export() {
     let config = dir.path().join("c.yaml");
     std::fs::write(&config, "version: \"2.0\"\nremove_private_tags: false\n").unwrap();
     session.load_config(&config).unwrap();
-    let audit = session.audit().unwrap();
-    session.anonymize_metadata(&audit).unwrap();
+    session.audit().unwrap();
+    session.anonymize_metadata().unwrap();
     let export = session.export(dir.path().join("out")).run().unwrap();
     assert_eq!(export.written, 0, "{export}");
     let reasons = export.blocked[0].reasons.join("\n");

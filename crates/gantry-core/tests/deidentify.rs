@@ -54,8 +54,8 @@ fn fixture(config: &str) -> Fixture {
 /// The fixture, audited and anonymized, with every de-identified header.
 fn anonymized(config: &str) -> (Fixture, BTreeMap<String, (InMemDicomObject, Vec<u8>)>) {
     let mut fixture = fixture(config);
-    let audit = fixture.session.audit().unwrap();
-    fixture.session.anonymize_metadata(&audit).unwrap();
+    fixture.session.audit().unwrap();
+    fixture.session.anonymize_metadata().unwrap();
     let headers = deidentified(&fixture.session);
     (fixture, headers)
 }
@@ -184,7 +184,7 @@ fn planted_phi_is_found_removed_and_verified_gone() {
         .unwrap();
     assert!(stored.starts_with('['), "findings are stored per instance");
 
-    let anonymized = session.anonymize_metadata(&audit).unwrap();
+    let anonymized = session.anonymize_metadata().unwrap();
     assert_eq!(anonymized.written as usize, dump.expected_indexed());
     assert!(anonymized.failed.is_empty(), "{anonymized}");
 
@@ -385,10 +385,10 @@ fn anonymizing_twice_changes_nothing_more() {
     let Fixture {
         _dir, mut session, ..
     } = fixture(CONFIG);
-    let audit = session.audit().unwrap();
-    let first = session.anonymize_metadata(&audit).unwrap();
+    session.audit().unwrap();
+    let first = session.anonymize_metadata().unwrap();
     let before = deidentified(&session);
-    let second = session.anonymize_metadata(&audit).unwrap();
+    let second = session.anonymize_metadata().unwrap();
     assert_eq!(second.written, 0);
     assert_eq!(second.unchanged, first.written);
     let after = deidentified(&session);
@@ -412,7 +412,7 @@ fn echoes_in_kept_text_are_found_and_cleaned() {
         "{:?}",
         audit.by_rule
     );
-    session.anonymize_metadata(&audit).unwrap();
+    session.anonymize_metadata().unwrap();
     session.redact_pixels().unwrap();
     let verify = session.verify().unwrap();
     assert!(verify.is_clean(), "{verify}");
@@ -440,8 +440,8 @@ fn verify_catches_a_header_that_was_tampered_with() {
         dump,
         mut session,
     } = fixture(CONFIG);
-    let audit = session.audit().unwrap();
-    session.anonymize_metadata(&audit).unwrap();
+    session.audit().unwrap();
+    session.anonymize_metadata().unwrap();
     // Put the patient's name back into one de-identified header, deep in a sequence.
     let first = session.store().instances_after(0, 1).unwrap().remove(0);
     let mut header = decode_header(first.deidentified.as_ref().unwrap()).unwrap();

@@ -49,8 +49,8 @@ fn run_pipeline(
     out: &Path,
 ) -> (Session, gantry_core::ExportReport) {
     let mut session = configured(dir, dump, config);
-    let audit = session.audit().unwrap();
-    session.anonymize_metadata(&audit).unwrap();
+    session.audit().unwrap();
+    session.anonymize_metadata().unwrap();
     let redacted = session.redact_pixels().unwrap();
     assert!(redacted.failed.is_empty(), "{redacted}");
     let report = session.export(out).run().unwrap();
@@ -206,8 +206,8 @@ fn exporting_again_rewrites_nothing_and_a_newly_blocked_file_is_removed() {
     let path = dir.path().join("config.yaml");
     std::fs::write(&path, CONFIG).unwrap();
     session.load_config(&path).unwrap();
-    let audit = session.audit().unwrap();
-    session.anonymize_metadata(&audit).unwrap();
+    session.audit().unwrap();
+    session.anonymize_metadata().unwrap();
     session.redact_pixels().unwrap();
     let third = session.export(&out).run().unwrap();
     assert!(!third.blocked.is_empty());
@@ -252,8 +252,8 @@ fn float_pixel_data_that_may_carry_text_is_blocked() {
     let config = dir.path().join("config.yaml");
     std::fs::write(&config, "version: \"2.0\"\n").unwrap();
     session.load_config(&config).unwrap();
-    let audit = session.audit().unwrap();
-    session.anonymize_metadata(&audit).unwrap();
+    session.audit().unwrap();
+    session.anonymize_metadata().unwrap();
     let report = session.export(dir.path().join("out")).run().unwrap();
     assert_eq!(report.written, 0);
     assert!(
@@ -272,8 +272,8 @@ fn float_pixel_data_that_may_carry_text_is_blocked() {
     ));
     ct.write_to_file(input.join("map.dcm")).unwrap();
     session.ingest(&input).unwrap();
-    let audit = session.audit().unwrap();
-    session.anonymize_metadata(&audit).unwrap();
+    session.audit().unwrap();
+    session.anonymize_metadata().unwrap();
     let report = session.export(dir.path().join("out")).run().unwrap();
     assert_eq!(report.written, 0, "{report}");
 }
@@ -300,8 +300,8 @@ fn a_block_names_its_first_cause_not_only_the_missing_step() {
     // Anonymize refuses everything: reversible mode is on and nothing was sealed.
     let key = gantry_core::KeyFile::create(dir.path().join("k.key")).unwrap();
     session.enable_reversible_anonymization(key).unwrap();
-    let audit = session.audit().unwrap();
-    let anonymized = session.anonymize_metadata(&audit).unwrap();
+    session.audit().unwrap();
+    let anonymized = session.anonymize_metadata().unwrap();
     assert!(!anonymized.failed.is_empty());
 
     let report = session.export(dir.path().join("out")).run().unwrap();
@@ -315,9 +315,9 @@ fn a_block_names_its_first_cause_not_only_the_missing_step() {
         );
     }
     // With the seal in place, the header blocks go; the redact failure stays named.
-    let report = session.audit().unwrap();
-    session.preserve_identities(&report).unwrap();
-    session.anonymize_metadata(&report).unwrap();
+    session.audit().unwrap();
+    session.preserve_identities().unwrap();
+    session.anonymize_metadata().unwrap();
     let export = session.export(dir.path().join("out")).run().unwrap();
     let victim_block = export
         .blocked

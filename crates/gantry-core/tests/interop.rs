@@ -59,14 +59,14 @@ fn pipeline(
     let path = work.join("config.yaml");
     std::fs::write(&path, config).unwrap();
     session.load_config(&path).unwrap();
-    let audit = session.audit().unwrap();
+    session.audit().unwrap();
     if let Some((key, password)) = key {
         session
             .enable_reversible_anonymization_with_password(key.clone(), password)
             .unwrap();
-        session.preserve_identities(&audit).unwrap();
+        session.preserve_identities().unwrap();
     }
-    session.anonymize_metadata(&audit).unwrap();
+    session.anonymize_metadata().unwrap();
     session.redact_pixels_as(syntax).unwrap();
     session.export(work.join("out")).run().unwrap();
     session

@@ -78,8 +78,8 @@ fn run(linkage: &str) -> BTreeMap<u32, (String, String)> {
     )
     .unwrap();
     session.load_config(&config).unwrap();
-    let audit = session.audit().unwrap();
-    session.anonymize_metadata(&audit).unwrap();
+    session.audit().unwrap();
+    session.anonymize_metadata().unwrap();
     let out = dir.path().join("out");
     let export = session.export(&out).run().unwrap();
     assert_eq!(export.written, 5, "{export}");
@@ -216,8 +216,8 @@ fn anonymize_and_verify(
         .unwrap();
     session.ingest(work.join("dump")).unwrap();
     session.load_config(&path).unwrap();
-    let audit = session.audit().unwrap();
-    session.anonymize_metadata(&audit).unwrap();
+    session.audit().unwrap();
+    session.anonymize_metadata().unwrap();
     session.verify().unwrap()
 }
 

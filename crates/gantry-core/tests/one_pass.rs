@@ -35,13 +35,13 @@ fn seal_and_anonymize_act_on_the_audits_plan_without_decoding_an_original() {
 
     // A later process, as the CLI's `lock` and `anonymize` are: it resumes from the plans.
     let mut session = Session::open(&database).unwrap();
-    let audit = session.last_audit().unwrap();
+    session.last_audit().unwrap();
     session
         .enable_reversible_anonymization(KeyFile::create_or_open(&key_path).unwrap())
         .unwrap();
     let before = decode_counts();
-    let sealed = session.preserve_identities(&audit).unwrap();
-    let anonymized = session.anonymize_metadata(&audit).unwrap();
+    let sealed = session.preserve_identities().unwrap();
+    let anonymized = session.anonymize_metadata().unwrap();
     let after = decode_counts();
     assert_eq!(sealed.sealed, indexed, "{sealed}");
     assert!(anonymized.failed.is_empty(), "{anonymized}");

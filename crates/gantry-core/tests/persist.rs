@@ -24,8 +24,8 @@ fn a_reopened_session_resumes_and_compaction_keeps_every_live_pixel_record() {
             .replace("]\n", "]\n      - [0, 1, 0, 1]\n");
         std::fs::write(&config, format!("version: \"2.0\"\n{wide}")).unwrap();
         session.load_config(&config).unwrap();
-        let audit = session.audit().unwrap();
-        session.anonymize_metadata(&audit).unwrap();
+        session.audit().unwrap();
+        session.anonymize_metadata().unwrap();
         assert!(session.redact_pixels().unwrap().redacted > 0);
         session.save().unwrap();
     }
@@ -43,8 +43,8 @@ fn a_reopened_session_resumes_and_compaction_keeps_every_live_pixel_record() {
     )
     .unwrap();
     session.load_config(&config).unwrap();
-    let audit = session.audit().unwrap();
-    session.anonymize_metadata(&audit).unwrap();
+    session.audit().unwrap();
+    session.anonymize_metadata().unwrap();
     let again = session.redact_pixels().unwrap();
     assert!(again.redacted > 0 && again.unchanged == 0, "{again}");
     let grown = std::fs::metadata(session.sidecar_path().unwrap())

@@ -67,14 +67,14 @@ fn a_plan_made_before_an_ingest_is_not_acted_on_after_it() {
     let mut session = Session::open(dir.path().join("gantry.db")).unwrap();
     session.ingest(&first).unwrap();
     session.load_config(&config).unwrap();
-    let audit = session.audit().unwrap();
+    session.audit().unwrap();
     // Planned on the first file alone, the description keeps the name.
-    session.anonymize_metadata(&audit).unwrap();
+    session.anonymize_metadata().unwrap();
     let alone = descriptions(&session);
     assert!(alone[0].1.contains("Zombrik"), "{alone:?}");
 
     session.ingest(&second).unwrap();
-    let report = session.anonymize_metadata(&audit).unwrap();
+    let report = session.anonymize_metadata().unwrap();
     assert!(report.failed.is_empty(), "{report}");
     let after = descriptions(&session);
     assert_eq!(after.len(), 2);
@@ -90,8 +90,8 @@ fn a_plan_made_before_an_ingest_is_not_acted_on_after_it() {
     fresh.ingest(&first).unwrap();
     fresh.ingest(&second).unwrap();
     fresh.load_config(&config).unwrap();
-    let fresh_audit = fresh.audit().unwrap();
-    fresh.anonymize_metadata(&fresh_audit).unwrap();
+    fresh.audit().unwrap();
+    fresh.anonymize_metadata().unwrap();
     let fresh_descriptions = descriptions(&fresh);
     assert_eq!(after.len(), fresh_descriptions.len());
     // Pseudonymized values depend on the project secret, which differs: compare what
@@ -116,27 +116,27 @@ fn a_plan_of_another_config_is_refused_and_a_new_audit_replans() {
     let mut session = Session::open(dir.path().join("gantry.db")).unwrap();
     session.ingest(&dump).unwrap();
     session.load_config(&config).unwrap();
-    let audit = session.audit().unwrap();
+    session.audit().unwrap();
     session
         .enable_reversible_anonymization(KeyFile::create_or_open(dir.path().join("k.key")).unwrap())
         .unwrap();
-    session.preserve_identities(&audit).unwrap();
+    session.preserve_identities().unwrap();
 
     // Descriptions are now removed, not cleaned: the old audit's plans no longer apply.
     std::fs::write(&config, "version: \"2.0\"\n").unwrap();
     session.load_config(&config).unwrap();
-    let refused = session.anonymize_metadata(&audit).unwrap_err();
+    let refused = session.anonymize_metadata().unwrap_err();
     assert!(
-        refused.to_string().contains("run the audit again"),
+        refused.to_string().contains("changed since this audit"),
         "{refused}"
     );
-    let audit = session.audit().unwrap();
+    session.audit().unwrap();
     // The originals sealed under the old plan no longer match what anonymize removes.
-    let stale = session.anonymize_metadata(&audit).unwrap();
+    let stale = session.anonymize_metadata().unwrap();
     assert_eq!(stale.failed.len(), 1, "{stale}");
     assert!(stale.failed[0].detail.contains("stale"), "{stale}");
-    session.preserve_identities(&audit).unwrap();
-    let report = session.anonymize_metadata(&audit).unwrap();
+    session.preserve_identities().unwrap();
+    let report = session.anonymize_metadata().unwrap();
     assert!(report.failed.is_empty(), "{report}");
     assert_eq!(
         descriptions(&session)[0].1,

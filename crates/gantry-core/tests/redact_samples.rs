@@ -85,7 +85,7 @@ fn redact_and_check(file: &Path, work: &Path) -> Outcome {
         // Not redacted: a finding, and the safe gate never exports it.
         let audit = session.audit().unwrap();
         assert!(audit.by_rule.contains_key("pixel risk"), "{name}: {audit}");
-        session.anonymize_metadata(&audit).unwrap();
+        session.anonymize_metadata().unwrap();
         let export = session.export(work.join("out")).run().unwrap();
         assert_eq!(export.written, 0, "{name} was exported");
         assert_eq!(export.blocked.len(), 1, "{name}");
@@ -141,8 +141,8 @@ fn redact_and_check(file: &Path, work: &Path) -> Outcome {
         }
     }
     // And verify agrees, from the stored pixels.
-    let audit = session.audit().unwrap();
-    session.anonymize_metadata(&audit).unwrap();
+    session.audit().unwrap();
+    session.anonymize_metadata().unwrap();
     let verify = session.verify().unwrap();
     // The samples whose pixels carry burned-in text of their own (ultrasound annotations,
     // GDCM's text image): the text detector must find it outside the tiny zone; in every
@@ -225,8 +225,8 @@ fn export_one(name: &str, work: &Path) -> dicom_object::DefaultDicomObject {
     let config = work.join("config.yaml");
     std::fs::write(&config, CONFIG).unwrap();
     session.load_config(&config).unwrap();
-    let audit = session.audit().unwrap();
-    session.anonymize_metadata(&audit).unwrap();
+    session.audit().unwrap();
+    session.anonymize_metadata().unwrap();
     session.redact_pixels().unwrap();
     let report = session.export(work.join("out")).run().unwrap();
     assert!(report.is_complete(), "{report}");

@@ -44,8 +44,8 @@ fn anonymize_refuses_what_is_not_sealed_when_reversible() {
     } = fixture();
     let key = KeyFile::create(dir.path().join("master.key")).unwrap();
     session.enable_reversible_anonymization(key).unwrap();
-    let audit = session.audit().unwrap();
-    let anonymized = session.anonymize_metadata(&audit).unwrap();
+    session.audit().unwrap();
+    let anonymized = session.anonymize_metadata().unwrap();
     assert_eq!(
         anonymized.failed.len(),
         dump.expected_indexed(),
@@ -61,8 +61,8 @@ fn anonymize_refuses_what_is_not_sealed_when_reversible() {
     let db = session.database().to_path_buf();
     drop(session);
     let mut again = Session::open(&db).unwrap();
-    let audit = again.audit().unwrap();
-    assert_eq!(again.anonymize_metadata(&audit).unwrap().written, 0);
+    again.audit().unwrap();
+    assert_eq!(again.anonymize_metadata().unwrap().written, 0);
 }
 
 #[test]
@@ -78,16 +78,16 @@ fn sealed_originals_travel_with_the_files_and_only_the_key_or_password_opens_the
     session
         .enable_reversible_anonymization_with_password(key.clone(), "open sesame")
         .unwrap();
-    let audit = session.audit().unwrap();
-    let sealed = session.preserve_identities(&audit).unwrap();
+    session.audit().unwrap();
+    let sealed = session.preserve_identities().unwrap();
     assert_eq!(sealed.sealed as usize, dump.expected_indexed(), "{sealed}");
     assert!(sealed.password);
     // Sealing again with nothing changed seals nothing.
     assert_eq!(
-        session.preserve_identities(&audit).unwrap().unchanged,
+        session.preserve_identities().unwrap().unchanged,
         sealed.sealed
     );
-    let anonymized = session.anonymize_metadata(&audit).unwrap();
+    let anonymized = session.anonymize_metadata().unwrap();
     assert!(anonymized.failed.is_empty(), "{anonymized}");
     session.redact_pixels().unwrap();
     let verify = session.verify().unwrap();
@@ -234,9 +234,9 @@ fn two_sealed_runs_differ_only_inside_encrypted_content() {
         session
             .enable_reversible_anonymization(key.clone())
             .unwrap();
-        let audit = session.audit().unwrap();
-        session.preserve_identities(&audit).unwrap();
-        session.anonymize_metadata(&audit).unwrap();
+        session.audit().unwrap();
+        session.preserve_identities().unwrap();
+        session.anonymize_metadata().unwrap();
         session.redact_pixels().unwrap();
         let out = dir.path().join(format!("out{run}"));
         assert!(session.export(&out).run().unwrap().is_complete());
@@ -337,9 +337,9 @@ fn a_sources_own_sealed_originals_never_travel_but_are_sealed_again() {
             session
                 .enable_reversible_anonymization(key.clone())
                 .unwrap();
-            session.preserve_identities(&audit).unwrap();
+            session.preserve_identities().unwrap();
         }
-        session.anonymize_metadata(&audit).unwrap();
+        session.anonymize_metadata().unwrap();
         let verify = session.verify().unwrap();
         assert!(verify.is_clean(), "{verify}");
         let out = work.join("out");

@@ -70,8 +70,8 @@ pub fn run_checkpoints(
     let path = work.join("config.yaml");
     std::fs::write(&path, config).unwrap();
     session.load_config(&path).unwrap();
-    let audit = session.audit().unwrap();
-    session.anonymize_metadata(&audit).unwrap();
+    session.audit().unwrap();
+    session.anonymize_metadata().unwrap();
     session.redact_pixels().unwrap();
     session.verify().unwrap();
     session.export(work.join("out")).safe(safe).run().unwrap()
