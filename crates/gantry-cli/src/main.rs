@@ -84,11 +84,14 @@ struct OnConflict {
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
+#[allow(clippy::enum_variant_names)] // the names are the values users type: keep-first, ...
 enum Policy {
     /// The copy indexed first.
     KeepFirst,
     /// The copy modified last.
     KeepNewest,
+    /// Every copy, each with its own new UID.
+    KeepAll,
 }
 
 impl OnConflict {
@@ -96,6 +99,7 @@ impl OnConflict {
         match self.on_uid_conflict {
             Policy::KeepFirst => gantry::UidConflict::KeepFirst,
             Policy::KeepNewest => gantry::UidConflict::KeepNewest,
+            Policy::KeepAll => gantry::UidConflict::KeepAll,
         }
     }
 }

@@ -224,8 +224,9 @@ impl CheckContext<'_> {
         &self,
         stored: &StoredInstance,
     ) -> std::result::Result<Vec<ElementFinding>, InstanceError> {
-        let original =
-            crate::header::decode_original(&stored.original).map_err(InstanceError::Original)?;
+        let original = crate::header::decode_instance(stored)
+            .map_err(InstanceError::Original)?
+            .0;
         self.check_decoded(stored, &original, &mut None)
     }
 
@@ -241,7 +242,7 @@ impl CheckContext<'_> {
         std::result::Result<Vec<ElementFinding>, InstanceError>,
         Option<gantry_store::InstancePlan>,
     ) {
-        let (original, raw) = match crate::header::decode_original_and_raw(&stored.original) {
+        let (original, raw) = match crate::header::decode_instance(stored) {
             Ok(decoded) => decoded,
             Err(e) => return (Err(InstanceError::Original(e)), None),
         };

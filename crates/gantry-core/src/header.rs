@@ -189,6 +189,39 @@ pub(crate) fn decode_original(blob: &[u8]) -> Result<InMemDicomObject, HeaderErr
     Ok(decode_original_and_raw(blob)?.0)
 }
 
+/// The original header of an instance as the rules read it, and the header as stored when
+/// that differs (what sealing keeps): [`decode_original_and_raw`], and for a copy that
+/// `on_uid_conflict: keep_all` indexed beside another file with the same SOP Instance UID
+/// (its record's UID is `UID#copy`), its SOP Instance UID read as a UID of its own, so
+/// that it gets its own new UID. The sealed original keeps the UID the file has.
+pub(crate) fn decode_instance(
+    stored: &gantry_store::StoredInstance,
+) -> Result<(InMemDicomObject, Option<InMemDicomObject>), HeaderError> {
+    let (mut header, raw) = decode_original_and_raw(&stored.original)?;
+    let Some(own) = copy_uid(&stored.record.sop_instance_uid) else {
+        return Ok((header, raw));
+    };
+    let raw = raw.unwrap_or_else(|| header.clone());
+    header.put(dicom_core::DataElement::new(
+        Tag(0x0008, 0x0018),
+        dicom_core::VR::UI,
+        dicom_core::PrimitiveValue::from(own),
+    ));
+    Ok((header, Some(raw)))
+}
+
+/// The UID a `keep_all` copy is read with: `2.25.` and a number derived from its record
+/// key (the file's UID and a digest of its content); `None` for an instance that is not
+/// such a copy.
+pub(crate) fn copy_uid(record_uid: &str) -> Option<String> {
+    use sha2::{Digest, Sha256};
+    record_uid.split_once('#')?;
+    let digest = Sha256::digest(record_uid.as_bytes());
+    let mut number = [0u8; 16];
+    number.copy_from_slice(&digest[..16]);
+    Some(format!("2.25.{}", u128::from_be_bytes(number) >> 2))
+}
+
 /// [`decode_original`], and the header as stored when reading it changed anything (UN
 /// re-read, code extensions decoded): what sealing keeps, so that recovery restores the
 /// original bytes.

@@ -178,8 +178,8 @@ impl Plans {
         let (Some(prepared), Some((engine, rules))) = (self.prepared.as_deref(), derive) else {
             return Err(InstanceError::NoPlan);
         };
-        let (original, raw) = crate::header::decode_original_and_raw(&stored.original)
-            .map_err(InstanceError::Original)?;
+        let (original, raw) =
+            crate::header::decode_instance(stored).map_err(InstanceError::Original)?;
         make(
             prepared,
             engine,

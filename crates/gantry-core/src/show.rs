@@ -166,7 +166,8 @@ impl Session {
         let (findings, plan) = audit.audit(&stored, &basis);
         let findings = findings.map_err(failed)?;
         let plan = plan.ok_or(failed(InstanceError::NoPlan))?;
-        let original = crate::header::decode_original(&stored.original)
+        let original = crate::header::decode_instance(&stored)
+            .map(|(original, _)| original)
             .map_err(|e| failed(InstanceError::Original(e)))?;
         let deidentified = crate::header::decode_deidentified(&plan.deidentified)
             .map_err(|e| failed(InstanceError::Deidentified(e)))?;

@@ -447,3 +447,71 @@ fn a_uid_conflict_keeps_the_copy_the_policy_names_and_says_which() {
         assert_eq!(instances[0].source_path, kept_path, "{context}");
     }
 }
+
+#[test]
+fn keep_all_exports_every_copy_with_its_own_new_uid_and_seals_the_true_one() {
+    use dicom_dictionary_std::tags;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    conflicting_pair(&data, ["a.dcm", "b.dcm"], [3600, 60]);
+    let mut session = Session::builder()
+        .database(dir.path().join("g.db"))
+        .on_uid_conflict(gantry_core::UidConflict::KeepAll)
+        .open()
+        .unwrap();
+    let report = session.ingest(&data).unwrap();
+    assert_eq!(report.indexed, 2, "{report}");
+    assert_eq!(report.conflicts.len(), 1);
+    assert!(report.conflicts[0].detail.contains("keep_all"));
+    // Ingesting again changes nothing.
+    let again = session.ingest(&data).unwrap();
+    assert_eq!((again.unchanged, again.indexed), (2, 0), "{again}");
+
+    let config = dir.path().join("c.yaml");
+    std::fs::write(&config, "version: \"2.0\"\n").unwrap();
+    session.load_config(&config).unwrap();
+    session.audit().unwrap();
+    let key = gantry_core::KeyFile::create(dir.path().join("k.key")).unwrap();
+    session
+        .enable_reversible_anonymization(key.clone())
+        .unwrap();
+    session.preserve_identities().unwrap();
+    session.anonymize_metadata().unwrap();
+    session.redact_pixels().unwrap();
+    let verify = session.verify().unwrap();
+    assert!(verify.is_clean(), "{verify}");
+    let out = dir.path().join("out");
+    let export = session.export(&out).run().unwrap();
+    assert_eq!(export.written, 2, "{export}");
+
+    let files = common::dicom_files(&out);
+    let uids: BTreeSet<String> = files
+        .iter()
+        .map(|f| {
+            let obj = dicom_object::open_file(f).unwrap();
+            obj.element(tags::SOP_INSTANCE_UID)
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .trim_end_matches('\0')
+                .to_string()
+        })
+        .collect();
+    assert_eq!(uids.len(), 2, "each copy has its own new UID: {uids:?}");
+    assert!(!uids.contains("1.2.826.0.1.3680043.9.88.1"));
+    // Both copies recover the UID their file really had.
+    let recovered =
+        gantry_core::recover_identities(&out, gantry_core::Credential::Key(&key), None).unwrap();
+    assert_eq!(recovered.recovered.len(), 2, "{recovered}");
+    for file in &recovered.recovered {
+        assert_eq!(
+            file.originals
+                .get("0008,0018")
+                .map(|u| u.trim_end_matches('\0')),
+            Some("1.2.826.0.1.3680043.9.88.1"),
+            "{:?}",
+            file.originals
+        );
+    }
+}

@@ -182,10 +182,18 @@ impl Session {
 
 /// What happened to one file, for the report.
 pub(crate) enum Outcome {
-    Indexed { replaced: bool, guessed: bool },
+    Indexed {
+        replaced: bool,
+        guessed: bool,
+    },
     Duplicate(FileNote),
     Conflict(FileNote),
-    Skipped { file: SkippedFile, removed: bool },
+    /// A conflicting copy indexed as an instance of its own (`keep_all`).
+    IndexedCopy(FileNote),
+    Skipped {
+        file: SkippedFile,
+        removed: bool,
+    },
 }
 
 fn record_outcome(
@@ -254,6 +262,43 @@ fn record_outcome(
                     kept: Some(existing.source_path),
                 }));
             }
+            if policy == UidConflict::KeepAll {
+                // Indexed beside the other, under a key of its own: the UID and a digest of
+                // its content (stable across ingests; the header read by the rules then
+                // has a UID of its own, see `header::decode_instance`).
+                let digest = this_hash.map(hex::encode).unwrap_or_else(|| {
+                    hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
+                        path.to_string_lossy().as_bytes(),
+                    ))
+                });
+                let mut copy = (*record).clone();
+                copy.sop_instance_uid = format!("{uid}#{}", &digest[..12]);
+                if let Some(other) = tx.instance_by_sop(&copy.sop_instance_uid)?
+                    && other.source_path != path
+                {
+                    // A byte-identical copy of a copy: one is enough.
+                    let detail = format!("same content as {}", other.source_path.display());
+                    tx.record_file(&file_record(FileOutcome::Duplicate, Some(detail.clone())))?;
+                    return Ok(Outcome::Duplicate(FileNote {
+                        path,
+                        detail,
+                        kept: Some(other.source_path),
+                    }));
+                }
+                tx.insert_instance(&copy, &header)?;
+                if had_record {
+                    tx.forget_file(&path)?;
+                }
+                let detail = format!(
+                    "SOP Instance UID {uid} is also indexed from {} with different content; both are kept, this one as an instance of its own with its own new UIDs (on_uid_conflict: keep_all)",
+                    existing.source_path.display()
+                );
+                return Ok(Outcome::IndexedCopy(FileNote {
+                    path: path.clone(),
+                    detail,
+                    kept: Some(path),
+                }));
+            }
             let newer = record.stamp.mtime_ns > existing.stamp.mtime_ns;
             if policy == UidConflict::KeepNewest && newer {
                 // This copy replaces the one indexed, which becomes the conflict.
@@ -282,10 +327,13 @@ fn record_outcome(
             }
             let why = match policy {
                 UidConflict::KeepFirst => "indexed first",
-                UidConflict::KeepNewest => "modified at the same time or later",
+                // keep_all returned above: this is the other two.
+                UidConflict::KeepNewest | UidConflict::KeepAll => {
+                    "modified at the same time or later"
+                }
             };
             let detail = format!(
-                "not indexed: SOP Instance UID {uid} is already indexed from {} with different content, which is kept ({why}; on_uid_conflict: {}, --on-uid-conflict keep-newest keeps the copy modified last)",
+                "not indexed: SOP Instance UID {uid} is already indexed from {} with different content, which is kept ({why}; on_uid_conflict: {}; --on-uid-conflict keep-newest keeps the copy modified last, keep-all both)",
                 existing.source_path.display(),
                 policy.name()
             );

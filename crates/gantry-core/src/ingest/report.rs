@@ -78,6 +78,10 @@ impl IngestReport {
             }
             Outcome::Duplicate(note) => self.duplicates.push(note),
             Outcome::Conflict(note) => self.conflicts.push(note),
+            Outcome::IndexedCopy(note) => {
+                self.indexed += 1;
+                self.conflicts.push(note);
+            }
             Outcome::Skipped { file, removed } => {
                 self.removed += u64::from(removed);
                 self.skipped.push(file);

@@ -181,6 +181,9 @@ pub enum UidConflict {
     KeepFirst,
     /// The copy modified last (file mtime) is indexed; on a tie the one indexed stays.
     KeepNewest,
+    /// Every copy is indexed as an instance of its own, and each gets its own new SOP
+    /// Instance UID (references to the UID from other instances follow the first copy).
+    KeepAll,
 }
 
 impl UidConflict {
@@ -189,6 +192,7 @@ impl UidConflict {
         match self {
             UidConflict::KeepFirst => "keep_first",
             UidConflict::KeepNewest => "keep_newest",
+            UidConflict::KeepAll => "keep_all",
         }
     }
 }
