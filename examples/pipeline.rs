@@ -86,6 +86,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = work.join("clean_dataset_v1");
     let export = session.export(&out).safe(true).run()?;
     println!("{export}");
+    println!("== report");
+    println!("{}", session.write_report(work.join("report.html"))?);
     session.save()?;
 
     println!("== authorised recovery (with {})", key_path.display());
