@@ -33,6 +33,20 @@ impl Session {
         let sidecar = self.sidecar.take();
         let mut report = RiskReport::new(stage, prepared.fingerprint.clone());
         report.config_digest = crate::prepared::config_digest(&prepared.config)?;
+        report.kept_by_config = prepared
+            .config
+            .tag_rules
+            .iter()
+            .filter(|r| r.action == Some(crate::settings::Action::Keep))
+            .map(|r| {
+                format!(
+                    "({:04X},{:04X}) {}",
+                    r.tag.group(),
+                    r.tag.element(),
+                    crate::risk::keyword(r.tag)
+                )
+            })
+            .collect();
         let basis = crate::plan::basis(&prepared.fingerprint, prepared.generation);
         let context = CheckContext {
             stage,

@@ -32,7 +32,7 @@ impl Stage {
 }
 
 /// One finding, with the instance it is in.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
     /// The instance's row id in the store.
     pub instance: i64,
@@ -107,6 +107,18 @@ pub struct RiskReport {
     /// The first findings, as examples.
     #[serde(skip_deserializing)]
     pub examples: Vec<Finding>,
+    /// The first findings no action resolves (`block`: what export will refuse unless
+    /// the config changes), whatever the examples hold; `gantry audit --instances` lists
+    /// every one.
+    #[serde(default)]
+    pub blocks: Vec<Finding>,
+    /// Findings that block, in all.
+    #[serde(default)]
+    pub blocking: u64,
+    /// The attributes the config's `phi_tags` keep as they are (`KEEP`): not findings, so
+    /// listed here, so that nothing the config lets through is silent.
+    #[serde(default)]
+    pub kept_by_config: Vec<String>,
     /// Instances that could not be checked.
     pub unreadable: Vec<Unreadable>,
     /// Findings the config's waivers accepted (verify): they do not block, and are not
@@ -141,6 +153,9 @@ impl RiskReport {
             by_action: BTreeMap::new(),
             nested: 0,
             examples: Vec::new(),
+            blocks: Vec::new(),
+            blocking: 0,
+            kept_by_config: Vec::new(),
             unreadable: Vec::new(),
             waived: 0,
             by_waiver: BTreeMap::new(),
@@ -191,6 +206,17 @@ impl RiskReport {
             *self.by_tag.entry(tag_label(&finding)).or_default() += 1;
             if finding.path.depth() > 0 {
                 self.nested += 1;
+            }
+            if finding.action == crate::rules::Planned::Block {
+                self.blocking += 1;
+                if self.blocks.len() < EXAMPLES {
+                    self.blocks.push(Finding {
+                        instance: record.id,
+                        sop_instance_uid: record.sop_instance_uid.clone(),
+                        modality: record.modality.clone(),
+                        element: finding.clone(),
+                    });
+                }
             }
             if self.examples.len() < EXAMPLES {
                 self.examples.push(Finding {
@@ -400,6 +426,23 @@ impl fmt::Display for RiskReport {
                     e.element.action.label()
                 )?;
             }
+        }
+        if self.blocking > 0 {
+            writeln!(
+                f,
+                "  {} findings no action resolves (export blocks them unless the config changes); the first:",
+                self.blocking
+            )?;
+            for b in self.blocks.iter().take(10) {
+                writeln!(f, "    {}", block_reason(&b.element))?;
+            }
+        }
+        if !self.kept_by_config.is_empty() {
+            writeln!(
+                f,
+                "  kept as they are by the config (phi_tags KEEP; not findings): {}",
+                self.kept_by_config.join(", ")
+            )?;
         }
         for u in &self.unreadable {
             writeln!(

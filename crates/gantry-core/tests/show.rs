@@ -222,3 +222,40 @@ fn acting_on_a_stale_audit_names_what_changed() {
     session.audit().unwrap();
     session.anonymize_metadata().unwrap();
 }
+
+#[test]
+fn the_audit_report_holds_every_kind_of_block_and_what_the_config_keeps() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut session, dump) = session(dir.path(), |dump| {
+        format!(
+            "version: \"2.0\"\nphi_tags:\n  PatientSex: {{ action: KEEP }}\n{}",
+            dump.machine_rules_for(|d| d != gantry_synth::Device::ScreenCapture)
+        )
+    });
+    let audit = session.audit().unwrap();
+    let captures = dump
+        .instances
+        .iter()
+        .filter(|i| i.device == gantry_synth::Device::ScreenCapture)
+        .count();
+    // Thousands of findings come first; the blocks are kept apart all the same.
+    assert!(audit.findings > 1000);
+    assert_eq!(audit.blocking as usize, captures, "{audit}");
+    assert_eq!(audit.blocks.len(), captures);
+    assert!(
+        audit
+            .kept_by_config
+            .iter()
+            .any(|k| k.contains("PatientSex"))
+    );
+    let text = audit.to_string();
+    assert!(
+        text.contains("no action resolves") && text.contains("fix: "),
+        "{text}"
+    );
+    assert!(text.contains("(0010,0040) PatientSex"), "{text}");
+    // The stored report keeps them.
+    let stored = session.last_audit().unwrap();
+    assert_eq!(stored.blocks, audit.blocks);
+    assert_eq!(stored.kept_by_config, audit.kept_by_config);
+}
