@@ -111,16 +111,21 @@ impl Session {
     /// The newest audit of this session, as stored (its examples are not kept): what a
     /// later process (the CLI's `anonymize`, `lock`) acts on.
     pub fn last_audit(&self) -> Result<RiskReport> {
-        let (id, json) = self
-            .store
-            .latest_report(Stage::Audit.as_str())?
-            .ok_or(GantryError::NoAudit)?;
+        self.stored_report(Stage::Audit)?
+            .ok_or(GantryError::NoAudit)
+    }
+
+    /// The newest report of `stage` as stored (without its examples), if that stage ran.
+    pub(crate) fn stored_report(&self, stage: Stage) -> Result<Option<RiskReport>> {
+        let Some((id, json)) = self.store.latest_report(stage.as_str())? else {
+            return Ok(None);
+        };
         let mut report: RiskReport =
             serde_json::from_str(&json).map_err(|source| GantryError::StoredReport {
-                stage: Stage::Audit.as_str(),
+                stage: stage.as_str(),
                 source,
             })?;
         report.id = id;
-        Ok(report)
+        Ok(Some(report))
     }
 }

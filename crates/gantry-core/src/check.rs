@@ -38,14 +38,7 @@ impl Session {
             .tag_rules
             .iter()
             .filter(|r| r.action == Some(crate::settings::Action::Keep))
-            .map(|r| {
-                format!(
-                    "({:04X},{:04X}) {}",
-                    r.tag.group(),
-                    r.tag.element(),
-                    crate::risk::keyword(r.tag)
-                )
-            })
+            .map(|r| crate::risk::tag_name(r.tag))
             .collect();
         let basis = crate::plan::basis(&prepared.fingerprint, prepared.generation);
         let context = CheckContext {

@@ -73,7 +73,7 @@ fn trimmed(text: &str) -> &str {
     text.trim_matches(|c: char| c == '\0' || c == ' ')
 }
 
-fn is_empty(element: &InMemElement) -> bool {
+pub(crate) fn is_empty(element: &InMemElement) -> bool {
     match element.value() {
         Value::Primitive(PrimitiveValue::Empty) => true,
         Value::Primitive(p) => p.to_bytes().iter().all(|b| *b == 0 || *b == b' '),

@@ -17,7 +17,7 @@ use gantry_redact::{Geometry, Photometric, Rect};
 use serde::Serialize;
 
 use crate::error::{GantryError, Result};
-use crate::risk::RiskReport;
+use crate::risk::{RiskReport, Stage};
 use crate::session::Session;
 
 /// The longest side of a thumbnail, in pixels.
@@ -269,20 +269,8 @@ impl Session {
     pub fn write_report(&mut self, path: impl AsRef<Path>) -> Result<HtmlReport> {
         let path = path.as_ref();
         let inventory = self.examine()?;
-        let stored =
-            |stage: &'static str, store: &gantry_store::Store| -> Result<Option<RiskReport>> {
-                match store.latest_report(stage)? {
-                    Some((id, json)) => {
-                        let mut report: RiskReport = serde_json::from_str(&json)
-                            .map_err(|source| GantryError::StoredReport { stage, source })?;
-                        report.id = id;
-                        Ok(Some(report))
-                    }
-                    None => Ok(None),
-                }
-            };
-        let audit = stored("audit", &self.store)?;
-        let verify = stored("verify", &self.store)?;
+        let audit = self.stored_report(Stage::Audit)?;
+        let verify = self.stored_report(Stage::Verify)?;
         let export: Option<serde_json::Value> =
             match self.store.latest_report("export")? {
                 Some((_, json)) => Some(serde_json::from_str(&json).map_err(|source| {
@@ -499,7 +487,7 @@ impl Session {
                         continue;
                     };
                     let Ok((redacted_data, g1)) =
-                        crate::pixels::read_redacted_pixels(redacted, &original, sidecar.as_ref())
+                        crate::pixels::read_redacted(redacted, &original, sidecar.as_ref())
                     else {
                         continue;
                     };

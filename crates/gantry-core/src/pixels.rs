@@ -517,21 +517,12 @@ fn overlay_findings(header: &InMemDicomObject) -> Vec<ElementFinding> {
 }
 
 /// The stored redacted pixels as native samples, under the header that describes them.
-fn read_redacted(
+pub(crate) fn read_redacted(
     redacted: &RedactedPixels,
     original: &InMemDicomObject,
     sidecar: Option<&PixelSidecar>,
 ) -> Result<(Vec<u8>, Geometry), PixelError> {
     read_redacted_under(redacted, original, sidecar).map(|(data, geometry, _)| (data, geometry))
-}
-
-/// [`read_redacted`], for the HTML report.
-pub(crate) fn read_redacted_pixels(
-    redacted: &RedactedPixels,
-    original: &InMemDicomObject,
-    sidecar: Option<&PixelSidecar>,
-) -> Result<(Vec<u8>, Geometry), PixelError> {
-    read_redacted(redacted, original, sidecar)
 }
 
 /// [`read_redacted`], with the header that describes the redacted pixels.

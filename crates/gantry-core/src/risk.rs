@@ -237,12 +237,7 @@ impl RiskReport {
 
 fn tag_label(finding: &ElementFinding) -> String {
     match finding.path.tag() {
-        Some(tag) => format!(
-            "({:04X},{:04X}) {}",
-            tag.group(),
-            tag.element(),
-            keyword(tag)
-        ),
+        Some(tag) => tag_name(tag),
         None => "(whole header)".into(),
     }
 }
@@ -284,6 +279,16 @@ pub(crate) fn block_reason(finding: &ElementFinding) -> String {
             finding.action.label()
         )
     }
+}
+
+/// A tag as reports name it: `(0010,0040) PatientSex`.
+pub(crate) fn tag_name(tag: dicom_core::Tag) -> String {
+    format!(
+        "({:04X},{:04X}) {}",
+        tag.group(),
+        tag.element(),
+        keyword(tag)
+    )
 }
 
 /// The dictionary keyword of a tag (`private` for private tags it does not know).

@@ -17,7 +17,7 @@ use dicom_object::mem::InMemElement;
 use serde::Serialize;
 
 use crate::check::{CheckContext, deidentified_findings};
-use crate::engine::{ElementFinding, Engine, is_length_element};
+use crate::engine::{ElementFinding, Engine, is_empty, is_length_element};
 use crate::error::{GantryError, InstanceError, Result};
 use crate::header::TagPath;
 use crate::identity::patient_key;
@@ -411,14 +411,6 @@ fn added(
                 added(item, original, Some((&path, index)), out, depth + 1);
             }
         }
-    }
-}
-
-fn is_empty(element: &InMemElement) -> bool {
-    match element.value() {
-        Value::Primitive(p) => p.to_bytes().iter().all(|b| *b == 0 || *b == b' '),
-        Value::Sequence(s) => s.items().is_empty(),
-        Value::PixelSequence(s) => s.fragments().is_empty(),
     }
 }
 
