@@ -82,13 +82,19 @@ pub(crate) fn is_empty(element: &InMemElement) -> bool {
     }
 }
 
-/// The Private Creator reserving the block of a private element, in the same data set.
+/// The Private Creator reserving the block of a private element, in the same data set;
+/// for a Private Creator element (gggg,0010-00FF), its own value, so the rules can keep a
+/// creator whose block holds a safe attribute (without it, the kept attribute would be
+/// exported orphaned, and verify would find it unsafe).
 fn creator_of(object: &InMemDicomObject, tag: Tag) -> Option<String> {
-    if tag.group().is_multiple_of(2) || tag.element() < 0x1000 {
+    if tag.group().is_multiple_of(2) {
         return None;
     }
-    let creator = Tag(tag.group(), tag.element() >> 8);
-    crate::header::text(object, creator)
+    match tag.element() {
+        0x0010..=0x00FF => crate::header::text(object, tag),
+        0x1000.. => crate::header::text(object, Tag(tag.group(), tag.element() >> 8)),
+        _ => None,
+    }
 }
 
 impl Engine<'_> {

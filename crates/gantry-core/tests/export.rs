@@ -331,3 +331,44 @@ fn a_block_names_its_first_cause_not_only_the_missing_step() {
     );
     assert!(!reasons.contains("run redact"), "{reasons}");
 }
+
+#[test]
+fn a_safe_private_attribute_is_exported_with_its_creator() {
+    use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
+    use dicom_dictionary_std::tags;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let mut obj = dicom_object::InMemDicomObject::new_empty();
+    for (tag, vr, value) in [
+        (tags::SOP_CLASS_UID, VR::UI, "1.2.840.10008.5.1.4.1.1.2"),
+        (tags::SOP_INSTANCE_UID, VR::UI, "1.2.826.0.1.3680043.9.89.1"),
+        (tags::PATIENT_ID, VR::LO, "P1"),
+        (tags::MODALITY, VR::CS, "CT"),
+        (Tag(0x0009, 0x0010), VR::LO, "ACME 1.1"),
+        (Tag(0x0009, 0x1010), VR::LO, "KERNEL B30F"),
+        (Tag(0x0009, 0x1011), VR::LO, "not declared safe"),
+    ] {
+        obj.put(DataElement::new(tag, vr, PrimitiveValue::from(value)));
+    }
+    common::write_instance(&data.join("a.dcm"), obj);
+    let work = dir.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    let export = common::run_checkpoints(
+        &work,
+        &data,
+        "version: \"2.0\"\nprofile_options: [retain_safe_private]\nsafe_private_tags:\n  - { group: 0x0009, creator: \"ACME 1.1\", element: 0x10 }\n",
+        true,
+    );
+    assert_eq!(export.written, 1, "{export}");
+    let out = dicom_object::open_file(&common::dicom_files(&work.join("out"))[0]).unwrap();
+    let text = |tag| {
+        out.element(tag)
+            .ok()
+            .map(|e| e.to_str().unwrap().trim().to_string())
+    };
+    // The safe attribute keeps the creator that says what it is; the rest of the block goes.
+    assert_eq!(text(Tag(0x0009, 0x0010)).as_deref(), Some("ACME 1.1"));
+    assert_eq!(text(Tag(0x0009, 0x1010)).as_deref(), Some("KERNEL B30F"));
+    assert!(text(Tag(0x0009, 0x1011)).is_none());
+}
