@@ -357,6 +357,13 @@ pub(crate) fn deidentified_findings(
         collect_uids(original, None, &mut |_, v| {
             original_uids.push(v.to_string())
         });
+        // A `keep_all` copy is read with a UID of its own: the UID its file really has is
+        // an original UID all the same, and must not leave anywhere.
+        if crate::header::copy_uid(&stored.record.sop_instance_uid).is_some()
+            && let Some((file_uid, _)) = stored.record.sop_instance_uid.split_once('#')
+        {
+            original_uids.push(file_uid.to_string());
+        }
         original_uids.sort();
         original_uids.dedup();
     }

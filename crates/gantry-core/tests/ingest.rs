@@ -515,3 +515,52 @@ fn keep_all_exports_every_copy_with_its_own_new_uid_and_seals_the_true_one() {
         );
     }
 }
+
+#[test]
+fn a_keep_all_copys_own_uid_left_in_a_kept_value_is_still_found() {
+    use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
+    use dicom_dictionary_std::tags;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let uid = "1.2.826.0.1.3680043.9.88.7";
+    for (i, name) in ["a.dcm", "b.dcm"].iter().enumerate() {
+        let mut obj = dicom_object::InMemDicomObject::new_empty();
+        for (tag, vr, value) in [
+            (tags::SOP_CLASS_UID, VR::UI, "1.2.840.10008.5.1.4.1.1.2"),
+            (tags::SOP_INSTANCE_UID, VR::UI, uid),
+            (tags::PATIENT_ID, VR::LO, "P1"),
+            (tags::MODALITY, VR::CS, "CT"),
+            (Tag(0x0009, 0x0010), VR::LO, "ACME 1.1"),
+        ] {
+            obj.put(DataElement::new(tag, vr, PrimitiveValue::from(value)));
+        }
+        // A safe private binary value (kept, not read as text) holding the file's UID.
+        obj.put(DataElement::new(
+            Tag(0x0009, 0x1010),
+            VR::OB,
+            PrimitiveValue::from(format!("copy {i} of {uid}").into_bytes()),
+        ));
+        common::write_instance(&data.join(name), obj);
+    }
+    let mut session = Session::builder()
+        .database(dir.path().join("g.db"))
+        .on_uid_conflict(gantry_core::UidConflict::KeepAll)
+        .open()
+        .unwrap();
+    assert_eq!(session.ingest(&data).unwrap().indexed, 2);
+    let config = dir.path().join("c.yaml");
+    std::fs::write(
+        &config,
+        "version: \"2.0\"\nprofile_options: [retain_safe_private]\nsafe_private_tags:\n  - { group: 0x0009, creator: \"ACME 1.1\", element: 0x10 }\n",
+    )
+    .unwrap();
+    session.load_config(&config).unwrap();
+    session.audit().unwrap();
+    session.anonymize_metadata().unwrap();
+    let verify = session.verify().unwrap();
+    // Both copies, the one read with a UID of its own included, leak the file's UID.
+    assert_eq!(verify.instances_with_findings, 2, "{verify}");
+    let export = session.export(dir.path().join("out")).run().unwrap();
+    assert_eq!(export.written, 0, "{export}");
+}
