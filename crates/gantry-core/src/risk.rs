@@ -330,6 +330,9 @@ fn pixel_fix(sentence: &str) -> String {
          (`pixel_policy: redact_detected`); text in the pixels is never waivable"
     } else if sentence.contains("run redact") || sentence.contains("redact failed") {
         "run `gantry redact` (and see its report for a failure)"
+    } else if sentence.contains("float pixel data") {
+        "no zone and no text search reaches float pixel data: leave the instance out of the \
+         dump; it stays blocked"
     } else if sentence.contains("no decoder") || sentence.contains("cannot be") {
         "use a build with the codec (JPEG-LS: cargo feature `charls`), or convert the file to \
          a syntax this build decodes; until its pixels are searched it stays blocked"
