@@ -46,6 +46,16 @@ struct Cli {
     /// in the database, or a new random one.
     #[arg(long, global = true, value_name = "FILE")]
     secret_file: Option<PathBuf>,
+    /// Work on shard i of N of the dump (from 1): ingest indexes only the files of that
+    /// shard's patients (a keyed hash of the Patient ID). Each shard needs its own --db and
+    /// output folder and the shared --secret-file; the database remembers its shard.
+    #[arg(long, global = true, value_name = "i/N")]
+    shard: Option<gantry::Shard>,
+    /// Other shards' identifiers (`gantry identities` files, or folders of them), imported
+    /// before the command runs: a shard of several audits only once it has them all.
+    /// Repeat it for several.
+    #[arg(long, global = true, value_name = "PATH")]
+    identities: Vec<PathBuf>,
     /// Let ingest follow symbolic links that lead outside the folders it was given
     /// (default: such links are listed in the report and skipped).
     #[arg(long, global = true)]
@@ -208,6 +218,24 @@ enum Command {
         #[command(flatten)]
         conflicts: OnConflict,
     },
+    /// Write this shard's identifiers (its patients' names, IDs, ...) to FILE (owner-only,
+    /// MAC'd with the project secret) for the other shards to import with --identities.
+    Identities {
+        /// The file to write (e.g. shard-2-of-4.identities).
+        file: PathBuf,
+        #[command(flatten)]
+        config: ConfigFile,
+    },
+    /// Join the exports of all shards of a run into one dataset folder: files, one
+    /// manifest, one dataset.json; refuses shards that are not one complete run.
+    Merge {
+        /// The shards' export folders.
+        #[arg(required = true)]
+        shards: Vec<PathBuf>,
+        /// The merged dataset's folder (new, empty, or an earlier merge of these shards).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Write one self-contained HTML file (owner-only) to look at: inventory, findings,
     /// blocked instances with their fixes, before/after thumbnails per device, manifest.
     Report {
@@ -318,6 +346,9 @@ fn open_ingesting(
     if let Some(threads) = cli.threads {
         builder = builder.threads(threads);
     }
+    if let Some(shard) = cli.shard {
+        builder = builder.shard(shard);
+    }
     if let Some(file) = &cli.secret_file {
         let text = std::fs::read_to_string(file).map_err(|source| CliError::Io {
             path: file.clone(),
@@ -329,7 +360,14 @@ fn open_ingesting(
         })?;
         builder = builder.secret(secret);
     }
-    Ok(builder.open()?)
+    let mut session = builder.open()?;
+    if !cli.identities.is_empty() {
+        let imported = session.import_identities(&cli.identities)?;
+        if !cli.quiet && !cli.json_to_stdout() {
+            eprint!("{imported}");
+        }
+    }
+    Ok(session)
 }
 
 /// [`open`], with the `--config` given loaded.
@@ -589,6 +627,14 @@ fn run(cli: &Cli) -> Result<ExitCode, CliError> {
             )?;
             cli.emit(&report)?;
             return Ok(attention(!report.export.is_complete()));
+        }
+        Command::Identities { file, config } => {
+            let mut session = open_with(cli, config)?;
+            cli.emit(&session.export_identities(file)?)?;
+        }
+        Command::Merge { shards, out } => {
+            let bars = progress::Bars::new(cli.quiet || cli.json_to_stdout());
+            cli.emit(&gantry::merge_shards(shards, out, &bars)?)?;
         }
         Command::Report { out } => {
             let mut session = open(cli, true)?;

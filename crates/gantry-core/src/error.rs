@@ -20,6 +20,58 @@ pub enum GantryError {
         #[source]
         source: std::io::Error,
     },
+    /// The database belongs to another shard than the one given.
+    #[error("{} is the database of shard {stored}, not {given}: give each shard its own database", database.display())]
+    ShardMismatch {
+        /// The database.
+        database: PathBuf,
+        /// The shard it was opened as first.
+        stored: crate::shard::Shard,
+        /// The shard asked for now.
+        given: crate::shard::Shard,
+    },
+    /// A database that already indexed the whole dump cannot become one shard of it.
+    #[error("{} already indexed instances as the whole dump; shard {shard} needs a database of its own", database.display())]
+    ShardOfWholeDatabase {
+        /// The database.
+        database: PathBuf,
+        /// The shard asked for.
+        shard: crate::shard::Shard,
+    },
+    /// A shard of several needs the project secret every shard shares.
+    #[error(
+        "shard {shard} needs the project secret all shards share (--secret-file FILE, or \
+         SessionBuilder::secret): a random one would partition and pseudonymize differently"
+    )]
+    ShardNeedsSecret {
+        /// The shard asked for.
+        shard: crate::shard::Shard,
+    },
+    /// A shard cannot audit before it has every other shard's identifiers.
+    #[error(
+        "shard {shard} has not imported the identifiers of shard(s) {}: run `gantry identities FILE` \
+         in each of them after ingest, then give the files to this one with --identities \
+         (names and IDs of other shards' patients echoed in this shard's free text are found \
+         only so)",
+        missing.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
+    )]
+    MissingPeerIdentities {
+        /// This shard.
+        shard: crate::shard::Shard,
+        /// The shards whose identifiers are missing.
+        missing: Vec<u32>,
+    },
+    /// An identifiers file of another shard cannot be used.
+    #[error("{}: {detail}", path.display())]
+    PeerIdentities {
+        /// The file.
+        path: PathBuf,
+        /// Why it cannot be used.
+        detail: String,
+    },
+    /// Shards cannot be merged.
+    #[error(transparent)]
+    Merge(#[from] crate::merge::MergeError),
     /// An ingest root does not exist or cannot be read.
     #[error("cannot ingest {path}: {detail}")]
     IngestRoot {

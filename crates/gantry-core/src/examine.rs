@@ -33,6 +33,8 @@ pub struct FileCounts {
     pub conflict: u64,
     /// Not indexable.
     pub skipped: u64,
+    /// Left to other shards (a sharded session).
+    pub other_shard: u64,
 }
 
 /// The inventory of an ingested dump: what people need to know before configuring.
@@ -195,6 +197,7 @@ fn inventory(store: &Store) -> Result<Inventory> {
             FileOutcome::Duplicate => files.duplicate = n,
             FileOutcome::Conflict => files.conflict = n,
             FileOutcome::Skipped => files.skipped = n,
+            FileOutcome::OtherShard => files.other_shard = n,
         }
     }
     let mut transfer_syntaxes = counts(Column::TransferSyntax)?;
@@ -342,6 +345,9 @@ impl fmt::Display for Inventory {
             "files: {} indexed, {} duplicate, {} conflict, {} skipped",
             self.files.indexed, self.files.duplicate, self.files.conflict, self.files.skipped
         )?;
+        if self.files.other_shard > 0 {
+            writeln!(f, "  {} files left to other shards", self.files.other_shard)?;
+        }
         if let Some((first, last)) = &self.study_dates {
             writeln!(f, "study dates: {first} to {last}")?;
         }

@@ -445,6 +445,18 @@ impl IdentifierSet {
         }
     }
 
+    /// The identifiers, normalized, with their kinds, in order.
+    pub fn items(&self) -> impl Iterator<Item = &(String, IdentifierKind)> {
+        self.items.iter()
+    }
+
+    /// A set of identifiers already normalized (another shard's [`IdentifierSet::items`]).
+    pub(crate) fn from_items(items: impl Iterator<Item = (String, IdentifierKind)>) -> Self {
+        IdentifierSet {
+            items: items.collect(),
+        }
+    }
+
     /// Merges another set into this one.
     pub fn extend(&mut self, other: &IdentifierSet) {
         self.items.extend(other.items.iter().cloned());

@@ -91,8 +91,10 @@ pub use header::{DecodeCounts, TagPath, decode_counts};
 pub use html::HtmlReport;
 pub use identity::IdentifierKind;
 pub use ingest::{FileNote, IngestReport, SkippedFile, UidConflict};
+pub use merge::{MergeError, MergeReport, MergedShard, merge_shards};
 pub use persist::CompactReport;
 pub use pixels::PixelSyntax;
+pub use plan::{IdentitiesFile, IdentitiesImport};
 pub use progress::{NoProgress, Progress};
 pub use pseudonym::Secret;
 pub use recover::{RecoveredFile, RecoveryFailure, RecoveryReport, recover_identities};
@@ -106,6 +108,7 @@ pub use settings::{
     InvalidValue, MachineRule, PatientLinkage, PixelPolicy, Profile, ProfileOption, ProfileRule,
     SafePrivate, TagKey, TagPattern, TagRule, UnlistedText, WAIVABLE_RULES, Waiver, Zone,
 };
+pub use shard::{BadShard, DATASET_FILE, DatasetDescription, MAX_SHARDS, Shard};
 pub use show::{AttributePreview, ExportVerdict, InstancePreview, Outcome};
 pub use waiver::WaivedFinding;
 
@@ -124,6 +127,8 @@ mod header;
 mod html;
 mod identity;
 mod ingest;
+mod merge;
+mod peers;
 mod persist;
 mod pixels;
 mod plan;
@@ -138,6 +143,7 @@ mod rules;
 mod seal;
 mod session;
 mod settings;
+mod shard;
 mod show;
 mod verify;
 mod vr;

@@ -7,6 +7,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use dicom_core::value::DataSetSequence;
@@ -260,36 +261,7 @@ impl Session {
         {
             return Ok(prepared.clone());
         }
-        let identities: std::sync::Mutex<HashMap<String, (IdentifierSet, Demographics)>> =
-            Default::default();
-        let options = config.options.clone();
-        self.for_each_instance(
-            "identities",
-            |stored| {
-                let header = crate::header::decode_original(&stored.original).ok()?;
-                let mut set = IdentifierSet::default();
-                set.collect(&header, &options);
-                Some((patient_key(&header), set, Demographics::of(&header)))
-            },
-            |_, batch| {
-                let mut map = identities.lock().map_err(|_| GantryError::WorkerFailed {
-                    step: "collecting identities",
-                })?;
-                for (_, found) in batch {
-                    if let Some((key, set, demographics)) = found {
-                        let entry = map.entry(key).or_default();
-                        entry.0.extend(&set);
-                        entry.1.extend(demographics);
-                    }
-                }
-                Ok(())
-            },
-        )?;
-        let identities = identities
-            .into_inner()
-            .map_err(|_| GantryError::WorkerFailed {
-                step: "collecting identities",
-            })?;
+        let identities = self.collect_identities(&config.options)?;
         let links = crate::identity::link_patients(
             identities.iter().map(|(key, (_, d))| (key.as_str(), d)),
             config.patient_linkage,
@@ -304,6 +276,9 @@ impl Session {
         for set in identities.values() {
             everyone.extend(set);
         }
+        // A shard of several checks free text against every shard's identifiers, as a
+        // single run does: it cannot run without them.
+        everyone.extend(&self.peer_identifiers(&config)?);
         let everyone = everyone.without_ordinary_words();
         let everyone_digest = everyone.digest();
         let everyone = everyone.matcher();
@@ -338,5 +313,222 @@ impl Session {
         });
         self.prepared = Some((self.generation, prepared.clone()));
         Ok(prepared)
+    }
+
+    /// Each patient key's identifiers and demographics, from every instance's original.
+    fn collect_identities(
+        &mut self,
+        options: &[crate::settings::ProfileOption],
+    ) -> Result<HashMap<String, (IdentifierSet, Demographics)>> {
+        let identities: std::sync::Mutex<HashMap<String, (IdentifierSet, Demographics)>> =
+            Default::default();
+        self.for_each_instance(
+            "identities",
+            |stored| {
+                let header = crate::header::decode_original(&stored.original).ok()?;
+                let mut set = IdentifierSet::default();
+                set.collect(&header, options);
+                Some((patient_key(&header), set, Demographics::of(&header)))
+            },
+            |_, batch| {
+                let mut map = identities.lock().map_err(|_| GantryError::WorkerFailed {
+                    step: "collecting identities",
+                })?;
+                for (_, found) in batch {
+                    if let Some((key, set, demographics)) = found {
+                        let entry = map.entry(key).or_default();
+                        entry.0.extend(&set);
+                        entry.1.extend(demographics);
+                    }
+                }
+                Ok(())
+            },
+        )?;
+        identities
+            .into_inner()
+            .map_err(|_| GantryError::WorkerFailed {
+                step: "collecting identities",
+            })
+    }
+
+    /// The identifiers of every other shard, as imported; refused when one is missing or
+    /// was collected with another config.
+    fn peer_identifiers(&mut self, config: &crate::settings::Config) -> Result<IdentifierSet> {
+        let mut all = IdentifierSet::default();
+        let Some(shard) = self.shard.filter(|s| s.count > 1) else {
+            return Ok(all);
+        };
+        let digest = crate::prepared::config_digest(config)?;
+        let mut missing = Vec::new();
+        for index in (1..=shard.count).filter(|i| *i != shard.index) {
+            let Some(bytes) = self.store.meta_get(&crate::peers::meta_key(index))? else {
+                missing.push(index);
+                continue;
+            };
+            let set: crate::peers::PeerSet =
+                serde_json::from_slice(&bytes).map_err(|e| GantryError::PeerIdentities {
+                    path: self.store.path().to_path_buf(),
+                    detail: format!(
+                        "the stored identifiers of shard {index}/{} are unreadable ({e}): import them again",
+                        shard.count
+                    ),
+                })?;
+            if set.config != digest {
+                return Err(GantryError::PeerIdentities {
+                    path: self.store.path().to_path_buf(),
+                    detail: format!(
+                        "the identifiers of shard {} were collected with config {}, this shard's is {digest}: run `gantry identities` there again with this config and import the file",
+                        set.shard, set.config
+                    ),
+                });
+            }
+            all.extend(&crate::peers::identifiers(&set));
+        }
+        if !missing.is_empty() {
+            return Err(GantryError::MissingPeerIdentities { shard, missing });
+        }
+        Ok(all)
+    }
+
+    /// Writes this shard's identifiers (its patients' and staff's, as the identity pass
+    /// collects them with the config in force) to `path`, owner-only, for the other shards
+    /// of the run to import ([`Session::import_identities`]) before they audit.
+    pub fn export_identities(&mut self, path: impl AsRef<Path>) -> Result<IdentitiesFile> {
+        let path = path.as_ref();
+        let config = self.config()?.clone();
+        let secret = self.secret()?;
+        let shard = self.shard.unwrap_or(crate::shard::Shard::WHOLE);
+        let mut all = IdentifierSet::default();
+        for (set, _) in self.collect_identities(&config.options)?.values() {
+            all.extend(set);
+        }
+        let identifiers: Vec<_> = all.items().cloned().collect();
+        let count = identifiers.len() as u64;
+        crate::peers::write(
+            path,
+            &secret,
+            crate::peers::PeerSet {
+                gantry: env!("CARGO_PKG_VERSION").to_string(),
+                shard,
+                config: crate::prepared::config_digest(&config)?,
+                identifiers,
+            },
+        )?;
+        Ok(IdentitiesFile {
+            path: path.to_path_buf(),
+            shard,
+            identifiers: count,
+        })
+    }
+
+    /// Imports the identifiers other shards wrote ([`Session::export_identities`]): files,
+    /// or folders of `*.identities` files. A file of this shard is passed over; one made
+    /// with another secret, changed since, or of another partition is refused. Plans made
+    /// before are stale once an imported shard's identifiers changed.
+    pub fn import_identities<P: AsRef<Path>>(&mut self, paths: &[P]) -> Result<IdentitiesImport> {
+        let secret = self.secret()?;
+        let shard = self.shard.unwrap_or(crate::shard::Shard::WHOLE);
+        let mut report = IdentitiesImport {
+            shard,
+            imported: Vec::new(),
+            missing: Vec::new(),
+        };
+        let mut changed = false;
+        for file in crate::peers::files_in(paths)? {
+            let set = crate::peers::read(&file, &secret)?;
+            if set.shard.count != shard.count {
+                return Err(GantryError::PeerIdentities {
+                    path: file,
+                    detail: format!(
+                        "these are the identifiers of shard {}, not of a shard of {}",
+                        set.shard, shard.count
+                    ),
+                });
+            }
+            if set.shard == shard {
+                continue;
+            }
+            let key = crate::peers::meta_key(set.shard.index);
+            let json = gantry_store::StoreError::json("a shard's identifiers", &set)?;
+            if self.store.meta_get(&key)?.as_deref() != Some(json.as_bytes()) {
+                self.store.meta_set(&key, json.as_bytes())?;
+                changed = true;
+            }
+            report.imported.push(IdentitiesFile {
+                path: file,
+                shard: set.shard,
+                identifiers: set.identifiers.len() as u64,
+            });
+        }
+        if changed {
+            self.store.bump_instances_generation()?;
+            self.prepared = None;
+        }
+        for index in (1..=shard.count).filter(|i| *i != shard.index) {
+            if self
+                .store
+                .meta_get(&crate::peers::meta_key(index))?
+                .is_none()
+            {
+                report.missing.push(index);
+            }
+        }
+        Ok(report)
+    }
+}
+
+/// A shard's identifiers file, written or imported.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct IdentitiesFile {
+    /// The file.
+    #[serde(serialize_with = "crate::report::path_text")]
+    pub path: PathBuf,
+    /// The shard whose identifiers it holds.
+    pub shard: crate::shard::Shard,
+    /// How many identifiers.
+    pub identifiers: u64,
+}
+
+impl std::fmt::Display for IdentitiesFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "identifiers of shard {}: {} in {} (owner-only; it holds PHI, like the database)",
+            self.shard,
+            self.identifiers,
+            self.path.display()
+        )
+    }
+}
+
+/// What [`Session::import_identities`] took in.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct IdentitiesImport {
+    /// This shard.
+    pub shard: crate::shard::Shard,
+    /// The files imported (other shards').
+    pub imported: Vec<IdentitiesFile>,
+    /// Shards whose identifiers are still missing (audit refuses to run until none is).
+    pub missing: Vec<u32>,
+}
+
+impl std::fmt::Display for IdentitiesImport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for file in &self.imported {
+            write!(f, "imported {file}")?;
+        }
+        if !self.missing.is_empty() {
+            writeln!(
+                f,
+                "shard {} still lacks the identifiers of shard(s) {}",
+                self.shard,
+                self.missing
+                    .iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )?;
+        }
+        Ok(())
     }
 }

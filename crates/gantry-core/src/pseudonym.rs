@@ -61,6 +61,18 @@ impl Secret {
         mac.finalize().into_bytes().into()
     }
 
+    /// HMAC-SHA256 of `domain` and `value`, for derivations outside this module (the shard
+    /// partition, patient digests).
+    pub(crate) fn keyed(&self, domain: &str, value: &str) -> [u8; 32] {
+        self.mac(domain, value)
+    }
+
+    /// A fingerprint of the secret that reveals nothing of it: two descriptions with the
+    /// same fingerprint were made with the same secret.
+    pub fn fingerprint(&self) -> String {
+        hex::encode(&self.mac("fingerprint", "")[..8])
+    }
+
     /// A keyed digest of several byte strings (each length-prefixed, so their boundaries
     /// count).
     pub(crate) fn digest(&self, parts: &[&[u8]]) -> [u8; 32] {

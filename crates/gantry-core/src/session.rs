@@ -28,6 +28,8 @@ pub struct Session {
     pub(crate) follow_links: bool,
     /// Which copy ingest keeps of a SOP Instance UID two different files hold.
     pub(crate) uid_conflict: crate::settings::UidConflict,
+    /// The part of the dump this session works on (`None`: all of it).
+    pub(crate) shard: Option<crate::shard::Shard>,
     pool: Option<Arc<rayon::ThreadPool>>,
 }
 
@@ -41,6 +43,9 @@ impl std::fmt::Debug for Session {
 
 /// Key of the project secret in the store's meta table.
 const SECRET_KEY: &str = "project.secret";
+/// Key of the session's shard (`i/N`) in the store's meta table.
+const SHARD_KEY: &str = "shard";
+
 /// Key of the loaded configuration's text in the store's meta table.
 pub(crate) const CONFIG_KEY: &str = "config.yaml";
 /// Key of the loaded configuration's path in the store's meta table.
@@ -65,6 +70,7 @@ pub struct SessionBuilder {
     secret: Option<crate::pseudonym::Secret>,
     follow_links: bool,
     uid_conflict: crate::settings::UidConflict,
+    shard: Option<crate::shard::Shard>,
 }
 
 impl Session {
@@ -78,7 +84,14 @@ impl Session {
             secret: None,
             follow_links: false,
             uid_conflict: Default::default(),
+            shard: None,
         }
+    }
+
+    /// The shard this session works on (`None`: the whole dump). Ingest indexes only the
+    /// files of its patients; export describes it in `dataset.json` for `gantry merge`.
+    pub fn shard(&self) -> Option<crate::shard::Shard> {
+        self.shard
     }
 
     /// Opens (or resumes) the session stored in `database`.
@@ -248,6 +261,16 @@ impl SessionBuilder {
         self
     }
 
+    /// Makes the session shard `shard` of a partition of the dump by patient (see
+    /// [`crate::Shard`]): ingest indexes only that shard's files. The database remembers
+    /// it: later opens need not repeat it, and refuse another. A shard of several needs the
+    /// project secret all shards share ([`SessionBuilder::secret`]) when its database is
+    /// new.
+    pub fn shard(mut self, shard: crate::shard::Shard) -> Self {
+        self.shard = Some(shard);
+        self
+    }
+
     /// Whether ingest follows symbolic links whose target lies outside the folders it was
     /// given. Default: no; such a link is noted in the report and skipped.
     pub fn follow_links(mut self, follow: bool) -> Self {
@@ -286,6 +309,7 @@ impl SessionBuilder {
                 None => store.meta_set(SECRET_KEY, secret.bytes())?,
             }
         }
+        let shard = open_shard(&mut store, &self.database, self.shard)?;
         Ok(Session {
             store,
             config: None,
@@ -295,9 +319,54 @@ impl SessionBuilder {
             generation: 0,
             follow_links: self.follow_links,
             uid_conflict: self.uid_conflict,
+            shard,
             progress: self.progress,
             pool,
         })
+    }
+}
+
+/// The shard of the session in `store`: the one stored, checked against the one given, or
+/// the one given, stored.
+fn open_shard(
+    store: &mut Store,
+    database: &Path,
+    given: Option<crate::shard::Shard>,
+) -> Result<Option<crate::shard::Shard>> {
+    let stored = match store.meta_get(SHARD_KEY)? {
+        Some(bytes) => Some(
+            String::from_utf8_lossy(&bytes)
+                .parse::<crate::shard::Shard>()
+                .map_err(|e| GantryError::Io {
+                    path: database.to_path_buf(),
+                    source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+                })?,
+        ),
+        None => None,
+    };
+    match (stored, given) {
+        (Some(stored), Some(given)) if stored != given => Err(GantryError::ShardMismatch {
+            database: database.to_path_buf(),
+            stored,
+            given,
+        }),
+        (Some(stored), _) => Ok(Some(stored)),
+        (None, None) => Ok(None),
+        (None, Some(given)) => {
+            if given.count > 1 {
+                if store.instance_count()? > 0 {
+                    return Err(GantryError::ShardOfWholeDatabase {
+                        database: database.to_path_buf(),
+                        shard: given,
+                    });
+                }
+                if store.meta_get(SECRET_KEY)?.is_none() {
+                    return Err(GantryError::ShardNeedsSecret { shard: given });
+                }
+            }
+            store.meta_set(SHARD_KEY, given.to_string().as_bytes())?;
+            Ok(Some(given))
+        }
     }
 }
 

@@ -155,6 +155,21 @@ impl Store {
             .map_err(self.db_err())
     }
 
+    /// Marks every plan stale without changing an instance: what the plans rest on beyond
+    /// the instances changed (another shard's identifiers, which free text is checked
+    /// against).
+    pub fn bump_instances_generation(&mut self) -> Result<()> {
+        self.write(|tx| {
+            tx.tx
+                .execute(
+                    "UPDATE meta SET value = value + 1 WHERE key = 'instances.generation'",
+                    [],
+                )
+                .map_err(tx.db_err())?;
+            Ok(())
+        })
+    }
+
     /// Instances without a plan made on `basis`: those a checkpoint that consumes plans
     /// must derive afresh.
     pub fn unplanned_count(&self, basis: &[u8]) -> Result<u64> {

@@ -169,6 +169,9 @@ pub enum FileOutcome {
     Conflict,
     /// Not indexed, for the recorded reason.
     Skipped,
+    /// Not indexed here: it belongs to another shard of the dump (that shard indexes it,
+    /// or records why it cannot).
+    OtherShard,
 }
 
 impl FileOutcome {
@@ -178,6 +181,7 @@ impl FileOutcome {
             FileOutcome::Duplicate => "duplicate",
             FileOutcome::Conflict => "conflict",
             FileOutcome::Skipped => "skipped",
+            FileOutcome::OtherShard => "other_shard",
         }
     }
 
@@ -186,6 +190,7 @@ impl FileOutcome {
             "indexed" => FileOutcome::Indexed,
             "duplicate" => FileOutcome::Duplicate,
             "conflict" => FileOutcome::Conflict,
+            "other_shard" => FileOutcome::OtherShard,
             _ => FileOutcome::Skipped,
         }
     }

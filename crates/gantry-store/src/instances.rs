@@ -197,6 +197,23 @@ impl Store {
         )
     }
 
+    /// The distinct (Patient ID, Patient's Name, Birth Date, Study Instance UID) of the
+    /// instances, as indexed: what a shard's patients are told from.
+    pub fn patient_study_keys(&self) -> Result<Vec<[Option<String>; 4]>> {
+        self.pairs(
+            "SELECT DISTINCT patient_id, patient_name, patient_birth_date, study_instance_uid
+             FROM instances",
+            |c, row| {
+                Ok([
+                    c.get(row, "patient_id")?,
+                    c.get(row, "patient_name")?,
+                    c.get(row, "patient_birth_date")?,
+                    c.get(row, "study_instance_uid")?,
+                ])
+            },
+        )
+    }
+
     /// Instance, series and study counts per device (manufacturer, model, serial).
     pub fn device_counts(&self) -> Result<Vec<DeviceCount>> {
         self.pairs(

@@ -199,6 +199,29 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE verified ADD COLUMN waived TEXT;
     ALTER TABLE exports ADD COLUMN waived TEXT NOT NULL DEFAULT '';
     "#,
+    // 12: files a sharded session leaves to another shard (its patients'), recorded so a
+    // later ingest does not read them again. SQLite cannot change a CHECK: the table is
+    // rebuilt with the rows it has.
+    r#"
+    CREATE TABLE files_new (
+        path             TEXT PRIMARY KEY,
+        size             INTEGER NOT NULL,
+        mtime_ns         INTEGER NOT NULL,
+        outcome          TEXT NOT NULL
+                         CHECK (outcome IN ('duplicate', 'conflict', 'skipped', 'other_shard')),
+        reason_code      TEXT,
+        reason           TEXT,
+        sop_instance_uid TEXT,
+        reason_json      TEXT
+    );
+    INSERT INTO files_new (path, size, mtime_ns, outcome, reason_code, reason,
+                           sop_instance_uid, reason_json)
+        SELECT path, size, mtime_ns, outcome, reason_code, reason, sop_instance_uid,
+               reason_json
+        FROM files;
+    DROP TABLE files;
+    ALTER TABLE files_new RENAME TO files;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -244,19 +244,61 @@ impl Export<'_> {
         report.stripped = stripped.total();
         let all_safe = session.store.exports_all_safe(&out)?;
         let store = &session.store;
+        let (mut files, mut bytes) = (0, 0);
         let (csv, json) = report::write_manifest(&out, all_safe, &mut |after| {
-            store
+            let page = store
                 .exports_page(&out, after, report::MANIFEST_PAGE)
-                .map_err(std::io::Error::other)
+                .map_err(std::io::Error::other)?;
+            files += page.len() as u64;
+            bytes += page.iter().map(|r| r.size).sum::<u64>();
+            Ok(page)
         })
         .map_err(io(&out))?;
         report.manifest_csv = csv;
         report.manifest_json = json;
+        let description = crate::shard::DatasetDescription {
+            gantry: env!("CARGO_PKG_VERSION").to_string(),
+            shard: session.shard,
+            shards: 1,
+            safe: all_safe,
+            secret: prepared.secret.fingerprint(),
+            config: crate::prepared::config_digest(&prepared.config)?,
+            profile: crate::settings::PROFILE_EDITION.to_string(),
+            layout: layout.clone(),
+            instances: report.instances,
+            files,
+            bytes,
+            blocked: report.blocked.len() as u64,
+            patients: crate::shard::patient_digests(&prepared.secret, &session.store)?,
+        };
+        report::write_description(&out, &description).map_err(io(&out))?;
         report.duration = started.elapsed();
         let json = gantry_store::StoreError::json("the export report", &report)?;
         session.store.write(|tx| tx.add_report("export", &json))?;
         Ok(report)
     }
+}
+
+/// Writes a manifest of the records `next` gives, in the order it gives them (a merge of
+/// shards' manifests in path order), as an export writes its own.
+pub(crate) fn write_merged_manifest(
+    out: &Path,
+    safe: bool,
+    next: &mut dyn FnMut() -> Option<gantry_store::ExportRecord>,
+) -> std::io::Result<(PathBuf, PathBuf)> {
+    report::write_manifest(out, safe, &mut |_after| {
+        Ok(std::iter::from_fn(&mut *next)
+            .take(report::MANIFEST_PAGE)
+            .collect())
+    })
+}
+
+/// Writes `dataset.json` into `out`.
+pub(crate) fn write_dataset_description(
+    out: &Path,
+    description: &crate::shard::DatasetDescription,
+) -> std::io::Result<PathBuf> {
+    report::write_description(out, description)
 }
 
 /// The folders this export has made, so that each is made (and stat-ed) once.

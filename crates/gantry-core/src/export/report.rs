@@ -234,7 +234,23 @@ pub(crate) fn write_manifest(
     Ok((csv_path, json_path))
 }
 
-fn csv_field(text: &str) -> String {
+/// Writes `dataset.json` in `out_dir` atomically, owner-only like the manifest's
+/// neighbours.
+pub(crate) fn write_description(
+    out_dir: &Path,
+    description: &crate::shard::DatasetDescription,
+) -> std::io::Result<PathBuf> {
+    let path = out_dir.join(crate::shard::DATASET_FILE);
+    let tmp = out_dir.join(format!("{}.gantry-tmp", crate::shard::DATASET_FILE));
+    let text = description.to_json().map_err(std::io::Error::other)?;
+    let mut file = std::fs::File::create(&tmp)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, &path)?;
+    Ok(path)
+}
+
+pub(crate) fn csv_field(text: &str) -> String {
     if text.contains([',', '"', '\n']) {
         format!("\"{}\"", text.replace('"', "\"\""))
     } else {

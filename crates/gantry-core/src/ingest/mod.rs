@@ -164,11 +164,21 @@ impl Session {
     ) -> Result<()> {
         let count = parsed.len() as u64;
         let policy = self.uid_conflict;
+        let shard = match self.shard.filter(|s| s.count > 1) {
+            Some(shard) => Some((shard, self.secret()?)),
+            None => None,
+        };
         let mut outcomes = Vec::with_capacity(parsed.len());
         self.store.write(|tx| {
             outcomes.clear();
             for (candidate, parsed) in parsed {
-                outcomes.push(record_outcome(tx, candidate, parsed, policy)?);
+                let elsewhere = shard
+                    .as_ref()
+                    .and_then(|(shard, secret)| other_shard(*shard, secret, &parsed));
+                outcomes.push(match elsewhere {
+                    Some(detail) => record_other_shard(tx, candidate, detail)?,
+                    None => record_outcome(tx, candidate, parsed, policy)?,
+                });
             }
             Ok(())
         })?;
@@ -178,6 +188,47 @@ impl Session {
         self.progress.advance(count);
         Ok(())
     }
+}
+
+/// Where a file goes when it is not this shard's (`None`: it is): the shard of its
+/// patient, or for a file that cannot be read, the first shard, which records why.
+fn other_shard(
+    shard: crate::shard::Shard,
+    secret: &crate::pseudonym::Secret,
+    parsed: &Parsed,
+) -> Option<String> {
+    match parsed {
+        Parsed::Read { record, .. } => {
+            let home = crate::shard::Shard::of(secret, record, shard.count);
+            (home != shard).then(|| format!("its patient belongs to shard {home}"))
+        }
+        Parsed::Failed(_) => (shard.index != 1)
+            .then(|| format!("it cannot be indexed; shard 1/{} records why", shard.count)),
+    }
+}
+
+/// Records a file another shard indexes (so that a later ingest does not read it again),
+/// dropping what this shard may have indexed from it before it changed.
+fn record_other_shard(
+    tx: &StoreTx<'_>,
+    candidate: Candidate,
+    detail: String,
+) -> gantry_store::Result<Outcome> {
+    let previous = tx.instance_by_path(&candidate.path)?;
+    if let Some(previous) = &previous {
+        tx.delete_instance(previous.id)?;
+    }
+    tx.record_file(&FileRecord {
+        path: candidate.path,
+        stamp: candidate.stamp,
+        outcome: FileOutcome::OtherShard,
+        reason: None,
+        detail: Some(detail),
+        sop_instance_uid: None,
+    })?;
+    Ok(Outcome::OtherShard {
+        removed: previous.is_some(),
+    })
 }
 
 /// What happened to one file, for the report.
@@ -192,6 +243,10 @@ pub(crate) enum Outcome {
     IndexedCopy(FileNote),
     Skipped {
         file: SkippedFile,
+        removed: bool,
+    },
+    /// Left to another shard (`removed`: what this shard had indexed from it is gone).
+    OtherShard {
         removed: bool,
     },
 }

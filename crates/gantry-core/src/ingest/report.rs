@@ -60,6 +60,9 @@ pub struct IngestReport {
     pub conflicts: Vec<FileNote>,
     /// Files that are not indexable, with the reason for each.
     pub skipped: Vec<SkippedFile>,
+    /// Files left to other shards (a sharded session): another shard's patients, and, in
+    /// every shard but the first, files that cannot be read (the first records them).
+    pub other_shard: u64,
     /// Paths the walk could not enter or did not follow (permissions, link loops, links
     /// leading outside the roots, FIFOs, devices and sockets).
     pub walk_errors: Vec<FileNote>,
@@ -85,6 +88,10 @@ impl IngestReport {
             Outcome::Skipped { file, removed } => {
                 self.removed += u64::from(removed);
                 self.skipped.push(file);
+            }
+            Outcome::OtherShard { removed } => {
+                self.removed += u64::from(removed);
+                self.other_shard += 1;
             }
         }
     }
@@ -130,6 +137,9 @@ impl fmt::Display for IngestReport {
         writeln!(f, "  skipped      {:>8}", self.skipped.len())?;
         for (code, count) in self.skipped_by_reason() {
             writeln!(f, "    {code:<28}{count:>6}")?;
+        }
+        if self.other_shard > 0 {
+            writeln!(f, "  other shards {:>8}", self.other_shard)?;
         }
         if self.guessed_syntax > 0 {
             writeln!(
