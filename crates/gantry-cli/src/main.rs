@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use gantry::Session;
 
-use reports::{CliError, KeyReport, RunReport, SynthReport};
+use reports::{CliError, KeyReport, RunReport, SecretReport, SynthReport};
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -241,6 +241,11 @@ enum Command {
     Report {
         /// The HTML file to write.
         out: PathBuf,
+    },
+    /// Create a new project secret file for --secret-file (mode 0600; never overwrites).
+    Secret {
+        /// Where to write it.
+        file: PathBuf,
     },
     /// Create a new key file (mode 0600; never overwrites).
     Keygen {
@@ -639,6 +644,22 @@ fn run(cli: &Cli) -> Result<ExitCode, CliError> {
         Command::Report { out } => {
             let mut session = open(cli, true)?;
             cli.emit(&session.write_report(out)?)?;
+        }
+        Command::Secret { file } => {
+            if file.exists() {
+                return Err(CliError::SecretExists(file.clone()));
+            }
+            let secret = gantry::Secret::generate()?;
+            gantry::write_private(file, format!("{}\n", secret.to_hex()).as_bytes()).map_err(
+                |source| CliError::Io {
+                    path: file.clone(),
+                    source,
+                },
+            )?;
+            cli.emit(&SecretReport {
+                file: file.clone(),
+                fingerprint: secret.fingerprint(),
+            })?;
         }
         Command::Keygen { file } => {
             let key = gantry::KeyFile::create(file)?;

@@ -48,9 +48,34 @@ pub enum CliError {
     /// A report could not be written as JSON.
     #[error("cannot write the report as JSON: {0}")]
     Json(#[from] serde_json::Error),
+    /// `gantry secret` does not overwrite.
+    #[error("{} already exists; not overwriting a project secret", .0.display())]
+    SecretExists(PathBuf),
     /// The synthetic dump could not be written.
     #[error(transparent)]
     Synth(#[from] gantry_synth::SynthError),
+}
+
+/// The project secret file `gantry secret` wrote.
+#[derive(Debug, Serialize)]
+pub struct SecretReport {
+    /// The file.
+    pub file: PathBuf,
+    /// The secret's fingerprint (as `dataset.json` names it; reveals nothing of it).
+    pub fingerprint: String,
+}
+
+impl fmt::Display for SecretReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "created the project secret {} (fingerprint {}, mode 0600): give it to every shard \
+             and machine of the run with --secret-file; whoever holds it can link pseudonyms \
+             to identities they guess",
+            self.file.display(),
+            self.fingerprint
+        )
+    }
 }
 
 /// The key file a command made or opened.
