@@ -359,6 +359,25 @@ fn every_command_prints_the_librarys_report_as_json() {
     );
     assert_eq!(code, Some(0));
     let (_, compact) = json_of(&db, &[os("compact")]);
+    let (code, secret) = json_of(&db, &[os("secret"), p("secret.hex").as_os_str()]);
+    assert_eq!(code, Some(0));
+    assert_eq!(secret["fingerprint"].as_str().map(str::len), Some(16));
+    let again = gantry()
+        .arg("secret")
+        .arg(p("secret.hex"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        again.status.code(),
+        Some(2),
+        "a secret file is never overwritten"
+    );
+    let (code, identities) = json_of(&db, &[os("identities"), p("all.identities").as_os_str()]);
+    assert_eq!(code, Some(0));
+    assert!(
+        identities["identifiers"].as_u64().unwrap() > 10,
+        "{identities}"
+    );
     {
         let mut session = gantry::Session::open(&db).unwrap();
         let stored = session.last_audit().unwrap();
@@ -376,6 +395,7 @@ fn every_command_prints_the_librarys_report_as_json() {
         ("export", &export),
         ("recover", &recover),
         ("compact", &compact),
+        ("identities", &identities),
     ] {
         assert!(
             report.is_object() && !keys(report).is_empty(),

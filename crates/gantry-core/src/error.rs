@@ -25,10 +25,10 @@ pub enum GantryError {
     ShardMismatch {
         /// The database.
         database: PathBuf,
-        /// The shard it was opened as first.
-        stored: crate::shard::Shard,
+        /// The shard it was opened as first (`i/N`).
+        stored: String,
         /// The shard asked for now.
-        given: crate::shard::Shard,
+        given: String,
     },
     /// A database that already indexed the whole dump cannot become one shard of it.
     #[error("{} already indexed instances as the whole dump; shard {shard} needs a database of its own", database.display())]
@@ -36,7 +36,7 @@ pub enum GantryError {
         /// The database.
         database: PathBuf,
         /// The shard asked for.
-        shard: crate::shard::Shard,
+        shard: String,
     },
     /// A shard of several needs the project secret every shard shares.
     #[error(
@@ -45,7 +45,7 @@ pub enum GantryError {
     )]
     ShardNeedsSecret {
         /// The shard asked for.
-        shard: crate::shard::Shard,
+        shard: String,
     },
     /// A shard cannot audit before it has every other shard's identifiers.
     #[error(
@@ -57,7 +57,7 @@ pub enum GantryError {
     )]
     MissingPeerIdentities {
         /// This shard.
-        shard: crate::shard::Shard,
+        shard: String,
         /// The shards whose identifiers are missing.
         missing: Vec<u32>,
     },
@@ -71,7 +71,7 @@ pub enum GantryError {
     },
     /// Shards cannot be merged.
     #[error(transparent)]
-    Merge(#[from] crate::merge::MergeError),
+    Merge(#[from] MergeError),
     /// An ingest root does not exist or cannot be read.
     #[error("cannot ingest {path}: {detail}")]
     IngestRoot {
@@ -333,4 +333,128 @@ pub enum PixelError {
     /// Another thread panicked while holding the pixel sidecar.
     #[error("the pixel sidecar lock was poisoned")]
     SidecarLock,
+}
+
+/// Why shards cannot be merged; each names the shards' folders involved.
+#[derive(Debug, thiserror::Error)]
+pub enum MergeError {
+    /// A folder is not the export of a shard.
+    #[error("{}: not the export of a shard ({detail})", dir.display())]
+    NotAShard {
+        /// The folder given.
+        dir: PathBuf,
+        /// What is wrong with its `dataset.json`.
+        detail: String,
+    },
+    /// Two shards disagree on something every shard of one dump shares.
+    #[error(
+        "{} and {} were made with different {what} ({first} and {second}): they are not shards of one run",
+        first_dir.display(), second_dir.display()
+    )]
+    Differ {
+        /// What differs: the secret, the configuration, ...
+        what: &'static str,
+        /// The one folder.
+        first_dir: PathBuf,
+        /// Its value.
+        first: String,
+        /// The other folder.
+        second_dir: PathBuf,
+        /// Its value.
+        second: String,
+    },
+    /// One shard was given twice.
+    #[error("shard {shard} is given twice: {} and {}", first.display(), second.display())]
+    SameShard {
+        /// The shard (`i/N`).
+        shard: String,
+        /// Its first folder.
+        first: PathBuf,
+        /// The other.
+        second: PathBuf,
+    },
+    /// Shards are missing.
+    #[error(
+        "shard(s) {} of {count} missing: merge them all (re-run the failed tasks first; each resumes from its database)",
+        missing.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
+    )]
+    Missing {
+        /// How many shards the dump was split into.
+        count: u32,
+        /// The ones not given.
+        missing: Vec<u32>,
+    },
+    /// One patient is in two shards: the partition was not one.
+    #[error(
+        "one patient (digest {digest}) is in {} and in {}: they were not partitioned together",
+        first.display(), second.display()
+    )]
+    Patient {
+        /// The patient's keyed digest.
+        digest: String,
+        /// One shard's folder.
+        first: PathBuf,
+        /// The other.
+        second: PathBuf,
+    },
+    /// One new SOP Instance UID is in two shards (two files of different patients held one
+    /// original UID).
+    #[error(
+        "SOP Instance UID {uid} is in {} and in {}: two different patients' files held one original UID (resolve the conflict, then run those shards again)",
+        first.display(), second.display()
+    )]
+    Uid {
+        /// The UID written.
+        uid: String,
+        /// One shard's folder.
+        first: PathBuf,
+        /// The other.
+        second: PathBuf,
+    },
+    /// One path is in two shards.
+    #[error("{} is in {} and in {}", path.display(), first.display(), second.display())]
+    Path {
+        /// The path, relative to the folders.
+        path: PathBuf,
+        /// One shard's folder.
+        first: PathBuf,
+        /// The other.
+        second: PathBuf,
+    },
+    /// A manifest cannot be read as Gantry writes one.
+    #[error("{}:{line}: {detail}", manifest.display())]
+    Manifest {
+        /// The manifest.
+        manifest: PathBuf,
+        /// The line.
+        line: u64,
+        /// What is wrong.
+        detail: String,
+    },
+    /// A file a manifest lists is not there as listed.
+    #[error("{}: listed in its shard's manifest, but {detail}", path.display())]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
+    /// The output folder holds something a merge did not put there.
+    #[error(
+        "{} is not empty and holds no earlier merge: merge into a new folder",
+        out.display()
+    )]
+    OutNotEmpty {
+        /// The folder.
+        out: PathBuf,
+    },
+    /// A file already at an output path has other content.
+    #[error("{} already exists with other content", path.display())]
+    Exists {
+        /// The file.
+        path: PathBuf,
+    },
+    /// No shard was given.
+    #[error("no shard to merge")]
+    Nothing,
 }

@@ -78,7 +78,7 @@ pub use audit::InstanceFindings;
 pub use config::{ConfigCheck, DeviceAdvice, SkeletonReport};
 pub use detect::PhiKind;
 pub use engine::ElementFinding;
-pub use error::{GantryError, InstanceError, PixelError, Result, SecretError};
+pub use error::{GantryError, InstanceError, MergeError, PixelError, Result, SecretError};
 pub use examine::{FileCounts, InstanceQuery, Inventory, LinkageConflict, ValueCount};
 pub use export::{
     Blocked, DEFAULT_LAYOUT, Export, ExportReport, ExportSyntax, Overwrite, Stripping,
@@ -91,7 +91,7 @@ pub use header::{DecodeCounts, TagPath, decode_counts};
 pub use html::HtmlReport;
 pub use identity::IdentifierKind;
 pub use ingest::{FileNote, IngestReport, SkippedFile, UidConflict};
-pub use merge::{MergeError, MergeReport, MergedShard, merge_shards};
+pub use merge::{MergeReport, MergedShard, merge_shards};
 pub use persist::CompactReport;
 pub use pixels::PixelSyntax;
 pub use plan::{IdentitiesFile, IdentitiesImport};

@@ -20,133 +20,9 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::error::{GantryError, Result};
+use crate::error::{GantryError, MergeError, Result};
 use crate::progress::Progress;
 use crate::shard::{DATASET_FILE, DatasetDescription, Shard};
-
-/// Why shards cannot be merged; each names the shards' folders involved.
-#[derive(Debug, thiserror::Error)]
-pub enum MergeError {
-    /// A folder is not the export of a shard.
-    #[error("{}: not the export of a shard ({detail})", dir.display())]
-    NotAShard {
-        /// The folder given.
-        dir: PathBuf,
-        /// What is wrong with its `dataset.json`.
-        detail: String,
-    },
-    /// Two shards disagree on something every shard of one dump shares.
-    #[error(
-        "{} and {} were made with different {what} ({first} and {second}): they are not shards of one run",
-        first_dir.display(), second_dir.display()
-    )]
-    Differ {
-        /// What differs: the secret, the configuration, ...
-        what: &'static str,
-        /// The one folder.
-        first_dir: PathBuf,
-        /// Its value.
-        first: String,
-        /// The other folder.
-        second_dir: PathBuf,
-        /// Its value.
-        second: String,
-    },
-    /// One shard was given twice.
-    #[error("shard {shard} is given twice: {} and {}", first.display(), second.display())]
-    SameShard {
-        /// The shard.
-        shard: Shard,
-        /// Its first folder.
-        first: PathBuf,
-        /// The other.
-        second: PathBuf,
-    },
-    /// Shards are missing.
-    #[error(
-        "shard(s) {} of {count} missing: merge them all (re-run the failed tasks first; each resumes from its database)",
-        missing.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
-    )]
-    Missing {
-        /// How many shards the dump was split into.
-        count: u32,
-        /// The ones not given.
-        missing: Vec<u32>,
-    },
-    /// One patient is in two shards: the partition was not one.
-    #[error(
-        "one patient (digest {digest}) is in {} and in {}: they were not partitioned together",
-        first.display(), second.display()
-    )]
-    Patient {
-        /// The patient's keyed digest.
-        digest: String,
-        /// One shard's folder.
-        first: PathBuf,
-        /// The other.
-        second: PathBuf,
-    },
-    /// One new SOP Instance UID is in two shards (two files of different patients held one
-    /// original UID).
-    #[error(
-        "SOP Instance UID {uid} is in {} and in {}: two different patients' files held one original UID (resolve the conflict, then run those shards again)",
-        first.display(), second.display()
-    )]
-    Uid {
-        /// The UID written.
-        uid: String,
-        /// One shard's folder.
-        first: PathBuf,
-        /// The other.
-        second: PathBuf,
-    },
-    /// One path is in two shards.
-    #[error("{} is in {} and in {}", path.display(), first.display(), second.display())]
-    Path {
-        /// The path, relative to the folders.
-        path: PathBuf,
-        /// One shard's folder.
-        first: PathBuf,
-        /// The other.
-        second: PathBuf,
-    },
-    /// A manifest cannot be read as Gantry writes one.
-    #[error("{}:{line}: {detail}", manifest.display())]
-    Manifest {
-        /// The manifest.
-        manifest: PathBuf,
-        /// The line.
-        line: u64,
-        /// What is wrong.
-        detail: String,
-    },
-    /// A file a manifest lists is not there as listed.
-    #[error("{}: listed in its shard's manifest, but {detail}", path.display())]
-    File {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong.
-        detail: String,
-    },
-    /// The output folder holds something a merge did not put there.
-    #[error(
-        "{} is not empty and holds no earlier merge: merge into a new folder",
-        out.display()
-    )]
-    OutNotEmpty {
-        /// The folder.
-        out: PathBuf,
-    },
-    /// A file already at an output path has other content.
-    #[error("{} already exists with other content", path.display())]
-    Exists {
-        /// The file.
-        path: PathBuf,
-    },
-    /// No shard was given.
-    #[error("no shard to merge")]
-    Nothing,
-}
 
 /// One shard as the merge found it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -176,6 +52,8 @@ pub struct MergeReport {
     pub copied: u64,
     /// Files already in place from an earlier merge.
     pub unchanged: u64,
+    /// Files an earlier merge into this folder placed that no shard lists now.
+    pub removed: u64,
     /// Wall-clock time.
     #[serde(serialize_with = "crate::report::duration_secs")]
     pub duration: Duration,
@@ -185,14 +63,15 @@ impl fmt::Display for MergeReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "Merged {} shards into {} in {:.2} s: {} files ({} linked, {} copied, {} already there)",
+            "Merged {} shards into {} in {:.2} s: {} files ({} linked, {} copied, {} already there), {} no longer listed removed",
             self.shards.len(),
             self.out_dir.display(),
             self.duration.as_secs_f64(),
             self.dataset.files,
             self.linked,
             self.copied,
-            self.unchanged
+            self.unchanged,
+            self.removed
         )?;
         for shard in &self.shards {
             writeln!(
@@ -276,7 +155,7 @@ pub fn merge_shards<P: AsRef<Path>>(
     std::fs::create_dir_all(out).map_err(io(out))?;
     let out = out.canonicalize().map_err(io(out))?;
     let marker = out.join(MARKER);
-    let earlier = marker.exists() || out.join(DATASET_FILE).exists();
+    let earlier = marker.exists() || is_merge(&out);
     if !earlier && std::fs::read_dir(&out).map_err(io(&out))?.next().is_some() {
         return Err(MergeError::OutNotEmpty { out }.into());
     }
@@ -286,7 +165,11 @@ pub fn merge_shards<P: AsRef<Path>>(
     let (mut linked, mut copied, mut unchanged) = (0u64, 0u64, 0u64);
     progress.begin("merge: place", Some(files));
     let mut placed = 0u64;
+    let mut listed: std::collections::HashSet<[u8; 16]> = Default::default();
     for_each_entry(&shards, |at, row| {
+        if earlier {
+            listed.insert(path_digest(Path::new(&row.path)));
+        }
         let source = shards[at].dir.join(&row.path);
         let target = out.join(&row.path);
         if let Some(dir) = target.parent() {
@@ -305,6 +188,14 @@ pub fn merge_shards<P: AsRef<Path>>(
         Ok(())
     })?;
     progress.finish();
+    // A file an earlier merge placed that no shard lists now (its instance blocked since,
+    // say) must not stay in the dataset.
+    let removed = if earlier {
+        remove_unlisted(&out, &listed).map_err(io(&out))?
+    } else {
+        0
+    };
+    drop(listed);
 
     // Pass 3: the manifest, then the description.
     let safe = shards.iter().all(|s| s.description.safe);
@@ -351,8 +242,56 @@ pub fn merge_shards<P: AsRef<Path>>(
         linked,
         copied,
         unchanged,
+        removed,
         duration: started.elapsed(),
     })
+}
+
+/// Whether `out` holds the description of a merge.
+fn is_merge(out: &Path) -> bool {
+    std::fs::read(out.join(DATASET_FILE))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<DatasetDescription>(&bytes).ok())
+        .is_some_and(|d| d.shard.is_none() && d.shards > 1)
+}
+
+fn path_digest(path: &Path) -> [u8; 16] {
+    let mut digest = [0u8; 16];
+    digest.copy_from_slice(&Sha256::digest(path.as_os_str().as_encoded_bytes())[..16]);
+    digest
+}
+
+/// Removes every file under `out` that is not listed (the merge's own files aside);
+/// returns how many.
+fn remove_unlisted(
+    out: &Path,
+    listed: &std::collections::HashSet<[u8; 16]>,
+) -> std::io::Result<u64> {
+    let own = ["manifest.csv", "manifest.json", DATASET_FILE, MARKER];
+    let mut removed = 0;
+    let mut stack = vec![out.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir)? {
+            let entry = entry?;
+            let path = entry.path();
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let Ok(rel) = path.strip_prefix(out) else {
+                continue;
+            };
+            if dir == out && own.iter().any(|name| rel == Path::new(name)) {
+                continue;
+            }
+            if !listed.contains(&path_digest(rel)) {
+                std::fs::remove_file(&path)?;
+                removed += 1;
+            }
+        }
+    }
+    Ok(removed)
 }
 
 /// Reads each folder's description and checks the shards are one complete partition of
@@ -415,7 +354,7 @@ fn describe<P: AsRef<Path>>(dirs: &[P]) -> Result<Vec<MergedShard>> {
     for pair in shards.windows(2) {
         if pair[0].shard == pair[1].shard {
             return Err(MergeError::SameShard {
-                shard: pair[0].shard,
+                shard: pair[0].shard.to_string(),
                 first: pair[0].dir.clone(),
                 second: pair[1].dir.clone(),
             }

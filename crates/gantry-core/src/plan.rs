@@ -385,7 +385,10 @@ impl Session {
             all.extend(&crate::peers::identifiers(&set));
         }
         if !missing.is_empty() {
-            return Err(GantryError::MissingPeerIdentities { shard, missing });
+            return Err(GantryError::MissingPeerIdentities {
+                shard: shard.to_string(),
+                missing,
+            });
         }
         Ok(all)
     }

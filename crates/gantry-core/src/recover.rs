@@ -133,10 +133,11 @@ fn collect(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
         for entry in std::fs::read_dir(path)? {
             collect(&entry?.path(), out)?;
         }
-    } else if path
-        .file_name()
-        .is_some_and(|n| !n.to_string_lossy().starts_with("manifest."))
-    {
+    } else if path.file_name().is_some_and(|n| {
+        // An export's own files, beside the instances.
+        let n = n.to_string_lossy();
+        !n.starts_with("manifest.") && n != crate::shard::DATASET_FILE
+    }) {
         out.push(path.to_path_buf());
     }
     Ok(())

@@ -347,8 +347,8 @@ fn open_shard(
     match (stored, given) {
         (Some(stored), Some(given)) if stored != given => Err(GantryError::ShardMismatch {
             database: database.to_path_buf(),
-            stored,
-            given,
+            stored: stored.to_string(),
+            given: given.to_string(),
         }),
         (Some(stored), _) => Ok(Some(stored)),
         (None, None) => Ok(None),
@@ -357,11 +357,13 @@ fn open_shard(
                 if store.instance_count()? > 0 {
                     return Err(GantryError::ShardOfWholeDatabase {
                         database: database.to_path_buf(),
-                        shard: given,
+                        shard: given.to_string(),
                     });
                 }
                 if store.meta_get(SECRET_KEY)?.is_none() {
-                    return Err(GantryError::ShardNeedsSecret { shard: given });
+                    return Err(GantryError::ShardNeedsSecret {
+                        shard: given.to_string(),
+                    });
                 }
             }
             store.meta_set(SHARD_KEY, given.to_string().as_bytes())?;

@@ -626,3 +626,23 @@ fn copy_tree(from: &Path, to: &Path) {
         std::fs::copy(&file, &target).unwrap();
     }
 }
+
+#[test]
+fn a_merge_again_into_its_folder_removes_what_no_shard_lists_any_more() {
+    let dir = tempfile::tempdir().unwrap();
+    let dump = dump(dir.path(), 6);
+    let with_rules = format!("{CONFIG}{}", dump.machine_rules());
+    let work = dir.path().join("run");
+    let outs = sharded_run(&work, &dump.root, &with_rules, SECRET, 2);
+    let merged = work.join("merged");
+    let first = merge_shards(&outs, &merged, &NoProgress).unwrap();
+    assert_eq!(first.dataset.blocked, 0);
+    // Without the machine rules, images with burned-in text are blocked now: the shards'
+    // exports drop them, and so must the merged dataset.
+    let outs = sharded_run(&work, &dump.root, CONFIG, SECRET, 2);
+    let second = merge_shards(&outs, &merged, &NoProgress).unwrap();
+    assert!(second.dataset.blocked > 0);
+    assert_eq!(second.removed, second.dataset.blocked, "{second}");
+    let single = single_run(&dir.path().join("one"), &dump.root, CONFIG, SECRET);
+    assert_same_dataset(&single, &merged, 2);
+}
