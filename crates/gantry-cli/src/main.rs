@@ -393,10 +393,10 @@ impl Cli {
     fn emit<T: std::fmt::Display + serde::Serialize>(&self, value: &T) -> Result<(), CliError> {
         match self.json.as_deref() {
             Some(path) if path == Path::new("-") => {
-                println!("{}", serde_json::to_string_pretty(value)?);
+                out(&format!("{}\n", serde_json::to_string_pretty(value)?));
             }
             Some(path) => {
-                print!("{value}");
+                out(&value.to_string());
                 let text = serde_json::to_string_pretty(value)?;
                 // Reports quote values they found (PHI): owner-only, as the database.
                 gantry::write_private(path, text.as_bytes()).map_err(|source| CliError::Io {
@@ -404,10 +404,21 @@ impl Cli {
                     source,
                 })?;
             }
-            None => print!("{value}"),
+            None => out(&value.to_string()),
         }
         Ok(())
     }
+}
+
+/// Writes `text` to standard output. A reader that went away (`gantry ... | head`) ends
+/// the output quietly, instead of a panic of `print!`: the work itself is done and stored.
+fn out(text: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    // Nothing more can be shown then; the exit code still says how the command went.
+    let _ = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush());
 }
 
 /// The first line of a password file (a file, so the password never shows in `ps`).
@@ -542,11 +553,11 @@ fn run(cli: &Cli) -> Result<ExitCode, CliError> {
                 session.for_each_instance_findings(gantry::Stage::Audit, |entry| {
                     if json {
                         match serde_json::to_string(&entry) {
-                            Ok(line) => println!("{line}"),
+                            Ok(line) => out(&format!("{line}\n")),
                             Err(e) => failed = Some(e),
                         }
                     } else {
-                        print!("{entry}");
+                        out(&entry.to_string());
                     }
                 })?;
                 if let Some(e) = failed {

@@ -550,3 +550,27 @@ fn audit_lists_every_instance_with_its_actions_and_what_blocks_it() {
         }
     }
 }
+
+/// `gantry ... | head`: the reader goes away after its first lines. The command ends
+/// without a panic (exit code 101, "failed printing to stdout"), as its work is done.
+#[test]
+fn a_reader_that_goes_away_does_not_make_gantry_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let dump = dir.path().join("dump");
+    let synth = gantry().arg("synth").arg(&dump).output().unwrap();
+    assert!(synth.status.success());
+    let mut child = gantry()
+        .args(["-q", "--db"])
+        .arg(dir.path().join("g.db"))
+        .arg("ingest")
+        .arg(&dump)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+}

@@ -54,6 +54,12 @@ fn mac(secret: &Secret, set: &PeerSet) -> Result<String> {
 
 /// Writes `set` to `path`, owner-only, with its MAC.
 pub(crate) fn write(path: &Path, secret: &Secret, set: PeerSet) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        gantry_store::create_private_dir_all(dir).map_err(|source| GantryError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    }
     let mac = mac(secret, &set)?;
     let json = gantry_store::StoreError::json("a shard's identifiers", &PeerFile { set, mac })?;
     gantry_store::write_private(path, json.as_bytes()).map_err(|source| GantryError::Io {
