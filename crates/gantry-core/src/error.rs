@@ -71,7 +71,7 @@ pub enum GantryError {
     },
     /// Shards cannot be merged.
     #[error(transparent)]
-    Merge(#[from] MergeError),
+    Merge(Box<MergeError>),
     /// An ingest root does not exist or cannot be read.
     #[error("cannot ingest {path}: {detail}")]
     IngestRoot {
@@ -457,4 +457,10 @@ pub enum MergeError {
     /// No shard was given.
     #[error("no shard to merge")]
     Nothing,
+}
+
+impl From<MergeError> for GantryError {
+    fn from(error: MergeError) -> Self {
+        GantryError::Merge(Box::new(error))
+    }
 }

@@ -45,6 +45,16 @@
 //! anonymize act on it, in the same process or a later one, and derive afresh only an
 //! instance whose plan is stale.
 //!
+//! # Beyond one machine
+//!
+//! [`SessionBuilder::shard`] makes a session one [`Shard`] of a dump partitioned by a
+//! keyed hash of the patient (module `shard`, a leaf ingest uses; it also holds the
+//! [`DatasetDescription`] every export writes as `dataset.json`). Shards exchange their
+//! identifiers ([`Session::export_identities`], [`Session::import_identities`]; module
+//! `peers`, read by the identity pass in `plan`) so free text is checked against every
+//! patient of the run, and [`merge_shards`] (module `merge`, after `export`) joins their
+//! exports into the dataset a single run writes.
+//!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! # let dir = tempfile::tempdir()?;
