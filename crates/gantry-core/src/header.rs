@@ -83,18 +83,28 @@ impl fmt::Display for TagPath {
     }
 }
 
+/// A text that is not a [`TagPath`] as its `Display` writes one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not a tag path step: {step:?}")]
+pub struct BadTagPath {
+    /// The step that is not one.
+    pub step: String,
+}
+
 impl std::str::FromStr for TagPath {
-    type Err = String;
+    type Err = BadTagPath;
 
     /// Reads a path as [`TagPath`]'s `Display` writes it: `(0040,0275)[0]>(0008,0104)`;
     /// the empty text is the whole header.
-    fn from_str(text: &str) -> Result<TagPath, String> {
+    fn from_str(text: &str) -> Result<TagPath, BadTagPath> {
         let mut steps = Vec::new();
         if text.is_empty() {
             return Ok(TagPath(steps));
         }
         for step in text.split('>') {
-            let bad = || format!("not a tag path step: {step:?}");
+            let bad = || BadTagPath {
+                step: step.to_string(),
+            };
             let inner = step.strip_prefix('(').ok_or_else(bad)?;
             let (tag, rest) = inner.split_once(')').ok_or_else(bad)?;
             let (group, element) = tag.split_once(',').ok_or_else(bad)?;

@@ -97,7 +97,7 @@ pub use gantry_crypto::{Credential, CryptoError, KeyFile};
 pub use gantry_store::{
     DeviceCount, FileOutcome, InstanceRecord, PixelLocation, SkipReason, SourceStamp, write_private,
 };
-pub use header::{DecodeCounts, TagPath, decode_counts};
+pub use header::{BadTagPath, DecodeCounts, TagPath, decode_counts};
 pub use html::HtmlReport;
 pub use identity::IdentifierKind;
 pub use ingest::{FileNote, IngestReport, SkippedFile, UidConflict};

@@ -149,7 +149,7 @@ pub fn import_ctp(script: &str, source: PathBuf) -> CtpImport {
         }
         i += 1;
         if let Some(reason) = bad_region {
-            out.skipped.push(skip(reason));
+            out.skipped.push(skip(reason.to_string()));
             continue;
         }
         if regions.is_empty() {
@@ -160,7 +160,7 @@ pub fn import_ctp(script: &str, source: PathBuf) -> CtpImport {
         let alternatives = match parse(&text).and_then(|e| alternatives(&e)) {
             Ok(a) => a,
             Err(reason) => {
-                out.skipped.push(skip(reason));
+                out.skipped.push(skip(reason.to_string()));
                 continue;
             }
         };
@@ -213,15 +213,15 @@ fn looks_like_regions(line: &str) -> bool {
 }
 
 /// The `(x,y,w,h)` regions of a text that holds nothing else.
-fn read_regions(text: &str) -> Result<Vec<Zone>, String> {
+fn read_regions(text: &str) -> Result<Vec<Zone>, Unconvertible> {
     let mut out = Vec::new();
     let mut rest = text.trim();
     while !rest.is_empty() {
         let Some(inner) = rest.strip_prefix('(') else {
-            return Err(format!("unexpected text after the signature: {rest:?}"));
+            return Err(format!("unexpected text after the signature: {rest:?}").into());
         };
         let Some(close) = inner.find(')') else {
-            return Err(format!("a region is not closed: {rest:?}"));
+            return Err(format!("a region is not closed: {rest:?}").into());
         };
         let numbers: Vec<Option<i64>> = inner[..close]
             .split(',')
@@ -236,7 +236,8 @@ fn read_regions(text: &str) -> Result<Vec<Zone>, String> {
                 return Err(format!(
                     "a region is four whole numbers (x,y,w,h), not ({})",
                     &inner[..close]
-                ));
+                )
+                .into());
             }
         }
         rest = inner[close + 1..].trim_start();
@@ -310,7 +311,7 @@ enum Token {
     Text(String),
 }
 
-fn tokens(text: &str) -> Result<Vec<Token>, String> {
+fn tokens(text: &str) -> Result<Vec<Token>, Unconvertible> {
     let mut out = Vec::new();
     let chars: Vec<char> = text.chars().collect();
     let mut i = 0;
@@ -381,23 +382,38 @@ fn tokens(text: &str) -> Result<Vec<Token>, String> {
                 }
                 out.push(Token::Word(chars[start..i].iter().collect()));
             }
-            other => return Err(format!("unexpected character {other:?} in the signature")),
+            other => return Err(format!("unexpected character {other:?} in the signature").into()),
         }
     }
     Ok(out)
 }
 
+/// Why a CTP signature or region has no Gantry equivalent: the sentence the import
+/// report gives beside the signature it leaves out.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+struct Unconvertible(String);
+
+impl From<String> for Unconvertible {
+    fn from(reason: String) -> Self {
+        Unconvertible(reason)
+    }
+}
+
+impl From<&str> for Unconvertible {
+    fn from(reason: &str) -> Self {
+        Unconvertible(reason.to_string())
+    }
+}
+
 /// Parses a signature: `or := and ('+' and)*`, `and := unary ('*' unary)*`,
 /// `unary := '!' unary | '(' or ')' | test`, `test := attribute '.' method '(' "text" ')'`.
-fn parse(text: &str) -> Result<Expr, String> {
+fn parse(text: &str) -> Result<Expr, Unconvertible> {
     let tokens = tokens(text)?;
     let mut parser = Parser { tokens, at: 0 };
     let expr = parser.or()?;
     if parser.at != parser.tokens.len() {
-        return Err(format!(
-            "unexpected {:?} in the signature",
-            parser.tokens[parser.at]
-        ));
+        return Err(format!("unexpected {:?} in the signature", parser.tokens[parser.at]).into());
     }
     Ok(expr)
 }
@@ -418,7 +434,7 @@ impl Parser {
         token
     }
 
-    fn or(&mut self) -> Result<Expr, String> {
+    fn or(&mut self) -> Result<Expr, Unconvertible> {
         let mut terms = vec![self.and()?];
         while self.peek() == Some(&Token::Or) {
             self.at += 1;
@@ -431,7 +447,7 @@ impl Parser {
         })
     }
 
-    fn and(&mut self) -> Result<Expr, String> {
+    fn and(&mut self) -> Result<Expr, Unconvertible> {
         let mut factors = vec![self.unary()?];
         while self.peek() == Some(&Token::And) {
             self.at += 1;
@@ -444,7 +460,7 @@ impl Parser {
         })
     }
 
-    fn unary(&mut self) -> Result<Expr, String> {
+    fn unary(&mut self) -> Result<Expr, Unconvertible> {
         match self.next() {
             Some(Token::Not) => {
                 self.unary()?;
@@ -458,24 +474,22 @@ impl Parser {
                 }
             }
             Some(Token::Word(attribute)) => self.test(&attribute),
-            Some(other) => Err(format!("unexpected {other:?} in the signature")),
+            Some(other) => Err(format!("unexpected {other:?} in the signature").into()),
             None => Err("the signature ends where a test was expected".into()),
         }
     }
 
-    fn test(&mut self, attribute: &str) -> Result<Expr, String> {
+    fn test(&mut self, attribute: &str) -> Result<Expr, Unconvertible> {
         let (Some(Token::Dot), Some(Token::Word(method)), Some(Token::Open)) =
             (self.next(), self.next(), self.next())
         else {
-            return Err(format!(
-                "`{attribute}` is not followed by .method(\"text\")"
-            ));
+            return Err(format!("`{attribute}` is not followed by .method(\"text\")").into());
         };
         let Some(Token::Text(value)) = self.next() else {
-            return Err(format!("{attribute}.{method} takes one quoted text"));
+            return Err(format!("{attribute}.{method} takes one quoted text").into());
         };
         if self.next() != Some(Token::Close) {
-            return Err(format!("{attribute}.{method}(...) is not closed"));
+            return Err(format!("{attribute}.{method}(...) is not closed").into());
         }
         let keyword = keyword(attribute)?;
         // Gantry's `contains` ignores case: for CTP's case-sensitive `contains` it matches
@@ -492,7 +506,7 @@ impl Parser {
             other => {
                 return Err(format!(
                     "the test {attribute}.{other} has no Gantry equivalent (contains, containsIgnoreCase and equals do)"
-                ));
+                ).into());
             }
         };
         Ok(Expr::Test(condition))
@@ -501,7 +515,7 @@ impl Parser {
 
 /// The dictionary keyword of a signature's attribute (a keyword, or `[gggg,eeee]`), when
 /// it is a data set attribute a condition can test.
-fn keyword(attribute: &str) -> Result<String, String> {
+fn keyword(attribute: &str) -> Result<String, Unconvertible> {
     let entry = match attribute
         .strip_prefix('[')
         .and_then(|a| a.strip_suffix(']'))
@@ -512,7 +526,7 @@ fn keyword(attribute: &str) -> Result<String, String> {
                 .ok_or_else(|| format!("malformed tag {attribute}"))?;
             let number = |s: &str| u16::from_str_radix(s.trim(), 16);
             let (Ok(group), Ok(element)) = (number(group), number(element)) else {
-                return Err(format!("malformed tag {attribute}"));
+                return Err(format!("malformed tag {attribute}").into());
             };
             StandardDataDictionary
                 .by_tag(Tag(group, element))
@@ -526,7 +540,8 @@ fn keyword(attribute: &str) -> Result<String, String> {
         return Err(format!(
             "{} is in the file meta group, which machine rules do not test",
             entry.alias()
-        ));
+        )
+        .into());
     }
     Ok(entry.alias().to_string())
 }
@@ -534,7 +549,7 @@ fn keyword(attribute: &str) -> Result<String, String> {
 /// The `when` lists that together hold exactly when `expr` does: one list when the
 /// expression is an and of tests and ors of tests, else one per alternative of its
 /// disjunctive form.
-fn alternatives(expr: &Expr) -> Result<Vec<Vec<Condition>>, String> {
+fn alternatives(expr: &Expr) -> Result<Vec<Vec<Condition>>, Unconvertible> {
     if contains_not(expr) {
         return Err("it negates a test (`!`), which Gantry's conditions cannot express".into());
     }
@@ -574,7 +589,7 @@ fn alternative_tests(expr: &Expr) -> Option<Condition> {
 }
 
 /// The disjunctive form: alternatives, each an and of tests.
-fn disjunctive(expr: &Expr) -> Result<Vec<Vec<Condition>>, String> {
+fn disjunctive(expr: &Expr) -> Result<Vec<Vec<Condition>>, Unconvertible> {
     let too_many = || format!("its or-of-ands form has more than {MAX_ALTERNATIVES} alternatives");
     match expr {
         Expr::Test(c) => Ok(vec![vec![c.clone()]]),
@@ -584,7 +599,7 @@ fn disjunctive(expr: &Expr) -> Result<Vec<Vec<Condition>>, String> {
             for term in terms {
                 out.extend(disjunctive(term)?);
                 if out.len() > MAX_ALTERNATIVES {
-                    return Err(too_many());
+                    return Err(too_many().into());
                 }
             }
             Ok(out)
@@ -600,7 +615,7 @@ fn disjunctive(expr: &Expr) -> Result<Vec<Vec<Condition>>, String> {
                         both.extend(option.iter().cloned());
                         next.push(both);
                         if next.len() > MAX_ALTERNATIVES {
-                            return Err(too_many());
+                            return Err(too_many().into());
                         }
                     }
                 }
