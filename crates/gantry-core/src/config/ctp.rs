@@ -670,7 +670,7 @@ mod tests {
             (r#"Modality.equals("US") *"#, "ends where"),
         ] {
             let error = parse(signature).and_then(|e| alternatives(&e)).unwrap_err();
-            assert!(error.contains(reason), "{signature}: {error}");
+            assert!(error.0.contains(reason), "{signature}: {error}");
         }
     }
 
