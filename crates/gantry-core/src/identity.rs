@@ -67,7 +67,7 @@ pub fn patient_key_of(record: &gantry_store::InstanceRecord) -> Option<String> {
 
 /// The names and birth dates seen under one patient key: what decides whether two keys
 /// of one Patient ID are one person.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Demographics {
     names: BTreeSet<String>,
     births: BTreeSet<String>,
@@ -283,7 +283,7 @@ const MAX_SHARED_PATTERN: usize = 8;
 const WHOLE_WORD_BELOW: usize = 5;
 
 /// Collects the identifiers of an object.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IdentifierSet {
     items: BTreeSet<(String, IdentifierKind)>,
 }

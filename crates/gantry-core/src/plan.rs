@@ -315,8 +315,48 @@ impl Session {
         Ok(prepared)
     }
 
-    /// Each patient key's identifiers and demographics, from every instance's original.
+    /// Each patient key's identifiers and demographics, from every instance's original:
+    /// the identity pass. Its result is kept in the database with what it depends on (the
+    /// instances, by the store's generation, the profile options, Gantry's version), so a
+    /// later process (each CLI command is one) reads it instead of decoding every original
+    /// again.
     fn collect_identities(
+        &mut self,
+        options: &[crate::settings::ProfileOption],
+    ) -> Result<HashMap<String, (IdentifierSet, Demographics)>> {
+        let basis = {
+            let mut hasher = Sha256::new();
+            for part in [
+                env!("CARGO_PKG_VERSION").as_bytes(),
+                &self.store.instances_generation()?.to_le_bytes(),
+                gantry_store::StoreError::json("the profile options", &options)?.as_bytes(),
+            ] {
+                hasher.update((part.len() as u64).to_le_bytes());
+                hasher.update(part);
+            }
+            hex::encode(hasher.finalize())
+        };
+        if let Some(bytes) = self.store.meta_get(IDENTITIES_KEY)?
+            && let Ok(cached) = serde_json::from_slice::<CachedIdentities>(&bytes)
+            && cached.basis == basis
+        {
+            return Ok(cached.identities.into_iter().collect());
+        }
+        let identities = self.identity_pass(options)?;
+        let cached = CachedIdentities {
+            basis,
+            identities: identities
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        };
+        let json = gantry_store::StoreError::json("the collected identities", &cached)?;
+        self.store.meta_set(IDENTITIES_KEY, json.as_bytes())?;
+        Ok(identities)
+    }
+
+    /// [`Session::collect_identities`], from the originals.
+    fn identity_pass(
         &mut self,
         options: &[crate::settings::ProfileOption],
     ) -> Result<HashMap<String, (IdentifierSet, Demographics)>> {
@@ -478,6 +518,16 @@ impl Session {
         }
         Ok(report)
     }
+}
+
+/// The meta key the identity pass's result is kept under.
+const IDENTITIES_KEY: &str = "identities.collected";
+
+/// The identity pass's result as kept, in key order, with what it was made on.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CachedIdentities {
+    basis: String,
+    identities: std::collections::BTreeMap<String, (IdentifierSet, Demographics)>,
 }
 
 /// A shard's identifiers file, written or imported.

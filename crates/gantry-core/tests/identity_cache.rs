@@ -1,0 +1,106 @@
+//! The identity pass (every patient's identifiers, from every original) is kept in the
+//! database: a later process (each CLI command is one) reads it instead of decoding every
+//! original again, until an instance changes. Alone in its binary: the decode counters are
+//! per process.
+
+mod common;
+
+use dicom_core::{DataElement, PrimitiveValue, VR};
+use dicom_dictionary_std::tags;
+use gantry_core::{Session, decode_counts};
+use gantry_synth::{DumpSpec, generate};
+
+#[test]
+fn a_later_session_reads_the_identity_pass_until_an_instance_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let dump = generate(&dir.path().join("dump"), &DumpSpec::many_small_files(90)).unwrap();
+    let config = dir.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "version: \"2.0\"\nphi_tags:\n  ImageComments: {{ action: KEEP }}\n{}",
+            dump.machine_rules()
+        ),
+    )
+    .unwrap();
+    let database = dir.path().join("gantry.db");
+    let indexed = {
+        let mut session = Session::open(&database).unwrap();
+        let ingest = session.ingest(&dump.root).unwrap();
+        session.load_config(&config).unwrap();
+        let before = decode_counts();
+        session.audit().unwrap();
+        let after = decode_counts();
+        assert_eq!(after.original - before.original, 2 * ingest.indexed);
+        ingest.indexed
+    };
+
+    // A new session verifies: one decode per instance (its check), none for identities.
+    let mut session = Session::open(&database).unwrap();
+    session.anonymize_metadata().unwrap();
+    session.redact_pixels().unwrap();
+    let before = decode_counts();
+    assert!(session.verify().unwrap().is_clean());
+    let after = decode_counts();
+    assert_eq!(after.original - before.original, indexed);
+    drop(session);
+
+    // One file changes: a patient is renamed, and another patient's kept comments name
+    // the new name. The pass runs again, and the echo of the new name is found.
+    let mut files = common::dicom_files(&dump.root).into_iter();
+    let renamed = files.next().unwrap();
+    let mut object = dicom_object::open_file(&renamed).unwrap().into_inner();
+    let id = object
+        .get(tags::PATIENT_ID)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    object.put(DataElement::new(
+        tags::PATIENT_NAME,
+        VR::PN,
+        PrimitiveValue::from("Quillfeather^Zebedee"),
+    ));
+    common::write_instance(&renamed, object);
+    let other = files
+        .find(|f| {
+            let o = dicom_object::open_file(f).unwrap();
+            o.element(tags::PATIENT_ID).unwrap().to_str().unwrap() != id
+        })
+        .unwrap();
+    let mut object = dicom_object::open_file(&other).unwrap().into_inner();
+    object.put(DataElement::new(
+        tags::IMAGE_COMMENTS,
+        VR::LT,
+        PrimitiveValue::from("seen with Zebedee Quillfeather"),
+    ));
+    common::write_instance(&other, object);
+
+    let mut session = Session::open(&database).unwrap();
+    session.ingest(&dump.root).unwrap();
+    let before = decode_counts();
+    let audit = session.audit().unwrap();
+    let after = decode_counts();
+    assert_eq!(
+        after.original - before.original,
+        2 * indexed,
+        "the identity pass ran again"
+    );
+    assert!(audit.by_rule.contains_key("identifier echo"));
+    // The comments naming the renamed patient do not leave as they are: the new name is
+    // another patient's identifier now (a stale pass would keep them).
+    let preview = session.show(other.to_str().unwrap(), false).unwrap();
+    let comments = preview
+        .attributes
+        .iter()
+        .find(|a| a.path.to_string() == "(0020,4000)")
+        .unwrap();
+    assert!(
+        !matches!(comments.outcome, gantry_core::Outcome::Kept)
+            && comments
+                .new_value
+                .as_deref()
+                .is_none_or(|v| !v.contains("Quillfeather")),
+        "the new name is among the identifiers: {comments:?}"
+    );
+}
