@@ -45,6 +45,10 @@ mkdir -p "$work/db" "$work/identities" "$work/out" "$work/reports" "$work/logs"
 if [ ! -s "$work/secret.hex" ]; then
     "$gantry" --quiet secret "$work/secret.hex" >/dev/null
 fi
+# The sealing key is made here, once, not by N tasks at the same time.
+if [ -n "$key" ] && [ ! -e "$key" ]; then
+    "$gantry" --quiet keygen "$key"
+fi
 
 export GANTRY="$gantry" GANTRY_INPUT="$input" GANTRY_CONFIG="$config" GANTRY_WORK="$work" \
     GANTRY_SHARDS="$shards" GANTRY_KEY="$key"

@@ -7,7 +7,7 @@
 //! configurations, profile editions, Gantry versions, layouts or safe gates, a patient in
 //! two shards, and one new SOP Instance UID or one path in two. Only what the manifests
 //! list is placed (hard links where the file system allows, copies elsewhere), each file
-//! checked against its listed size. It reads the manifests as streams (three passes, each
+//! checked first to be a regular file of its listed size and SHA-256. It reads the manifests as streams (three passes, each
 //! a k-way merge in path order), so its memory holds one digest per instance and per
 //! patient, never the manifests.
 
@@ -125,22 +125,12 @@ pub fn merge_shards<P: AsRef<Path>>(
         }
         uids.insert(digest, at);
         let source = shards[at].dir.join(&row.path);
-        match std::fs::metadata(&source) {
-            Ok(meta) if meta.is_file() && meta.len() == row.size => {}
-            Ok(meta) => {
-                return Err(MergeError::File {
-                    path: source,
-                    detail: format!("it has {} bytes, not {}", meta.len(), row.size),
-                }
-                .into());
+        if let Err(detail) = check_file(&source, row) {
+            return Err(MergeError::File {
+                path: source,
+                detail,
             }
-            Err(e) => {
-                return Err(MergeError::File {
-                    path: source,
-                    detail: e.to_string(),
-                }
-                .into());
-            }
+            .into());
         }
         files += 1;
         if files.is_multiple_of(4096) {
@@ -551,6 +541,29 @@ fn for_each_entry(
     let mut merged = MergedEntries::open(shards)?;
     while let Some((at, row)) = merged.next_row()? {
         each(at, &row)?;
+    }
+    Ok(())
+}
+
+/// Whether the file at `path` is the one `row` lists: a regular file (not a link), of its
+/// size and SHA-256. Why not, otherwise.
+fn check_file(path: &Path, row: &Row) -> std::result::Result<(), String> {
+    let meta = std::fs::symlink_metadata(path).map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err("it is not a regular file".into());
+    }
+    if meta.len() != row.size {
+        return Err(format!("it has {} bytes, not {}", meta.len(), row.size));
+    }
+    let mut hasher = Sha256::new();
+    let mut file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    std::io::copy(&mut file, &mut hasher).map_err(|e| e.to_string())?;
+    let digest = hex::encode(hasher.finalize());
+    if digest != row.sha256 {
+        return Err(format!(
+            "its SHA-256 is {digest}, not {} (changed since its export)",
+            row.sha256
+        ));
     }
     Ok(())
 }

@@ -495,6 +495,24 @@ fn shards_that_are_not_one_run_are_refused_with_the_reason() {
         Err(MergeError::File { .. })
     ));
     assert!(!dir.path().join("m6").exists());
+    // One of the same size, changed (or a link in its place): refused too.
+    let copy = dir.path().join("copy-bytes");
+    copy_tree(&outs[1], &copy);
+    let victim = common::dicom_files(&copy).remove(0);
+    let mut bytes = std::fs::read(&victim).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xFF;
+    std::fs::write(&victim, &bytes).unwrap();
+    match merge(&[&outs[0], &copy], "m7") {
+        Err(MergeError::File { detail, .. }) => assert!(detail.contains("SHA-256"), "{detail}"),
+        other => panic!("{other:?}"),
+    }
+    std::fs::remove_file(&victim).unwrap();
+    std::os::unix::fs::symlink(common::dicom_files(&outs[0]).remove(0), &victim).unwrap();
+    assert!(matches!(
+        merge(&[&outs[0], &copy], "m8"),
+        Err(MergeError::File { .. })
+    ));
 
     // A folder that holds something else.
     let busy = dir.path().join("busy");
