@@ -55,27 +55,41 @@ wait_jobs() {
 }
 
 "$gantry" secret "$work/secret.hex" >/dev/null
-s=$(now)
-"$gantry" --quiet --db "$work/single.db" --secret-file "$work/secret.hex" run "$synth" \
-    --config "$config" --out "$work/single" >"$work/single.log" 2>&1 || true
-single=$(calc "$(now) - $s")
+rounds=${GANTRY_BENCH_ROUNDS:-3}
+median() { sort -g | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
 n=$(find "$synth" -type f | wc -l)
-printf 'sharded runs on Slurm: %d files, %d written by the single run\n' "$n" \
-    "$(find "$work/single" -name '*.dcm' | wc -l)"
+declare -A wall merge
+singles=()
+# Interleaved rounds: every configuration meets the same machine weather.
+for r in $(seq 1 "$rounds"); do
+    s=$(now)
+    "$gantry" --quiet --db "$work/single$r.db" --secret-file "$work/secret.hex" run "$synth" \
+        --config "$config" --out "$work/single$r" >"$work/single$r.log" 2>&1 || true
+    singles+=("$(calc "$(now) - $s")")
+    for shards in $counts; do
+        w=$work/n$shards-r$r
+        mkdir -p "$w"
+        cp "$work/secret.hex" "$w/secret.hex"
+        s=$(now)
+        mapfile -t jobs < <(GANTRY=$gantry deploy/slurm/submit.sh "$synth" "$config" "$w" "$shards")
+        wait_jobs "${jobs[@]}"
+        wall[$shards]+="$(calc "$(now) - $s") "
+        merge[$shards]+="$(grep -o '"duration": *[0-9.e-]*' "$w/reports/merge.json" | grep -o '[0-9.e-]*$') "
+        if ! diff -r -x dataset.json "$work/single$r" "$w/dataset" >/dev/null; then
+            echo "the merge of $shards shards differs from the single run" >&2
+            exit 1
+        fi
+        rm -rf "$w/db" "$w/out"
+    done
+    rm -rf "$work/single$r.db"*
+done
+single=$(printf '%s\n' "${singles[@]}" | median)
+printf 'sharded runs on Slurm: %d files, %d written by the single run; %d interleaved rounds (medians)\n' \
+    "$n" "$(find "$work/single1" -name '*.dcm' | wc -l)" "$rounds"
 printf '  single gantry run          %7.2f s  %6.0f files/s  (baseline)\n' "$single" "$(calc "$n / $single")"
 for shards in $counts; do
-    w=$work/n$shards
-    mkdir -p "$w"
-    cp "$work/secret.hex" "$w/secret.hex"
-    s=$(now)
-    mapfile -t jobs < <(GANTRY=$gantry deploy/slurm/submit.sh "$synth" "$config" "$w" "$shards")
-    wait_jobs "${jobs[@]}"
-    wall=$(calc "$(now) - $s")
-    merge=$(grep -o '"duration": *[0-9.e-]*' "$w/reports/merge.json" | grep -o '[0-9.e-]*$')
-    if ! diff -r -x dataset.json "$work/single" "$w/dataset" >/dev/null; then
-        echo "the merge of $shards shards differs from the single run" >&2
-        exit 1
-    fi
+    t=$(printf '%s\n' ${wall[$shards]} | median)
+    m=$(printf '%s\n' ${merge[$shards]} | median)
     printf '  N=%d shards on Slurm        %7.2f s  %6.0f files/s  %.2fx the single run; merge %.2f s; merged = single\n' \
-        "$shards" "$wall" "$(calc "$n / $wall")" "$(calc "$wall / $single")" "$merge"
+        "$shards" "$t" "$(calc "$n / $t")" "$(calc "$t / $single")" "$m"
 done

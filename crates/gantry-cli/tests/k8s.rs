@@ -5,8 +5,10 @@
 //! what is tested is that the manifests are one partition and that what their pods run
 //! works; Kubernetes itself only schedules them.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use serde_yaml::Value;
@@ -96,23 +98,6 @@ fn run_pod(job: &Value, index: Option<u64>, mounts: &[(&str, &Path)]) -> bool {
     output.status.success()
 }
 
-fn files_under(root: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                out.push(path.strip_prefix(root).unwrap().to_path_buf());
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
 #[test]
 fn the_indexed_jobs_are_one_partition_and_their_pods_merge_into_a_single_runs_dataset() {
     let identities = manifest("gantry-identities.yaml");
@@ -193,18 +178,5 @@ fn the_indexed_jobs_are_one_partition_and_their_pods_merge_into_a_single_runs_da
         .output()
         .unwrap();
     assert!(status.status.success());
-    let merged = work.join("dataset");
-    let files = files_under(&single);
-    assert_eq!(files, files_under(&merged));
-    assert!(files.len() > 50);
-    for file in files.iter().filter(|f| *f != Path::new("dataset.json")) {
-        assert!(
-            std::fs::read(single.join(file)).unwrap() == std::fs::read(merged.join(file)).unwrap(),
-            "{} differs",
-            file.display()
-        );
-    }
-    let description: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(merged.join("dataset.json")).unwrap()).unwrap();
-    assert_eq!(description["shards"], count);
+    common::assert_same_dataset(&single, &work.join("dataset"), count);
 }

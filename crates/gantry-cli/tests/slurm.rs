@@ -7,7 +7,11 @@
 //!
 //! `cargo test -p gantry-cli --test slurm -- --ignored`
 
+mod common;
+
 use std::path::{Path, PathBuf};
+
+use common::assert_same_dataset;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -56,47 +60,6 @@ fn wait_for(job: &str) -> String {
             "job {job} still running after ten minutes: {text}"
         );
         std::thread::sleep(Duration::from_millis(500));
-    }
-}
-
-fn files_under(root: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                out.push(path.strip_prefix(root).unwrap().to_path_buf());
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
-/// The merged dataset equals the single run's: the same files with the same bytes, and
-/// descriptions that differ only in how many shards were merged.
-fn assert_same_dataset(single: &Path, merged: &Path, shards: u32) {
-    let files = files_under(single);
-    assert_eq!(files, files_under(merged));
-    assert!(files.len() > 50, "{} files", files.len());
-    for file in &files {
-        let (a, b) = (
-            std::fs::read(single.join(file)).unwrap(),
-            std::fs::read(merged.join(file)).unwrap(),
-        );
-        if file == Path::new("dataset.json") {
-            let mut a: serde_json::Value = serde_json::from_slice(&a).unwrap();
-            let mut b: serde_json::Value = serde_json::from_slice(&b).unwrap();
-            assert_eq!(b["shards"], shards);
-            a["shards"] = 0.into();
-            b["shards"] = 0.into();
-            assert_eq!(a, b);
-        } else {
-            assert!(a == b, "{} differs", file.display());
-        }
     }
 }
 

@@ -140,6 +140,13 @@ fn partition(work: &Path, dump: &SyntheticDump, count: u32) -> Vec<u32> {
     shard_of
 }
 
+/// A patient of shard 1 of 2, and one of shard 2.
+fn one_patient_of_each_shard(work: &Path, dump: &SyntheticDump) -> (usize, usize) {
+    let shard_of = partition(work, dump, 2);
+    let of = |shard| (0..dump.patients.len()).find(|&p| shard_of[p] == shard);
+    (of(1).unwrap(), of(2).unwrap())
+}
+
 /// Adds to the dump a copy of one of `patient`'s files (a new instance) whose kept Image
 /// Comments name `other`, another patient; returns the new file's SOP Instance UID.
 fn plant_echo(dump: &SyntheticDump, patient: usize, other: usize) -> String {
@@ -289,13 +296,7 @@ fn bad_files_are_recorded_by_the_first_shard_alone() {
 fn merged_shards_equal_a_single_run_even_where_free_text_names_another_shards_patient() {
     let dir = tempfile::tempdir().unwrap();
     let dump = dump(dir.path(), 8);
-    let shard_of = partition(&dir.path().join("scratch"), &dump, 2);
-    let a = (0..dump.patients.len())
-        .find(|&p| shard_of[p] == 1)
-        .unwrap();
-    let b = (0..dump.patients.len())
-        .find(|&p| shard_of[p] == 2)
-        .unwrap();
+    let (a, b) = one_patient_of_each_shard(&dir.path().join("scratch"), &dump);
     // A file of patient b (shard 2) names patient a (shard 1).
     let planted = plant_echo(&dump, b, a);
     let config = &format!("{CONFIG}{}", dump.machine_rules());
@@ -528,13 +529,7 @@ fn shards_that_are_not_one_run_are_refused_with_the_reason() {
 fn one_original_uid_in_two_shards_is_refused_by_the_merge() {
     let dir = tempfile::tempdir().unwrap();
     let dump = dump(dir.path(), 8);
-    let shard_of = partition(&dir.path().join("scratch"), &dump, 2);
-    let a = (0..dump.patients.len())
-        .find(|&p| shard_of[p] == 1)
-        .unwrap();
-    let b = (0..dump.patients.len())
-        .find(|&p| shard_of[p] == 2)
-        .unwrap();
+    let (a, b) = one_patient_of_each_shard(&dir.path().join("scratch"), &dump);
     // A file of patient a, relabelled as patient b: one SOP Instance UID, two patients.
     let truth = dump.instances.iter().find(|i| i.patient == a).unwrap();
     let mut object = dicom_object::open_file(&truth.path).unwrap().into_inner();
