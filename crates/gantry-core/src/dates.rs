@@ -6,37 +6,19 @@
 //! handled; times of day (TM) do not change under a shift of whole days. A value that is
 //! not a date cannot be shifted, and is reported so it can be emptied rather than kept.
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m as i64 + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d as i64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+use chrono::Datelike;
+
+/// `(y, m, d)` moved by `days` on the proleptic Gregorian calendar (chrono's arithmetic),
+/// when it is a real date; any year the calendar has.
+fn add_days(y: i64, m: u32, d: u32, days: i32) -> Option<(i64, u32, u32)> {
+    let date = chrono::NaiveDate::from_ymd_opt(i32::try_from(y).ok()?, m, d)?;
+    let moved = date.checked_add_signed(chrono::TimeDelta::days(days.into()))?;
+    Some((i64::from(moved.year()), moved.month(), moved.day()))
 }
 
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
-fn days_in_month(y: i64, m: u32) -> u32 {
-    match m {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        _ if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
-        _ => 28,
-    }
+/// Whether `(y, m, d)` is a real calendar date.
+fn is_date(y: i64, m: u32, d: u32) -> bool {
+    i32::try_from(y).is_ok_and(|y| chrono::NaiveDate::from_ymd_opt(y, m, d).is_some())
 }
 
 fn digits(s: &str) -> Option<u32> {
@@ -51,7 +33,7 @@ fn shift_date_digits(date: &str, days: i32) -> Option<String> {
     let y = digits(date.get(..4)?)? as i64;
     match date.len() {
         4 => {
-            let (ny, _, _) = civil_from_days(days_from_civil(y, 7, 1) + days as i64);
+            let (ny, _, _) = add_days(y, 7, 1, days)?;
             (0..=9999).contains(&ny).then(|| format!("{ny:04}"))
         }
         6 => {
@@ -59,16 +41,16 @@ fn shift_date_digits(date: &str, days: i32) -> Option<String> {
             if !(1..=12).contains(&m) {
                 return None;
             }
-            let (ny, nm, _) = civil_from_days(days_from_civil(y, m, 15) + days as i64);
+            let (ny, nm, _) = add_days(y, m, 15, days)?;
             (0..=9999).contains(&ny).then(|| format!("{ny:04}{nm:02}"))
         }
         8 => {
             let m = digits(&date[4..6])?;
             let d = digits(&date[6..8])?;
-            if !(1..=12).contains(&m) || d == 0 || d > days_in_month(y, m) {
+            if !is_date(y, m, d) {
                 return None;
             }
-            let (ny, nm, nd) = civil_from_days(days_from_civil(y, m, d) + days as i64);
+            let (ny, nm, nd) = add_days(y, m, d, days)?;
             (0..=9999)
                 .contains(&ny)
                 .then(|| format!("{ny:04}{nm:02}{nd:02}"))
@@ -175,10 +157,10 @@ fn split_dt_range(value: &str) -> Option<(&str, &str)> {
 /// A calendar date moved by `days`, when `(y, m, d)` is a real date and the result stays
 /// within years 0 to 9999: how dates written in free text are shifted.
 pub fn shift_ymd(y: i64, m: u32, d: u32, days: i32) -> Option<(i64, u32, u32)> {
-    if !(0..=9999).contains(&y) || !(1..=12).contains(&m) || d == 0 || d > days_in_month(y, m) {
+    if !(0..=9999).contains(&y) || !is_date(y, m, d) {
         return None;
     }
-    let (ny, nm, nd) = civil_from_days(days_from_civil(y, m, d) + days as i64);
+    let (ny, nm, nd) = add_days(y, m, d, days)?;
     (0..=9999).contains(&ny).then_some((ny, nm, nd))
 }
 
@@ -202,15 +184,15 @@ pub fn shift_dt(value: &str, days: i32) -> Option<String> {
 
 /// Days between two full `YYYYMMDD` dates, for checking that intervals survive.
 pub fn days_between(a: &str, b: &str) -> Option<i64> {
-    let day = |s: &str| -> Option<i64> {
+    let day = |s: &str| -> Option<chrono::NaiveDate> {
         let s = s.get(..8)?;
-        Some(days_from_civil(
-            digits(&s[..4])? as i64,
+        chrono::NaiveDate::from_ymd_opt(
+            i32::try_from(digits(&s[..4])?).ok()?,
             digits(&s[4..6])?,
             digits(&s[6..8])?,
-        ))
+        )
     };
-    Some(day(b)? - day(a)?)
+    Some(day(b)?.signed_duration_since(day(a)?).num_days())
 }
 
 #[cfg(test)]
