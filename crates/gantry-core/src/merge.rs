@@ -52,7 +52,7 @@ pub struct MergeReport {
     pub copied: u64,
     /// Files already in place from an earlier merge.
     pub unchanged: u64,
-    /// Files an earlier merge into this folder placed that no shard lists now.
+    /// Files an earlier merge into this folder listed that no shard lists now (removed).
     pub removed: u64,
     /// Wall-clock time.
     #[serde(serialize_with = "crate::report::duration_secs")]
@@ -181,7 +181,7 @@ pub fn merge_shards<P: AsRef<Path>>(
     // A file an earlier merge placed that no shard lists now (its instance blocked since,
     // say) must not stay in the dataset.
     let removed = if earlier {
-        remove_unlisted(&out, &listed).map_err(io(&out))?
+        remove_unlisted(&out, &listed)?
     } else {
         0
     };
@@ -251,34 +251,24 @@ fn path_digest(path: &Path) -> [u8; 16] {
     digest
 }
 
-/// Removes every file under `out` that is not listed (the merge's own files aside);
-/// returns how many.
-fn remove_unlisted(
-    out: &Path,
-    listed: &std::collections::HashSet<[u8; 16]>,
-) -> std::io::Result<u64> {
-    let own = ["manifest.csv", "manifest.json", DATASET_FILE, MARKER];
+/// Removes the files the earlier merge in `out` listed (its `manifest.json`) that are not
+/// listed now; returns how many. Files no merge listed are never touched.
+fn remove_unlisted(out: &Path, listed: &std::collections::HashSet<[u8; 16]>) -> Result<u64> {
+    if !out.join("manifest.json").exists() {
+        return Ok(0);
+    }
+    let mut earlier = Entries::open(out)?;
     let mut removed = 0;
-    let mut stack = vec![out.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir)? {
-            let entry = entry?;
-            let path = entry.path();
-            let kind = entry.file_type()?;
-            if kind.is_dir() {
-                stack.push(path);
-                continue;
-            }
-            let Ok(rel) = path.strip_prefix(out) else {
-                continue;
-            };
-            if dir == out && own.iter().any(|name| rel == Path::new(name)) {
-                continue;
-            }
-            if !listed.contains(&path_digest(rel)) {
-                std::fs::remove_file(&path)?;
-                removed += 1;
-            }
+    while let Some(row) = earlier.next_row()? {
+        let rel = Path::new(&row.path);
+        if listed.contains(&path_digest(rel)) {
+            continue;
+        }
+        let path = out.join(rel);
+        match std::fs::remove_file(&path) {
+            Ok(()) => removed += 1,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => return Err(GantryError::Io { path, source }),
         }
     }
     Ok(removed)

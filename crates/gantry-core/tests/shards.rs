@@ -658,9 +658,13 @@ fn a_merge_again_into_its_folder_removes_what_no_shard_lists_any_more() {
     // Without the machine rules, images with burned-in text are blocked now: the shards'
     // exports drop them, and so must the merged dataset.
     let outs = sharded_run(&work, &dump.root, CONFIG, SECRET, 2);
+    // A file no merge placed is not the merge's to remove.
+    std::fs::write(merged.join("NOTES.txt"), b"mine").unwrap();
     let second = merge_shards(&outs, &merged, &NoProgress).unwrap();
     assert!(second.dataset.blocked > 0);
     assert_eq!(second.removed, second.dataset.blocked, "{second}");
+    assert!(merged.join("NOTES.txt").exists());
+    std::fs::remove_file(merged.join("NOTES.txt")).unwrap();
     let single = single_run(&dir.path().join("one"), &dump.root, CONFIG, SECRET);
     assert_same_dataset(&single, &merged, 2);
 }
