@@ -53,7 +53,7 @@ PartitionName=local Nodes=$host Default=YES MaxTime=INFINITE State=UP
 CONF
 
 # munge: one key (created by the package), its daemon running.
-if ! pgrep -x munged >/dev/null; then
+if ! munge -n </dev/null >/dev/null 2>&1; then
     [ -s /etc/munge/munge.key ] || /usr/sbin/mungekey --create 2>/dev/null || true
     mkdir -p /run/munge
     chown munge:munge /run/munge 2>/dev/null || true

@@ -69,6 +69,17 @@ pub enum GantryError {
         /// Why it cannot be used.
         detail: String,
     },
+    /// An export folder holds another session's export.
+    #[error(
+        "{} holds {detail}: export each shard and each run to a folder of its own",
+        out.display()
+    )]
+    AnothersExport {
+        /// The folder.
+        out: PathBuf,
+        /// Whose export it holds.
+        detail: String,
+    },
     /// Shards cannot be merged.
     #[error(transparent)]
     Merge(Box<MergeError>),

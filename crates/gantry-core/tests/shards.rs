@@ -558,6 +558,36 @@ fn one_original_uid_in_two_shards_is_refused_by_the_merge() {
 }
 
 #[test]
+fn a_shard_does_not_export_into_another_shards_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let dump = dump(dir.path(), 4);
+    let work = dir.path().to_path_buf();
+    let outs = sharded_run(&work, &dump.root, CONFIG, SECRET, 2);
+    // Shard 1 exports again into its own folder: fine. Into shard 2's: refused.
+    let mut session = Session::open(work.join("shard1.db")).unwrap();
+    session.export(&outs[0]).run().unwrap();
+    let before = common::files_under(&outs[1]);
+    match session.export(&outs[1]).run() {
+        Err(GantryError::AnothersExport { detail, .. }) => {
+            assert!(detail.contains("shard 2/2"), "{detail}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        common::files_under(&outs[1]),
+        before,
+        "nothing written there"
+    );
+    // Nor into a merged dataset.
+    let merged = work.join("merged");
+    merge_shards(&outs, &merged, &NoProgress).unwrap();
+    assert!(matches!(
+        session.export(&merged).run(),
+        Err(GantryError::AnothersExport { .. })
+    ));
+}
+
+#[test]
 fn a_database_keeps_its_shard_and_a_shard_needs_the_shared_secret() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("s.db");

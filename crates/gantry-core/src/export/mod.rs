@@ -146,10 +146,11 @@ impl Export<'_> {
         };
         std::fs::create_dir_all(&self.out).map_err(io(&self.out))?;
         let out = self.out.canonicalize().map_err(io(&self.out))?;
-        remove_temporaries(&out).map_err(io(&out))?;
-        let out_fd = File::open(&out).map_err(io(&out))?;
         let session = self.session;
         let prepared = session.prepare()?;
+        refuse_anothers_folder(&out, session.shard, &prepared.secret)?;
+        remove_temporaries(&out).map_err(io(&out))?;
+        let out_fd = File::open(&out).map_err(io(&out))?;
         let rules = prepared.rules();
         let engine = prepared.engine(&rules);
         let required_key = session.required_key_id()?;
@@ -276,6 +277,50 @@ impl Export<'_> {
         let json = gantry_store::StoreError::json("the export report", &report)?;
         session.store.write(|tx| tx.add_report("export", &json))?;
         Ok(report)
+    }
+}
+
+/// An export folder is one session's: one that holds the export of another shard, another
+/// secret's run or a merge (its `dataset.json` says so) is refused, as the files of both
+/// would mix and each manifest would list only its own.
+fn refuse_anothers_folder(
+    out: &Path,
+    shard: Option<crate::shard::Shard>,
+    secret: &crate::pseudonym::Secret,
+) -> Result<()> {
+    let Ok(bytes) = std::fs::read(out.join(crate::shard::DATASET_FILE)) else {
+        return Ok(());
+    };
+    let theirs = match serde_json::from_slice::<crate::shard::DatasetDescription>(&bytes) {
+        Ok(theirs) => theirs,
+        Err(e) => {
+            return Err(GantryError::AnothersExport {
+                out: out.to_path_buf(),
+                detail: format!("its dataset.json cannot be read ({e})"),
+            });
+        }
+    };
+    let detail = if theirs.shards > 1 {
+        Some(format!("a merge of {} shards", theirs.shards))
+    } else if theirs.shard != shard {
+        Some(match theirs.shard {
+            Some(other) => format!("the export of shard {other}"),
+            None => "the export of a whole dump".to_string(),
+        })
+    } else if theirs.secret != secret.fingerprint() {
+        Some(format!(
+            "the export of a run with another secret ({})",
+            theirs.secret
+        ))
+    } else {
+        None
+    };
+    match detail {
+        Some(detail) => Err(GantryError::AnothersExport {
+            out: out.to_path_buf(),
+            detail,
+        }),
+        None => Ok(()),
     }
 }
 
