@@ -148,11 +148,21 @@ fn the_indexed_jobs_are_one_partition_and_their_pods_merge_into_a_single_runs_da
     std::fs::create_dir_all(&secret_dir).unwrap();
     std::fs::write(secret_dir.join("secret.hex"), "ab".repeat(32)).unwrap();
     std::fs::create_dir_all(&work).unwrap();
-    let mounts: [(&str, &Path); 4] = [
+    // The optional key Secret is given: the shards seal for it.
+    let key_dir = dir.join("key");
+    std::fs::create_dir_all(&key_dir).unwrap();
+    let keygen = Command::new(GANTRY)
+        .arg("keygen")
+        .arg(key_dir.join("master.key"))
+        .output()
+        .unwrap();
+    assert!(keygen.status.success());
+    let mounts: [(&str, &Path); 5] = [
         ("/input", &input),
         ("/config", &config_dir),
         ("/secret", &secret_dir),
         ("/work", &work),
+        ("/key", &key_dir),
     ];
     for index in 0..count {
         assert!(run_pod(&identities, Some(index), &mounts));
@@ -175,8 +185,24 @@ fn the_indexed_jobs_are_one_partition_and_their_pods_merge_into_a_single_runs_da
         .arg(config_dir.join("config.yaml"))
         .arg("--out")
         .arg(&single)
+        .arg("--key")
+        .arg(key_dir.join("master.key"))
         .output()
         .unwrap();
     assert!(status.status.success());
-    common::assert_same_dataset(&single, &work.join("dataset"), count);
+    common::assert_same_sealed_dataset(&single, &work.join("dataset"));
+    // Every merged file carries its originals, sealed for the key.
+    let recover = Command::new(GANTRY)
+        .args(["--quiet", "--json", "recover", "--key"])
+        .arg(key_dir.join("master.key"))
+        .arg(work.join("dataset"))
+        .output()
+        .unwrap();
+    assert!(recover.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&recover.stdout).unwrap();
+    assert_eq!(
+        report["recovered"].as_array().map(Vec::len),
+        Some(common::files_under(&single).len() - 3),
+        "all but the manifests and dataset.json"
+    );
 }
