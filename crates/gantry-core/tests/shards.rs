@@ -698,3 +698,33 @@ fn a_merge_again_into_its_folder_removes_what_no_shard_lists_any_more() {
     let single = single_run(&dir.path().join("one"), &dump.root, CONFIG, SECRET);
     assert_same_dataset(&single, &merged, 2);
 }
+
+#[test]
+fn the_adversarial_corpus_sharded_leaves_exactly_what_a_single_run_leaves() {
+    // 46 files that each hide identity one way (other people's names, SR trees, UN
+    // values, character sets, ...) across several patients: split three ways, the merge
+    // must be the single run's dataset, byte for byte.
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = gantry_synth::write_adversarial(&dir.path().join("corpus")).unwrap();
+    let single = single_run(
+        &dir.path().join("one"),
+        &corpus.root,
+        &corpus.config,
+        SECRET,
+    );
+    let work = dir.path().join("three");
+    let outs = sharded_run(&work, &corpus.root, &corpus.config, SECRET, 3);
+    let report = merge_shards(&outs, work.join("merged"), &NoProgress).unwrap();
+    assert!(
+        report
+            .shards
+            .iter()
+            .filter(|s| s.description.instances > 0)
+            .count()
+            > 1,
+        "{report}"
+    );
+    let files = common::dicom_files(&single);
+    assert!(files.len() >= 30, "{} files", files.len());
+    assert_same_dataset(&single, &work.join("merged"), 3);
+}
