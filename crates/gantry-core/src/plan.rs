@@ -328,7 +328,7 @@ impl Session {
             let mut hasher = Sha256::new();
             for part in [
                 env!("CARGO_PKG_VERSION").as_bytes(),
-                &self.store.instances_generation()?.to_le_bytes(),
+                &self.instances_changes()?.to_le_bytes(),
                 gantry_store::StoreError::json("the profile options", &options)?.as_bytes(),
             ] {
                 hasher.update((part.len() as u64).to_le_bytes());
@@ -433,6 +433,22 @@ impl Session {
         Ok(all)
     }
 
+    /// How many times importing other shards' identifiers bumped the instances'
+    /// generation.
+    fn peer_bumps(&self) -> Result<i64> {
+        Ok(self
+            .store
+            .meta_get(PEER_BUMPS_KEY)?
+            .and_then(|b| String::from_utf8_lossy(&b).parse().ok())
+            .unwrap_or(0))
+    }
+
+    /// A counter of the changes to this session's own instances: the instances'
+    /// generation without the bumps of identifier imports (both only grow).
+    fn instances_changes(&self) -> Result<i64> {
+        Ok(self.store.instances_generation()? - self.peer_bumps()?)
+    }
+
     /// Writes this shard's identifiers (its patients' and staff's, as the identity pass
     /// collects them with the config in force) to `path`, owner-only, for the other shards
     /// of the run to import ([`Session::import_identities`]) before they audit.
@@ -504,7 +520,12 @@ impl Session {
             });
         }
         if changed {
+            // Plans rest on the instances' generation: bumped, they are stale. The identity
+            // pass over this shard's own instances is not (see `instances_changes`).
+            let bumps = self.peer_bumps()? + 1;
             self.store.bump_instances_generation()?;
+            self.store
+                .meta_set(PEER_BUMPS_KEY, bumps.to_string().as_bytes())?;
             self.prepared = None;
         }
         for index in (1..=shard.count).filter(|i| *i != shard.index) {
@@ -519,6 +540,9 @@ impl Session {
         Ok(report)
     }
 }
+
+/// The meta key counting the generation bumps of identifier imports.
+const PEER_BUMPS_KEY: &str = "peers.bumps";
 
 /// The meta key the identity pass's result is kept under.
 const IDENTITIES_KEY: &str = "identities.collected";

@@ -103,4 +103,35 @@ fn a_later_session_reads_the_identity_pass_until_an_instance_changes() {
                 .is_none_or(|v| !v.contains("Quillfeather")),
         "the new name is among the identifiers: {comments:?}"
     );
+    drop(session);
+
+    // Shards: the pass `export_identities` made serves the audit after the other shard's
+    // identifiers are imported (which makes plans stale, not the shard's own pass).
+    let secret = gantry_core::Secret::from_hex(&"ab".repeat(32)).unwrap();
+    let ids = dir.path().join("ids");
+    for index in 1..=2 {
+        let mut shard = Session::builder()
+            .database(dir.path().join(format!("shard{index}.db")))
+            .secret(secret.clone())
+            .shard(gantry_core::Shard::new(index, 2).unwrap())
+            .open()
+            .unwrap();
+        shard.ingest(&dump.root).unwrap();
+        shard.load_config(&config).unwrap();
+        shard
+            .export_identities(ids.join(format!("shard-{index}.identities")))
+            .unwrap();
+    }
+    let mut shard = Session::open(dir.path().join("shard1.db")).unwrap();
+    shard.import_identities(&[&ids]).unwrap();
+    let held = shard.store().instance_count().unwrap();
+    assert!(held > 0);
+    let before = decode_counts();
+    shard.audit().unwrap();
+    let after = decode_counts();
+    assert_eq!(
+        after.original - before.original,
+        held,
+        "one decode each: the audit's"
+    );
 }
