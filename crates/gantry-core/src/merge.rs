@@ -110,8 +110,10 @@ pub fn merge_shards<P: AsRef<Path>>(
     // Pass 1: every manifest read, in path order across shards, each file looked at.
     let mut uids: HashMap<[u8; 16], usize> = HashMap::new();
     let mut files = 0u64;
+    let mut per_shard = vec![0u64; shards.len()];
     progress.begin("merge: check", None);
     for_each_entry(&shards, |at, row| {
+        per_shard[at] += 1;
         let digest: [u8; 16] = Sha256::digest(row.sop_instance_uid.as_bytes())[..16]
             .try_into()
             .unwrap_or_default();
@@ -140,6 +142,21 @@ pub fn merge_shards<P: AsRef<Path>>(
     })?;
     progress.finish();
     drop(uids);
+    // Every file the description counts was read from the manifest (a line not read as an
+    // entry would leave a file out of the dataset unnoticed).
+    for (shard, read) in shards.iter().zip(&per_shard) {
+        if *read != shard.description.files {
+            return Err(MergeError::Manifest {
+                manifest: shard.dir.join("manifest.json"),
+                line: 0,
+                detail: format!(
+                    "{read} entries read, but its dataset.json counts {} files",
+                    shard.description.files
+                ),
+            }
+            .into());
+        }
+    }
 
     // The output folder: new, empty, or an earlier merge.
     std::fs::create_dir_all(out).map_err(io(out))?;

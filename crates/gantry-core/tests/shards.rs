@@ -515,6 +515,21 @@ fn shards_that_are_not_one_run_are_refused_with_the_reason() {
         Err(MergeError::File { .. })
     ));
 
+    // A manifest entry that is not read as one (a line rewritten by hand) leaves a file
+    // uncounted: refused, not merged without it.
+    let copy = dir.path().join("copy-manifest");
+    copy_tree(&outs[1], &copy);
+    let manifest = std::fs::read_to_string(copy.join("manifest.json")).unwrap();
+    std::fs::write(
+        copy.join("manifest.json"),
+        manifest.replacen("{\"path\"", "{ \"path\"", 1),
+    )
+    .unwrap();
+    match merge(&[&outs[0], &copy], "m9") {
+        Err(MergeError::Manifest { detail, .. }) => assert!(detail.contains("counts"), "{detail}"),
+        other => panic!("{other:?}"),
+    }
+
     // A folder that holds something else.
     let busy = dir.path().join("busy");
     std::fs::create_dir_all(&busy).unwrap();
