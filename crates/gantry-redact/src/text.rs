@@ -78,7 +78,7 @@ impl Detection {
 
 /// Names the detector's behaviour: a redaction computed from what it found, or a verdict
 /// that it found nothing, is stale once this changes (change it with the detector).
-pub const DETECTOR: &str = "gantry-cascade-2";
+pub const DETECTOR: &str = "gantry-cascade-3";
 
 /// Zones that blank detected text with room to spare: each region grown by half its
 /// height (and two pixels) above and below, for accents and descenders a cut level missed,
@@ -1148,9 +1148,45 @@ fn lines(components: &[Component], mask: &[bool], width: usize) -> Vec<Line> {
     out
 }
 
-/// Overlapping regions of one frame merged into one (the same line found at several cut
-/// levels or in several planes).
-fn merge_regions(mut regions: Vec<TextRegion>) -> Vec<TextRegion> {
+/// Regions of one frame merged into one when they overlap (the same line found at several
+/// cut levels or in several planes) or are words of one line: rows shared over half the
+/// lower one's height, apart by no more than one and a half times the taller one's height (a word space, or a
+/// glyph the detector did not box). A line is then blanked whole, gaps included.
+fn merge_regions(regions: Vec<TextRegion>) -> Vec<TextRegion> {
+    // Joining grows boxes, which may then reach others: a few passes settle it (each is
+    // linear in the regions, and a pass that joins nothing ends it).
+    let mut regions = regions;
+    for _ in 0..4 {
+        let before = regions.len();
+        regions = merge_pass(regions);
+        if regions.len() == before {
+            break;
+        }
+    }
+    regions
+}
+
+/// Whether `a` and `b` (of one frame) are one region: overlapping, or words of one line.
+fn joins(a: &Rect, b: &Rect) -> bool {
+    let rows = a
+        .row_end
+        .min(b.row_end)
+        .saturating_sub(a.row_start.max(b.row_start));
+    if rows == 0 {
+        return false;
+    }
+    let (ha, hb) = (a.row_end - a.row_start, b.row_end - b.row_start);
+    let gap = if b.col_start >= a.col_end {
+        b.col_start - a.col_end
+    } else if a.col_start >= b.col_end {
+        a.col_start - b.col_end
+    } else {
+        return true;
+    };
+    rows * 2 >= ha.min(hb) && gap * 2 <= ha.max(hb) * 3
+}
+
+fn merge_pass(mut regions: Vec<TextRegion>) -> Vec<TextRegion> {
     regions.sort_by(|a, b| {
         (a.frame, a.rect.row_start, a.rect.col_start).cmp(&(
             b.frame,
@@ -1160,13 +1196,12 @@ fn merge_regions(mut regions: Vec<TextRegion>) -> Vec<TextRegion> {
     });
     let mut out: Vec<TextRegion> = Vec::new();
     for r in regions {
-        if let Some(m) = out.iter_mut().rev().take(16).find(|m| {
-            m.frame == r.frame
-                && m.rect.row_start < r.rect.row_end
-                && r.rect.row_start < m.rect.row_end
-                && m.rect.col_start < r.rect.col_end
-                && r.rect.col_start < m.rect.col_end
-        }) {
+        if let Some(m) = out
+            .iter_mut()
+            .rev()
+            .take(16)
+            .find(|m| m.frame == r.frame && joins(&m.rect, &r.rect))
+        {
             m.rect.row_start = m.rect.row_start.min(r.rect.row_start);
             m.rect.row_end = m.rect.row_end.max(r.rect.row_end);
             m.rect.col_start = m.rect.col_start.min(r.rect.col_start);
@@ -1183,6 +1218,37 @@ fn merge_regions(mut regions: Vec<TextRegion>) -> Vec<TextRegion> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn region(row_start: u32, row_end: u32, col_start: u32, col_end: u32) -> TextRegion {
+        TextRegion {
+            frame: 0,
+            rect: Rect {
+                row_start,
+                row_end,
+                col_start,
+                col_end,
+            },
+            glyphs: 3,
+            score: 0.5,
+        }
+    }
+
+    #[test]
+    fn the_words_of_one_line_are_one_region_and_two_lines_stay_two() {
+        // "Smith," and "Ann" 15 px high, 16 px apart (a space, and a glyph not boxed).
+        let merged = merge_regions(vec![region(80, 95, 4, 51), region(80, 95, 67, 97)]);
+        assert_eq!(merged.len(), 1, "{merged:?}");
+        assert_eq!((merged[0].rect.col_start, merged[0].rect.col_end), (4, 97));
+        // Two lines one above the other, and two words far apart, stay apart.
+        assert_eq!(
+            merge_regions(vec![region(80, 95, 4, 51), region(97, 112, 4, 51)]).len(),
+            2
+        );
+        assert_eq!(
+            merge_regions(vec![region(80, 95, 4, 51), region(80, 95, 120, 160)]).len(),
+            2
+        );
+    }
 
     /// A 5×7 bitmap font for the digits and a few capitals, scaled by `scale`.
     fn glyph(c: char) -> [u8; 7] {
