@@ -52,16 +52,22 @@ NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$memory State=UNKNOWN
 PartitionName=local Nodes=$host Default=YES MaxTime=INFINITE State=UP
 CONF
 
-# munge: one key (created by the package), its daemon running.
+# munge: one key (created by the package), its daemon running: as the munge user, with
+# its folders its own (a daemon once run as root leaves root's files behind), or else as
+# root.
 if ! munge -n </dev/null >/dev/null 2>&1; then
     [ -s /etc/munge/munge.key ] || /usr/sbin/mungekey --create 2>/dev/null || true
-    mkdir -p /run/munge
-    chown munge:munge /run/munge 2>/dev/null || true
+    mkdir -p /run/munge /var/log/munge /var/lib/munge
+    started=no
     if id munge >/dev/null 2>&1 && command -v runuser >/dev/null; then
-        runuser -u munge -- /usr/sbin/munged --force
-    else
-        /usr/sbin/munged --force
+        chown -R munge:munge /run/munge /var/log/munge /var/lib/munge /etc/munge 2>/dev/null || true
+        runuser -u munge -- /usr/sbin/munged --force && started=yes
     fi
+    [ "$started" = yes ] || /usr/sbin/munged --force
+    for _ in $(seq 1 10); do
+        munge -n </dev/null >/dev/null 2>&1 && break
+        sleep 0.5
+    done
 fi
 munge -n | unmunge >/dev/null
 
