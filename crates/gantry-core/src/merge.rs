@@ -240,7 +240,7 @@ pub fn merge_shards<P: AsRef<Path>>(
         blocked: shards.iter().map(|s| s.description.blocked).sum(),
         patients,
     };
-    crate::export::write_dataset_description(&out, &dataset).map_err(io(&out))?;
+    crate::export::write_description(&out, &dataset).map_err(io(&out))?;
     std::fs::remove_file(&marker).map_err(io(&marker))?;
     Ok(MergeReport {
         out_dir: out,

@@ -18,13 +18,33 @@ use serde::{Deserialize, Serialize};
 
 use crate::pseudonym::Secret;
 
-/// One part of a partition of a dump into `count` shards: `index` of `count`, from 1.
+/// One part of a partition of a dump into `count` shards: `index` of `count`, from 1. Read
+/// from a file (a `dataset.json`, another shard's identifiers) it is checked like one typed:
+/// `7/4` or `0/4` is refused, never taken as a shard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "RawShard")]
 pub struct Shard {
     /// This shard, from 1 to `count`.
     pub index: u32,
     /// How many shards the dump is split into.
     pub count: u32,
+}
+
+/// A shard as a file has it, before it is checked.
+#[derive(Deserialize)]
+struct RawShard {
+    index: u32,
+    count: u32,
+}
+
+impl TryFrom<RawShard> for Shard {
+    type Error = BadShard;
+
+    fn try_from(raw: RawShard) -> Result<Shard, BadShard> {
+        Shard::new(raw.index, raw.count).ok_or_else(|| BadShard {
+            text: format!("{}/{}", raw.index, raw.count),
+        })
+    }
 }
 
 /// The largest shard count accepted (a typo such as `1/40000000` is refused, not run).
@@ -51,11 +71,6 @@ impl Shard {
             .then_some(())
             .filter(|_| (1..=count).contains(&index))
             .map(|_| Shard { index, count })
-    }
-
-    /// Whether the file `record` describes belongs to this shard.
-    pub fn holds(&self, secret: &Secret, record: &InstanceRecord) -> bool {
-        self.count == 1 || shard_number(secret, &partition_key(record), self.count) == self.index
     }
 
     /// The shard of `count` that `record`'s patient belongs to.
@@ -224,5 +239,18 @@ mod tests {
             assert!(bad.parse::<Shard>().is_err(), "{bad}");
         }
         assert_eq!(Shard::new(2, 5).map(|s| s.to_string()), Some("2/5".into()));
+    }
+
+    #[test]
+    fn a_shard_read_from_a_file_is_checked_like_one_typed() {
+        let read = |json: &str| serde_json::from_str::<Shard>(json);
+        assert_eq!(read(r#"{"index":2,"count":4}"#).ok(), Shard::new(2, 4));
+        for bad in [
+            r#"{"index":7,"count":4}"#,
+            r#"{"index":0,"count":4}"#,
+            r#"{"index":1,"count":0}"#,
+        ] {
+            assert!(read(bad).is_err(), "{bad}");
+        }
     }
 }

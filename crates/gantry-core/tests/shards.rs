@@ -474,6 +474,17 @@ fn shards_that_are_not_one_run_are_refused_with_the_reason() {
         }
     }
 
+    // A description naming a shard that cannot be one (7 of 2) is not a shard.
+    let copy = dir.path().join("copy-index");
+    copy_tree(&outs[1], &copy);
+    let mut d = description(&copy);
+    d["shard"]["index"] = 7.into();
+    std::fs::write(copy.join("dataset.json"), d.to_string()).unwrap();
+    assert!(matches!(
+        merge(&[&outs[0], &outs[1], &copy], "m-index"),
+        Err(MergeError::NotAShard { .. })
+    ));
+
     // One patient in two shards.
     let copy = dir.path().join("copy-patient");
     copy_tree(&outs[1], &copy);

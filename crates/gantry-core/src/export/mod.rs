@@ -21,6 +21,7 @@ use dicom_object::InMemDicomObject;
 use gantry_store::{PixelLayout, StoredInstance, open_pixel_value};
 use serde::{Deserialize, Serialize};
 
+pub(crate) use report::write_description;
 pub use report::{Blocked, ExportReport, Stripping};
 
 use crate::check::{CheckContext, final_header};
@@ -336,14 +337,6 @@ pub(crate) fn write_merged_manifest(
             .take(report::MANIFEST_PAGE)
             .collect())
     })
-}
-
-/// Writes `dataset.json` into `out`.
-pub(crate) fn write_dataset_description(
-    out: &Path,
-    description: &crate::shard::DatasetDescription,
-) -> std::io::Result<PathBuf> {
-    report::write_description(out, description)
 }
 
 /// The folders this export has made, so that each is made (and stat-ed) once.

@@ -234,8 +234,8 @@ pub(crate) fn write_manifest(
     Ok((csv_path, json_path))
 }
 
-/// Writes `dataset.json` in `out_dir` atomically, owner-only like the manifest's
-/// neighbours.
+/// Writes `dataset.json` in `out_dir` atomically, as the manifest is written (it holds
+/// nothing that identifies anyone: digests and counts).
 pub(crate) fn write_description(
     out_dir: &Path,
     description: &crate::shard::DatasetDescription,
