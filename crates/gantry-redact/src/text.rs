@@ -16,6 +16,10 @@
 //!    or tops align is text. Speckle, noise and anatomy make blobs and networks that neither
 //!    look like strokes nor line up along a baseline.
 //!
+//! Each plane is searched twice: at its own scale and, when it is at least 96 pixels each
+//! way, at half scale (2×2 means), where text too tall for the cells, the top-hat window
+//! and the glyph limits (large text in a small image) has a usual height.
+//!
 //! Colour images are searched in each sample plane (red text on grey differs from its
 //! background in one channel only); palette images through their palette. Bitmaps (overlay
 //! planes, bits above High Bit) go through the same confirmation.
@@ -78,7 +82,7 @@ impl Detection {
 
 /// Names the detector's behaviour: a redaction computed from what it found, or a verdict
 /// that it found nothing, is stale once this changes (change it with the detector).
-pub const DETECTOR: &str = "gantry-cascade-3";
+pub const DETECTOR: &str = "gantry-cascade-4";
 
 /// Zones that blank detected text with room to spare: each region grown by half its
 /// height (and two pixels) above and below, for accents and descenders a cut level missed,
@@ -179,7 +183,7 @@ pub fn find_text_beside(
             let frame = &data[f * frame_len..(f + 1) * frame_len];
             let mut found = Detection::default();
             for plane in planes(frame, geometry, palette) {
-                found.merge(search_plane(&plane, f as u32, blanked));
+                found.merge(search_scales(&plane, f as u32, blanked));
             }
             for bits in high_bit_planes(frame, geometry) {
                 let plane = Plane {
@@ -497,6 +501,68 @@ fn robust_range(values: &[u16], width: usize, blanked: &[Rect]) -> (u16, u16) {
         (lo << shift) as u16,
         (((hi + 1) << shift) - 1).min(u16::MAX as usize) as u16,
     )
+}
+
+/// The smallest plane searched at half scale as well (a smaller one holds too few glyph
+/// heights for its own structure not to pass for a line).
+const HALVED_FROM: usize = 96;
+
+/// A plane searched at its own scale and at half scale: glyphs taller than the detector's
+/// cells and top-hat window see (large text in a small image) are of a usual height there.
+fn search_scales(plane: &Plane, frame: u32, blanked: &[Rect]) -> Detection {
+    let mut found = search_plane(plane, frame, blanked);
+    if plane.width >= HALVED_FROM && plane.height >= HALVED_FROM {
+        let small = halve(plane);
+        let zones: Vec<Rect> = blanked
+            .iter()
+            .map(|z| Rect {
+                row_start: z.row_start / 2,
+                row_end: z.row_end.div_ceil(2),
+                col_start: z.col_start / 2,
+                col_end: z.col_end.div_ceil(2),
+            })
+            .collect();
+        let mut half = search_plane(&small, frame, &zones);
+        // A "line" two thirds as tall as the plane is the plane's own structure at this
+        // scale (its margins not counted).
+        half.regions.retain(|r| {
+            let core = (r.rect.row_end - r.rect.row_start).saturating_sub(2 * MARGIN);
+            core as usize * 3 <= small.height * 2
+        });
+        for r in &mut half.regions {
+            r.rect = Rect {
+                row_start: r.rect.row_start * 2,
+                row_end: (r.rect.row_end * 2).min(plane.height as u32),
+                col_start: r.rect.col_start * 2,
+                col_end: (r.rect.col_end * 2).min(plane.width as u32),
+            };
+        }
+        found.merge(half);
+    }
+    found
+}
+
+/// The plane at half its width and height, each value the mean of a 2×2 block (a last
+/// odd row or column dropped).
+fn halve(plane: &Plane) -> Plane {
+    let (w, h) = (plane.width / 2, plane.height / 2);
+    let mut values = Vec::with_capacity(w * h);
+    for y in 0..h {
+        let top = &plane.values[2 * y * plane.width..][..2 * w];
+        let bottom = &plane.values[(2 * y + 1) * plane.width..][..2 * w];
+        values.extend(
+            top.chunks_exact(2)
+                .zip(bottom.chunks_exact(2))
+                .map(|(a, b)| {
+                    ((a[0] as u32 + a[1] as u32 + b[0] as u32 + b[1] as u32 + 2) / 4) as u16
+                }),
+        );
+    }
+    Plane {
+        width: w,
+        height: h,
+        values,
+    }
 }
 
 /// The cheap pass, then confirmation of each candidate box.
@@ -1331,6 +1397,30 @@ mod tests {
         assert!(
             r.row_start <= 4 && r.row_end >= 11 && r.col_start <= 4,
             "{r:?}"
+        );
+    }
+
+    #[test]
+    fn text_too_tall_for_the_full_scale_pass_is_found_at_half_scale() {
+        // Glyphs 49 px tall with 7-px strokes: beyond MAX_GLYPH at full scale, 24 px at
+        // half scale.
+        let (w, h) = (400, 130);
+        let mut marked = background(w, h);
+        draw(&mut marked, w, "MRN 12345", 8, 40, 7, 230);
+        let found = find_text(&marked, &mono8(h as u32, w as u32), None).unwrap();
+        assert!(found.has_text(), "large text missed");
+        assert!(
+            found.regions.iter().any(|r| r.rect.row_start <= 40
+                && r.rect.row_end >= 89
+                && r.rect.col_start <= 8
+                && r.rect.col_end >= 8 + 8 * 42 + 35),
+            "{:?}",
+            found.regions
+        );
+        assert!(
+            !find_text(&background(w, h), &mono8(h as u32, w as u32), None)
+                .unwrap()
+                .has_text()
         );
     }
 
