@@ -10,7 +10,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use gantry_redact::{Rect, find_text, zones_around};
+use gantry_redact::{Rect, find_text, text_candidates, zones_around};
 use gantry_synth::{Labelled, backgrounds_from, labelled_set, synthetic_backgrounds};
 
 fn overlap(a: &Rect, b: &Rect) -> u64 {
@@ -149,6 +149,15 @@ fn main() {
         }
     }
     let elapsed = started.elapsed();
+    // The cheap pass alone, over the same images (candidates of every scale and plane).
+    let started_cheap = Instant::now();
+    let mut candidates = 0usize;
+    for image in &set {
+        candidates += text_candidates(&image.data, &image.geometry, image.palette.as_ref())
+            .expect("the labelled set decodes")
+            .len();
+    }
+    let cheap = started_cheap.elapsed();
     println!(
         "labelled set: {} images ({} with text, {} controls) on {} backgrounds ({} from tests/data/pydicom), {} layouts",
         set.len(),
@@ -185,7 +194,8 @@ fn main() {
         pixels as f64 / floor.as_secs_f64().max(1e-9) / 1e6,
     );
     println!(
-        "cheap pass    hands {:.1} % of the pixels to confirmation",
+        "cheap pass    {:.1} Mpixel/s per core alone ({candidates} candidate boxes); hands {:.1} % of the pixels to confirmation",
+        pixels as f64 / cheap.as_secs_f64() / 1e6,
         boxed as f64 * 100.0 / searched.max(1) as f64
     );
     for m in misses.iter().take(400) {

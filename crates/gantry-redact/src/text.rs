@@ -181,19 +181,7 @@ pub fn find_text_beside(
         .into_par_iter()
         .map(|f| {
             let frame = &data[f * frame_len..(f + 1) * frame_len];
-            let mut found = Detection::default();
-            for plane in planes(frame, geometry, palette) {
-                found.merge(search_scales(&plane, f as u32, blanked));
-            }
-            for bits in high_bit_planes(frame, geometry) {
-                let plane = Plane {
-                    width: geometry.columns as usize,
-                    height: geometry.rows as usize,
-                    values: bits,
-                };
-                found.merge(search_plane(&plane, f as u32, blanked));
-            }
-            found
+            search_frame(frame, geometry, palette, blanked, f as u32, Stage::Confirm)
         })
         .collect();
     let mut out = Detection {
@@ -205,6 +193,66 @@ pub fn find_text_beside(
     }
     out.regions = merge_regions(out.regions);
     Ok(out)
+}
+
+/// The cheap pass of [`find_text`] alone, on one thread: the candidate boxes it would hand
+/// to confirmation, as `(frame, box)`, at every scale and in every plane. Confirmation may
+/// reach a little past a box (a line found in its context), and most boxes hold no text:
+/// this is where the detector looks hard, not what it finds.
+pub fn text_candidates(
+    data: &[u8],
+    geometry: &Geometry,
+    palette: Option<&Palette>,
+) -> Result<Vec<(u32, Rect)>, RedactError> {
+    geometry.validate()?;
+    let frame_len = geometry.frame_len();
+    let frames = geometry.frames as usize;
+    if data.len() < frame_len * frames {
+        return Err(RedactError::Layout(format!(
+            "pixel data of {} bytes is shorter than {frames} frame(s) of {frame_len}",
+            data.len()
+        )));
+    }
+    Ok((0..frames)
+        .flat_map(|f| {
+            let frame = &data[f * frame_len..(f + 1) * frame_len];
+            search_frame(frame, geometry, palette, &[], f as u32, Stage::Candidates).regions
+        })
+        .map(|r| (r.frame, r.rect))
+        .collect())
+}
+
+/// How far [`search_frame`] goes.
+#[derive(Clone, Copy, PartialEq)]
+enum Stage {
+    /// The cheap pass only: its boxes come back as regions of no glyphs and score 0.
+    Candidates,
+    /// The whole cascade.
+    Confirm,
+}
+
+/// One frame's sample planes and high-bit bitmaps, searched.
+fn search_frame(
+    frame: &[u8],
+    geometry: &Geometry,
+    palette: Option<&Palette>,
+    blanked: &[Rect],
+    f: u32,
+    stage: Stage,
+) -> Detection {
+    let mut found = Detection::default();
+    for plane in planes(frame, geometry, palette) {
+        found.merge(search_scales(&plane, f, blanked, stage));
+    }
+    for bits in high_bit_planes(frame, geometry) {
+        let plane = Plane {
+            width: geometry.columns as usize,
+            height: geometry.rows as usize,
+            values: bits,
+        };
+        found.merge(search_plane(&plane, f, blanked, stage));
+    }
+    found
 }
 
 /// Searches a bitmap (one byte per pixel, non-zero set), such as an overlay plane or the
@@ -221,7 +269,7 @@ pub fn find_text_in_bitmap(bits: &[u8], rows: usize, columns: usize, frame: u32)
             .map(|&b| if b != 0 { 255 } else { 0 })
             .collect(),
     };
-    let mut found = search_plane(&plane, frame, &[]);
+    let mut found = search_plane(&plane, frame, &[], Stage::Confirm);
     found.frames = 1;
     found.regions = merge_regions(found.regions);
     found
@@ -509,8 +557,8 @@ const HALVED_FROM: usize = 96;
 
 /// A plane searched at its own scale and at half scale: glyphs taller than the detector's
 /// cells and top-hat window see (large text in a small image) are of a usual height there.
-fn search_scales(plane: &Plane, frame: u32, blanked: &[Rect]) -> Detection {
-    let mut found = search_plane(plane, frame, blanked);
+fn search_scales(plane: &Plane, frame: u32, blanked: &[Rect], stage: Stage) -> Detection {
+    let mut found = search_plane(plane, frame, blanked, stage);
     if plane.width >= HALVED_FROM && plane.height >= HALVED_FROM {
         let small = halve(plane);
         let zones: Vec<Rect> = blanked
@@ -522,10 +570,13 @@ fn search_scales(plane: &Plane, frame: u32, blanked: &[Rect]) -> Detection {
                 col_end: z.col_end.div_ceil(2),
             })
             .collect();
-        let mut half = search_plane(&small, frame, &zones);
+        let mut half = search_plane(&small, frame, &zones, stage);
         // A "line" two thirds as tall as the plane is the plane's own structure at this
         // scale (its margins not counted).
         half.regions.retain(|r| {
+            if stage == Stage::Candidates {
+                return true;
+            }
             let core = (r.rect.row_end - r.rect.row_start).saturating_sub(2 * MARGIN);
             core as usize * 3 <= small.height * 2
         });
@@ -566,7 +617,7 @@ fn halve(plane: &Plane) -> Plane {
 }
 
 /// The cheap pass, then confirmation of each candidate box.
-fn search_plane(plane: &Plane, frame: u32, blanked: &[Rect]) -> Detection {
+fn search_plane(plane: &Plane, frame: u32, blanked: &[Rect], stage: Stage) -> Detection {
     let (w, h) = (plane.width, plane.height);
     let mut found = Detection {
         pixels: (w * h) as u64,
@@ -583,8 +634,26 @@ fn search_plane(plane: &Plane, frame: u32, blanked: &[Rect]) -> Detection {
         .iter()
         .map(|(x0, y0, x1, y1)| ((x1 - x0) * (y1 - y0)) as u64)
         .sum();
+    let mut scratch = Scratch::default();
     for b in boxes {
-        found.regions.extend(confirm(plane, b, step, frame));
+        if stage == Stage::Candidates {
+            let (x0, y0, x1, y1) = b;
+            found.regions.push(TextRegion {
+                frame,
+                rect: Rect {
+                    row_start: y0 as u32,
+                    row_end: y1 as u32,
+                    col_start: x0 as u32,
+                    col_end: x1 as u32,
+                },
+                glyphs: 0,
+                score: 0.0,
+            });
+        } else {
+            found
+                .regions
+                .extend(confirm(plane, b, step, frame, &mut scratch));
+        }
     }
     found
 }
@@ -766,16 +835,26 @@ fn confirm(
     (x0, y0, x1, y1): (usize, usize, usize, usize),
     step: i32,
     frame: u32,
+    scratch: &mut Scratch,
 ) -> Vec<TextRegion> {
     if x1 - x0 < MIN_GLYPH || y1 - y0 < MIN_GLYPH {
         return Vec::new();
     }
+    let Scratch {
+        values,
+        once,
+        white,
+        black,
+        tile,
+        lines: filters,
+        cuts,
+    } = scratch;
     // The top-hat needs the window's context around the box.
     let pad = TOPHAT / 2 + 1;
     let (px0, py0) = (x0.saturating_sub(pad), y0.saturating_sub(pad));
     let (px1, py1) = ((x1 + pad).min(plane.width), (y1 + pad).min(plane.height));
     let (bw, bh) = (px1 - px0, py1 - py0);
-    let mut values = Vec::with_capacity(bw * bh);
+    values.clear();
     for y in py0..py1 {
         values.extend_from_slice(&plane.values[y * plane.width + px0..y * plane.width + px1]);
     }
@@ -784,19 +863,18 @@ fn confirm(
     if hi - lo < 2 * step {
         return Vec::new();
     }
-    let mut scratch = Scratch::default();
-    let white = tophat(&values, bw, bh, true, &mut scratch);
-    let black = tophat(&values, bw, bh, false, &mut scratch);
+    tophat(values, bw, bh, true, filters, once, white);
+    tophat(values, bw, bh, false, filters, once, black);
     let mut regions = Vec::new();
     for (ty0, ty1) in tiles(0, bh) {
         for (tx0, tx1) in tiles(0, bw) {
             let (tw, th) = (tx1 - tx0, ty1 - ty0);
-            for source in [&white, &black] {
-                let mut tile = Vec::with_capacity(tw * th);
+            for source in [&*white, &*black] {
+                tile.clear();
                 for y in ty0..ty1 {
                     tile.extend_from_slice(&source[y * bw + tx0..y * bw + tx1]);
                 }
-                for line in cut(&tile, tw, th, step, &mut scratch) {
+                for line in cut(tile, tw, th, step, cuts) {
                     // In image coordinates; lines wholly in the padding are another box's.
                     let (lx0, ly0) = (px0 + tx0 + line.x0, py0 + ty0 + line.y0);
                     let (lx1, ly1) = (px0 + tx0 + line.x1 + 1, py0 + ty0 + line.y1 + 1);
@@ -821,29 +899,53 @@ fn confirm(
     regions
 }
 
-/// Buffers reused across tiles and filters.
+/// Buffers reused across the boxes of a plane, so that confirming a box allocates nothing
+/// once the first box has sized them (fresh large buffers cost a page fault a page).
 #[derive(Default)]
 struct Scratch {
+    /// The box with its context.
+    values: Vec<u16>,
+    /// A top-hat's first filter.
+    once: Vec<u16>,
+    white: Vec<u16>,
+    black: Vec<u16>,
+    tile: Vec<u16>,
+    lines: Lines,
+    cuts: Cuts,
+}
+
+/// What one cut level needs.
+#[derive(Default)]
+struct Cuts {
     mask: Vec<bool>,
-    labels: Vec<u32>,
+    runs: Vec<Run>,
+    parent: Vec<u32>,
+}
+
+/// What the one-dimensional filters need.
+#[derive(Default)]
+struct Lines {
     line: Vec<u16>,
     out: Vec<u16>,
     prefix: Vec<u16>,
     suffix: Vec<u16>,
+    /// A 2-D filter's rows pass.
+    rows: Vec<u16>,
+    /// Its second filter, before the top-hat's difference.
+    twice: Vec<u16>,
 }
 
 /// The lines of a top-hat tile that are stable across cut levels: the same glyphs come
 /// out at neighbouring levels (strokes stand well clear of their background), where noise
 /// and texture change shape; and a cut below twice the frame's step (6 % of its range) is
 /// texture, not text.
-fn cut(tile: &[u16], w: usize, h: usize, step: i32, scratch: &mut Scratch) -> Vec<Line> {
+fn cut(tile: &[u16], w: usize, h: usize, step: i32, scratch: &mut Cuts) -> Vec<Line> {
     let top = tile.iter().copied().max().unwrap_or(0) as i32;
     let mut out = Vec::new();
     if top < 3 * step {
         return out;
     }
     scratch.mask.resize(w * h, false);
-    scratch.labels.resize(w * h, u32::MAX);
     let mut previous: Vec<Line> = Vec::new();
     // Levels fall geometrically (three quarters each time): fine steps low down, where dim
     // text sits under the strong edges that set the tile's top.
@@ -856,7 +958,9 @@ fn cut(tile: &[u16], w: usize, h: usize, step: i32, scratch: &mut Scratch) -> Ve
         for (m, &v) in scratch.mask.iter_mut().zip(tile) {
             *m = v as i32 > level;
         }
-        let components = label(&scratch.mask, &mut scratch.labels, w, h);
+        let mask = std::mem::take(&mut scratch.mask);
+        let components = label(&mask, scratch, w, h);
+        scratch.mask = mask;
         let found = lines(&components, &scratch.mask, w);
         for line in &found {
             if previous.iter().any(|p| p.same_as(line)) {
@@ -871,63 +975,115 @@ fn cut(tile: &[u16], w: usize, h: usize, step: i32, scratch: &mut Scratch) -> Ve
 /// The top-hat window: strokes narrower than this stand out of their background.
 const TOPHAT: usize = 15;
 
-/// A min or max of two samples.
-type Op = fn(u16, u16) -> u16;
-
 /// White top-hat (`bright`: value less its opening) or black top-hat (closing less value)
 /// over a `TOPHAT`-square window, by separable van Herk / Gil-Werman min and max filters
-/// (three comparisons a pixel whatever the window).
-fn tophat(values: &[u16], w: usize, h: usize, bright: bool, scratch: &mut Scratch) -> Vec<u16> {
-    let (first, second): (Op, Op) = if bright {
-        (u16::min, u16::max)
+/// (three comparisons a pixel whatever the window), into `out`.
+fn tophat(
+    values: &[u16],
+    w: usize,
+    h: usize,
+    bright: bool,
+    lines: &mut Lines,
+    once: &mut Vec<u16>,
+    out: &mut Vec<u16>,
+) {
+    let mut twice = std::mem::take(&mut lines.twice);
+    if bright {
+        filter2d(values, w, h, u16::min, lines, once);
+        filter2d(once, w, h, u16::max, lines, &mut twice);
     } else {
-        (u16::max, u16::min)
-    };
-    let once = filter2d(values, w, h, first, scratch);
-    let twice = filter2d(&once, w, h, second, scratch);
-    values
-        .iter()
-        .zip(&twice)
-        .map(|(&v, &o)| {
-            if bright {
-                v.saturating_sub(o)
-            } else {
-                o.saturating_sub(v)
-            }
-        })
-        .collect()
+        filter2d(values, w, h, u16::max, lines, once);
+        filter2d(once, w, h, u16::min, lines, &mut twice);
+    }
+    out.clear();
+    out.extend(values.iter().zip(&twice).map(|(&v, &o)| {
+        if bright {
+            v.saturating_sub(o)
+        } else {
+            o.saturating_sub(v)
+        }
+    }));
+    lines.twice = twice;
 }
 
-fn filter2d(values: &[u16], w: usize, h: usize, op: Op, scratch: &mut Scratch) -> Vec<u16> {
-    let mut rows = vec![0u16; w * h];
+/// `op` (min or max) over the `TOPHAT`-square window of every pixel, into `out`.
+fn filter2d<F: Fn(u16, u16) -> u16 + Copy>(
+    values: &[u16],
+    w: usize,
+    h: usize,
+    op: F,
+    lines: &mut Lines,
+    out: &mut Vec<u16>,
+) {
+    let mut rows = std::mem::take(&mut lines.rows);
+    rows.clear();
     for y in 0..h {
-        scratch.line.clear();
-        scratch.line.extend_from_slice(&values[y * w..(y + 1) * w]);
-        filter1d(scratch, op);
-        rows[y * w..(y + 1) * w].copy_from_slice(&scratch.out);
+        lines.line.clear();
+        lines.line.extend_from_slice(&values[y * w..(y + 1) * w]);
+        filter1d(lines, op);
+        rows.extend_from_slice(&lines.out);
     }
-    let mut out = vec![0u16; w * h];
-    for x in 0..w {
-        scratch.line.clear();
-        scratch.line.extend((0..h).map(|y| rows[y * w + x]));
-        filter1d(scratch, op);
-        for (y, &v) in scratch.out.iter().enumerate() {
-            out[y * w + x] = v;
+    // Down the columns, a whole row at a time (the same accumulations, each step a row
+    // of independent lanes).
+    let k = TOPHAT;
+    let r = k / 2;
+    let (g, s) = (&mut lines.prefix, &mut lines.suffix);
+    g.clear();
+    g.resize(w * h, 0);
+    s.clear();
+    s.resize(w * h, 0);
+    for y in 0..h {
+        let row = &rows[y * w..(y + 1) * w];
+        if y % k == 0 {
+            g[y * w..(y + 1) * w].copy_from_slice(row);
+        } else {
+            let (before, at) = g.split_at_mut(y * w);
+            for ((o, &p), &v) in at[..w].iter_mut().zip(&before[(y - 1) * w..]).zip(row) {
+                *o = op(p, v);
+            }
         }
     }
-    out
+    for y in (0..h).rev() {
+        let row = &rows[y * w..(y + 1) * w];
+        if y == h - 1 || (y + 1) % k == 0 {
+            s[y * w..(y + 1) * w].copy_from_slice(row);
+        } else {
+            let (at, after) = s.split_at_mut((y + 1) * w);
+            for ((o, &n), &v) in at[y * w..].iter_mut().zip(&after[..w]).zip(row) {
+                *o = op(n, v);
+            }
+        }
+    }
+    out.clear();
+    for y in 0..h {
+        let (a, b) = (y.saturating_sub(r), (y + r).min(h - 1));
+        if a / k == b / k {
+            // One block: its prefix when the window starts it, else the suffix (the window
+            // is clipped at the end).
+            let from = if a % k == 0 { &g[b * w..] } else { &s[a * w..] };
+            out.extend_from_slice(&from[..w]);
+        } else {
+            out.extend(
+                s[a * w..(a + 1) * w]
+                    .iter()
+                    .zip(&g[b * w..(b + 1) * w])
+                    .map(|(&x, &y)| op(x, y)),
+            );
+        }
+    }
+    lines.rows = rows;
 }
 
 /// `out[i]` = `op` over `line[i - r ..= i + r]` (clipped), `r = TOPHAT / 2`, for the
-/// scratch's `line` into its `out`.
-fn filter1d(scratch: &mut Scratch, op: Op) {
-    let Scratch {
+/// `line` of `lines` into its `out`.
+fn filter1d<F: Fn(u16, u16) -> u16 + Copy>(lines: &mut Lines, op: F) {
+    let Lines {
         line,
         out,
         prefix: g,
         suffix: s,
         ..
-    } = scratch;
+    } = lines;
     let n = line.len();
     let k = TOPHAT;
     let r = k / 2;
@@ -958,7 +1114,9 @@ fn filter1d(scratch: &mut Scratch, op: Op) {
         // The window [a, b] spans at most two blocks: the suffix of a's block and the
         // prefix of b's.
         let v = if a / k == b / k {
-            (a..=b).map(|j| line[j]).reduce(op).unwrap_or(line[i])
+            // One block: its prefix when the window starts it, else its suffix (the window
+            // is clipped at the end).
+            if a % k == 0 { g[b] } else { s[a] }
         } else {
             op(s[a], g[b])
         };
@@ -966,53 +1124,100 @@ fn filter1d(scratch: &mut Scratch, op: Op) {
     }
 }
 
-/// 8-connected components of `mask`, with their boundary lengths.
-fn label(mask: &[bool], labels: &mut [u32], w: usize, h: usize) -> Vec<Component> {
-    labels.iter_mut().for_each(|l| *l = u32::MAX);
-    let mut components = Vec::new();
-    let mut stack = Vec::new();
-    for start in 0..w * h {
-        if !mask[start] || labels[start] != u32::MAX {
-            continue;
+/// A run of set pixels in one row of a mask, `x0..=x1`, with the boundary (4-neighbours
+/// outside the mask) of its pixels.
+#[derive(Clone, Copy)]
+struct Run {
+    y: u32,
+    x0: u32,
+    x1: u32,
+    edges: u32,
+}
+
+/// The root of `i` among runs joined into components (path halving).
+fn root(parent: &mut [u32], mut i: usize) -> usize {
+    while parent[i] as usize != i {
+        parent[i] = parent[parent[i] as usize];
+        i = parent[i] as usize;
+    }
+    i
+}
+
+/// 8-connected components of `mask`, with their boundary lengths, in the raster order of
+/// their first pixel. Runs of each row are joined to the runs they touch in the row above
+/// (union-find): the work follows the runs, not the pixels, after one scan of the mask.
+fn label(mask: &[bool], cuts: &mut Cuts, w: usize, h: usize) -> Vec<Component> {
+    let Cuts { runs, parent, .. } = cuts;
+    runs.clear();
+    parent.clear();
+    let mut above = 0..0;
+    for y in 0..h {
+        let row = &mask[y * w..(y + 1) * w];
+        let start = runs.len();
+        let mut x = 0;
+        while x < w {
+            if !row[x] {
+                x += 1;
+                continue;
+            }
+            let x0 = x;
+            while x < w && row[x] {
+                x += 1;
+            }
+            // Left and right ends, and every pixel's top and bottom until a neighbour is
+            // found above or below.
+            let len = (x - x0) as u32;
+            parent.push(runs.len() as u32);
+            runs.push(Run {
+                y: y as u32,
+                x0: x0 as u32,
+                x1: (x - 1) as u32,
+                edges: 2 + 2 * len,
+            });
         }
-        let id = components.len() as u32;
-        labels[start] = id;
-        stack.push(start);
-        let mut c = Component {
-            x0: usize::MAX,
-            y0: usize::MAX,
-            x1: 0,
-            y1: 0,
-            area: 0,
-            edges: 0,
-        };
-        while let Some(i) = stack.pop() {
-            let (x, y) = (i % w, i / w);
-            c.x0 = c.x0.min(x);
-            c.y0 = c.y0.min(y);
-            c.x1 = c.x1.max(x);
-            c.y1 = c.y1.max(y);
-            c.area += 1;
-            // Boundary: 4-neighbours outside the mask (or the box).
-            c.edges += (x == 0 || !mask[i - 1]) as usize
-                + (x + 1 == w || !mask[i + 1]) as usize
-                + (y == 0 || !mask[i - w]) as usize
-                + (y + 1 == h || !mask[i + w]) as usize;
-            for dy in -1i64..=1 {
-                for dx in -1i64..=1 {
-                    let (nx, ny) = (x as i64 + dx, y as i64 + dy);
-                    if (dx, dy) == (0, 0) || nx < 0 || ny < 0 || nx >= w as i64 || ny >= h as i64 {
-                        continue;
-                    }
-                    let j = ny as usize * w + nx as usize;
-                    if mask[j] && labels[j] == u32::MAX {
-                        labels[j] = id;
-                        stack.push(j);
-                    }
+        let mut p = above.start;
+        for r in start..runs.len() {
+            let (rx0, rx1) = (runs[r].x0, runs[r].x1);
+            while p < above.end && runs[p].x1 + 1 < rx0 {
+                p += 1;
+            }
+            let mut q = p;
+            while q < above.end && runs[q].x0 <= rx1 + 1 {
+                let shared = (rx1.min(runs[q].x1) + 1).saturating_sub(rx0.max(runs[q].x0));
+                runs[r].edges -= shared;
+                runs[q].edges -= shared;
+                let (a, b) = (root(parent, r), root(parent, q));
+                if a != b {
+                    parent[a.max(b)] = a.min(b) as u32;
                 }
+                q += 1;
             }
         }
-        components.push(c);
+        above = start..runs.len();
+    }
+    // A component's root is its first run (unions keep the smaller index), met first.
+    let mut slot = vec![u32::MAX; runs.len()];
+    let mut components: Vec<Component> = Vec::new();
+    for i in 0..runs.len() {
+        let r = root(parent, i);
+        let run = runs[i];
+        if slot[r] == u32::MAX {
+            slot[r] = components.len() as u32;
+            components.push(Component {
+                x0: usize::MAX,
+                y0: run.y as usize,
+                x1: 0,
+                y1: 0,
+                area: 0,
+                edges: 0,
+            });
+        }
+        let c = &mut components[slot[r] as usize];
+        c.x0 = c.x0.min(run.x0 as usize);
+        c.x1 = c.x1.max(run.x1 as usize);
+        c.y1 = c.y1.max(run.y as usize);
+        c.area += (run.x1 - run.x0 + 1) as usize;
+        c.edges += run.edges as usize;
     }
     components
 }
@@ -1563,6 +1768,109 @@ mod tests {
         };
         assert!(covered(&region, &[left, right]));
         assert!(!covered(&region, &[left]));
+    }
+
+    /// A deterministic pseudo-random sequence (xorshift), for masks and planes.
+    fn noise(seed: u64) -> impl FnMut() -> u64 {
+        let mut x = seed | 1;
+        move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        }
+    }
+
+    #[test]
+    fn run_labelling_equals_a_flood_fill() {
+        for (seed, (w, h), density) in [
+            (1, (37, 23), 2),
+            (2, (64, 64), 3),
+            (3, (1, 50), 2),
+            (4, (50, 1), 2),
+            (5, (97, 41), 5),
+        ] {
+            let mut next = noise(seed);
+            let mask: Vec<bool> = (0..w * h).map(|_| next() % density == 0).collect();
+            let mut cuts = Cuts::default();
+            let got = label(&mask, &mut cuts, w, h);
+            // Flood fill, 8-connected, components in the raster order of their first pixel.
+            let mut seen = vec![false; w * h];
+            let mut want = Vec::new();
+            for start in 0..w * h {
+                if !mask[start] || seen[start] {
+                    continue;
+                }
+                seen[start] = true;
+                let mut stack = vec![start];
+                let (mut x0, mut y0, mut x1, mut y1, mut area, mut edges) =
+                    (usize::MAX, usize::MAX, 0, 0, 0, 0);
+                while let Some(i) = stack.pop() {
+                    let (x, y) = (i % w, i / w);
+                    (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
+                    area += 1;
+                    let set = |xx: i64, yy: i64| {
+                        xx >= 0
+                            && yy >= 0
+                            && (xx as usize) < w
+                            && (yy as usize) < h
+                            && mask[yy as usize * w + xx as usize]
+                    };
+                    let (xi, yi) = (x as i64, y as i64);
+                    edges += [(-1, 0), (1, 0), (0, -1), (0, 1)]
+                        .iter()
+                        .filter(|(dx, dy)| !set(xi + dx, yi + dy))
+                        .count();
+                    for dy in -1..=1 {
+                        for dx in -1..=1 {
+                            if set(xi + dx, yi + dy) {
+                                let j = (yi + dy) as usize * w + (xi + dx) as usize;
+                                if !seen[j] {
+                                    seen[j] = true;
+                                    stack.push(j);
+                                }
+                            }
+                        }
+                    }
+                }
+                want.push((x0, y0, x1, y1, area, edges));
+            }
+            let got: Vec<_> = got
+                .iter()
+                .map(|c| (c.x0, c.y0, c.x1, c.y1, c.area, c.edges))
+                .collect();
+            assert_eq!(got, want, "seed {seed}, {w}x{h}");
+        }
+    }
+
+    #[test]
+    fn min_and_max_filters_equal_their_definition() {
+        for (seed, (w, h)) in [(7, (40, 33)), (8, (1, 20)), (9, (20, 1)), (10, (15, 16))] {
+            let mut next = noise(seed);
+            let values: Vec<u16> = (0..w * h).map(|_| next() as u16).collect();
+            let r = TOPHAT as i64 / 2;
+            for bright in [true, false] {
+                let op: fn(u16, u16) -> u16 = if bright { u16::min } else { u16::max };
+                let mut lines = Lines::default();
+                let mut out = Vec::new();
+                filter2d(&values, w, h, op, &mut lines, &mut out);
+                for y in 0..h as i64 {
+                    for x in 0..w as i64 {
+                        let want = (y - r..=y + r)
+                            .filter(|yy| (0..h as i64).contains(yy))
+                            .flat_map(|yy| {
+                                (x - r..=x + r)
+                                    .filter(|xx| (0..w as i64).contains(xx))
+                                    .map(move |xx| (yy, xx))
+                            })
+                            .map(|(yy, xx)| values[yy as usize * w + xx as usize])
+                            .reduce(op)
+                            .unwrap();
+                        assert_eq!(out[y as usize * w + x as usize], want, "{w}x{h} at {x},{y}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]
