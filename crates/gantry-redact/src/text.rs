@@ -12,7 +12,8 @@
 //!    each end of its range (bright text on dark and dark on bright, anti-aliased or not);
 //!    connected components that are shaped like glyphs (height 5–48 px, stroke width small
 //!    against height, not a compact blob) are chained into lines (similar heights, vertical
-//!    overlap, gaps under a glyph height), and a line of at least three glyphs whose bottoms
+//!    overlap, gaps under one and a half glyph heights: a word space, or a colon and a space
+//!    whose dots are too small to be glyphs), and a line of at least three glyphs whose bottoms
 //!    or tops align is text. Speckle, noise and anatomy make blobs and networks that neither
 //!    look like strokes nor line up along a baseline.
 //!
@@ -82,7 +83,7 @@ impl Detection {
 
 /// Names the detector's behaviour: a redaction computed from what it found, or a verdict
 /// that it found nothing, is stale once this changes (change it with the detector).
-pub const DETECTOR: &str = "gantry-cascade-4";
+pub const DETECTOR: &str = "gantry-cascade-5";
 
 /// Zones that blank detected text with room to spare: each region grown by half its
 /// height (and two pixels) above and below, for accents and descenders a cut level missed,
@@ -1283,7 +1284,8 @@ fn lines(components: &[Component], mask: &[bool], width: usize) -> Vec<Line> {
         for (j, (b, _)) in glyphs.iter().enumerate().skip(i + 1).take(64) {
             let hb = b.height();
             let tallest = ha.max(hb);
-            if b.x0 > a.x1 + tallest + 2 {
+            // A word space, or ": " once its dots (too small for glyphs) are gone.
+            if b.x0 > a.x1 + tallest * 3 / 2 + 2 {
                 break;
             }
             if b.x0 + 1 < a.x1 {
@@ -1627,6 +1629,48 @@ mod tests {
                 .unwrap()
                 .has_text()
         );
+    }
+
+    #[test]
+    fn two_short_words_apart_by_a_colon_and_a_space_are_one_line() {
+        // "ID: A7" at 23 px: the colon's dots are too small to be glyphs, so "ID" and "A7"
+        // are two words of two glyphs, 14 px tall and 19 px apart. Neither is a line alone.
+        let width = 80;
+        let mut mask = vec![false; width * 20];
+        let mut components = Vec::new();
+        for x0 in [4, 16, 45, 57] {
+            let c = Component {
+                x0,
+                y0: 3,
+                x1: x0 + 9,
+                y1: 16,
+                area: 60,
+                edges: 60,
+            };
+            // Sixty pixels of ink in the glyph's box, as `area` says.
+            for i in 0..60 {
+                mask[(3 + i / 10 * 2) * width + x0 + i % 10] = true;
+            }
+            components.push(c);
+        }
+        let found = lines(&components, &mask, width);
+        assert_eq!(
+            found.iter().map(|l| (l.x0, l.x1)).collect::<Vec<_>>(),
+            vec![(4, 66)],
+            "one line over both words"
+        );
+        // Words a glyph height and a half further apart are two lines of two: no text.
+        for c in &mut components[2..] {
+            c.x0 += 22;
+            c.x1 += 22;
+        }
+        let mut wide = vec![false; (width + 22) * 20];
+        for c in &components {
+            for i in 0..60 {
+                wide[(3 + i / 10 * 2) * (width + 22) + c.x0 + i % 10] = true;
+            }
+        }
+        assert!(lines(&components, &wide, width + 22).is_empty());
     }
 
     #[test]
