@@ -17,6 +17,10 @@
 //!    or tops align is text. Speckle, noise and anatomy make blobs and networks that neither
 //!    look like strokes nor line up along a baseline.
 //!
+//! Runs of a cut longer than twice the tallest glyph are cleared before its components are
+//! labelled: bands and ruled lines narrower than the top-hat window would otherwise join
+//! the glyphs that touch them into shapes that are no glyphs.
+//!
 //! Each plane is searched twice: at its own scale and, when it is at least 96 pixels each
 //! way, at half scale (2×2 means), where text too tall for the cells, the top-hat window
 //! and the glyph limits (large text in a small image) has a usual height.
@@ -83,7 +87,7 @@ impl Detection {
 
 /// Names the detector's behaviour: a redaction computed from what it found, or a verdict
 /// that it found nothing, is stale once this changes (change it with the detector).
-pub const DETECTOR: &str = "gantry-cascade-5";
+pub const DETECTOR: &str = "gantry-cascade-6";
 
 /// Zones that blank detected text with room to spare: each region grown by half its
 /// height (and two pixels) above and below, for accents and descenders a cut level missed,
@@ -959,6 +963,7 @@ fn cut(tile: &[u16], w: usize, h: usize, step: i32, scratch: &mut Cuts) -> Vec<L
         for (m, &v) in scratch.mask.iter_mut().zip(tile) {
             *m = v as i32 > level;
         }
+        drop_long_runs(&mut scratch.mask, w);
         let mask = std::mem::take(&mut scratch.mask);
         let components = label(&mask, scratch, w, h);
         scratch.mask = mask;
@@ -971,6 +976,34 @@ fn cut(tile: &[u16], w: usize, h: usize, step: i32, scratch: &mut Cuts) -> Vec<L
         previous = found;
     }
     out
+}
+
+/// Runs of a cut longer than this are bands, rules and edges, not strokes.
+const LONG_RUN: usize = 2 * MAX_GLYPH;
+
+/// Clears the runs of each row of `mask` longer than [`LONG_RUN`]: a band or a ruled line
+/// as narrow as a stroke stands out of the top-hat like one, and glyphs that touch it
+/// would join it into one shape that is no glyph.
+fn drop_long_runs(mask: &mut [bool], w: usize) {
+    if w <= LONG_RUN {
+        return;
+    }
+    for row in mask.chunks_mut(w) {
+        let mut x = 0;
+        while x < w {
+            if !row[x] {
+                x += 1;
+                continue;
+            }
+            let start = x;
+            while x < w && row[x] {
+                x += 1;
+            }
+            if x - start > LONG_RUN {
+                row[start..x].fill(false);
+            }
+        }
+    }
 }
 
 /// The top-hat window: strokes narrower than this stand out of their background.
@@ -1671,6 +1704,39 @@ mod tests {
             }
         }
         assert!(lines(&components, &wide, width + 22).is_empty());
+    }
+
+    /// Bands 8 px tall, dark and bright in turn: narrower than the top-hat window.
+    fn stripes(w: usize, h: usize) -> Vec<u8> {
+        (0..w * h)
+            .map(|i| if (i / w / 8) % 2 == 0 { 20 } else { 140 })
+            .collect()
+    }
+
+    #[test]
+    fn text_standing_on_a_narrow_band_is_found() {
+        // Text 14 px tall across bands 8 px tall (colour bars, ruled lines): the bands stand
+        // out of the top-hat like strokes, and glyphs and bands are one shape in every cut
+        // unless the bands' long runs are set apart.
+        let (w, h) = (200, 60);
+        let mut marked = stripes(w, h);
+        draw(&mut marked, w, "MRN 12345", 4, 18, 2, 230);
+        let found = find_text(&marked, &mono8(h as u32, w as u32), None).unwrap();
+        assert!(
+            found
+                .regions
+                .iter()
+                .any(|r| r.rect.row_start <= 18 && r.rect.col_start <= 4 && r.rect.col_end >= 100),
+            "{:?}",
+            found.regions
+        );
+        // The band alone is no text.
+        let band = stripes(w, h);
+        assert!(
+            !find_text(&band, &mono8(h as u32, w as u32), None)
+                .unwrap()
+                .has_text()
+        );
     }
 
     #[test]
