@@ -342,7 +342,23 @@ pub(crate) fn findings(
     }
     // Text inside a zone the rules blank is dealt with by redact (and, once redacted, is
     // gone); text anywhere else leaves with the image.
-    let outside: Vec<&gantry_redact::TextRegion> = detection.outside(&zones).collect();
+    let mut outside: Vec<gantry_redact::TextRegion> = detection.outside(&zones).copied().collect();
+    // A line's box is not its ink: found at half scale, or joined to the edge of the band
+    // its text stands in, it can reach past a zone that holds every glyph. Whether text
+    // leaves is decided as redact and verify decide it: on the pixels with the zones
+    // blanked, searched again.
+    if !outside.is_empty() && current.is_none() && !zones.is_empty() {
+        match search_blanked(&mut data, &geometry, palette.as_ref(), &zones) {
+            Ok(left) => outside = left,
+            Err(e) => {
+                out.push(finding(
+                    format!("the pixels cannot be searched for burned-in text: {e}"),
+                    Planned::Block,
+                ));
+                return out;
+            }
+        }
+    }
     if !outside.is_empty() && plan.redacts_detected() && current.is_none() && !verify {
         out.push(finding(
             format!(
@@ -408,6 +424,24 @@ pub(crate) fn findings(
         ));
     }
     out
+}
+
+/// The text the detector finds outside `zones` once they are blanked in `data` (with the
+/// fill redact uses), their fill left out of the frame's range: what redact would leave.
+fn search_blanked(
+    data: &mut [u8],
+    geometry: &Geometry,
+    palette: Option<&Palette>,
+    zones: &[Rect],
+) -> Result<Vec<gantry_redact::TextRegion>, gantry_redact::RedactError> {
+    let fill = Fill::black(geometry, palette)?;
+    gantry_redact::blank(data, geometry, zones, &fill)?;
+    Ok(
+        gantry_redact::find_text_beside(data, geometry, palette, zones)?
+            .outside(zones)
+            .copied()
+            .collect(),
+    )
 }
 
 const ICON_IMAGE_SEQUENCE: Tag = Tag(0x0088, 0x0200);

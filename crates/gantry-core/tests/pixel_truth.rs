@@ -576,3 +576,77 @@ fn a_source_changed_after_its_clean_search_is_not_passed_on_that_search() {
     let export = session.export(work.path().join("out")).run().unwrap();
     assert_eq!(export.written, 0, "{export}");
 }
+
+/// Audit's pixel blocks per source file, under `config` on the default synthetic dump.
+fn audit_pixel_blocks(work: &Path, config: &str) -> Vec<(PathBuf, String)> {
+    let dump = work.join("dump");
+    gantry_synth::generate(&dump, &gantry_synth::DumpSpec::default()).unwrap();
+    let config_path = work.join("config.yaml");
+    std::fs::write(&config_path, config).unwrap();
+    let mut session = Session::builder()
+        .database(work.join("g.db"))
+        .open()
+        .unwrap();
+    session.ingest(&dump).unwrap();
+    session.load_config(&config_path).unwrap();
+    session.audit().unwrap();
+    let mut blocks = Vec::new();
+    session
+        .for_each_instance_findings(gantry_core::Stage::Audit, |i| {
+            for b in i.blocks {
+                if b.contains("the text detector finds") {
+                    blocks.push((i.source_path.clone(), b));
+                }
+            }
+        })
+        .unwrap();
+    blocks
+}
+
+#[test]
+fn text_wholly_inside_a_rules_zone_is_not_reported_outside_it_and_text_past_it_is() {
+    // The ultrasound banners fill their band: the zone covers every glyph, though the
+    // detector's box of a line (found at half scale, or joined to the band's lower edge)
+    // reaches a few rows past it. Audit must not say text lies outside the zone.
+    let dir = tempfile::tempdir().unwrap();
+    let truth = gantry_synth::generate(
+        &dir.path().join("truth"),
+        &gantry_synth::DumpSpec::default(),
+    )
+    .unwrap();
+    let rules = truth.machine_rules_for(|d| d != gantry_synth::Device::ScreenCapture);
+    let blocks = audit_pixel_blocks(
+        &dir.path().join("whole"),
+        &format!("version: \"2.0\"\n{rules}"),
+    );
+    assert!(blocks.is_empty(), "{blocks:#?}");
+    // The same rules with each zone cut to its left half: the right half of every banner
+    // is text the rules leave, and audit says so for every banner image.
+    let halved: String = rules
+        .lines()
+        .map(|l| match l.trim().strip_prefix("- [") {
+            Some(zone) => {
+                let v: Vec<u32> = zone
+                    .trim_end_matches(']')
+                    .split(", ")
+                    .map(|n| n.parse().unwrap())
+                    .collect();
+                format!("      - [{}, {}, {}, {}]", v[0], v[1], v[2], v[3] / 2)
+            }
+            None => l.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert_ne!(halved, rules);
+    let blocks = audit_pixel_blocks(
+        &dir.path().join("halved"),
+        &format!("version: \"2.0\"\n{halved}\n"),
+    );
+    let banners = truth
+        .instances
+        .iter()
+        .filter(|i| i.burned_in_band.is_some() && i.device != gantry_synth::Device::ScreenCapture)
+        .count();
+    assert!(banners > 0);
+    assert_eq!(blocks.len(), banners, "{blocks:#?}");
+}
