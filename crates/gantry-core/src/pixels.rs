@@ -376,12 +376,18 @@ pub(crate) fn findings(
         return out;
     }
     if !outside.is_empty() {
+        let read = readings(
+            &data,
+            &geometry,
+            palette.as_ref(),
+            &outside[..outside.len().min(6)],
+        );
         let shown: Vec<String> = outside
             .iter()
-            .take(6)
-            .map(|r| {
+            .zip(&read)
+            .map(|(r, reading)| {
                 format!(
-                    "frame {} rows {}-{} columns {}-{} ({} glyphs)",
+                    "frame {} rows {}-{} columns {}-{} ({} glyphs{reading})",
                     r.frame,
                     r.rect.row_start,
                     r.rect.row_end,
@@ -424,6 +430,38 @@ pub(crate) fn findings(
         ));
     }
     out
+}
+
+/// What each region reads, masked to its shape (`AAA 99999999`), as the end of its place
+/// in a reason: Tesseract's reading under the cargo feature `ocr`, nothing without it. A
+/// reading only describes what the detector found; it never clears it.
+#[cfg(feature = "ocr")]
+fn readings(
+    data: &[u8],
+    geometry: &Geometry,
+    palette: Option<&Palette>,
+    regions: &[gantry_redact::TextRegion],
+) -> Vec<String> {
+    match gantry_redact::read_regions(data, geometry, palette, regions) {
+        Ok(read) => read
+            .into_iter()
+            .map(|r| match r {
+                Some(r) => format!(", reads \"{}\"", r.masked()),
+                None => ", Tesseract reads nothing".to_string(),
+            })
+            .collect(),
+        Err(e) => vec![format!(", not read: {e}"); regions.len()],
+    }
+}
+
+#[cfg(not(feature = "ocr"))]
+fn readings(
+    _: &[u8],
+    _: &Geometry,
+    _: Option<&Palette>,
+    regions: &[gantry_redact::TextRegion],
+) -> Vec<String> {
+    vec![String::new(); regions.len()]
 }
 
 /// The text the detector finds outside `zones` once they are blanked in `data` (with the

@@ -650,3 +650,18 @@ fn text_wholly_inside_a_rules_zone_is_not_reported_outside_it_and_text_past_it_i
     assert!(banners > 0);
     assert_eq!(blocks.len(), banners, "{blocks:#?}");
 }
+
+/// Under the cargo feature `ocr` (Tesseract), a blocked image's reason says what its text
+/// reads, masked to its shape: enough for a person to see a name and a record number
+/// were found, nothing of either. `.ci/run` installs Tesseract and runs this.
+#[cfg(feature = "ocr")]
+#[test]
+fn ocr_reads_the_blocked_text_and_the_reason_shows_it_masked() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = ct(&dir.path().join("in"), "CT", Some("MRN 48201937"));
+    let report = run(&dir.path().join("work"), &source, "version: \"2.0\"\n");
+    assert_eq!(report.written, 0, "{report}");
+    let why = reasons(&report);
+    assert!(why.contains("reads \"AAA 99999999\""), "{why}");
+    assert!(!why.contains("48201937") && !why.contains("MRN"), "{why}");
+}

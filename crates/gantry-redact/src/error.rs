@@ -15,4 +15,7 @@ pub enum RedactError {
     /// Compressed pixel data could not be decoded or encoded.
     #[error("codec: {0}")]
     Codec(String),
+    /// Tesseract could not be started or could not read a region (feature `ocr`).
+    #[error("OCR: {0}")]
+    Ocr(String),
 }

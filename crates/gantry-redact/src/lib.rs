@@ -40,6 +40,8 @@ pub use codec::{
 pub use error::RedactError;
 pub use fill::{Fill, Palette};
 pub use geometry::{Geometry, Photometric, Rect};
+#[cfg(feature = "ocr")]
+pub use ocr::{Reading, mask, read_regions};
 pub use rle::{
     RleFrameShape, decode_frame as rle_decode_frame, encode_frame as rle_encode_frame,
     fuzz_round_trip as rle_fuzz_round_trip,
@@ -56,6 +58,8 @@ mod dicom;
 mod error;
 mod fill;
 mod geometry;
+#[cfg(feature = "ocr")]
+mod ocr;
 mod rle;
 mod streams;
 mod text;

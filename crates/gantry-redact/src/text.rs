@@ -145,10 +145,10 @@ const MIN_GLYPH: usize = 5;
 const MAX_GLYPH: usize = 48;
 
 /// One sample plane of a frame, as unsigned values in sample order.
-struct Plane {
-    width: usize,
-    height: usize,
-    values: Vec<u16>,
+pub(crate) struct Plane {
+    pub(crate) width: usize,
+    pub(crate) height: usize,
+    pub(crate) values: Vec<u16>,
 }
 
 /// Searches every frame of native pixel data for text.
@@ -389,7 +389,7 @@ pub fn clear_high_bits(data: &mut [u8], g: &Geometry) -> u64 {
 
 /// The sample planes of one frame as unsigned 16-bit values (order kept: signed values are
 /// offset, wider ones shifted down, values above High Bit ignored).
-fn planes(frame: &[u8], g: &Geometry, palette: Option<&Palette>) -> Vec<Plane> {
+pub(crate) fn planes(frame: &[u8], g: &Geometry, palette: Option<&Palette>) -> Vec<Plane> {
     let (w, h) = (g.columns as usize, g.rows as usize);
     let n = w * h;
     let spp = g.samples_per_pixel as usize;
@@ -1232,9 +1232,8 @@ fn label(mask: &[bool], cuts: &mut Cuts, w: usize, h: usize) -> Vec<Component> {
     // A component's root is its first run (unions keep the smaller index), met first.
     let mut slot = vec![u32::MAX; runs.len()];
     let mut components: Vec<Component> = Vec::new();
-    for i in 0..runs.len() {
+    for (i, &run) in runs.iter().enumerate() {
         let r = root(parent, i);
-        let run = runs[i];
         if slot[r] == u32::MAX {
             slot[r] = components.len() as u32;
             components.push(Component {
@@ -1709,7 +1708,13 @@ mod tests {
     /// Bands 8 px tall, dark and bright in turn: narrower than the top-hat window.
     fn stripes(w: usize, h: usize) -> Vec<u8> {
         (0..w * h)
-            .map(|i| if (i / w / 8) % 2 == 0 { 20 } else { 140 })
+            .map(|i| {
+                if (i / w / 8).is_multiple_of(2) {
+                    20
+                } else {
+                    140
+                }
+            })
             .collect()
     }
 
@@ -1901,7 +1906,7 @@ mod tests {
             (5, (97, 41), 5),
         ] {
             let mut next = noise(seed);
-            let mask: Vec<bool> = (0..w * h).map(|_| next() % density == 0).collect();
+            let mask: Vec<bool> = (0..w * h).map(|_| next().is_multiple_of(density)).collect();
             let mut cuts = Cuts::default();
             let got = label(&mask, &mut cuts, w, h);
             // Flood fill, 8-connected, components in the raster order of their first pixel.
