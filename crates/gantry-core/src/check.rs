@@ -292,6 +292,24 @@ impl CheckContext<'_> {
         let plan = crate::pixels::plan(&self.prepared.config, original, &stored.record);
         // A search of these very source pixels that found nothing need not be made again.
         let searched_clean = stored.plan.as_ref().and_then(|p| p.pixels_clean.as_deref());
+        // What a reading of burned-in text (feature `ocr`) holds: this patient's
+        // identifiers, another person's, or what the PHI detector finds in it.
+        let identify = |text: &str| -> Vec<String> {
+            let normal = crate::identity::normalize(text);
+            let mut what = Vec::new();
+            if let Some(kind) = patient.matcher.get().find_normalized(&normal) {
+                what.push(format!("the patient's {}", kind.label()));
+            } else if let Some(kind) = self.engine.everyone.find_normalized(&normal) {
+                what.push(format!("another person's {}", kind.label()));
+            }
+            for span in crate::detect::detect(text) {
+                let label = format!("a {}", span.kind.label());
+                if !what.contains(&label) {
+                    what.push(label);
+                }
+            }
+            what
+        };
         let mut pixel_findings = |verify: bool| {
             crate::pixels::findings(
                 &plan,
@@ -299,7 +317,7 @@ impl CheckContext<'_> {
                 original,
                 (stored.redacted.as_ref(), stored.redact_failure.as_deref()),
                 self.sidecar,
-                verify,
+                (verify, &identify),
                 (searched_clean, &mut *pixels_clean),
             )
         };

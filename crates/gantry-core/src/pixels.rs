@@ -246,13 +246,17 @@ fn source_search_key(plan: &PixelPlan<'_>, record: &InstanceRecord) -> [u8; 32] 
     hasher.finalize().into()
 }
 
+/// Names what a reading of burned-in text holds ("the patient's name", "a date").
+pub(crate) type Identify<'a> = &'a dyn Fn(&str) -> Vec<String>;
+
 /// The pixel findings of an instance: those of its rules (below), then what the text
 /// detector finds in the pixels that would leave (the redacted pixels when a current
 /// redaction exists, else the source's), outside the zones the rules blank. Text found
 /// there blocks, whatever the header's flags or the rules say; an image that cannot be
 /// read for the search is a finding too.
 ///
-/// `searched` is, first, the key of an earlier search of these source pixels that found
+/// `verify` says which checkpoint asks; `identify` names what a reading of detected text
+/// holds (feature `ocr`). `searched` is, first, the key of an earlier search of these source pixels that found
 /// no text (from the instance's plan), and second, where the key of such a search made now
 /// goes: a key that matches spares reading, decoding and searching the same pixels again.
 pub(crate) fn findings(
@@ -261,7 +265,7 @@ pub(crate) fn findings(
     original: &InMemDicomObject,
     (redacted, redact_failure): (Option<&RedactedPixels>, Option<&str>),
     sidecar: Option<&PixelSidecar>,
-    verify: bool,
+    (verify, identify): (bool, Identify<'_>),
     (searched_clean, found_clean): (Option<&[u8]>, &mut Option<[u8; 32]>),
 ) -> Vec<ElementFinding> {
     let mut out = rule_findings(
@@ -381,6 +385,7 @@ pub(crate) fn findings(
             &geometry,
             palette.as_ref(),
             &outside[..outside.len().min(6)],
+            identify,
         );
         let shown: Vec<String> = outside
             .iter()
@@ -432,21 +437,30 @@ pub(crate) fn findings(
     out
 }
 
-/// What each region reads, masked to its shape (`AAA 99999999`), as the end of its place
-/// in a reason: Tesseract's reading under the cargo feature `ocr`, nothing without it. A
-/// reading only describes what the detector found; it never clears it.
+/// What each region reads, masked to its shape (`AAA 99999999`), and what `identify` finds
+/// the reading holds (the patient's name, a date), as the end of its place in a reason:
+/// Tesseract's reading under the cargo feature `ocr`, nothing without it. A reading only
+/// describes what the detector found; it never clears it.
 #[cfg(feature = "ocr")]
 fn readings(
     data: &[u8],
     geometry: &Geometry,
     palette: Option<&Palette>,
     regions: &[gantry_redact::TextRegion],
+    identify: Identify<'_>,
 ) -> Vec<String> {
     match gantry_redact::read_regions(data, geometry, palette, regions) {
         Ok(read) => read
             .into_iter()
             .map(|r| match r {
-                Some(r) => format!(", reads \"{}\"", r.masked()),
+                Some(r) => {
+                    let holds = identify(&r.text);
+                    if holds.is_empty() {
+                        format!(", reads \"{}\"", r.masked())
+                    } else {
+                        format!(", reads \"{}\": {}", r.masked(), holds.join(", "))
+                    }
+                }
                 None => ", Tesseract reads nothing".to_string(),
             })
             .collect(),
@@ -460,6 +474,7 @@ fn readings(
     _: &Geometry,
     _: Option<&Palette>,
     regions: &[gantry_redact::TextRegion],
+    _: Identify<'_>,
 ) -> Vec<String> {
     vec![String::new(); regions.len()]
 }

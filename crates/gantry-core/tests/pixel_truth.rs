@@ -664,4 +664,14 @@ fn ocr_reads_the_blocked_text_and_the_reason_shows_it_masked() {
     let why = reasons(&report);
     assert!(why.contains("reads \"AAA 99999999\""), "{why}");
     assert!(!why.contains("48201937") && !why.contains("MRN"), "{why}");
+    // What the reading holds is named: CT_small's patient has the ID 1CT1.
+    let dir = tempfile::tempdir().unwrap();
+    let source = ct(&dir.path().join("in"), "CT", Some("1CT1 2021-03-04"));
+    let report = run(&dir.path().join("work"), &source, "version: \"2.0\"\n");
+    let why = reasons(&report);
+    assert!(
+        why.contains("the patient's identifier") && why.contains("a date"),
+        "{why}"
+    );
+    assert!(!why.contains("1CT1") && !why.contains("2021"), "{why}");
 }
