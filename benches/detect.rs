@@ -198,10 +198,77 @@ fn main() {
         pixels as f64 / cheap.as_secs_f64() / 1e6,
         boxed as f64 * 100.0 / searched.max(1) as f64
     );
+    #[cfg(feature = "ocr")]
+    ocr(&set, REAL_TEXT);
     for m in misses.iter().take(400) {
         println!("MISS  {m}");
     }
     for f in false_alarms.iter().take(400) {
         println!("FALSE {f}");
     }
+}
+
+/// The string drawn into a labelled image, from its name (`.../text "MRN 482" 17px`).
+#[cfg(feature = "ocr")]
+fn drawn_text(name: &str) -> Option<String> {
+    let start = name.find("/text \"")? + "/text \"".len();
+    let end = name.rfind("\" ")?;
+    (end > start).then(|| name[start..end].replace("\\\"", "\""))
+}
+
+/// Tesseract on what the detector found (`--features ocr`): for each text image, the
+/// detected region that holds most of the drawn text is read, and the reading compared
+/// with the string drawn (words joined by single spaces): exactly, and by its masked shape
+/// (what reports show).
+#[cfg(feature = "ocr")]
+fn ocr(set: &[Labelled], real_text: &[&str]) {
+    let words = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    let (mut read, mut exact, mut shape, mut nothing, mut failed) = (0, 0, 0, 0, 0);
+    let mut spent = std::time::Duration::ZERO;
+    for image in set {
+        if image.truth.is_empty()
+            || image.in_high_bits
+            || real_text
+                .iter()
+                .any(|r| image.name.starts_with(&format!("{r}/")))
+        {
+            continue;
+        }
+        let Some(drawn) = drawn_text(&image.name) else {
+            continue;
+        };
+        let detection = find_text(&image.data, &image.geometry, image.palette.as_ref())
+            .expect("the labelled set decodes");
+        let (frame, truth) = image.truth[0];
+        let Some(best) = detection
+            .regions
+            .iter()
+            .filter(|r| r.frame == frame)
+            .max_by_key(|r| overlap(&r.rect, &truth))
+            .filter(|r| overlap(&r.rect, &truth) > 0)
+        else {
+            continue;
+        };
+        let t = Instant::now();
+        let reading = gantry_redact::read_regions(
+            &image.data,
+            &image.geometry,
+            image.palette.as_ref(),
+            std::slice::from_ref(best),
+        );
+        spent += t.elapsed();
+        read += 1;
+        match reading.as_deref() {
+            Ok([Some(r)]) => {
+                exact += (words(&r.text) == words(&drawn)) as usize;
+                shape += (r.masked() == gantry_redact::mask(&drawn)) as usize;
+            }
+            Ok(_) => nothing += 1,
+            Err(_) => failed += 1,
+        }
+    }
+    println!(
+        "OCR            {read} detected text regions read, {:.1} ms each: {exact} read exactly as drawn, {shape} with the drawn shape (what reports show), {nothing} read as nothing, {failed} failed",
+        spent.as_secs_f64() * 1e3 / read.max(1) as f64
+    );
 }
