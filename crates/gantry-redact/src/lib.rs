@@ -9,6 +9,8 @@
 //! [`find_text`] searches every frame and sample plane (and the bits above High Bit) for
 //! burned-in text, whatever the header says: a cheap transition pass, then glyph lines cut
 //! from top-hats and checked for alignment and stability ([`TextRegion`]s per frame).
+//! Under the cargo feature `ocr`, `read_regions` has Tesseract read what each region says,
+//! and `Reading::masked` gives its shape (`AAA 99999999`) for reports.
 //! [`strip_encapsulated`] removes JPEG COM/APPn segments, JPEG 2000 comments and JP2 boxes
 //! that decoding does not need, leaving the entropy-coded data as it was; and
 //! [`clear_high_bits`] clears overlays hidden above High Bit. This crate knows nothing of
