@@ -9,17 +9,15 @@
 //! Each region is cut from the sample plane where it stands out most, stretched to 8 bits,
 //! turned dark on light (the background is the majority of a line's box), scaled up so that
 //! its glyphs are about 36 pixels tall (Tesseract reads poorly under 20), framed in a white
-//! border and read as one line of text. What comes back holds PHI: [`Reading::masked`] is
-//! what reports show.
-
-use std::cell::RefCell;
+//! border and read as one line of text, by one engine for all the regions of a call. What
+//! comes back holds PHI: [`Reading::masked`] is what reports show.
 
 use tesseract::{PageSegMode, Tesseract};
 
 use crate::RedactError;
 use crate::fill::Palette;
 use crate::geometry::{Geometry, Rect};
-use crate::text::{TextRegion, planes};
+use crate::text::{Plane, TextRegion, planes};
 
 /// What Tesseract reads in one region.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,11 +64,6 @@ const READ_HEIGHT: u32 = 36;
 /// The white border around the crop.
 const BORDER: usize = 12;
 
-thread_local! {
-    /// One engine per thread: loading the language data costs more than reading a line.
-    static ENGINE: RefCell<Option<Tesseract>> = const { RefCell::new(None) };
-}
-
 /// Reads each of `regions` in native pixel data laid out as `geometry` says (as
 /// [`crate::find_text`] takes it). A region Tesseract reads nothing in gives `None`.
 pub fn read_regions(
@@ -82,20 +75,26 @@ pub fn read_regions(
     geometry.validate()?;
     let frame_len = geometry.frame_len();
     let mut out = Vec::with_capacity(regions.len());
+    // The planes of the frame last read: regions come a frame at a time.
+    let mut cached: Option<(u32, Vec<Plane>)> = None;
+    let mut engine = None;
     for region in regions {
-        let start = region.frame as usize * frame_len;
-        let Some(frame) = data.get(start..start + frame_len) else {
-            return Err(RedactError::Layout(format!(
-                "frame {} is past the end of the pixel data",
-                region.frame
-            )));
-        };
-        let planes = planes(frame, geometry, palette);
-        let Some(crop) = best_crop(&planes, geometry.columns as usize, &region.rect) else {
+        if cached.as_ref().is_none_or(|(f, _)| *f != region.frame) {
+            let start = region.frame as usize * frame_len;
+            let Some(frame) = data.get(start..start + frame_len) else {
+                return Err(RedactError::Layout(format!(
+                    "frame {} is past the end of the pixel data",
+                    region.frame
+                )));
+            };
+            cached = Some((region.frame, planes(frame, geometry, palette)));
+        }
+        let planes = cached.as_ref().map_or(&[][..], |(_, p)| p.as_slice());
+        let Some(crop) = best_crop(planes, geometry.columns as usize, &region.rect) else {
             out.push(None);
             continue;
         };
-        out.push(read_line(&crop)?);
+        out.push(read_line(&mut engine, &crop)?);
     }
     Ok(out)
 }
@@ -109,7 +108,7 @@ struct Crop {
 
 /// The region cut from the plane where its values spread widest, stretched to 0–255 and
 /// turned dark on light.
-fn best_crop(planes: &[crate::text::Plane], width: usize, rect: &Rect) -> Option<Crop> {
+fn best_crop(planes: &[Plane], width: usize, rect: &Rect) -> Option<Crop> {
     let (x0, x1) = (rect.col_start as usize, (rect.col_end as usize).min(width));
     let (y0, y1) = (rect.row_start as usize, rect.row_end as usize);
     if x1 <= x0 || y1 <= y0 {
@@ -189,36 +188,36 @@ fn prepared(crop: &Crop) -> Crop {
     }
 }
 
-/// Tesseract's reading of one line, or `None` when it reads nothing.
-fn read_line(crop: &Crop) -> Result<Option<Reading>, RedactError> {
+/// Tesseract's reading of one line, or `None` when it reads nothing. `slot` holds the
+/// engine of this call to [`read_regions`] (started on first use, kept for its next
+/// region, and dropped with the call: an engine kept past the end of the process makes
+/// Tesseract report its language data as leaked).
+fn read_line(slot: &mut Option<Tesseract>, crop: &Crop) -> Result<Option<Reading>, RedactError> {
     let image = prepared(crop);
     let failed = |e: &dyn std::fmt::Display| RedactError::Ocr(e.to_string());
-    ENGINE.with(|cell| {
-        let mut slot = cell.borrow_mut();
-        let engine = match slot.take() {
-            Some(engine) => engine,
-            None => Tesseract::new(None, Some("eng")).map_err(|e| failed(&e))?,
-        };
-        let mut engine = engine
-            .set_frame(
-                &image.values,
-                image.width as i32,
-                image.height as i32,
-                1,
-                image.width as i32,
-            )
-            .map_err(|e| failed(&e))?;
-        engine.set_page_seg_mode(PageSegMode::PsmSingleLine);
-        let mut engine = engine
-            .set_source_resolution(300)
-            .recognize()
-            .map_err(|e| failed(&e))?;
-        let text = engine.get_text().map_err(|e| failed(&e))?;
-        let confidence = engine.mean_text_conf();
-        *slot = Some(engine);
-        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
-        Ok((!text.is_empty()).then_some(Reading { text, confidence }))
-    })
+    let engine = match slot.take() {
+        Some(engine) => engine,
+        None => Tesseract::new(None, Some("eng")).map_err(|e| failed(&e))?,
+    };
+    let mut engine = engine
+        .set_frame(
+            &image.values,
+            image.width as i32,
+            image.height as i32,
+            1,
+            image.width as i32,
+        )
+        .map_err(|e| failed(&e))?;
+    engine.set_page_seg_mode(PageSegMode::PsmSingleLine);
+    let mut engine = engine
+        .set_source_resolution(300)
+        .recognize()
+        .map_err(|e| failed(&e))?;
+    let text = engine.get_text().map_err(|e| failed(&e))?;
+    let confidence = engine.mean_text_conf();
+    *slot = Some(engine);
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    Ok((!text.is_empty()).then_some(Reading { text, confidence }))
 }
 
 #[cfg(test)]
