@@ -292,24 +292,8 @@ impl CheckContext<'_> {
         let plan = crate::pixels::plan(&self.prepared.config, original, &stored.record);
         // A search of these very source pixels that found nothing need not be made again.
         let searched_clean = stored.plan.as_ref().and_then(|p| p.pixels_clean.as_deref());
-        // What a reading of burned-in text (feature `ocr`) holds: this patient's
-        // identifiers, another person's, or what the PHI detector finds in it.
-        let identify = |text: &str| -> Vec<String> {
-            let normal = crate::identity::normalize(text);
-            let mut what = Vec::new();
-            if let Some(kind) = patient.matcher.get().find_normalized(&normal) {
-                what.push(format!("the patient's {}", kind.label()));
-            } else if let Some(kind) = self.engine.everyone.find_normalized(&normal) {
-                what.push(format!("another person's {}", kind.label()));
-            }
-            for span in crate::detect::detect(text) {
-                let label = format!("a {}", span.kind.label());
-                if !what.contains(&label) {
-                    what.push(label);
-                }
-            }
-            what
-        };
+        // What a reading of burned-in text holds (feature `ocr`).
+        let identify = |text: &str| self.engine.holds(text, patient);
         let mut pixel_findings = |verify: bool| {
             crate::pixels::findings(
                 &plan,

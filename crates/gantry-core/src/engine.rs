@@ -158,6 +158,30 @@ impl Engine<'_> {
         }
     }
 
+    /// What `text` (read off the pixels, say) holds, as [`Engine::read_text`] searches a
+    /// kept value: the patient's identifiers, then, with those masked, anyone else's in the
+    /// session, then every kind of PHI the detector finds. Labels for a reason ("the
+    /// patient's name", "another person's identifier", "a date"); empty when none is found.
+    pub fn holds(&self, text: &str, patient: &PatientContext) -> Vec<String> {
+        let mut what = Vec::new();
+        let matcher = patient.matcher.get();
+        let mut rest = std::borrow::Cow::Borrowed(text);
+        if let Some(kind) = matcher.find(text) {
+            what.push(format!("the patient's {}", kind.label()));
+            rest = matcher.clean(text).into();
+        }
+        if let Some(kind) = self.everyone.find(&rest) {
+            what.push(format!("another person's {}", kind.label()));
+        }
+        for span in crate::detect::detect(text) {
+            let label = format!("a {}", span.kind.label());
+            if !what.contains(&label) {
+                what.push(label);
+            }
+        }
+        what
+    }
+
     /// Reads a kept text value: identifiers of the patient and of everyone else in the
     /// session are removed; with `full` (free text), so is everything the PHI detector
     /// finds, dates shifted by the patient's offset and UIDs remapped.
