@@ -577,17 +577,17 @@ fn a_source_changed_after_its_clean_search_is_not_passed_on_that_search() {
     assert_eq!(export.written, 0, "{export}");
 }
 
-/// Audit's pixel blocks per source file, under `config` on the default synthetic dump.
-fn audit_pixel_blocks(work: &Path, config: &str) -> Vec<(PathBuf, String)> {
-    let dump = work.join("dump");
-    gantry_synth::generate(&dump, &gantry_synth::DumpSpec::default()).unwrap();
+/// Audit's detector blocks per source file, under `config` on `dump`, in a session of its
+/// own in `work`.
+fn audit_pixel_blocks(dump: &Path, work: &Path, config: &str) -> Vec<(PathBuf, String)> {
+    std::fs::create_dir_all(work).unwrap();
     let config_path = work.join("config.yaml");
     std::fs::write(&config_path, config).unwrap();
     let mut session = Session::builder()
         .database(work.join("g.db"))
         .open()
         .unwrap();
-    session.ingest(&dump).unwrap();
+    session.ingest(dump).unwrap();
     session.load_config(&config_path).unwrap();
     session.audit().unwrap();
     let mut blocks = Vec::new();
@@ -609,13 +609,11 @@ fn text_wholly_inside_a_rules_zone_is_not_reported_outside_it_and_text_past_it_i
     // detector's box of a line (found at half scale, or joined to the band's lower edge)
     // reaches a few rows past it. Audit must not say text lies outside the zone.
     let dir = tempfile::tempdir().unwrap();
-    let truth = gantry_synth::generate(
-        &dir.path().join("truth"),
-        &gantry_synth::DumpSpec::default(),
-    )
-    .unwrap();
+    let dump = dir.path().join("dump");
+    let truth = gantry_synth::generate(&dump, &gantry_synth::DumpSpec::default()).unwrap();
     let rules = truth.machine_rules_for(|d| d != gantry_synth::Device::ScreenCapture);
     let blocks = audit_pixel_blocks(
+        &dump,
         &dir.path().join("whole"),
         &format!("version: \"2.0\"\n{rules}"),
     );
@@ -639,6 +637,7 @@ fn text_wholly_inside_a_rules_zone_is_not_reported_outside_it_and_text_past_it_i
         .join("\n");
     assert_ne!(halved, rules);
     let blocks = audit_pixel_blocks(
+        &dump,
         &dir.path().join("halved"),
         &format!("version: \"2.0\"\n{halved}\n"),
     );
