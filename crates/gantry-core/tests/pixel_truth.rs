@@ -673,4 +673,28 @@ fn ocr_reads_the_blocked_text_and_the_reason_shows_it_masked() {
         "{why}"
     );
     assert!(!why.contains("1CT1") && !why.contains("2021"), "{why}");
+    // Another patient of the session (ID XQ77301, in a text-free file beside it): a
+    // reading with both IDs names both.
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    ct(&input, "CT", Some("1CT1 XQ77301"));
+    let mut other = dicom_object::open_file(ct(&dir.path().join("other"), "CT", None)).unwrap();
+    for (tag, value) in [
+        (Tag(0x0010, 0x0020), "XQ77301"),
+        (Tag(0x0010, 0x0010), "OTHERSON^WILHELMINA"),
+        (Tag(0x0008, 0x0018), "1.2.826.0.1.3680043.10.1453.99.1"),
+        (Tag(0x0020, 0x000D), "1.2.826.0.1.3680043.10.1453.99.2"),
+        (Tag(0x0020, 0x000E), "1.2.826.0.1.3680043.10.1453.99.3"),
+    ] {
+        other.put(DataElement::new(tag, VR::LO, PrimitiveValue::from(value)));
+    }
+    other.meta_mut().media_storage_sop_instance_uid = "1.2.826.0.1.3680043.10.1453.99.1".into();
+    other.write_to_file(input.join("other.dcm")).unwrap();
+    let report = run(&dir.path().join("work"), &input, "version: \"2.0\"\n");
+    let why = reasons(&report);
+    assert!(
+        why.contains("the patient's identifier") && why.contains("another person's identifier"),
+        "{why}"
+    );
+    assert!(!why.contains("XQ77301"), "{why}");
 }
