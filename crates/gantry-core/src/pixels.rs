@@ -461,7 +461,7 @@ fn readings(
                         format!(", reads \"{}\": {}", r.masked(), holds.join(", "))
                     }
                 }
-                None => ", Tesseract reads nothing".to_string(),
+                None => ", nothing read".to_string(),
             })
             .collect(),
         Err(e) => vec![format!(", not read: {e}"); regions.len()],

@@ -65,7 +65,8 @@ const READ_HEIGHT: u32 = 36;
 const BORDER: usize = 12;
 
 /// Reads each of `regions` in native pixel data laid out as `geometry` says (as
-/// [`crate::find_text`] takes it). A region Tesseract reads nothing in gives `None`.
+/// [`crate::find_text`] takes it). A region with nothing read in it gives `None`: Tesseract
+/// read nothing, or the region is flat in every plane, so there was nothing to give it.
 pub fn read_regions(
     data: &[u8],
     geometry: &Geometry,
