@@ -19,5 +19,12 @@ esac
 if [ -d "regressions/$target" ]; then
     cp -n "regressions/$target"/* "$corpus"/ 2>/dev/null || true
 fi
+# Targets that decode data sets must never allocate what a length claims beyond the input
+# (at most 256 KiB): a 64 MB malloc limit catches any claim the length walk lets through.
+case $target in
+    header_scan | cms_envelope) malloc_limit=64 ;;
+    *) malloc_limit=2048 ;;
+esac
 cargo +nightly fuzz run "$target" "$corpus" -- \
-    -max_total_time="$seconds" -max_len=262144 -rss_limit_mb=2048 -timeout=10 -print_final_stats=1
+    -max_total_time="$seconds" -max_len=262144 -rss_limit_mb=2048 -malloc_limit_mb="$malloc_limit" \
+    -timeout=10 -print_final_stats=1
