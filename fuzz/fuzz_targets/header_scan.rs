@@ -1,6 +1,6 @@
 //! A header blob as the store holds it (or a damaged one): the partial scan export uses,
 //! the seal splice anonymize uses and the full decode never panic, and the decode never
-//! allocates what a length claims beyond the blob (`check_lengths` runs first: dicom-rs
+//! allocates what a length claims beyond the blob (`gantry_dataset::check_lengths` runs first: dicom-rs
 //! zero-fills a value's declared length before reading it, and libFuzzer's malloc limit
 //! turns such a claim into a crash).
 #![no_main]

@@ -67,7 +67,9 @@ pub fn wrap_modified_attributes(item: &[u8]) -> Vec<u8> {
 
 /// The single item of the Modified Attributes Sequence in a decrypted plaintext.
 pub fn decode_modified_attributes(plaintext: &[u8]) -> Result<InMemDicomObject> {
-    let data = InMemDicomObject::read_dataset_with_ts(plaintext, explicit_le()?)
+    // Every length is checked first: a password envelope from another tool carries no
+    // authentication code, and a damaged one decrypts to bytes that may claim gigabytes.
+    let data = gantry_dataset::read_dataset(plaintext, explicit_le()?)
         .map_err(|e| CryptoError::Content(e.to_string()))?;
     let sequence = data.get(MODIFIED_ATTRIBUTES_SEQUENCE).ok_or_else(|| {
         CryptoError::Content("no Modified Attributes Sequence (0400,0550)".into())
@@ -105,7 +107,7 @@ fn with_dictionary_vrs(item: &InMemDicomObject) -> InMemDicomObject {
                 encoded.extend_from_slice(&tag.element().to_le_bytes());
                 encoded.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
                 encoded.extend_from_slice(&bytes);
-                InMemDicomObject::read_dataset_with_ts(encoded.as_slice(), ts)
+                gantry_dataset::read_dataset(&encoded, ts)
                     .ok()
                     .and_then(|d| d.get(tag).cloned())
             }

@@ -268,7 +268,7 @@ pub fn read_source(path: &Path) -> Result<ParsedSource, SkipReason> {
     // The verbatim bytes are kept only when the store can decode them again as they are
     // (the parse above tolerates structures the length walk refuses, such as a stray item
     // delimiter inside an item); otherwise the header is encoded from what was parsed.
-    let raw_header = raw_header.filter(|raw| crate::header::check_lengths(raw, parse_ts).is_ok());
+    let raw_header = raw_header.filter(|raw| gantry_dataset::check_lengths(raw, parse_ts).is_ok());
     Ok(ParsedSource {
         header: InMemDicomObject::from_element_iter(elements),
         syntax: SourceSyntax {
