@@ -149,6 +149,15 @@ enum Unrecoverable {
     /// The file cannot be read as DICOM.
     #[error("not a readable DICOM file: {0}")]
     NotDicom(Box<dicom_object::ReadError>),
+    /// The file's structure does not hold together (a length past the end of the file,
+    /// a cut-off element): the parser ingest uses says why, before dicom-rs would
+    /// allocate what a damaged length claims.
+    #[error("not a readable DICOM file: {0}")]
+    Damaged(gantry_store::SkipReason),
+    /// Bytes after its pixel data do not parse: dicom-rs, which reads the whole file to
+    /// write the recovered copy, would meet them.
+    #[error("not a readable DICOM file: bytes after its Pixel Data do not parse")]
+    DamagedTail,
     /// Its seal cannot be opened with the credential (another key, no seal, damaged).
     #[error(transparent)]
     Sealed(gantry_crypto::CryptoError),
@@ -171,6 +180,14 @@ fn recover_one(
     root: &Path,
     out: Option<&Path>,
 ) -> std::result::Result<RecoveredFile, Unrecoverable> {
+    // dicom-rs reads the whole file and zero-fills whatever length an element claims;
+    // the ingest parser checks every claim against the file first.
+    if gantry_store::read_source(path)
+        .map_err(Unrecoverable::Damaged)?
+        .unparsed_tail
+    {
+        return Err(Unrecoverable::DamagedTail);
+    }
     let mut object: FileDicomObject<InMemDicomObject> = OpenFileOptions::new()
         .open_file(path)
         .map_err(|e| Unrecoverable::NotDicom(Box::new(e)))?;

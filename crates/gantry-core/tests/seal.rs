@@ -203,6 +203,57 @@ fn sealed_originals_travel_with_the_files_and_only_the_key_or_password_opens_the
         );
     }
     assert!(names.contains(&patient.dicom_name()));
+
+    // A damaged file gets its reason, and the rest are recovered. One has a private
+    // element before its pixel data claiming 3 GB, one such an element after them: dicom-rs,
+    // which reads a whole file to write its copy, would zero-fill 3 GB for each.
+    let claim = |bytes: &mut Vec<u8>, at: usize| {
+        let mut element = vec![0x09, 0x00, 0x01, 0x10, b'O', b'B', 0, 0];
+        element.extend_from_slice(&0xC000_0000u32.to_le_bytes());
+        element.extend_from_slice(&[0; 4]);
+        bytes.splice(at..at, element);
+    };
+    let with_pixels: Vec<PathBuf> = dicom_files(&out)
+        .into_iter()
+        .filter(|p| {
+            let bytes = std::fs::read(p).unwrap();
+            bytes
+                .windows(5)
+                .any(|w| w == [0xE0, 0x7F, 0x10, 0x00, b'O'])
+        })
+        .take(2)
+        .collect();
+    assert_eq!(with_pixels.len(), 2);
+    let mut before = std::fs::read(&with_pixels[0]).unwrap();
+    let pixels_at = before
+        .windows(5)
+        .position(|w| w == [0xE0, 0x7F, 0x10, 0x00, b'O'])
+        .unwrap();
+    claim(&mut before, pixels_at);
+    std::fs::write(&with_pixels[0], before).unwrap();
+    let mut after = std::fs::read(&with_pixels[1]).unwrap();
+    let end = after.len();
+    claim(&mut after, end);
+    std::fs::write(&with_pixels[1], after).unwrap();
+    let damaged = recover_identities(&out, Credential::Key(&key), None).unwrap();
+    assert_eq!(
+        damaged.recovered.len() as u64,
+        report.written - 2,
+        "{damaged}"
+    );
+    let detail = |path: &PathBuf| {
+        damaged
+            .failed
+            .iter()
+            .find(|f| f.path == *path)
+            .map(|f| f.detail.clone())
+            .unwrap_or_default()
+    };
+    assert!(detail(&with_pixels[0]).contains("(0009,1001)"), "{damaged}");
+    assert!(
+        detail(&with_pixels[1]).contains("after its Pixel Data"),
+        "{damaged}"
+    );
 }
 
 fn gantry_crypto_tag() -> dicom_core::Tag {

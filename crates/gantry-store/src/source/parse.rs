@@ -57,6 +57,9 @@ pub struct ParsedSource {
     /// as Explicit VR Little Endian and nothing follows the pixel data: exactly the header
     /// blob, with no need to encode one (see [`ParsedSource::header_blob`]).
     pub raw_header: Option<Vec<u8>>,
+    /// Bytes after the pixel data that do not parse (a note says why): they are never
+    /// exported, and a reader that takes the whole file (dicom-rs) must not be given it.
+    pub unparsed_tail: bool,
 }
 
 impl ParsedSource {
@@ -247,6 +250,7 @@ pub fn read_source(path: &Path) -> Result<ParsedSource, SkipReason> {
             })
         }
     };
+    let mut unparsed_tail = false;
     if pixels.is_some() && reader.position() < limit {
         // Elements after the pixel data are rare but real (signatures, private blocks);
         // they must be audited like the rest. Bytes that do not parse are never exported,
@@ -259,9 +263,12 @@ pub fn read_source(path: &Path) -> Result<ParsedSource, SkipReason> {
                     .into_iter()
                     .filter(|e| e.tag() != tags::DATA_SET_TRAILING_PADDING),
             ),
-            Err(reason) => notes.push(format!(
+            Err(reason) => {
+                unparsed_tail = true;
+                notes.push(format!(
                 "bytes after Pixel Data could not be parsed ({reason}); they are ignored and never exported"
-            )),
+            ));
+            }
         }
     }
 
@@ -280,6 +287,7 @@ pub fn read_source(path: &Path) -> Result<ParsedSource, SkipReason> {
         stamp,
         notes,
         raw_header,
+        unparsed_tail,
     })
 }
 
