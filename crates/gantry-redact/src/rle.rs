@@ -122,6 +122,18 @@ pub fn decode_frame(fragment: &[u8], shape: RleFrameShape) -> Result<Vec<u8>, Re
         )));
     }
     let plane_len = shape.rows * shape.columns;
+    // A PackBits byte pair expands to at most 128 bytes, so a segment of n bytes holds at
+    // most 64 n. A frame the fragment cannot hold is refused before its buffer is made:
+    // the shape comes from the header, and 65535 × 65535 × 3 × 4 bytes is 51 GB.
+    let most = (fragment.len() - 64).saturating_mul(64);
+    if plane_len.saturating_mul(segments) > most {
+        return Err(bad(&format!(
+            "{} rows × {} columns × {segments} segments cannot come from {} bytes",
+            shape.rows,
+            shape.columns,
+            fragment.len()
+        )));
+    }
     let mut frame = vec![0u8; shape.frame_len()];
     let mut plane = Vec::with_capacity(plane_len);
     for segment in 0..segments {
@@ -221,6 +233,35 @@ mod tests {
             assert_eq!(encoded.len() % 2, 0);
             assert_eq!(decode_frame(&encoded, shape).unwrap(), frame, "{shape:?}");
         }
+    }
+
+    #[test]
+    fn a_frame_its_fragment_cannot_hold_is_refused_before_it_is_allocated() {
+        // The most compressed frame there is (flat: 128 bytes per byte pair) decodes.
+        let flat = RleFrameShape {
+            rows: 256,
+            columns: 512,
+            samples: 3,
+            bytes_per_sample: 2,
+        };
+        let encoded = encode_frame(&vec![7u8; flat.frame_len()], flat).unwrap();
+        assert_eq!(
+            decode_frame(&encoded, flat).unwrap(),
+            vec![7u8; flat.frame_len()]
+        );
+        // The same fragment read as a 65535 × 65535 frame of 3 × 4-byte samples (51 GB).
+        let claimed = RleFrameShape {
+            rows: 65535,
+            columns: 65535,
+            samples: 3,
+            bytes_per_sample: 4,
+        };
+        let mut header = encoded[..64].to_vec();
+        header[..4].copy_from_slice(&12u32.to_le_bytes());
+        let mut fragment = header;
+        fragment.extend_from_slice(&encoded[64..]);
+        let error = decode_frame(&fragment, claimed).unwrap_err();
+        assert!(error.to_string().contains("cannot come from"), "{error}");
     }
 
     #[test]
