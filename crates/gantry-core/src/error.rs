@@ -346,6 +346,33 @@ pub enum PixelError {
     SidecarLock,
 }
 
+/// How a file differs from its line in a shard's manifest.
+#[derive(Debug, thiserror::Error)]
+pub enum FileMismatch {
+    /// It cannot be read (missing, no permission).
+    #[error("it cannot be read: {0}")]
+    Unreadable(#[from] std::io::Error),
+    /// It is a link, a folder or a device, not a regular file.
+    #[error("it is not a regular file")]
+    NotRegular,
+    /// Its size differs.
+    #[error("it has {found} bytes, not {listed}")]
+    Size {
+        /// Its size now.
+        found: u64,
+        /// The size listed.
+        listed: u64,
+    },
+    /// Its content differs.
+    #[error("its SHA-256 is {found}, not {listed} (changed since its export)")]
+    Digest {
+        /// Its digest now (hex).
+        found: String,
+        /// The digest listed (hex).
+        listed: String,
+    },
+}
+
 /// Why shards cannot be merged; each names the shards' folders involved.
 #[derive(Debug, thiserror::Error)]
 pub enum MergeError {
@@ -448,7 +475,7 @@ pub enum MergeError {
         /// The file.
         path: PathBuf,
         /// What is wrong.
-        detail: String,
+        detail: FileMismatch,
     },
     /// The output folder holds something a merge did not put there.
     #[error(

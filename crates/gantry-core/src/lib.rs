@@ -88,7 +88,9 @@ pub use audit::InstanceFindings;
 pub use config::{ConfigCheck, DeviceAdvice, SkeletonReport};
 pub use detect::PhiKind;
 pub use engine::ElementFinding;
-pub use error::{GantryError, InstanceError, MergeError, PixelError, Result, SecretError};
+pub use error::{
+    FileMismatch, GantryError, InstanceError, MergeError, PixelError, Result, SecretError,
+};
 pub use examine::{FileCounts, InstanceQuery, Inventory, LinkageConflict, ValueCount};
 pub use export::{
     Blocked, DEFAULT_LAYOUT, Export, ExportReport, ExportSyntax, Overwrite, Stripping,

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::error::{GantryError, MergeError, Result};
+use crate::error::{FileMismatch, GantryError, MergeError, Result};
 use crate::progress::Progress;
 use crate::shard::{DATASET_FILE, DatasetDescription, Shard};
 
@@ -554,23 +554,25 @@ fn for_each_entry(
 
 /// Whether the file at `path` is the one `row` lists: a regular file (not a link), of its
 /// size and SHA-256. Why not, otherwise.
-fn check_file(path: &Path, row: &Row) -> std::result::Result<(), String> {
-    let meta = std::fs::symlink_metadata(path).map_err(|e| e.to_string())?;
+fn check_file(path: &Path, row: &Row) -> std::result::Result<(), FileMismatch> {
+    let meta = std::fs::symlink_metadata(path)?;
     if !meta.is_file() {
-        return Err("it is not a regular file".into());
+        return Err(FileMismatch::NotRegular);
     }
     if meta.len() != row.size {
-        return Err(format!("it has {} bytes, not {}", meta.len(), row.size));
+        return Err(FileMismatch::Size {
+            found: meta.len(),
+            listed: row.size,
+        });
     }
     let mut hasher = Sha256::new();
-    let mut file = std::fs::File::open(path).map_err(|e| e.to_string())?;
-    std::io::copy(&mut file, &mut hasher).map_err(|e| e.to_string())?;
+    std::io::copy(&mut std::fs::File::open(path)?, &mut hasher)?;
     let digest = hex::encode(hasher.finalize());
     if digest != row.sha256 {
-        return Err(format!(
-            "its SHA-256 is {digest}, not {} (changed since its export)",
-            row.sha256
-        ));
+        return Err(FileMismatch::Digest {
+            found: digest,
+            listed: row.sha256.clone(),
+        });
     }
     Ok(())
 }

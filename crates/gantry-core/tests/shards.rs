@@ -504,7 +504,10 @@ fn shards_that_are_not_one_run_are_refused_with_the_reason() {
     std::fs::write(&victim, b"short").unwrap();
     assert!(matches!(
         merge(&[&outs[0], &copy], "m6"),
-        Err(MergeError::File { .. })
+        Err(MergeError::File {
+            detail: gantry_core::FileMismatch::Size { found: 5, .. },
+            ..
+        })
     ));
     assert!(!dir.path().join("m6").exists());
     // One of the same size, changed (or a link in its place): refused too.
@@ -516,14 +519,23 @@ fn shards_that_are_not_one_run_are_refused_with_the_reason() {
     bytes[last] ^= 0xFF;
     std::fs::write(&victim, &bytes).unwrap();
     match merge(&[&outs[0], &copy], "m7") {
-        Err(MergeError::File { detail, .. }) => assert!(detail.contains("SHA-256"), "{detail}"),
+        Err(MergeError::File { detail, .. }) => {
+            assert!(
+                matches!(detail, gantry_core::FileMismatch::Digest { .. }),
+                "{detail}"
+            );
+            assert!(detail.to_string().contains("SHA-256"), "{detail}")
+        }
         other => panic!("{other:?}"),
     }
     std::fs::remove_file(&victim).unwrap();
     std::os::unix::fs::symlink(common::dicom_files(&outs[0]).remove(0), &victim).unwrap();
     assert!(matches!(
         merge(&[&outs[0], &copy], "m8"),
-        Err(MergeError::File { .. })
+        Err(MergeError::File {
+            detail: gantry_core::FileMismatch::NotRegular,
+            ..
+        })
     ));
 
     // A manifest entry that is not read as one (a line rewritten by hand) leaves a file
