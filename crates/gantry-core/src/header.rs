@@ -252,6 +252,17 @@ pub(crate) fn decode_original_and_raw(
     })
 }
 
+/// `raw` (a header as parsed or stored) as the rules read it, given to `f`: what
+/// [`decode_original`] gives for its blob, without a decode (ingest's parsed header).
+pub(crate) fn as_rules_read<R>(
+    raw: &InMemDicomObject,
+    f: impl FnOnce(&InMemDicomObject) -> R,
+) -> R {
+    let reread = reread_un(raw, 0);
+    let base = reread.as_ref().unwrap_or(raw);
+    f(&crate::charset::decoded(base))
+}
+
 /// `object` with every standard attribute stored as UN read again with its dictionary VR
 /// (PS3.5 6.2.2: a UN value is the implicit VR little endian encoding of the value, a
 /// sequence included), so that every rule sees a name as a name, a date as a date and a

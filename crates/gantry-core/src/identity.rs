@@ -208,7 +208,8 @@ const NOT_IDENTIFYING: &[&str] = &[
 ];
 
 /// How an attribute's value is collected as identifiers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub(crate) enum Role {
     Name,
     Id,
@@ -254,6 +255,66 @@ pub(crate) fn identifier_role(
         (0x0008, 0x1010) if !keep_device => Role::Device,
         _ => return None,
     })
+}
+
+/// The value of every identifier-bearing attribute of `header`, at any depth, with its
+/// role: institution and station names included (whether they count depends on the
+/// profile options, applied by [`IdentifierSet::add_values`]).
+pub(crate) fn role_values(header: &InMemDicomObject) -> Vec<(Role, String)> {
+    fn walk(object: &InMemDicomObject, depth: usize, out: &mut Vec<(Role, String)>) {
+        if depth > gantry_store::MAX_SEQUENCE_DEPTH {
+            return;
+        }
+        for element in object.iter() {
+            let tag = element.header().tag;
+            if let Some(items) = element.items() {
+                for item in items {
+                    walk(item, depth + 1, out);
+                }
+                continue;
+            }
+            let vr = crate::vr::effective_vr(tag, element.header().vr);
+            // Identifiers are text (and the birth date); rendering binary values is costly.
+            if !crate::vr::is_text(vr) && vr != VR::DA {
+                continue;
+            }
+            let Some(role) = identifier_role(tag, vr, false, false) else {
+                continue;
+            };
+            // A standard attribute stored as UN holds its text as bytes.
+            if let Some(value) = gantry_store::element_text(element) {
+                out.push((role, value));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(header, 0, &mut out);
+    out
+}
+
+/// What the identity pass takes from one original header: its patient key, the values of
+/// its identifier-bearing attributes with their roles, and its demographics. Ingest takes
+/// it from the header it has just parsed (as the rules read it) and keeps it beside the
+/// header, so the pass decodes no original.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct IdentityFacts {
+    /// [`patient_key`].
+    pub key: String,
+    /// [`role_values`].
+    pub values: Vec<(Role, String)>,
+    /// [`Demographics::of`].
+    pub demographics: Demographics,
+}
+
+impl IdentityFacts {
+    /// The facts of `header` (as the rules read it: UN re-read, character sets decoded).
+    pub fn of(header: &InMemDicomObject) -> IdentityFacts {
+        IdentityFacts {
+            key: patient_key(header),
+            values: role_values(header),
+            demographics: Demographics::of(header),
+        }
+    }
 }
 
 /// No identifier has a value this long (LO holds 64 characters, a PN component group 64):
@@ -378,54 +439,30 @@ impl IdentifierSet {
 
     /// Adds every identifier found in `header`, at any depth.
     pub fn collect(&mut self, header: &InMemDicomObject, options: &[ProfileOption]) {
-        let keep_institution = options.contains(&ProfileOption::RetainInstitutionIdentity);
-        let keep_device = options.contains(&ProfileOption::RetainDeviceIdentity);
-        self.walk(header, keep_institution, keep_device, 0);
+        self.add_values(&role_values(header), options);
     }
 
-    fn walk(
-        &mut self,
-        object: &InMemDicomObject,
-        keep_institution: bool,
-        keep_device: bool,
-        depth: usize,
-    ) {
-        if depth > gantry_store::MAX_SEQUENCE_DEPTH {
-            return;
-        }
-        for element in object.iter() {
-            let tag = element.header().tag;
-            if let Some(items) = element.items() {
-                for item in items {
-                    self.walk(item, keep_institution, keep_device, depth + 1);
-                }
-                continue;
-            }
-            let stored_vr = element.header().vr;
-            let vr = crate::vr::effective_vr(tag, stored_vr);
-            // Identifiers are text (and the birth date); rendering binary values is costly.
-            if !crate::vr::is_text(vr) && vr != VR::DA {
-                continue;
-            }
-            // A standard attribute stored as UN holds its text as bytes.
-            let Some(value) = gantry_store::element_text(element) else {
-                continue;
-            };
-            match identifier_role(tag, vr, keep_institution, keep_device) {
-                Some(Role::Name) => self.add_name(&value),
-                Some(Role::Id) => {
+    /// Adds the identifiers of values found with their roles ([`role_values`]), leaving
+    /// out institution and station names when `options` retain them.
+    pub(crate) fn add_values(&mut self, values: &[(Role, String)], options: &[ProfileOption]) {
+        let keep_institution = options.contains(&ProfileOption::RetainInstitutionIdentity);
+        let keep_device = options.contains(&ProfileOption::RetainDeviceIdentity);
+        for (role, value) in values {
+            match role {
+                Role::Name => self.add_name(value),
+                Role::Id => {
                     for v in value.split('\\') {
                         self.add_id(v);
                     }
                 }
-                Some(Role::BirthDate) => self.add_birth_date(&value),
-                Some(Role::Contact) => self.add_contact(&value),
-                Some(Role::Institution) => {
-                    self.add_contact(&value);
-                    self.add(&value, IdentifierKind::Institution);
+                Role::BirthDate => self.add_birth_date(value),
+                Role::Contact => self.add_contact(value),
+                Role::Institution if !keep_institution => {
+                    self.add_contact(value);
+                    self.add(value, IdentifierKind::Institution);
                 }
-                Some(Role::Device) => self.add(&value, IdentifierKind::Institution),
-                None => {}
+                Role::Device if !keep_device => self.add(value, IdentifierKind::Institution),
+                Role::Institution | Role::Device => {}
             }
         }
     }
@@ -806,6 +843,65 @@ mod tests {
             s.add_id(i);
         }
         s
+    }
+
+    /// What ingest keeps for the identity pass (taken from the header it parsed) is what
+    /// the pass took from the stored original decoded, on every file of the synthetic dump
+    /// and of the adversarial corpus (character sets, UN-encoded attributes, nested
+    /// sequences, long values); and the identifiers made from it under every option are
+    /// those `collect` makes.
+    #[test]
+    fn identity_facts_from_the_parsed_header_are_those_of_the_decoded_original() {
+        let dir = tempfile::tempdir().unwrap();
+        let dump =
+            gantry_synth::generate(&dir.path().join("dump"), &gantry_synth::DumpSpec::default())
+                .unwrap();
+        gantry_synth::write_adversarial(&dir.path().join("adversarial")).unwrap();
+        let mut files = Vec::new();
+        let mut stack = vec![dir.path().to_path_buf()];
+        while let Some(at) = stack.pop() {
+            for entry in std::fs::read_dir(&at).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else {
+                    files.push(path);
+                }
+            }
+        }
+        let options = [
+            vec![],
+            vec![ProfileOption::RetainInstitutionIdentity],
+            vec![
+                ProfileOption::RetainDeviceIdentity,
+                ProfileOption::RetainInstitutionIdentity,
+            ],
+        ];
+        let mut compared = 0;
+        let mut with_values = 0;
+        for path in files {
+            let Ok(parsed) = gantry_store::read_source(&path) else {
+                continue;
+            };
+            let (header, blob) = parsed.into_header_blob().unwrap();
+            let kept = crate::header::as_rules_read(&header, IdentityFacts::of);
+            let decoded = crate::header::decode_original(&blob).unwrap();
+            assert_eq!(kept, IdentityFacts::of(&decoded), "{}", path.display());
+            for options in &options {
+                let (mut from_facts, mut collected) =
+                    (IdentifierSet::default(), IdentifierSet::default());
+                from_facts.add_values(&kept.values, options);
+                collected.collect(&decoded, options);
+                assert_eq!(from_facts.items, collected.items, "{}", path.display());
+            }
+            compared += 1;
+            with_values += !kept.values.is_empty() as usize;
+        }
+        assert!(
+            compared > 100 && with_values > 100,
+            "{compared} files, {with_values} with identifiers"
+        );
+        let _ = dump;
     }
 
     #[test]

@@ -355,8 +355,45 @@ impl Session {
         Ok(identities)
     }
 
-    /// [`Session::collect_identities`], from the originals.
+    /// [`Session::collect_identities`]: from what ingest kept of each original
+    /// ([`crate::identity::IdentityFacts`]), or, when some instance has none (indexed by
+    /// an older Gantry) or it does not read, from every original decoded.
     fn identity_pass(
+        &mut self,
+        options: &[crate::settings::ProfileOption],
+    ) -> Result<HashMap<String, (IdentifierSet, Demographics)>> {
+        if let Some(identities) = self.identities_from_ingest(options)? {
+            return Ok(identities);
+        }
+        self.identities_from_originals(options)
+    }
+
+    /// The identity pass over the facts ingest kept; `None` when an instance has none.
+    fn identities_from_ingest(
+        &mut self,
+        options: &[crate::settings::ProfileOption],
+    ) -> Result<Option<HashMap<String, (IdentifierSet, Demographics)>>> {
+        let mut identities: HashMap<String, (IdentifierSet, Demographics)> = HashMap::new();
+        let mut complete = true;
+        self.store.for_each_identity(|kept| {
+            let facts = kept.and_then(|bytes| {
+                serde_json::from_slice::<crate::identity::IdentityFacts>(bytes).ok()
+            });
+            match facts {
+                Some(facts) => {
+                    let entry = identities.entry(facts.key).or_default();
+                    entry.0.add_values(&facts.values, options);
+                    entry.1.extend(facts.demographics);
+                }
+                None => complete = false,
+            }
+            Ok::<_, GantryError>(())
+        })?;
+        Ok(complete.then_some(identities))
+    }
+
+    /// The identity pass over every original, decoded.
+    fn identities_from_originals(
         &mut self,
         options: &[crate::settings::ProfileOption],
     ) -> Result<HashMap<String, (IdentifierSet, Demographics)>> {

@@ -146,6 +146,28 @@ fn instance_from_row(c: &Columns, row: &Row<'_>) -> rusqlite::Result<InstanceRec
 }
 
 impl Store {
+    /// Calls `f` with what ingest kept of each instance for the identity pass
+    /// ([`StoreTx::set_identity`]), `None` for an instance indexed before it was kept;
+    /// rows are streamed, not collected. Stops at the first error `f` returns.
+    pub fn for_each_identity<E: From<StoreError>>(
+        &self,
+        mut f: impl FnMut(Option<&[u8]>) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT identity FROM headers ORDER BY instance_id")
+            .map_err(self.db_err())?;
+        let mut rows = stmt.query([]).map_err(self.db_err())?;
+        while let Some(row) = rows.next().map_err(self.db_err())? {
+            let identity = row
+                .get_ref(0)
+                .and_then(|v| v.as_blob_or_null().map_err(rusqlite::Error::from))
+                .map_err(self.db_err())?;
+            f(identity)?;
+        }
+        Ok(())
+    }
+
     /// The number of indexed instances.
     pub fn instance_count(&self) -> Result<u64> {
         self.conn
@@ -485,6 +507,16 @@ impl StoreTx<'_> {
             .and_then(|mut s| s.execute(params![id, header]))
             .map_err(self.db_err())?;
         Ok(id)
+    }
+
+    /// Keeps beside instance `id`'s original header what the identity pass takes from it
+    /// (opaque to the store; see [`Store::for_each_identity`]).
+    pub fn set_identity(&self, id: i64, identity: &[u8]) -> Result<()> {
+        self.tx
+            .prepare_cached("UPDATE headers SET identity = ?2 WHERE instance_id = ?1")
+            .and_then(|mut s| s.execute(params![id, identity]))
+            .map_err(self.db_err())?;
+        Ok(())
     }
 
     /// Removes an instance and everything recorded about it.

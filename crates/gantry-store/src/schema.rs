@@ -222,6 +222,13 @@ const MIGRATIONS: &[&str] = &[
     DROP TABLE files;
     ALTER TABLE files_new RENAME TO files;
     "#,
+    // 13: what the identity pass takes from an original header (its patient key, the
+    // values of its identifier-bearing attributes, its demographics), taken at ingest from
+    // the header already parsed, so that the pass decodes nothing. Rows indexed before it
+    // have none, and the pass decodes their originals as it did.
+    r#"
+    ALTER TABLE headers ADD COLUMN identity BLOB;
+    "#,
 ];
 
 /// The schema version this build writes.

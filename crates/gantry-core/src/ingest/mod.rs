@@ -47,6 +47,9 @@ enum Parsed {
     Read {
         record: Box<InstanceRecord>,
         header: Vec<u8>,
+        /// What the identity pass takes from the header (JSON of
+        /// [`crate::identity::IdentityFacts`]), taken from the header just parsed.
+        identity: Option<Vec<u8>>,
     },
 }
 
@@ -264,7 +267,7 @@ fn record_outcome(
     } = candidate;
     // An instance this file held at the last ingest is stale once the file changed.
     let previous = tx.instance_by_path(&path)?;
-    let (record, header) = match parsed {
+    let (record, header, identity) = match parsed {
         Parsed::Failed(reason) => {
             if let Some(previous) = &previous {
                 tx.delete_instance(previous.id)?;
@@ -282,7 +285,11 @@ fn record_outcome(
                 removed: previous.is_some(),
             });
         }
-        Parsed::Read { record, header } => (record, header),
+        Parsed::Read {
+            record,
+            header,
+            identity,
+        } => (record, header, identity),
     };
     let uid = record.sop_instance_uid.clone();
     let file_record = |outcome, detail: Option<String>| FileRecord {
@@ -340,7 +347,10 @@ fn record_outcome(
                         kept: Some(other.source_path),
                     }));
                 }
-                tx.insert_instance(&copy, &header)?;
+                let id = tx.insert_instance(&copy, &header)?;
+                if let Some(identity) = &identity {
+                    tx.set_identity(id, identity)?;
+                }
                 if had_record {
                     tx.forget_file(&path)?;
                 }
@@ -370,7 +380,10 @@ fn record_outcome(
                     detail: Some(detail.clone()),
                     sop_instance_uid: Some(uid.clone()),
                 })?;
-                tx.insert_instance(&record, &header)?;
+                let id = tx.insert_instance(&record, &header)?;
+                if let Some(identity) = &identity {
+                    tx.set_identity(id, identity)?;
+                }
                 if had_record {
                     tx.forget_file(&path)?;
                 }
@@ -410,7 +423,10 @@ fn record_outcome(
                 tx.delete_instance(id)?;
             }
             let guessed = record.syntax.guessed.is_some();
-            tx.insert_instance(&record, &header)?;
+            let id = tx.insert_instance(&record, &header)?;
+            if let Some(identity) = &identity {
+                tx.set_identity(id, identity)?;
+            }
             if had_record {
                 tx.forget_file(&path)?;
             }
@@ -425,17 +441,22 @@ fn parse(path: &Path) -> Parsed {
         let source = read_source(path)?;
         let record = InstanceRecord::from_parsed(path.to_path_buf(), &source)
             .ok_or(SkipReason::MissingSopInstanceUid)?;
-        let (_, header) = source
+        let (parsed, header) = source
             .into_header_blob()
             .map_err(|e| SkipReason::Unencodable {
                 detail: e.to_string(),
             })?;
-        Ok::<_, SkipReason>((record, header))
+        let facts = crate::header::as_rules_read(&parsed, crate::identity::IdentityFacts::of);
+        // Facts that do not serialize are not kept: the identity pass then decodes this
+        // instance's original, as it always could.
+        let identity = serde_json::to_vec(&facts).ok();
+        Ok::<_, SkipReason>((record, header, identity))
     });
     match attempt {
-        Ok(Ok((record, header))) => Parsed::Read {
+        Ok(Ok((record, header, identity))) => Parsed::Read {
             record: Box::new(record),
             header,
+            identity,
         },
         Ok(Err(reason)) => Parsed::Failed(reason),
         Err(_) => Parsed::Failed(SkipReason::Malformed {
