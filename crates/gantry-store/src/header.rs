@@ -224,6 +224,21 @@ pub fn splice_element(blob: &[u8], tag: dicom_core::Tag, element: &[u8]) -> Opti
     Some(out)
 }
 
+/// `blob` with every top-level element of `overlay` (both data sets written by
+/// [`encode_header`]) put in it, as [`splice_element`] puts one: what laying the elements
+/// over the decoded data set gives, encoded, without decoding either. `None` when the
+/// walk does not know one of them: callers then decode.
+pub fn overlay_elements(blob: &[u8], overlay: &[u8]) -> Option<Vec<u8>> {
+    let mut out = blob.to_vec();
+    let mut at = 0usize;
+    while at < overlay.len() {
+        let (tag, end) = element_end(overlay, at)?;
+        out = splice_element(&out, tag, &overlay[at..end])?;
+        at = end;
+    }
+    Some(out)
+}
+
 /// The top-level elements of `blob` (a data set written by [`encode_header`]) whose tags
 /// `keep` accepts, copied byte for byte, in order, into a blob of their own: what a step
 /// that reads a few attributes decodes instead of the whole header. The whole blob is
@@ -514,6 +529,43 @@ mod tests {
         blob.truncate(blob.len() - 3);
         let element = encode_sequence(SEAL, &[b""]).unwrap();
         assert_eq!(splice_element(&blob, SEAL, &element), None);
+    }
+
+    #[test]
+    fn overlaid_elements_decode_as_if_they_had_been_put() {
+        let base = header(true);
+        let mut overlay = InMemDicomObject::new_empty();
+        // One replaces an element the blob has, one goes between two, one after all.
+        overlay.put(DataElement::new(
+            Tag(0x0008, 0x1030),
+            VR::LO,
+            PrimitiveValue::from("Replaced"),
+        ));
+        overlay.put(DataElement::new(
+            Tag(0x0028, 0x0010),
+            VR::US,
+            PrimitiveValue::from(512u16),
+        ));
+        overlay.put(DataElement::new(
+            Tag(0x7FE1, 0x0010),
+            VR::LO,
+            PrimitiveValue::from("LAST"),
+        ));
+        let mut expected = base.clone();
+        for element in overlay.clone() {
+            expected.put(element);
+        }
+        let spliced = overlay_elements(
+            &encode_header(&base).unwrap(),
+            &encode_header(&overlay).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            encode_header(&decode_header(&spliced).unwrap()).unwrap(),
+            encode_header(&expected).unwrap()
+        );
+        // An overlay the walk does not know is refused, not half applied.
+        assert!(overlay_elements(&encode_header(&base).unwrap(), &[0x08, 0x00, 0x30]).is_none());
     }
 
     #[test]

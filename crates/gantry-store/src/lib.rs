@@ -48,8 +48,8 @@ pub use derived::{ExportRecord, InstancePlan, RedactedPixels, SealedItem};
 pub use error::{FragmentError, HeaderError, Result, StoreError};
 pub use files::FileState;
 pub use header::{
-    MAX_SEQUENCE_DEPTH, ScannedHeader, decode_header, encode_header, encode_sequence, read_dataset,
-    scan_header, splice_element, subset_header,
+    MAX_SEQUENCE_DEPTH, ScannedHeader, decode_header, encode_header, encode_sequence,
+    overlay_elements, read_dataset, scan_header, splice_element, subset_header,
 };
 pub use instance::{
     Column, FileOutcome, FileRecord, InstanceFilter, InstanceRecord, element_text, text_of,

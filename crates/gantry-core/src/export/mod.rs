@@ -445,9 +445,19 @@ fn try_prepare(
         Some(PixelLayout::Encapsulated { .. })
     );
     let as_stored = stored.redacted.is_none() && !(encapsulated && syntax == ExportSyntax::Native);
-    let facts = as_stored.then(|| facts_of(deidentified)).flatten();
+    // With redacted pixels, the elements that describe them are laid over the stored blob
+    // byte for byte (each top-level element spliced in): still no decode.
+    let overlaid = match &stored.redacted {
+        Some(redacted) => gantry_store::overlay_elements(deidentified, &redacted.attributes),
+        None => None,
+    };
+    let blob = match &overlaid {
+        Some(overlaid) => Some(overlaid.as_slice()),
+        None => as_stored.then_some(deidentified.as_slice()),
+    };
+    let facts = blob.and_then(facts_of);
     let (mut header, verbatim) = match facts {
-        Some(facts) => (facts, Some(deidentified.as_slice())),
+        Some(facts) => (facts, blob),
         None => (
             final_header(deidentified, stored.redacted.as_ref()).map_err(Unwritable::Header)?,
             as_stored.then_some(deidentified.as_slice()),
@@ -592,7 +602,7 @@ fn write_pixels(
                 reader: Box::new(std::io::Cursor::new(&payload[..])),
             }
         };
-        return write_file(tmp, header, None, &redacted.transfer_syntax, pixels)
+        return write_file(tmp, header, verbatim, &redacted.transfer_syntax, pixels)
             .map_err(PixelError::Write);
     }
     let record = &stored.record;
