@@ -356,8 +356,9 @@ impl Session {
     }
 
     /// [`Session::collect_identities`]: from what ingest kept of each original
-    /// ([`crate::identity::IdentityFacts`]), or, when some instance has none (indexed by
-    /// an older Gantry) or it does not read, from every original decoded.
+    /// ([`crate::identity::IdentityFacts`]), or, when some instance has none (indexed
+    /// before they were kept), they do not read, or another Gantry took them, from every
+    /// original decoded.
     fn identity_pass(
         &mut self,
         options: &[crate::settings::ProfileOption],
@@ -368,7 +369,8 @@ impl Session {
         self.identities_from_originals(options)
     }
 
-    /// The identity pass over the facts ingest kept; `None` when an instance has none.
+    /// The identity pass over the facts ingest kept; `None` when an instance has none
+    /// this Gantry can use.
     fn identities_from_ingest(
         &mut self,
         options: &[crate::settings::ProfileOption],
@@ -376,9 +378,12 @@ impl Session {
         let mut identities: HashMap<String, (IdentifierSet, Demographics)> = HashMap::new();
         let mut complete = true;
         self.store.for_each_identity(|kept| {
-            let facts = kept.and_then(|bytes| {
-                serde_json::from_slice::<crate::identity::IdentityFacts>(bytes).ok()
-            });
+            // Facts that do not read, or that another Gantry took, count as none.
+            let facts = kept
+                .and_then(|bytes| {
+                    serde_json::from_slice::<crate::identity::IdentityFacts>(bytes).ok()
+                })
+                .filter(crate::identity::IdentityFacts::current);
             match facts {
                 Some(facts) => {
                     let entry = identities.entry(facts.key).or_default();

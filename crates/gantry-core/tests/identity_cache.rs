@@ -5,8 +5,6 @@
 
 mod common;
 
-use dicom_core::{DataElement, PrimitiveValue, VR};
-use dicom_dictionary_std::tags;
 use gantry_core::{Session, decode_counts};
 use gantry_synth::{DumpSpec, generate};
 
@@ -48,34 +46,7 @@ fn a_later_session_reads_the_identity_pass_until_an_instance_changes() {
 
     // One file changes: a patient is renamed, and another patient's kept comments name
     // the new name. The pass runs again, and the echo of the new name is found.
-    let mut files = common::dicom_files(&dump.root).into_iter();
-    let renamed = files.next().unwrap();
-    let mut object = dicom_object::open_file(&renamed).unwrap().into_inner();
-    let id = object
-        .get(tags::PATIENT_ID)
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_string();
-    object.put(DataElement::new(
-        tags::PATIENT_NAME,
-        VR::PN,
-        PrimitiveValue::from("Quillfeather^Zebedee"),
-    ));
-    common::write_instance(&renamed, object);
-    let other = files
-        .find(|f| {
-            let o = dicom_object::open_file(f).unwrap();
-            o.element(tags::PATIENT_ID).unwrap().to_str().unwrap() != id
-        })
-        .unwrap();
-    let mut object = dicom_object::open_file(&other).unwrap().into_inner();
-    object.put(DataElement::new(
-        tags::IMAGE_COMMENTS,
-        VR::LT,
-        PrimitiveValue::from("seen with Zebedee Quillfeather"),
-    ));
-    common::write_instance(&other, object);
+    let other = common::plant_renamed_echo(&dump.root);
 
     let mut session = Session::open(&database).unwrap();
     session.ingest(&dump.root).unwrap();

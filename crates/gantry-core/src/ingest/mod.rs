@@ -470,3 +470,63 @@ fn join<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> Result<T> {
         step: "parsing files",
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::{IdentifierSet, IdentityFacts};
+    use crate::settings::ProfileOption;
+
+    /// What ingest's `parse` keeps for the identity pass (taken from the header it has
+    /// just parsed) is what the pass took from the stored original decoded, on every file
+    /// of the synthetic dump and of the adversarial corpus (character sets, UN-encoded
+    /// attributes, nested sequences, long values); and the identifiers made from it under
+    /// every option are those `collect` makes from the decoded original.
+    #[test]
+    fn the_identity_facts_ingest_keeps_are_those_of_the_decoded_original() {
+        let dir = tempfile::tempdir().unwrap();
+        gantry_synth::generate(&dir.path().join("dump"), &gantry_synth::DumpSpec::default())
+            .unwrap();
+        gantry_synth::write_adversarial(&dir.path().join("adversarial")).unwrap();
+        let options = [
+            vec![],
+            vec![ProfileOption::RetainInstitutionIdentity],
+            vec![
+                ProfileOption::RetainDeviceIdentity,
+                ProfileOption::RetainInstitutionIdentity,
+            ],
+        ];
+        let (mut compared, mut with_values) = (0, 0);
+        for found in walk::Walk::new(vec![dir.path().to_path_buf()], false) {
+            let Parsed::Read {
+                header, identity, ..
+            } = parse(&found.path)
+            else {
+                continue;
+            };
+            let kept: IdentityFacts =
+                serde_json::from_slice(&identity.expect("facts that serialize")).unwrap();
+            let decoded = crate::header::decode_original(&header).unwrap();
+            assert!(kept.current());
+            assert_eq!(
+                kept,
+                IdentityFacts::of(&decoded),
+                "{}",
+                found.path.display()
+            );
+            for options in &options {
+                let (mut from_facts, mut collected) =
+                    (IdentifierSet::default(), IdentifierSet::default());
+                from_facts.add_values(&kept.values, options);
+                collected.collect(&decoded, options);
+                assert_eq!(from_facts, collected, "{}", found.path.display());
+            }
+            compared += 1;
+            with_values += !kept.values.is_empty() as usize;
+        }
+        assert!(
+            compared > 100 && with_values > 100,
+            "{compared} files, {with_values} with identifiers"
+        );
+    }
+}

@@ -30,6 +30,43 @@ pub fn dicom_files(dir: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
+/// Renames the patient of the first instance under `root` to Quillfeather^Zebedee and
+/// writes "seen with Zebedee Quillfeather" into the Image Comments of an instance of
+/// another patient: an echo only a current identity pass finds. Returns that instance.
+pub fn plant_renamed_echo(root: &Path) -> PathBuf {
+    use dicom_core::{DataElement, PrimitiveValue, VR};
+    use dicom_dictionary_std::tags;
+    let mut files = dicom_files(root).into_iter();
+    let renamed = files.next().expect("an instance");
+    let mut object = dicom_object::open_file(&renamed).unwrap().into_inner();
+    let id = object
+        .get(tags::PATIENT_ID)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    object.put(DataElement::new(
+        tags::PATIENT_NAME,
+        VR::PN,
+        PrimitiveValue::from("Quillfeather^Zebedee"),
+    ));
+    write_instance(&renamed, object);
+    let other = files
+        .find(|f| {
+            let o = dicom_object::open_file(f).unwrap();
+            o.element(tags::PATIENT_ID).unwrap().to_str().unwrap() != id
+        })
+        .expect("an instance of another patient");
+    let mut object = dicom_object::open_file(&other).unwrap().into_inner();
+    object.put(DataElement::new(
+        tags::IMAGE_COMMENTS,
+        VR::LT,
+        PrimitiveValue::from("seen with Zebedee Quillfeather"),
+    ));
+    write_instance(&other, object);
+    other
+}
+
 /// Writes `object` as an Explicit VR Little Endian file whose meta group names its SOP
 /// Class UID.
 pub fn write_instance(path: &Path, object: dicom_object::InMemDicomObject) {
