@@ -100,6 +100,35 @@ pub fn check_lengths(blob: &[u8], ts: &dicom_encoding::TransferSyntax) -> Result
     walk.elements(0, Some(blob.len()), 0).map(|_| ())
 }
 
+/// Whether an explicit-VR header of `vr` has a 16-bit Value Length (PS3.5 Table 7.1-2);
+/// every other VR has two reserved bytes and a 32-bit length (Table 7.1-1).
+pub fn has_short_length(vr: dicom_core::VR) -> bool {
+    use dicom_core::VR::*;
+    matches!(
+        vr,
+        AE | AS
+            | AT
+            | CS
+            | DA
+            | DS
+            | DT
+            | FL
+            | FD
+            | IS
+            | LO
+            | LT
+            | PN
+            | SH
+            | SL
+            | SS
+            | ST
+            | TM
+            | UI
+            | UL
+            | US
+    )
+}
+
 /// The size of one number of a binary VR (1 for every other VR).
 fn binary_unit(vr: dicom_core::VR) -> u32 {
     use dicom_core::VR::*;
@@ -325,34 +354,6 @@ mod tests {
     use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 
     use super::*;
-
-    /// Whether an explicit VR has a 16-bit length (PS3.5 Table 7.1-2).
-    fn has_short_length(vr: VR) -> bool {
-        use VR::*;
-        matches!(
-            vr,
-            AE | AS
-                | AT
-                | CS
-                | DA
-                | DS
-                | DT
-                | FL
-                | FD
-                | IS
-                | LO
-                | LT
-                | PN
-                | SH
-                | SL
-                | SS
-                | ST
-                | TM
-                | UI
-                | UL
-                | US
-        )
-    }
 
     /// Explicit VR Little Endian element bytes: a short-length VR gets a 16-bit length.
     fn el(tag: (u16, u16), vr: &[u8; 2], len: u32, value: &[u8]) -> Vec<u8> {

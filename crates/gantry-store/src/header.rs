@@ -35,38 +35,10 @@ pub fn encode_header(header: &InMemDicomObject) -> Result<Vec<u8>, HeaderError> 
     Ok(out)
 }
 
-/// VRs whose explicit-VR Value Length field has 16 bits (PS3.5 Table 7.1-2).
-fn has_short_length(vr: dicom_core::VR) -> bool {
-    use dicom_core::VR::*;
-    matches!(
-        vr,
-        AE | AS
-            | AT
-            | CS
-            | DA
-            | DS
-            | DT
-            | FL
-            | FD
-            | IS
-            | LO
-            | LT
-            | PN
-            | SH
-            | SL
-            | SS
-            | ST
-            | TM
-            | UI
-            | UL
-            | US
-    )
-}
-
 /// Whether a value of `element` is too long for its VR's 16-bit length.
 fn too_long(element: &dicom_object::mem::InMemElement) -> bool {
     matches!(element.value(), dicom_core::value::Value::Primitive(p)
-        if has_short_length(element.vr()) && p.calculate_byte_len() > 0xFFFE)
+        if gantry_dataset::has_short_length(element.vr()) && p.calculate_byte_len() > 0xFFFE)
 }
 
 /// Whether anything in `object`, at any depth, is [`too_long`] (no copy is made).
@@ -308,23 +280,8 @@ fn element_header(blob: &[u8], at: usize) -> Option<(dicom_core::Tag, dicom_core
         u16::from_le_bytes([head[2], head[3]]),
     );
     let vr = VR::from_binary([head[4], head[5]])?;
-    // PS3.5 Table 7.1-1: these VRs have two reserved bytes and a 4-byte length.
-    let long = matches!(
-        vr,
-        VR::OB
-            | VR::OD
-            | VR::OF
-            | VR::OL
-            | VR::OV
-            | VR::OW
-            | VR::SQ
-            | VR::SV
-            | VR::UC
-            | VR::UN
-            | VR::UR
-            | VR::UT
-            | VR::UV
-    );
+    // PS3.5 Table 7.1-1: the other VRs have two reserved bytes and a 4-byte length.
+    let long = !gantry_dataset::has_short_length(vr);
     if long {
         let len = blob.get(at + 8..at + 12)?;
         Some((
