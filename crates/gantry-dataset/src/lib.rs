@@ -335,13 +335,17 @@ impl<'a> LengthWalk<'a, '_> {
     }
 }
 
-/// The error, with its causes, as one line.
-fn error_text(error: &(dyn std::error::Error + 'static)) -> String {
+/// An error with its causes, as one line (a cause its error already quotes is not
+/// repeated): what Gantry's errors carry of a dicom-rs error.
+pub fn error_text(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
     let mut cause = error.source();
     while let Some(e) = cause {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
+        let next = e.to_string();
+        if !text.contains(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
         cause = e.source();
     }
     text

@@ -109,19 +109,8 @@ fn explicit_le() -> Result<&'static dicom_encoding::TransferSyntax, HeaderError>
 /// The error, with its causes, as a [`HeaderError`].
 fn header_error(error: &(dyn std::error::Error + 'static)) -> HeaderError {
     HeaderError {
-        detail: error_text(error),
+        detail: gantry_dataset::error_text(error),
     }
-}
-
-fn error_text(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(e) = cause {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        cause = e.source();
-    }
-    text
 }
 
 /// Some top-level elements of a header blob, found without decoding the rest.

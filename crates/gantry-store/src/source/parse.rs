@@ -311,7 +311,7 @@ fn parse_elements(
     let tokens =
         DataSetReader::new_with_ts_cs_options(reader, ts, SpecificCharacterSet::default(), options)
             .map_err(|e| SkipReason::Malformed {
-                detail: error_chain(&e),
+                detail: gantry_dataset::error_text(&e),
             })?;
     let mut builder = Builder {
         tokens,
@@ -626,22 +626,8 @@ fn classify(error: &(dyn std::error::Error + 'static), position: u64, limit: u64
         };
     }
     SkipReason::Malformed {
-        detail: format!("at byte {position}: {}", error_chain(error)),
+        detail: format!("at byte {position}: {}", gantry_dataset::error_text(error)),
     }
-}
-
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(e) = cause {
-        let next = e.to_string();
-        if !text.contains(&next) {
-            text.push_str(": ");
-            text.push_str(&next);
-        }
-        cause = e.source();
-    }
-    text
 }
 
 /// `(GGGG,EEEE)`, the way DICOM people write tags.
