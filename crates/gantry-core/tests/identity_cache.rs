@@ -1,26 +1,16 @@
 //! The identity pass (every patient's identifiers, from every original) decodes no
 //! original: ingest keeps beside each header what the pass takes from it, and the pass's
-//! result is kept in the database until an instance changes (`identity_fallback.rs`: a
-//! database from before). Alone in its binary: the decode counters are per process.
+//! result is kept in the database until an instance changes (`identity_fallback.rs`:
+//! facts missing, or another Gantry's). Alone in its binary: the decode counters are per process.
 
 mod common;
 
 use gantry_core::{Session, decode_counts};
-use gantry_synth::{DumpSpec, generate};
 
 #[test]
 fn a_later_session_reads_the_identity_pass_until_an_instance_changes() {
     let dir = tempfile::tempdir().unwrap();
-    let dump = generate(&dir.path().join("dump"), &DumpSpec::many_small_files(90)).unwrap();
-    let config = dir.path().join("config.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "version: \"2.0\"\nphi_tags:\n  ImageComments: {{ action: KEEP }}\n{}",
-            dump.machine_rules()
-        ),
-    )
-    .unwrap();
+    let (dump, config) = common::dump_keeping_comments(dir.path(), 90);
     let database = dir.path().join("gantry.db");
     let indexed = {
         let mut session = Session::open(&database).unwrap();

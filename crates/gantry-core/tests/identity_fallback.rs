@@ -5,23 +5,13 @@
 mod common;
 
 use gantry_core::{Session, decode_counts};
-use gantry_synth::{DumpSpec, generate};
 
 /// With the facts gone or another Gantry's, the pass decodes every original and finds what
 /// it found from the facts: the renamed patient's name echoed in another's comments.
 #[test]
 fn instances_without_usable_facts_get_the_pass_from_their_originals() {
     let dir = tempfile::tempdir().unwrap();
-    let dump = generate(&dir.path().join("dump"), &DumpSpec::many_small_files(90)).unwrap();
-    let config = dir.path().join("config.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "version: \"2.0\"\nphi_tags:\n  ImageComments: {{ action: KEEP }}\n{}",
-            dump.machine_rules()
-        ),
-    )
-    .unwrap();
+    let (dump, config) = common::dump_keeping_comments(dir.path(), 90);
     common::plant_renamed_echo(&dump.root);
     for (case, unusable) in [
         ("none kept", "UPDATE headers SET identity = NULL"),

@@ -30,6 +30,27 @@ pub fn dicom_files(dir: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
+/// A dump of `files` small instances under `dir`, and a config beside it that keeps
+/// Image Comments (free text the identity pass's identifiers are searched in) with the
+/// dump's machine rules.
+pub fn dump_keeping_comments(dir: &Path, files: usize) -> (gantry_synth::SyntheticDump, PathBuf) {
+    let dump = gantry_synth::generate(
+        &dir.join("dump"),
+        &gantry_synth::DumpSpec::many_small_files(files),
+    )
+    .unwrap();
+    let config = dir.join("config.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "version: \"2.0\"\nphi_tags:\n  ImageComments: {{ action: KEEP }}\n{}",
+            dump.machine_rules()
+        ),
+    )
+    .unwrap();
+    (dump, config)
+}
+
 /// Renames the patient of the first instance under `root` to Quillfeather^Zebedee and
 /// writes "seen with Zebedee Quillfeather" into the Image Comments of an instance of
 /// another patient: an echo only a current identity pass finds. Returns that instance.
