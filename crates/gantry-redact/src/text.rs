@@ -21,6 +21,16 @@
 //! labelled: bands and ruled lines narrower than the top-hat window would otherwise join
 //! the glyphs that touch them into shapes that are no glyphs.
 //!
+//! A box that holds a long straight horizontal step (the edge of a band, a panel, a
+//! stripe) is cut a third way: by each value's distance from its window's median. Text
+//! across such an edge is brighter than the one side and darker than the other, so each
+//! top-hat holds only part of each glyph, and stripes narrower than the window stand out of
+//! the top-hats as strokes; the median keeps straight steps and stripes and drops strokes,
+//! so the glyphs stand out whole. It sees texture as well, so its lines count only where
+//! they straddle such a step and align well. Measured on the labelled set against the two
+//! top-hats alone, in the same run: image recall 0.942 -> 0.962, region recall 0.779 ->
+//! 0.792, text-free images flagged 9 of 350 either way, 3.4 -> 5.2 ms a frame.
+//!
 //! Each plane is searched twice: at its own scale and, when it is at least 96 pixels each
 //! way, at half scale (2×2 means), where text too tall for the cells, the top-hat window
 //! and the glyph limits (large text in a small image) has a usual height.
@@ -87,7 +97,7 @@ impl Detection {
 
 /// Names the detector's behaviour: a redaction computed from what it found, or a verdict
 /// that it found nothing, is stale once this changes (change it with the detector).
-pub const DETECTOR: &str = "gantry-cascade-6";
+pub const DETECTOR: &str = "gantry-cascade-7";
 
 /// Zones that blank detected text with room to spare: each region grown by half its
 /// height (and two pixels) above and below, for accents and descenders a cut level missed,
@@ -850,6 +860,10 @@ fn confirm(
         once,
         white,
         black,
+        dev,
+        median,
+        quantised,
+        step_rows,
         tile,
         lines: filters,
         cuts,
@@ -870,16 +884,49 @@ fn confirm(
     }
     tophat(values, bw, bh, true, filters, once, white);
     tophat(values, bw, bh, false, filters, once, black);
+    let banded = long_steps(values, (bw, bh), step, step_rows);
+    if banded {
+        deviation(
+            values,
+            (bw, bh),
+            (lo as u16, hi as u16),
+            quantised,
+            median,
+            dev,
+        );
+    }
     let mut regions = Vec::new();
     for (ty0, ty1) in tiles(0, bh) {
         for (tx0, tx1) in tiles(0, bw) {
             let (tw, th) = (tx1 - tx0, ty1 - ty0);
-            for source in [&*white, &*black] {
+            // The median's deviation where the box holds a straight step (see the module).
+            let sources = if banded { 3 } else { 2 };
+            for (k, source) in [&*white, &*black, &*dev]
+                .into_iter()
+                .enumerate()
+                .take(sources)
+            {
                 tile.clear();
                 for y in ty0..ty1 {
                     tile.extend_from_slice(&source[y * bw + tx0..y * bw + tx1]);
                 }
                 for line in cut(tile, tw, th, step, cuts) {
+                    // Its lines need a long straight step across their rows (in the values
+                    // and in the median) and a score of 0.6 (four glyphs or more, nearly
+                    // all aligned).
+                    let (sy0, sy1) = (ty0 + line.y0, ty0 + line.y1);
+                    if k == 2
+                        && (line.score < 0.6
+                            || !step_rows[sy0..=sy1].iter().any(|&b| b)
+                            || !straddles(
+                                median,
+                                bw,
+                                (tx0 + line.x0, sy0, tx0 + line.x1, sy1),
+                                step,
+                            ))
+                    {
+                        continue;
+                    }
                     // In image coordinates; lines wholly in the padding are another box's.
                     let (lx0, ly0) = (px0 + tx0 + line.x0, py0 + ty0 + line.y0);
                     let (lx1, ly1) = (px0 + tx0 + line.x1 + 1, py0 + ty0 + line.y1 + 1);
@@ -904,6 +951,148 @@ fn confirm(
     regions
 }
 
+/// `|value - median|` over the `TOPHAT`-square window of every pixel (clipped at the
+/// edges), into `out`: polarity-free. A median keeps straight steps and drops strokes
+/// thinner than half its window, so a glyph that straddles the edge between two bands
+/// (brighter than the one, darker than the other) stands out whole, where each top-hat
+/// holds half of it. Medians of values quantised to 256 levels of `lo..=hi`, by Huang's
+/// sliding histogram.
+fn deviation(
+    values: &[u16],
+    (w, h): (usize, usize),
+    (lo, hi): (u16, u16),
+    quant: &mut Vec<u8>,
+    median: &mut Vec<u16>,
+    out: &mut Vec<u16>,
+) {
+    let span = (hi - lo).max(1) as u32;
+    let q = |v: u16| ((v.saturating_sub(lo) as u32 * 255 + span / 2) / span) as usize;
+    let back = |m: usize| lo as u32 + (m as u32 * span + 127) / 255;
+    let r = TOPHAT / 2;
+    out.clear();
+    out.resize(w * h, 0);
+    median.clear();
+    median.resize(w * h, 0);
+    quant.clear();
+    quant.extend(values.iter().map(|&v| q(v) as u8));
+    let mut hist = [0u32; 256];
+    for y in 0..h {
+        let (ya, yb) = (y.saturating_sub(r), (y + r).min(h - 1));
+        let rows = (yb - ya + 1) as u32;
+        hist.fill(0);
+        let mut n = 0u32;
+        for x in 0..=r.min(w - 1) {
+            for yy in ya..=yb {
+                hist[quant[yy * w + x] as usize] += 1;
+            }
+            n += rows;
+        }
+        // `m` is the median; `below` counts values under it.
+        let mut m = 0usize;
+        let mut below = 0u32;
+        for x in 0..w {
+            if x > 0 {
+                if x + r < w {
+                    for yy in ya..=yb {
+                        let v = quant[yy * w + x + r] as usize;
+                        hist[v] += 1;
+                        below += (v < m) as u32;
+                    }
+                    n += rows;
+                }
+                if x > r {
+                    for yy in ya..=yb {
+                        let v = quant[yy * w + x - r - 1] as usize;
+                        hist[v] -= 1;
+                        below -= (v < m) as u32;
+                    }
+                    n -= rows;
+                }
+            }
+            let half = n / 2;
+            // The median: the largest m with fewer than half the values below it.
+            while below > half && m > 0 {
+                m -= 1;
+                below -= hist[m];
+            }
+            while m < 255 && below + hist[m] <= half {
+                below += hist[m];
+                m += 1;
+            }
+            let v = values[y * w + x] as u32;
+            median[y * w + x] = back(m) as u16;
+            out[y * w + x] = v.abs_diff(back(m)) as u16;
+        }
+    }
+}
+
+/// The shortest straight step [`long_steps`] looks for.
+const STEP_RUN: usize = 20;
+
+/// The rows of `values` (`w` wide) along which the values step by at least twice `step`
+/// (`rows[y]`: between rows `y - 1` and `y + 2`) for [`STEP_RUN`] pixels and seven tenths
+/// of the box, with gaps no wider than a quarter of the tallest glyph (where strokes cross
+/// it): the edge of a band, a stripe, a panel or a collimator that a line of text may
+/// straddle. Only lines across one are worth the median's deviation, and it is computed
+/// only for boxes that hold one. Returns whether any does. (A vertical edge cuts a line
+/// between glyphs, each of which the top-hats hold whole; measured on the labelled set,
+/// counting vertical edges as well found no more text and flagged a vertebra.)
+fn long_steps(values: &[u16], (w, h): (usize, usize), step: i32, rows: &mut Vec<bool>) -> bool {
+    let strong = |a: u16, b: u16| (a as i32 - b as i32).abs() >= 2 * step;
+    let needed = STEP_RUN.max(w * 7 / 10);
+    rows.clear();
+    rows.resize(h, false);
+    for y in 1..h.saturating_sub(2) {
+        let (mut length, mut gap) = (0usize, 0usize);
+        for x in 0..w {
+            if strong(values[(y - 1) * w + x], values[(y + 2) * w + x]) {
+                length += 1 + gap;
+                gap = 0;
+                if length >= needed {
+                    rows[y] = true;
+                    break;
+                }
+            } else if length > 0 {
+                gap += 1;
+                if gap > MAX_GLYPH / 4 {
+                    length = 0;
+                    gap = 0;
+                }
+            }
+        }
+    }
+    rows.contains(&true)
+}
+
+/// Whether the background (`median`, `w` wide) steps by at least twice `step` across the
+/// line `(x0, y0, x1, y1)`, along four fifths of its width or height: the line straddles
+/// the edge between two bands, where only the median's deviation holds its glyphs whole.
+fn straddles(
+    median: &[u16],
+    w: usize,
+    (x0, y0, x1, y1): (usize, usize, usize, usize),
+    step: i32,
+) -> bool {
+    let h = median.len() / w.max(1);
+    let at = |x: usize, y: usize| median[y * w + x] as i32;
+    let strong = |a: i32, b: i32| (a - b).abs() >= 2 * step;
+    let across = (y0 + 1..=y1).any(|y| {
+        let (above, below) = (y.saturating_sub(2), (y + 1).min(h - 1));
+        let n = (x0..=x1)
+            .filter(|&x| strong(at(x, above), at(x, below)))
+            .count();
+        n * 10 >= (x1 - x0 + 1) * 8
+    });
+    across
+        || (x0 + 1..=x1).any(|x| {
+            let (left, right) = (x.saturating_sub(2), (x + 1).min(w - 1));
+            let n = (y0..=y1)
+                .filter(|&y| strong(at(left, y), at(right, y)))
+                .count();
+            n * 10 >= (y1 - y0 + 1) * 8
+        })
+}
+
 /// Buffers reused across the boxes of a plane, so that confirming a box allocates nothing
 /// once the first box has sized them (fresh large buffers cost a page fault a page).
 #[derive(Default)]
@@ -914,6 +1103,14 @@ struct Scratch {
     once: Vec<u16>,
     white: Vec<u16>,
     black: Vec<u16>,
+    /// How far each value lies from its window's median.
+    dev: Vec<u16>,
+    /// Each window's median.
+    median: Vec<u16>,
+    /// The box in 256 levels, for the median's histogram.
+    quantised: Vec<u8>,
+    /// The rows where the box steps (see [`long_steps`]).
+    step_rows: Vec<bool>,
     tile: Vec<u16>,
     lines: Lines,
     cuts: Cuts,
