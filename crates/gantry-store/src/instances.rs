@@ -147,7 +147,7 @@ fn instance_from_row(c: &Columns, row: &Row<'_>) -> rusqlite::Result<InstanceRec
 
 impl Store {
     /// Calls `f` with what ingest kept of each instance for the identity pass
-    /// ([`StoreTx::set_identity`]), `None` for an instance indexed before it was kept;
+    /// ([`StoreTx::insert_instance`]), `None` for an instance indexed without it;
     /// rows are streamed, not collected. Stops at the first error `f` returns.
     pub fn for_each_identity<E: From<StoreError>>(
         &self,
@@ -456,8 +456,15 @@ impl StoreTx<'_> {
         .map_err(self.db_err())
     }
 
-    /// Inserts an instance and its original header; returns its row id.
-    pub fn insert_instance(&self, record: &InstanceRecord, header: &[u8]) -> Result<i64> {
+    /// Inserts an instance and its original header, with what the identity pass takes from
+    /// that header when the caller has it (opaque to the store; see
+    /// [`Store::for_each_identity`]); returns its row id.
+    pub fn insert_instance(
+        &self,
+        record: &InstanceRecord,
+        header: &[u8],
+        identity: Option<&[u8]>,
+    ) -> Result<i64> {
         let mut stmt = self
             .tx
             .prepare_cached(&format!(
@@ -503,20 +510,12 @@ impl StoreTx<'_> {
         .map_err(self.db_err())?;
         let id = self.tx.last_insert_rowid();
         self.tx
-            .prepare_cached("INSERT INTO headers (instance_id, original) VALUES (?1, ?2)")
-            .and_then(|mut s| s.execute(params![id, header]))
+            .prepare_cached(
+                "INSERT INTO headers (instance_id, original, identity) VALUES (?1, ?2, ?3)",
+            )
+            .and_then(|mut s| s.execute(params![id, header, identity]))
             .map_err(self.db_err())?;
         Ok(id)
-    }
-
-    /// Keeps beside instance `id`'s original header what the identity pass takes from it
-    /// (opaque to the store; see [`Store::for_each_identity`]).
-    pub fn set_identity(&self, id: i64, identity: &[u8]) -> Result<()> {
-        self.tx
-            .prepare_cached("UPDATE headers SET identity = ?2 WHERE instance_id = ?1")
-            .and_then(|mut s| s.execute(params![id, identity]))
-            .map_err(self.db_err())?;
-        Ok(())
     }
 
     /// Removes an instance and everything recorded about it.

@@ -27,7 +27,7 @@
 //!
 //! let mut store = Store::open(dir.path().join("gantry.db"))?;
 //! store.write(|tx| {
-//!     tx.insert_instance(&record, &header)?;
+//!     tx.insert_instance(&record, &header, None)?;
 //!     tx.record_file(&FileRecord {
 //!         path: path.clone(),
 //!         stamp: parsed.stamp,

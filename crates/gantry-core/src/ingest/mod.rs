@@ -347,10 +347,7 @@ fn record_outcome(
                         kept: Some(other.source_path),
                     }));
                 }
-                let id = tx.insert_instance(&copy, &header)?;
-                if let Some(identity) = &identity {
-                    tx.set_identity(id, identity)?;
-                }
+                tx.insert_instance(&copy, &header, identity.as_deref())?;
                 if had_record {
                     tx.forget_file(&path)?;
                 }
@@ -380,10 +377,7 @@ fn record_outcome(
                     detail: Some(detail.clone()),
                     sop_instance_uid: Some(uid.clone()),
                 })?;
-                let id = tx.insert_instance(&record, &header)?;
-                if let Some(identity) = &identity {
-                    tx.set_identity(id, identity)?;
-                }
+                tx.insert_instance(&record, &header, identity.as_deref())?;
                 if had_record {
                     tx.forget_file(&path)?;
                 }
@@ -423,10 +417,7 @@ fn record_outcome(
                 tx.delete_instance(id)?;
             }
             let guessed = record.syntax.guessed.is_some();
-            let id = tx.insert_instance(&record, &header)?;
-            if let Some(identity) = &identity {
-                tx.set_identity(id, identity)?;
-            }
+            tx.insert_instance(&record, &header, identity.as_deref())?;
             if had_record {
                 tx.forget_file(&path)?;
             }
