@@ -42,10 +42,9 @@
 //! of another module's `Session` method as a use. The identity pass decodes nothing:
 //! ingest keeps, beside each header, what the pass takes from it (from the header it has
 //! just parsed). The audit decodes each original header once and stores a plan per
-//! instance: the de-identified
-//! header and the originals to seal, with the basis they were made on. Seal and
-//! anonymize act on it, in the same process or a later one, and derive afresh only an
-//! instance whose plan is stale.
+//! instance: the de-identified header and the originals to seal, with the basis they were
+//! made on. Seal and anonymize act on it, in the same process or a later one, and derive
+//! afresh only an instance whose plan is stale.
 //!
 //! # Beyond one machine
 //!

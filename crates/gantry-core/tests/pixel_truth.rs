@@ -700,10 +700,10 @@ fn ocr_reads_the_blocked_text_and_the_reason_shows_it_masked() {
 }
 
 /// An 8-bit 100×100 image of horizontal stripes `stripe` rows high, `top` and `bottom` in
-/// turn, with `text` (cap height, top row) drawn at `ink` (anti-aliased) from column 12:
+/// turn, with `text` (cap height, top row) drawn at `ink_value` (anti-aliased) from column 12:
 /// (pixels, geometry, the text's ink box).
 fn striped(
-    (top, bottom, ink): (u8, u8, u8),
+    (top, bottom, ink_value): (u8, u8, u8),
     stripe: usize,
     text: Option<(&str, f32, usize)>,
 ) -> (
@@ -721,30 +721,21 @@ fn striped(
             }
         })
         .collect();
-    let mut ink_box = None;
+    let mut ink = None;
     if let Some((text, cap, row)) = text {
         let mask = rasterize(text, cap, Face::Sans);
-        let (mut y0, mut y1, mut x1) = (usize::MAX, 0, 0);
         for y in 0..mask.height.min(h - row) {
             for x in 0..mask.width.min(w - 12) {
                 let a = mask.at(x, y) as u32;
-                if a == 0 {
-                    continue;
-                }
                 let p = &mut pixels[(row + y) * w + 12 + x];
-                *p = ((*p as u32 * (255 - a) + ink as u32 * a) / 255) as u8;
-                if a >= 128 {
-                    y0 = y0.min(row + y);
-                    y1 = y1.max(row + y + 1);
-                    x1 = x1.max(12 + x + 1);
-                }
+                *p = ((*p as u32 * (255 - a) + ink_value as u32 * a) / 255) as u8;
             }
         }
-        ink_box = Some(gantry_redact::Rect {
-            row_start: y0 as u32,
-            row_end: y1 as u32,
-            col_start: 12,
-            col_end: x1 as u32,
+        ink = gantry_synth::ink_box(&mask).map(|(x0, y0, x1, y1)| gantry_redact::Rect {
+            row_start: (row + y0) as u32,
+            row_end: (row + y1).min(h) as u32,
+            col_start: (12 + x0) as u32,
+            col_end: (12 + x1).min(w) as u32,
         });
     }
     let geometry = gantry_redact::Geometry {
@@ -758,7 +749,7 @@ fn striped(
         planar: false,
         photometric: gantry_redact::Photometric::Monochrome2,
     };
-    (pixels, geometry, ink_box)
+    (pixels, geometry, ink)
 }
 
 #[test]

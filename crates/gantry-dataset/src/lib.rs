@@ -170,9 +170,7 @@ impl<'a> LengthWalk<'a, '_> {
                 self.damaged(
                     at,
                     format_args!(
-                        "({:04X},{:04X}) claims {len} bytes where {} are left",
-                        tag.group(),
-                        tag.element(),
+                        "{tag} claims {len} bytes where {} are left",
                         limit.saturating_sub(at)
                     ),
                 )
@@ -230,9 +228,7 @@ impl<'a> LengthWalk<'a, '_> {
                         return Err(self.damaged(
                             value_at,
                             format_args!(
-                                "({:04X},{:04X}) {} of {len} bytes is not a whole number of {unit}-byte values",
-                                tag.group(),
-                                tag.element(),
+                                "{tag} {} of {len} bytes is not a whole number of {unit}-byte values",
                                 header.vr
                             ),
                         ));
@@ -279,7 +275,10 @@ impl<'a> LengthWalk<'a, '_> {
                 _ => {
                     return Err(self.damaged(
                         at,
-                        format_args!("({group:04X},{element:04X}) where a sequence item belongs"),
+                        format_args!(
+                            "{} where a sequence item belongs",
+                            dicom_core::Tag(group, element)
+                        ),
                     ));
                 }
             };
@@ -299,7 +298,10 @@ impl<'a> LengthWalk<'a, '_> {
                 _ => {
                     return Err(self.damaged(
                         at,
-                        format_args!("({group:04X},{element:04X}) where a pixel fragment belongs"),
+                        format_args!(
+                            "{} where a pixel fragment belongs",
+                            dicom_core::Tag(group, element)
+                        ),
                     ));
                 }
             };

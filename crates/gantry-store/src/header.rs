@@ -93,9 +93,7 @@ pub fn read_dataset(
     blob: &[u8],
     ts: &dicom_encoding::TransferSyntax,
 ) -> Result<InMemDicomObject, HeaderError> {
-    gantry_dataset::read_dataset(blob, ts).map_err(|e| HeaderError {
-        detail: e.to_string(),
-    })
+    gantry_dataset::read_dataset(blob, ts).map_err(|e| header_error(&e))
 }
 
 fn explicit_le() -> Result<&'static dicom_encoding::TransferSyntax, HeaderError> {
