@@ -2,10 +2,12 @@
 //! export's safe gate: at the audit stage, the findings in the original header and pixels
 //! and the instance's plan, from one decode; at the verify stage, the findings in what
 //! export would write (the de-identified header, checked against the original, and the
-//! pixels searched again after redaction).
+//! pixels searched again after redaction). The audit keeps with each plan what verify
+//! needs of the original, so verify decodes only the header export writes.
 
 use std::time::Instant;
 
+use dicom_core::Tag;
 use dicom_object::InMemDicomObject;
 use gantry_store::StoredInstance;
 use sha2::{Digest, Sha256};
@@ -143,6 +145,23 @@ impl Session {
     }
 }
 
+/// What verify needs of an original header besides the plan's de-identified header, kept
+/// with the plan ([`gantry_store::InstancePlan::expected`]).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Expected {
+    /// The patient key the identities were looked up by.
+    patient: String,
+    /// The digest of that patient's identity, and of everyone's, when it was made.
+    identity: [u8; 32],
+    everyone: [u8; 32],
+    /// The rules' findings in the plan's de-identified header, checked against the original.
+    findings: Vec<ElementFinding>,
+    /// The paths of keyed outputs in it, each with the part of it a person chose.
+    generated: Vec<(TagPath, String)>,
+    /// The original's UIDs, sorted.
+    uids: Vec<String>,
+}
+
 /// What checking one instance needs; shared by the threads.
 pub(crate) struct CheckContext<'a> {
     pub stage: Stage,
@@ -227,7 +246,23 @@ impl CheckContext<'_> {
 
     /// The findings of one instance, or why it could not be checked. At verify this is
     /// also the safe gate of export: any finding blocks the instance.
+    ///
+    /// At verify, an instance whose plan stands for its original is checked from the plan
+    /// ([`CheckContext::check_planned`]): only the header export writes is decoded.
     pub fn check(
+        &self,
+        stored: &StoredInstance,
+    ) -> std::result::Result<Vec<ElementFinding>, InstanceError> {
+        if self.stage == Stage::Verify
+            && let Some(planned) = self.check_planned(stored)
+        {
+            return planned;
+        }
+        self.check_original(stored)
+    }
+
+    /// [`CheckContext::check`] from a decode of the original header.
+    pub(crate) fn check_original(
         &self,
         stored: &StoredInstance,
     ) -> std::result::Result<Vec<ElementFinding>, InstanceError> {
@@ -235,6 +270,160 @@ impl CheckContext<'_> {
             .map_err(InstanceError::Original)?
             .0;
         self.check_decoded(stored, &original, &mut None)
+    }
+
+    /// What verify will need of `original` besides the plan's de-identified header
+    /// (`deidentified`, as made, before encoding), made at audit from its one decode: the
+    /// rules' findings in that header checked against the original, the paths of keyed
+    /// outputs, the original's UIDs, and the identities all that was made with. `None`
+    /// when it cannot be made (verify then decodes the original).
+    fn expected(
+        &self,
+        stored: &StoredInstance,
+        original: &InMemDicomObject,
+        deidentified: &InMemDicomObject,
+    ) -> Option<Vec<u8>> {
+        let key = patient_key(original);
+        let patient = self.prepared.patient(&key)?;
+        let (findings, generated) =
+            self.engine
+                .check_generated(deidentified, original, &sop_class(original), patient);
+        let expected = Expected {
+            patient: key,
+            identity: patient.identity_digest,
+            everyone: self.prepared.everyone_digest,
+            findings,
+            generated,
+            uids: original_uids(self, stored, original),
+        };
+        serde_json::to_vec(&expected).ok()
+    }
+
+    /// The verify check of `stored` from its plan: the header export writes, decoded
+    /// once, checked by the rules' findings audit made in the plan's de-identified header
+    /// against the original (the elements describing redacted pixels, laid over it since,
+    /// checked now), by everything that needs of the original only its UIDs (kept with
+    /// the plan), and, for the pixels, by the few original attributes the pixel plan
+    /// reads. `None` when the plan cannot stand for the original: missing, stale, made for
+    /// other identities, or not the header anonymize stored (the seal aside); the
+    /// original is then decoded.
+    pub(crate) fn check_planned(
+        &self,
+        stored: &StoredInstance,
+    ) -> Option<std::result::Result<Vec<ElementFinding>, InstanceError>> {
+        let plan = stored.plan.as_ref()?;
+        if plan.basis != crate::plan::basis(&self.prepared.fingerprint, self.prepared.generation) {
+            return None;
+        }
+        let expected: Expected = serde_json::from_slice(plan.expected.as_deref()?).ok()?;
+        let key = crate::identity::patient_key_of(&stored.record)?;
+        let patient = self.prepared.patient(&key)?;
+        if expected.patient != key
+            || expected.identity != patient.identity_digest
+            || expected.everyone != self.prepared.everyone_digest
+        {
+            return None;
+        }
+        // What anonymize stored is the plan's header, byte for byte, with at most the seal
+        // added; a seal where none is required is for the rules to judge (decoded path).
+        let blob = stored.deidentified.as_ref()?;
+        let unsealed = gantry_store::subset_header(blob, |t| {
+            t != gantry_crypto::ENCRYPTED_ATTRIBUTES_SEQUENCE
+        })?;
+        if unsealed != plan.deidentified
+            || (unsealed.len() != blob.len() && self.required_key.is_none())
+        {
+            return None;
+        }
+        // The pixel side reads the image pixel module, the device and what says whether
+        // the image is at risk; float pixel data, where an image has no other, too.
+        let reads = crate::pixels::plan_reads(&self.prepared.config)?;
+        let part = crate::header::decode_instance_part(stored, |t| {
+            reads(t) || t == Tag(0x7FE0, 0x0008) || t == Tag(0x7FE0, 0x0009)
+        })
+        .ok()?;
+        let pixel_plan = crate::pixels::plan(&self.prepared.config, &part, &stored.record);
+        // Overlay planes and icons kept are searched in the original: decoded whole.
+        if pixel_plan.overlays_kept || pixel_plan.icons_kept {
+            return None;
+        }
+        let overlaid = match &stored.redacted {
+            Some(r) if !r.attributes.is_empty() => match gantry_store::decode_header(&r.attributes)
+            {
+                Ok(attributes) => attributes.iter().map(|e| e.header().tag).collect(),
+                Err(source) => {
+                    return Some(Err(InstanceError::Decode {
+                        what: "attributes of the redacted pixels",
+                        source,
+                    }));
+                }
+            },
+            _ => Vec::new(),
+        };
+        // The elements laid over the plan's header are checked against the original's
+        // values, which the pixel side read: only while they are among those.
+        if overlaid.iter().any(|t| !reads(*t)) {
+            return None;
+        }
+        Some(self.check_expected(
+            stored,
+            (blob, expected, &overlaid),
+            &part,
+            patient,
+            &pixel_plan,
+        ))
+    }
+
+    /// [`CheckContext::check_planned`] once the plan is known to stand for the original.
+    fn check_expected(
+        &self,
+        stored: &StoredInstance,
+        (blob, expected, overlaid): (&[u8], Expected, &[Tag]),
+        part: &InMemDicomObject,
+        patient: &PatientContext,
+        pixel_plan: &crate::pixels::PixelPlan<'_>,
+    ) -> std::result::Result<Vec<ElementFinding>, InstanceError> {
+        let mut current = final_header(blob, stored.redacted.as_ref())?;
+        let sealed = self.required_key.is_some()
+            && current.remove_element(gantry_crypto::ENCRYPTED_ATTRIBUTES_SEQUENCE);
+        let (mut findings, mut generated) = (expected.findings, expected.generated);
+        if !overlaid.is_empty() {
+            let at_overlaid = |path: &TagPath| path.top().is_some_and(|t| overlaid.contains(&t));
+            findings.retain(|f| !at_overlaid(&f.path));
+            generated.retain(|(path, _)| !at_overlaid(path));
+            let mut laid = InMemDicomObject::new_empty();
+            for tag in overlaid {
+                if let Some(element) = current.get(*tag) {
+                    laid.put(element.clone());
+                }
+            }
+            let (more, more_generated) =
+                self.engine
+                    .check_generated(&laid, part, &sop_class(part), patient);
+            findings.extend(more);
+            generated.extend(more_generated);
+            // In the order a walk of the whole header gives: by top-level tag.
+            findings.sort_by_key(|f| f.path.top());
+        }
+        independent_findings(
+            self,
+            (&current, sealed),
+            &expected.uids,
+            (patient, &generated),
+            &mut findings,
+        );
+        let searched_clean = stored.plan.as_ref().and_then(|p| p.pixels_clean.as_deref());
+        let identify = |text: &str| self.engine.holds(text, patient);
+        findings.extend(crate::pixels::findings(
+            pixel_plan,
+            &stored.record,
+            part,
+            (stored.redacted.as_ref(), stored.redact_failure.as_deref()),
+            self.sidecar,
+            (true, &identify),
+            (searched_clean, &mut None),
+        ));
+        Ok(findings)
     }
 
     /// Audit of one instance from one decode of its original: its findings, and its plan
@@ -258,7 +447,7 @@ impl CheckContext<'_> {
         let plan = findings
             .is_ok()
             .then(|| {
-                crate::plan::make(
+                crate::plan::make_decoded(
                     self.prepared,
                     self.engine,
                     self.engine.rules,
@@ -268,8 +457,9 @@ impl CheckContext<'_> {
                 .ok()
             })
             .flatten()
-            .map(|plan| gantry_store::InstancePlan {
+            .map(|(plan, deidentified)| gantry_store::InstancePlan {
                 pixels_clean: pixels_clean.map(|k| k.to_vec()),
+                expected: self.expected(stored, &original, &deidentified),
                 ..plan
             });
         (findings, plan)
@@ -331,13 +521,7 @@ pub(crate) fn deidentified_findings(
     patient: &PatientContext,
 ) -> std::result::Result<Vec<ElementFinding>, InstanceError> {
     let Some(blob) = &stored.deidentified else {
-        return Ok(vec![ElementFinding {
-            path: TagPath::default(),
-            vr: String::new(),
-            value: "(not de-identified)".into(),
-            rule: RuleSource::Survived,
-            action: Planned::Block,
-        }]);
+        return Ok(vec![not_deidentified()]);
     };
     let mut current = final_header(blob, stored.redacted.as_ref())?;
     // Gantry's own seal is ciphertext for the session's key: it is checked by
@@ -348,33 +532,73 @@ pub(crate) fn deidentified_findings(
     let (mut findings, generated) = context
         .engine
         .check_generated(&current, original, sop, patient);
-    findings.extend(marker_findings(&current));
-    // The original's UIDs, collected once: for UI elements and for text.
-    let mut original_uids = Vec::new();
-    if !context
+    let original_uids = original_uids(context, stored, original);
+    independent_findings(
+        context,
+        (&current, sealed),
+        &original_uids,
+        (patient, &generated),
+        &mut findings,
+    );
+    Ok(findings)
+}
+
+fn not_deidentified() -> ElementFinding {
+    ElementFinding {
+        path: TagPath::default(),
+        vr: String::new(),
+        value: "(not de-identified)".into(),
+        rule: RuleSource::Survived,
+        action: Planned::Block,
+    }
+}
+
+/// The original's UIDs (sorted, each once; none under Retain UIDs): what must not leave
+/// in a UI element or in text.
+fn original_uids(
+    context: &CheckContext<'_>,
+    stored: &StoredInstance,
+    original: &InMemDicomObject,
+) -> Vec<String> {
+    let mut uids = Vec::new();
+    if context
         .prepared
         .config
         .has_option(crate::settings::ProfileOption::RetainUids)
     {
-        collect_uids(original, None, &mut |_, v| {
-            original_uids.push(v.to_string())
-        });
-        // A `keep_all` copy is read with a UID of its own: the UID its file really has is
-        // an original UID all the same, and must not leave anywhere.
-        if crate::header::copy_uid(&stored.record.sop_instance_uid).is_some()
-            && let Some((file_uid, _)) = stored.record.sop_instance_uid.split_once('#')
-        {
-            original_uids.push(file_uid.to_string());
-        }
-        original_uids.sort();
-        original_uids.dedup();
+        return uids;
     }
-    findings.extend(surviving_uids(&current, &original_uids));
-    let original_uids = crate::engine::OriginalUids::new(&original_uids);
+    collect_uids(original, None, &mut |_, v| uids.push(v.to_string()));
+    // A `keep_all` copy is read with a UID of its own: the UID its file really has is
+    // an original UID all the same, and must not leave anywhere.
+    if crate::header::copy_uid(&stored.record.sop_instance_uid).is_some()
+        && let Some((file_uid, _)) = stored.record.sop_instance_uid.split_once('#')
+    {
+        uids.push(file_uid.to_string());
+    }
+    uids.sort();
+    uids.dedup();
+    uids
+}
+
+/// The checks of the header export writes (`current`, its seal taken out; `sealed` says
+/// whether it had one) that need nothing of the original but its UIDs, added to the
+/// rules' `findings`: the de-identification markers, original UIDs in UI elements,
+/// verify's independent scan of every value, and the seal.
+fn independent_findings(
+    context: &CheckContext<'_>,
+    (current, sealed): (&InMemDicomObject, bool),
+    original_uids: &[String],
+    (patient, generated): (&PatientContext, &[(TagPath, String)]),
+    findings: &mut Vec<ElementFinding>,
+) {
+    findings.extend(marker_findings(current));
+    findings.extend(surviving_uids(current, original_uids));
+    let original_uids = crate::engine::OriginalUids::new(original_uids);
     // The independent scan: a place already reported is not reported twice.
     for extra in context
         .engine
-        .scan_exported(&current, &original_uids, patient, &generated)
+        .scan_exported(current, &original_uids, patient, generated)
     {
         if !findings.iter().any(|f| f.path == extra.path) {
             findings.push(extra);
@@ -391,7 +615,6 @@ pub(crate) fn deidentified_findings(
             action: Planned::Block,
         });
     }
-    Ok(findings)
 }
 
 /// The header an instance is exported with: the de-identified header, with the elements
@@ -454,6 +677,146 @@ fn collect_uids(
                     found(&path, v);
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::KeyFile;
+
+    /// Verify from the plan finds exactly what verify from a decode of the original finds,
+    /// instance by instance, on the synthetic dump (machine rules, so redacted pixels with
+    /// their attributes laid over the header), the adversarial corpus (character sets,
+    /// UN-encoded attributes, nested sequences, echoes) and pydicom's files, under configs
+    /// that keep free text, retain UIDs or shift dates, sealed or not. It stands in for the
+    /// original nearly always, and never when what it rests on changed.
+    #[test]
+    fn verify_from_the_plan_finds_what_verify_from_the_original_finds() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("source");
+        let dump = gantry_synth::generate(
+            &source.join("dump"),
+            &gantry_synth::DumpSpec::many_small_files(60),
+        )
+        .unwrap();
+        gantry_synth::write_adversarial(&source.join("adversarial")).unwrap();
+        let pydicom =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/pydicom");
+        std::fs::create_dir_all(source.join("pydicom")).unwrap();
+        for entry in std::fs::read_dir(&pydicom).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "dcm") {
+                std::fs::copy(
+                    &path,
+                    source.join("pydicom").join(path.file_name().unwrap()),
+                )
+                .unwrap();
+            }
+        }
+        let configs = [
+            (
+                format!(
+                    "version: \"2.0\"\nphi_tags:\n  ImageComments: {{ action: KEEP }}\n{}",
+                    dump.machine_rules()
+                ),
+                true,
+            ),
+            (
+                format!(
+                    // Burned In Annotation removed: the redaction's own, laid over the
+                    // header after audit, is then a finding the plan cannot hold.
+                    "version: \"2.0\"\nprofile_options: [retain_uids, retain_longitudinal_modified_dates, clean_descriptors]\nphi_tags:\n  BurnedInAnnotation: {{ action: REMOVE }}\n{}",
+                    dump.machine_rules()
+                ),
+                false,
+            ),
+            ("version: \"2.0\"\n".to_string(), true),
+        ];
+        for (n, (config, sealed)) in configs.iter().enumerate() {
+            let work = dir.path().join(format!("run{n}"));
+            std::fs::create_dir_all(&work).unwrap();
+            let mut session = Session::builder()
+                .database(work.join("gantry.db"))
+                .open()
+                .unwrap();
+            session.ingest(&source).unwrap();
+            std::fs::write(work.join("config.yaml"), config).unwrap();
+            session.load_config(work.join("config.yaml")).unwrap();
+            session.audit().unwrap();
+            if *sealed {
+                session
+                    .enable_reversible_anonymization(
+                        KeyFile::create_or_open(work.join("master.key")).unwrap(),
+                    )
+                    .unwrap();
+                session.preserve_identities().unwrap();
+            }
+            session.anonymize_metadata().unwrap();
+            let redacted = session.redact_pixels().unwrap();
+
+            let prepared = session.prepare().unwrap();
+            let rules = prepared.rules();
+            let engine = prepared.engine(&rules);
+            let required_key = session.required_key_id().unwrap();
+            session.sidecar().unwrap();
+            let sidecar = session.sidecar.take();
+            let context = CheckContext {
+                stage: Stage::Verify,
+                engine: &engine,
+                prepared: &prepared,
+                sidecar: sidecar.as_ref(),
+                required_key: required_key.as_deref(),
+            };
+            let instances = session.store.instances_after(0, 100_000).unwrap();
+            let (mut planned, mut overlaid, mut with_findings) = (0, 0, 0);
+            for stored in &instances {
+                let from_original = context.check_original(stored);
+                let Some(from_plan) = context.check_planned(stored) else {
+                    continue;
+                };
+                assert_eq!(
+                    format!("{from_plan:?}"),
+                    format!("{from_original:?}"),
+                    "config {n}, {}",
+                    stored.record.source_path.display()
+                );
+                planned += 1;
+                overlaid += stored.redacted.is_some() as usize;
+                with_findings += from_original.is_ok_and(|f| !f.is_empty()) as usize;
+
+                // What the plan rests on, changed: the original is decoded instead.
+                let mut changed = stored.clone();
+                if let Some(blob) = changed.deidentified.as_mut() {
+                    // In the first element: its value, or its length.
+                    blob[9] ^= 0x20;
+                }
+                assert!(
+                    context.check_planned(&changed).is_none(),
+                    "a changed header"
+                );
+                let mut changed = stored.clone();
+                if let Some(plan) = changed.plan.as_mut() {
+                    plan.basis[0] ^= 1;
+                }
+                assert!(context.check_planned(&changed).is_none(), "a stale plan");
+            }
+            assert!(
+                planned * 10 >= instances.len() * 9,
+                "config {n}: {planned} of {} checked from the plan",
+                instances.len()
+            );
+            if n < 2 {
+                assert!(
+                    redacted.redacted > 0 && overlaid > 0,
+                    "config {n}: {redacted}"
+                );
+            }
+            assert!(
+                with_findings > 0,
+                "config {n}: no instance had a finding to compare"
+            );
         }
     }
 }

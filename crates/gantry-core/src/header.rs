@@ -43,6 +43,11 @@ impl TagPath {
         TagPath(steps)
     }
 
+    /// The tag of the top-level element the path starts at.
+    pub(crate) fn top(&self) -> Option<Tag> {
+        self.0.first().map(|s| s.0)
+    }
+
     /// The element's own tag.
     pub fn tag(&self) -> Option<Tag> {
         self.0.last().map(|s| s.0)
@@ -208,16 +213,41 @@ pub(crate) fn decode_instance(
     stored: &gantry_store::StoredInstance,
 ) -> Result<(InMemDicomObject, Option<InMemDicomObject>), HeaderError> {
     let (mut header, raw) = decode_original_and_raw(&stored.original)?;
-    let Some(own) = copy_uid(&stored.record.sop_instance_uid) else {
+    if copy_uid(&stored.record.sop_instance_uid).is_none() {
         return Ok((header, raw));
-    };
+    }
     let raw = raw.unwrap_or_else(|| header.clone());
-    header.put(dicom_core::DataElement::new(
-        Tag(0x0008, 0x0018),
-        dicom_core::VR::UI,
-        dicom_core::PrimitiveValue::from(own),
-    ));
+    read_as_copy(&mut header, stored);
     Ok((header, Some(raw)))
+}
+
+/// The top-level elements of an instance's original header that `keep` accepts, read as
+/// [`decode_instance`] reads the whole: UN re-read, text decoded, a copy's own UID.
+pub(crate) fn decode_instance_part(
+    stored: &gantry_store::StoredInstance,
+    keep: impl Fn(Tag) -> bool,
+) -> Result<InMemDicomObject, HeaderError> {
+    let raw = decode_original_part(&stored.original, keep)?;
+    let reread = reread_un(&raw, 0);
+    let base = reread.unwrap_or(raw);
+    let mut header = match crate::charset::decoded(&base) {
+        std::borrow::Cow::Borrowed(_) => base,
+        std::borrow::Cow::Owned(decoded) => decoded,
+    };
+    read_as_copy(&mut header, stored);
+    Ok(header)
+}
+
+/// For a copy `on_uid_conflict: keep_all` indexed beside another file with the same SOP
+/// Instance UID, its own UID ([`copy_uid`]) in `header`.
+fn read_as_copy(header: &mut InMemDicomObject, stored: &gantry_store::StoredInstance) {
+    if let Some(own) = copy_uid(&stored.record.sop_instance_uid) {
+        header.put(dicom_core::DataElement::new(
+            Tag(0x0008, 0x0018),
+            dicom_core::VR::UI,
+            dicom_core::PrimitiveValue::from(own),
+        ));
+    }
 }
 
 /// The UID a `keep_all` copy is read with: `2.25.` and a number derived from its record

@@ -43,8 +43,11 @@
 //! ingest keeps, beside each header, what the pass takes from it (from the header it has
 //! just parsed). The audit decodes each original header once and stores a plan per
 //! instance: the de-identified header and the originals to seal, with the basis they were
-//! made on. Seal and anonymize act on it, in the same process or a later one, and derive
-//! afresh only an instance whose plan is stale.
+//! made on, and what verify needs of the original (the rules' findings in that header
+//! checked against it, and its UIDs). Seal and anonymize act on it, in the same process or
+//! a later one, and derive afresh only an instance whose plan is stale; verify decodes the
+//! header export writes once and the original not at all, unless the plan no longer
+//! stands for it.
 //!
 //! # Beyond one machine
 //!

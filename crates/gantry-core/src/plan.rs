@@ -103,20 +103,33 @@ pub(crate) fn make(
     prepared: &Prepared,
     engine: &Engine<'_>,
     rules: &Rules<'_>,
-    (original, raw): (&InMemDicomObject, Option<&InMemDicomObject>),
+    original: (&InMemDicomObject, Option<&InMemDicomObject>),
     basis: &[u8],
 ) -> std::result::Result<InstancePlan, InstanceError> {
+    Ok(make_decoded(prepared, engine, rules, original, basis)?.0)
+}
+
+/// [`make`], and the de-identified header the plan holds, as made (before encoding).
+pub(crate) fn make_decoded(
+    prepared: &Prepared,
+    engine: &Engine<'_>,
+    rules: &Rules<'_>,
+    (original, raw): (&InMemDicomObject, Option<&InMemDicomObject>),
+    basis: &[u8],
+) -> std::result::Result<(InstancePlan, InMemDicomObject), InstanceError> {
     let deidentified = deidentify(prepared, engine, rules, original)?;
     let modified = modified_attributes(original, &deidentified, raw);
     let encode = |what, header| {
         encode_header(header).map_err(|source| InstanceError::Encode { what, source })
     };
-    Ok(InstancePlan {
+    let plan = InstancePlan {
         basis: basis.to_vec(),
         deidentified: encode("de-identified header", &deidentified)?,
         modified: encode("modified attributes", &modified)?,
         pixels_clean: None,
-    })
+        expected: None,
+    };
+    Ok((plan, deidentified))
 }
 
 /// A keyed digest of what is sealed (the encoded originals), and for which key.

@@ -68,9 +68,32 @@ fn seal_and_anonymize_act_on_the_audits_plan_without_decoding_an_original() {
         after.partial - before.partial >= redacted.redacted,
         "{redacted}"
     );
+    // Verify checks the header export writes, decoded once, against what audit planned
+    // from its decode of the original: no original is decoded whole again. Export's gate
+    // then reuses verify's verdicts.
+    let before = decode_counts();
     let verify = session.verify().unwrap();
+    let after = decode_counts();
+    assert_eq!(
+        (
+            after.original - before.original,
+            after.deidentified - before.deidentified
+        ),
+        (0, indexed),
+        "{verify}"
+    );
     let out = dir.path().join("out");
+    let before = decode_counts();
     let export = session.export(&out).run().unwrap();
+    let after = decode_counts();
+    assert_eq!(
+        (
+            after.original - before.original,
+            after.deidentified - before.deidentified
+        ),
+        (0, 0),
+        "{export}"
+    );
     assert!(export.written > 0, "{export}\n{verify}");
     let planted = dump.planted_identifiers();
     let mut sealed_files = 0;

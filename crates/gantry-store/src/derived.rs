@@ -54,6 +54,9 @@ pub struct InstancePlan {
     /// The key of a search of the source pixels in which the text detector found nothing
     /// (chosen by the checkpoint that searched), if one was made.
     pub pixels_clean: Option<Vec<u8>>,
+    /// What verify needs of the original header besides the de-identified one, made from
+    /// the same decode (opaque here: the checkpoint that made it reads it), if it was made.
+    pub expected: Option<Vec<u8>>,
 }
 
 /// A file written by export.
@@ -92,7 +95,7 @@ pub(crate) const PIXEL_COLUMNS: &str = "p.sidecar_offset AS pixel_offset, \
 /// The `plans` columns [`plan_from_row`] reads, from a join on `plans pl`.
 pub(crate) const PLAN_COLUMNS: &str = "pl.basis AS plan_basis, \
     pl.deidentified AS plan_deidentified, pl.modified AS plan_modified, \
-    pl.pixels_clean AS plan_pixels_clean";
+    pl.pixels_clean AS plan_pixels_clean, pl.expected AS plan_expected";
 
 /// The seal of a joined row ([`SEALED_COLUMNS`]), if it has one.
 pub(crate) fn sealed_from_row(c: &Columns, row: &Row<'_>) -> rusqlite::Result<Option<SealedItem>> {
@@ -118,6 +121,7 @@ pub(crate) fn plan_from_row(c: &Columns, row: &Row<'_>) -> rusqlite::Result<Opti
         deidentified: c.get(row, "plan_deidentified")?,
         modified: c.get(row, "plan_modified")?,
         pixels_clean: c.get(row, "plan_pixels_clean")?,
+        expected: c.get(row, "plan_expected")?,
     }))
 }
 
@@ -314,7 +318,7 @@ impl StoreTx<'_> {
         self.tx
             .prepare_cached(
                 "INSERT OR REPLACE INTO plans (instance_id, basis, deidentified, modified,
-                 pixels_clean) VALUES (?1, ?2, ?3, ?4, ?5)",
+                 pixels_clean, expected) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )
             .and_then(|mut s| {
                 s.execute(params![
@@ -322,7 +326,8 @@ impl StoreTx<'_> {
                     plan.basis,
                     plan.deidentified,
                     plan.modified,
-                    plan.pixels_clean
+                    plan.pixels_clean,
+                    plan.expected
                 ])
             })
             .map_err(self.db_err())?;

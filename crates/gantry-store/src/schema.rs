@@ -229,6 +229,13 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE headers ADD COLUMN identity BLOB;
     "#,
+    // 14: beside each plan, what verify needs of the original header (its UIDs, and the
+    // rules' findings in the planned de-identified header checked against it), made from
+    // audit's one decode, so that verify decodes only the header export writes. Plans
+    // made before it have none, and verify decodes their originals as it did.
+    r#"
+    ALTER TABLE plans ADD COLUMN expected BLOB;
+    "#,
 ];
 
 /// The schema version this build writes.
