@@ -10,8 +10,7 @@ use serde::Serialize;
 
 use crate::engine::ElementFinding;
 use crate::error::{GantryError, Result};
-use crate::risk::{RiskReport, Stage, block_reason};
-use crate::rules::Planned;
+use crate::risk::{FindingsSummary, RiskReport, Stage};
 use crate::session::Session;
 
 /// One instance's findings at a stage, as `gantry audit --instances` lists them: what
@@ -76,33 +75,31 @@ impl Session {
             let Some(last) = page.last() else { break };
             after = last.0;
             for (instance, source_path, count, json) in page {
-                let mut entry = InstanceFindings {
+                // Stored as their summary; by databases written before it, whole; and
+                // what could not be checked, as its reason.
+                let summary = serde_json::from_str::<FindingsSummary>(&json)
+                    .or_else(|_| {
+                        serde_json::from_str::<Vec<ElementFinding>>(&json)
+                            .map(|findings| FindingsSummary::of(&findings))
+                    })
+                    .or_else(|_| {
+                        serde_json::from_str::<Vec<String>>(&json).map(|blocks| FindingsSummary {
+                            by_action: BTreeMap::new(),
+                            blocks,
+                        })
+                    })
+                    .unwrap_or_else(|e| FindingsSummary {
+                        by_action: BTreeMap::new(),
+                        blocks: vec![format!("stored findings unreadable: {e}")],
+                    });
+                listed += 1;
+                each(InstanceFindings {
                     instance,
                     source_path,
                     findings: count,
-                    by_action: BTreeMap::new(),
-                    blocks: Vec::new(),
-                };
-                match serde_json::from_str::<Vec<ElementFinding>>(&json) {
-                    Ok(findings) => {
-                        for finding in &findings {
-                            *entry
-                                .by_action
-                                .entry(finding.action.label().to_string())
-                                .or_default() += 1;
-                            if finding.action == Planned::Block {
-                                entry.blocks.push(block_reason(finding));
-                            }
-                        }
-                    }
-                    // What could not be checked is stored as its reason.
-                    Err(_) => match serde_json::from_str::<Vec<String>>(&json) {
-                        Ok(reasons) => entry.blocks = reasons,
-                        Err(e) => entry.blocks = vec![format!("stored findings unreadable: {e}")],
-                    },
-                }
-                listed += 1;
-                each(entry);
+                    by_action: summary.by_action,
+                    blocks: summary.blocks,
+                });
             }
         }
         Ok(listed)
@@ -127,5 +124,77 @@ impl Session {
             })?;
         report.id = id;
         Ok(Some(report))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::header::TagPath;
+    use crate::rules::{Planned, RuleSource};
+
+    /// An instance's findings are kept as their summary (counts per action, the reasons
+    /// of those that block) and listed from it; rows a database written before holds, the
+    /// findings whole or the reason an instance could not be checked, list the same.
+    #[test]
+    fn findings_are_listed_from_their_summary_and_from_rows_kept_before_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let dump = gantry_synth::generate(
+            &dir.path().join("dump"),
+            &gantry_synth::DumpSpec::many_small_files(3),
+        )
+        .unwrap();
+        let mut session = Session::builder()
+            .database(dir.path().join("gantry.db"))
+            .open()
+            .unwrap();
+        session.ingest(&dump.root).unwrap();
+        std::fs::write(dir.path().join("config.yaml"), "version: \"2.0\"\n").unwrap();
+        session.load_config(dir.path().join("config.yaml")).unwrap();
+        session.audit().unwrap();
+        let mut listed = Vec::new();
+        session
+            .for_each_instance_findings(Stage::Audit, |entry| listed.push(entry))
+            .unwrap();
+        assert!(!listed.is_empty());
+        for entry in &listed {
+            assert_eq!(entry.by_action.values().sum::<u64>(), entry.findings);
+            let json = session
+                .store
+                .findings(entry.instance, Stage::Audit.as_str())
+                .unwrap()
+                .unwrap();
+            assert!(json.len() < 400, "{} bytes kept: {json}", json.len());
+        }
+
+        let finding = |action: Planned| ElementFinding {
+            path: TagPath::root(dicom_core::Tag(0x0010, 0x0010)),
+            vr: "PN".into(),
+            value: "Doe^Jane".into(),
+            rule: RuleSource::IdentityMarker,
+            action,
+        };
+        let whole = vec![
+            finding(Planned::Remove),
+            finding(Planned::Remove),
+            finding(Planned::Block),
+        ];
+        let (first, second) = (listed[0].instance, listed[1].instance);
+        session
+            .store
+            .write(|tx| {
+                tx.set_findings(first, "audit", 3, &serde_json::to_string(&whole).unwrap())?;
+                tx.set_findings(second, "audit", 1, r#"["stored header cannot be decoded"]"#)
+            })
+            .unwrap();
+        let mut again = Vec::new();
+        session
+            .for_each_instance_findings(Stage::Audit, |entry| again.push(entry))
+            .unwrap();
+        assert_eq!(again[0].by_action.get("remove"), Some(&2));
+        assert_eq!(again[0].blocks, vec![crate::risk::block_reason(&whole[2])]);
+        assert!(!again[0].blocks[0].contains("Doe"), "{:?}", again[0].blocks);
+        assert_eq!(again[1].blocks, vec!["stored header cannot be decoded"]);
+        assert_eq!(&again[2..], &listed[2..]);
     }
 }

@@ -101,8 +101,10 @@ impl Session {
                                 }
                                 match outcome {
                                     Ok(findings) => {
-                                        let json =
-                                            gantry_store::StoreError::json("findings", findings)?;
+                                        let json = gantry_store::StoreError::json(
+                                            "findings",
+                                            &crate::risk::FindingsSummary::of(findings),
+                                        )?;
                                         tx.set_findings(
                                             stored.record.id,
                                             stage.as_str(),
@@ -113,7 +115,10 @@ impl Session {
                                     Err(error) => {
                                         let json = gantry_store::StoreError::json(
                                             "findings",
-                                            &[error.to_string()],
+                                            &crate::risk::FindingsSummary {
+                                                by_action: Default::default(),
+                                                blocks: vec![error.to_string()],
+                                            },
                                         )?;
                                         tx.set_findings(
                                             stored.record.id,

@@ -242,6 +242,35 @@ fn tag_label(finding: &ElementFinding) -> String {
     }
 }
 
+/// What is kept of one instance's findings at a stage, and all a listing of them reads:
+/// how many there are per action, and why each that blocks does (never a value). A few
+/// dozen bytes where the findings themselves, values and paths, were kilobytes; `gantry
+/// show` derives them whole again for one instance.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct FindingsSummary {
+    /// Findings per action (`remove`, `pseudonym`, `redact pixels`, ...).
+    pub by_action: BTreeMap<String, u64>,
+    /// [`block_reason`] of each finding that blocks.
+    pub blocks: Vec<String>,
+}
+
+impl FindingsSummary {
+    /// The summary of `findings`.
+    pub fn of(findings: &[ElementFinding]) -> FindingsSummary {
+        let mut summary = FindingsSummary::default();
+        for finding in findings {
+            *summary
+                .by_action
+                .entry(finding.action.label().to_string())
+                .or_default() += 1;
+            if finding.action == crate::rules::Planned::Block {
+                summary.blocks.push(block_reason(finding));
+            }
+        }
+        summary
+    }
+}
+
 /// Why a finding blocks an instance, as the export report, `show` and the HTML report
 /// give it: the tag path and keyword (or the pixel region, in Gantry's own sentence), the
 /// rule that fired and its action, and the config change or command that resolves it.
