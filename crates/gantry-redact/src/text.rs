@@ -97,7 +97,7 @@ impl Detection {
 
 /// Names the detector's behaviour: a redaction computed from what it found, or a verdict
 /// that it found nothing, is stale once this changes (change it with the detector).
-pub const DETECTOR: &str = "gantry-cascade-7";
+pub const DETECTOR: &str = "gantry-cascade-8";
 
 /// Zones that blank detected text with room to spare: each region grown by half its
 /// height (and two pixels) above and below, for accents and descenders a cut level missed,
@@ -265,7 +265,7 @@ fn search_frame(
             height: geometry.rows as usize,
             values: bits,
         };
-        found.merge(search_plane(&plane, f, blanked, stage));
+        found.merge(search_scales(&plane, f, blanked, stage));
     }
     found
 }
@@ -284,7 +284,7 @@ pub fn find_text_in_bitmap(bits: &[u8], rows: usize, columns: usize, frame: u32)
             .map(|&b| if b != 0 { 255 } else { 0 })
             .collect(),
     };
-    let mut found = search_plane(&plane, frame, &[], Stage::Confirm);
+    let mut found = search_scales(&plane, frame, &[], Stage::Confirm);
     found.frames = 1;
     found.regions = merge_regions(found.regions);
     found
@@ -2017,6 +2017,34 @@ mod tests {
         let mut negative: Vec<u8> = (0..w * h).flat_map(|_| (-5i16).to_le_bytes()).collect();
         assert!(!find_text(&negative, &signed, None).unwrap().has_text());
         assert_eq!(clear_high_bits(&mut negative, &signed), 0);
+    }
+
+    /// Large text in a bitmap (an overlay plane, the bits above High Bit) is searched at
+    /// half scale too, as in the image values: glyphs taller than the full-scale search
+    /// takes (35 and 42 px, strokes 5 and 6 px wide) are found.
+    #[test]
+    fn large_text_in_an_overlay_or_the_high_bits_is_found() {
+        let (w, h) = (320, 100);
+        for scale in [5, 6] {
+            let mut bits = vec![0u8; w * h];
+            draw(&mut bits, w, "MRN 2024", 10, 20, scale, 1);
+            let found = find_text_in_bitmap(&bits, h, w, 0);
+            assert!(found.has_text(), "overlay, glyphs {} px", 7 * scale);
+            let data: Vec<u8> = bits
+                .iter()
+                .enumerate()
+                .flat_map(|(i, &b)| {
+                    (((i % 4000) as u16) | if b != 0 { 0x8000 } else { 0 }).to_le_bytes()
+                })
+                .collect();
+            let g = Geometry {
+                bits_allocated: 16,
+                bits_stored: 12,
+                ..mono8(h as u32, w as u32)
+            };
+            let found = find_text(&data, &g, None).unwrap();
+            assert!(found.has_text(), "high bits, glyphs {} px", 7 * scale);
+        }
     }
 
     #[test]
