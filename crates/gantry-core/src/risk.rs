@@ -68,12 +68,13 @@ impl Unreadable {
     }
 }
 
-/// How many examples a report keeps; every finding is in the store.
+/// How many examples a report keeps (each instance's findings are summarised in the store).
 const EXAMPLES: usize = 200;
 
 /// The findings of an audit or a verify: counts by rule, tag, modality and action, and
-/// examples. Every finding of every instance is stored in the database, and the report
-/// itself too: [`crate::Session::last_audit`] reads it back (without its examples).
+/// examples. Each instance's findings are kept in the database as their summary (counts
+/// per action, and why each that blocks does), and the report itself too:
+/// [`crate::Session::last_audit`] reads it back (without its examples).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RiskReport {
     /// The report's row in the store.
@@ -191,19 +192,20 @@ impl RiskReport {
             return;
         }
         self.instances_with_findings += 1;
-        let modality = record.modality.clone().unwrap_or_else(|| "(none)".into());
+        let modality = record.modality.as_deref().unwrap_or("(none)");
+        count(&mut self.by_modality, modality, findings.len() as u64);
+        // Most keys are counted already: each is only looked up, not allocated.
+        let mut tag = String::new();
         for finding in findings {
             self.findings += 1;
-            *self
-                .by_rule
-                .entry(finding.rule.label().to_string())
-                .or_default() += 1;
-            *self
-                .by_action
-                .entry(finding.action.label().to_string())
-                .or_default() += 1;
-            *self.by_modality.entry(modality.clone()).or_default() += 1;
-            *self.by_tag.entry(tag_label(&finding)).or_default() += 1;
+            count(&mut self.by_rule, finding.rule.label(), 1);
+            count(&mut self.by_action, finding.action.label(), 1);
+            tag.clear();
+            match finding.path.tag() {
+                Some(t) => write_tag_name(&mut tag, t),
+                None => tag.push_str("(whole header)"),
+            }
+            count(&mut self.by_tag, &tag, 1);
             if finding.path.depth() > 0 {
                 self.nested += 1;
             }
@@ -235,10 +237,13 @@ impl RiskReport {
     }
 }
 
-fn tag_label(finding: &ElementFinding) -> String {
-    match finding.path.tag() {
-        Some(tag) => tag_name(tag),
-        None => "(whole header)".into(),
+/// Adds `n` to the count of `key`.
+fn count(counts: &mut BTreeMap<String, u64>, key: &str, n: u64) {
+    match counts.get_mut(key) {
+        Some(c) => *c += n,
+        None => {
+            counts.insert(key.to_string(), n);
+        }
     }
 }
 
@@ -312,12 +317,15 @@ pub(crate) fn block_reason(finding: &ElementFinding) -> String {
 
 /// A tag as reports name it: `(0010,0040) PatientSex`.
 pub(crate) fn tag_name(tag: dicom_core::Tag) -> String {
-    format!(
-        "({:04X},{:04X}) {}",
-        tag.group(),
-        tag.element(),
-        keyword(tag)
-    )
+    let mut name = String::new();
+    write_tag_name(&mut name, tag);
+    name
+}
+
+/// [`tag_name`], written at the end of `out`.
+fn write_tag_name(out: &mut String, tag: dicom_core::Tag) {
+    use std::fmt::Write;
+    let _ = write!(out, "{tag} {}", keyword(tag));
 }
 
 /// The dictionary keyword of a tag (`private` for private tags it does not know).
