@@ -79,6 +79,7 @@ pub fn decode(
             "no decoder for transfer syntax {uid} in this build"
         )));
     }
+    check_sizes(uid, &declared, &fragments)?;
     let mut object = header.clone();
     object.put(DataElement::new(
         dicom_core::Tag(0x7FE0, 0x0010),
@@ -132,6 +133,86 @@ pub fn decode(
         )));
     }
     Ok(Decoded { data, geometry })
+}
+
+/// Decoded sizes above this need their compressed data to be at least a
+/// [`MAX_EXPANSION`]th of them.
+const LARGE: u64 = 256 << 20;
+
+/// How many times its compressed size a large image may decode to. Real streams stay far
+/// below it (baseline JPEG needs some bits for every 8×8 block); a blank image coded in
+/// JPEG-LS or JPEG 2000 can exceed it, and is then refused unread, as a bomb would be.
+const MAX_EXPANSION: u64 = 2000;
+
+/// Decoders size their output from each stream's own header and fill what the data
+/// lacks: 333 bytes of JPEG claiming 65500 × 65500 cost 4 GB and 17 s. So before a decoder
+/// sees them, every stream a fragment starts must declare the header's rows, columns and
+/// samples, and a large image must not decode to more than [`MAX_EXPANSION`] times its
+/// compressed size. What fails is not decoded: its pixels stay unsearched, and blocked.
+fn check_sizes(uid: &str, declared: &Geometry, fragments: &[Vec<u8>]) -> Result<(), RedactError> {
+    let compressed: u64 = fragments.iter().map(|f| f.len() as u64).sum();
+    let decoded = declared.rows as u64
+        * declared.columns as u64
+        * declared.samples_per_pixel as u64
+        * (declared.bits_allocated as u64).div_ceil(8)
+        * declared.frames as u64;
+    if decoded > LARGE && decoded > MAX_EXPANSION.saturating_mul(compressed) {
+        return Err(RedactError::Codec(format!(
+            "the header declares {decoded} bytes of pixels from {compressed} compressed bytes, \
+             more than {MAX_EXPANSION} to 1: not decoded"
+        )));
+    }
+    for (n, fragment) in fragments.iter().enumerate() {
+        // A header split across fragments is read on with the fragments after it, the
+        // bytes read at least doubling each time (so reading stays linear).
+        let truncated =
+            |size: &Result<_, _>| matches!(size, Err(crate::streams::Malformed::Truncated { .. }));
+        let mut size = crate::streams::stream_size(uid, fragment);
+        let mut joined = Vec::new();
+        let mut rest = fragments[n + 1..].iter();
+        while truncated(&size) {
+            if joined.is_empty() {
+                joined.extend_from_slice(fragment);
+            }
+            let enough = 2 * joined.len().max(1);
+            let mut more = false;
+            while joined.len() < enough
+                && let Some(next) = rest.next()
+            {
+                joined.extend_from_slice(next);
+                more = true;
+            }
+            if !more {
+                break;
+            }
+            size = crate::streams::stream_size(uid, &joined);
+        }
+        let size = size.map_err(|e| {
+            RedactError::Codec(format!(
+                "the stream fragment {n} starts cannot be read: {e}"
+            ))
+        })?;
+        if let Some(size) = size
+            && (size.rows, size.columns, size.components)
+                != (
+                    declared.rows,
+                    declared.columns,
+                    declared.samples_per_pixel as u32,
+                )
+        {
+            return Err(RedactError::Codec(format!(
+                "the stream fragment {n} starts declares {} rows × {} columns × {} samples \
+                 where the header says {} × {} × {}: not decoded",
+                size.rows,
+                size.columns,
+                size.components,
+                declared.rows,
+                declared.columns,
+                declared.samples_per_pixel
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn shape(geometry: &Geometry) -> Result<RleFrameShape, RedactError> {

@@ -112,9 +112,122 @@ pub fn strip_encapsulated(
     Ok(Some((table, out, removed)))
 }
 
+/// What a compressed stream's own header says the image is: rows, columns and components.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct StreamSize {
+    pub rows: u32,
+    pub columns: u32,
+    pub components: u32,
+}
+
+/// The size the stream starting at `data` declares in its own header (JPEG's or JPEG-LS's
+/// SOF, JPEG 2000's SIZ, in a bare codestream or a JP2 file), which is what its decoder
+/// allocates. `Ok(None)` when `data` starts no stream of `transfer_syntax`'s family (a
+/// frame's continuation), or the family is one whose size is not read here.
+pub(crate) fn stream_size(
+    transfer_syntax: &str,
+    data: &[u8],
+) -> Result<Option<StreamSize>, Malformed> {
+    let uid = transfer_syntax.trim_end_matches(['\0', ' ']);
+    if JPEG.contains(&uid) && data.starts_with(&[0xFF, 0xD8]) {
+        return jpeg_size(data).map(Some);
+    }
+    if J2K.contains(&uid) {
+        if data.starts_with(&[0xFF, 0x4F, 0xFF, 0x51]) {
+            return siz_size(data).map(Some);
+        }
+        if data.starts_with(&JP2_SIGNATURE[..8]) {
+            for (kind, start, header, end) in boxes(data, "JP2")? {
+                if &kind == b"jp2c" {
+                    return siz_size(&data[start + header..end]).map(Some);
+                }
+            }
+            return Err(Malformed::Structure("a JP2 file without a codestream box"));
+        }
+    }
+    Ok(None)
+}
+
+/// The frame header (SOFn of JPEG, SOF55 of JPEG-LS) of a JPEG stream: the segments before
+/// it are walked, and a scan before it is an error.
+fn jpeg_size(data: &[u8]) -> Result<StreamSize, Malformed> {
+    let mut i = 2;
+    loop {
+        if data.get(i) != Some(&0xFF) {
+            return match data.get(i) {
+                None => Err(Malformed::Truncated { at: i }),
+                Some(_) => Err(Malformed::NoMarker {
+                    at: i,
+                    place: Place(""),
+                }),
+            };
+        }
+        while data.get(i + 1) == Some(&0xFF) {
+            i += 1;
+        }
+        let marker = *data.get(i + 1).ok_or(Malformed::Truncated { at: i + 1 })?;
+        match marker {
+            0x01 | 0xD0..=0xD7 => i += 2,
+            0xC0..=0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF | 0xF7 => {
+                let field = |at: usize| be16(data, i + at);
+                let components = *data.get(i + 9).ok_or(Malformed::Truncated { at: i + 9 })?;
+                return Ok(StreamSize {
+                    rows: field(5)? as u32,
+                    columns: field(7)? as u32,
+                    components: components as u32,
+                });
+            }
+            0xD9 | 0xDA => {
+                return Err(Malformed::Structure(
+                    "the stream has no frame header before its scan",
+                ));
+            }
+            _ => {
+                let length = be16(data, i + 2)?;
+                if length < 2 {
+                    return Err(Malformed::Overrun {
+                        marker: format!("FF{marker:02X}"),
+                        at: i,
+                        within: "the stream",
+                    });
+                }
+                i += 2 + length;
+            }
+        }
+    }
+}
+
+/// The image a JPEG 2000 codestream's SIZ segment declares: its reference grid less the
+/// image offset, and its components.
+fn siz_size(data: &[u8]) -> Result<StreamSize, Malformed> {
+    if !data.starts_with(&[0xFF, 0x4F, 0xFF, 0x51]) {
+        return Err(Malformed::Structure(
+            "the codestream does not start with SOC and SIZ",
+        ));
+    }
+    let word = |at: usize| -> Result<u32, Malformed> {
+        data.get(at..at + 4)
+            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+            .ok_or(Malformed::Truncated { at })
+    };
+    // SOC, SIZ marker, Lsiz, Rsiz, then Xsiz, Ysiz, XOsiz, YOsiz, four tile fields, Csiz.
+    let (x, y, x0, y0) = (word(8)?, word(12)?, word(16)?, word(20)?);
+    let components = be16(data, 40)? as u32;
+    match (x.checked_sub(x0), y.checked_sub(y0)) {
+        (Some(columns), Some(rows)) => Ok(StreamSize {
+            rows,
+            columns,
+            components,
+        }),
+        _ => Err(Malformed::Structure(
+            "the codestream's image offset lies beyond its image",
+        )),
+    }
+}
+
 /// Where a compressed stream's structure breaks, so that its markers cannot be walked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-enum Malformed {
+pub(crate) enum Malformed {
     /// The stream ends before a two-byte field.
     #[error("truncated at byte {at}")]
     Truncated { at: usize },
@@ -151,7 +264,7 @@ enum Malformed {
 
 /// Which part of a codestream a marker was looked for in (empty for a JPEG stream).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Place(&'static str);
+pub(crate) struct Place(&'static str);
 
 impl std::fmt::Display for Place {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
