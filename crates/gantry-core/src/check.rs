@@ -159,6 +159,8 @@ struct Expected {
     /// The digest of that patient's identity, and of everyone's, when it was made.
     identity: [u8; 32],
     everyone: [u8; 32],
+    /// SHA-256 of the encoded header the findings were made in (the plan's).
+    header: [u8; 32],
     /// The rules' findings in the plan's de-identified header, checked against the original.
     findings: Vec<ElementFinding>,
     /// The paths of keyed outputs in it, each with the part of it a person chose.
@@ -278,7 +280,7 @@ impl CheckContext<'_> {
     }
 
     /// What verify will need of `original` besides the plan's de-identified header
-    /// (`deidentified`, as made, before encoding), made at audit from its one decode: the
+    /// (`deidentified`, as made, and as encoded), made at audit from its one decode: the
     /// rules' findings in that header checked against the original, the paths of keyed
     /// outputs, the original's UIDs, and the identities all that was made with. `None`
     /// when it cannot be made (verify then decodes the original).
@@ -286,7 +288,7 @@ impl CheckContext<'_> {
         &self,
         stored: &StoredInstance,
         original: &InMemDicomObject,
-        deidentified: &InMemDicomObject,
+        (deidentified, encoded): (&InMemDicomObject, &[u8]),
     ) -> Option<Vec<u8>> {
         let key = patient_key(original);
         let patient = self.prepared.patient(&key)?;
@@ -297,6 +299,7 @@ impl CheckContext<'_> {
             patient: key,
             identity: patient.identity_digest,
             everyone: self.prepared.everyone_digest,
+            header: Sha256::digest(encoded).into(),
             findings,
             generated,
             uids: original_uids(self, stored, original),
@@ -330,12 +333,14 @@ impl CheckContext<'_> {
             return None;
         }
         // What anonymize stored is the plan's header, byte for byte, with at most the seal
-        // added; a seal where none is required is for the rules to judge (decoded path).
+        // added, and the header the expected findings were made in; a seal where none is
+        // required is for the rules to judge (decoded path).
         let blob = stored.deidentified.as_ref()?;
         let unsealed = gantry_store::subset_header(blob, |t| {
             t != gantry_crypto::ENCRYPTED_ATTRIBUTES_SEQUENCE
         })?;
         if unsealed != plan.deidentified
+            || <[u8; 32]>::from(Sha256::digest(&unsealed)) != expected.header
             || (unsealed.len() != blob.len() && self.required_key.is_none())
         {
             return None;
@@ -464,7 +469,7 @@ impl CheckContext<'_> {
             .flatten()
             .map(|(plan, deidentified)| gantry_store::InstancePlan {
                 pixels_clean: pixels_clean.map(|k| k.to_vec()),
-                expected: self.expected(stored, &original, &deidentified),
+                expected: self.expected(stored, &original, (&deidentified, &plan.deidentified)),
                 ..plan
             });
         (findings, plan)
@@ -800,6 +805,17 @@ mod tests {
                 assert!(
                     context.check_planned(&changed).is_none(),
                     "a changed header"
+                );
+                let mut changed = stored.clone();
+                if let (Some(plan), Some(blob)) =
+                    (changed.plan.as_mut(), changed.deidentified.as_mut())
+                {
+                    plan.deidentified[9] ^= 0x20;
+                    blob[9] ^= 0x20;
+                }
+                assert!(
+                    context.check_planned(&changed).is_none(),
+                    "a header changed with its plan"
                 );
                 let mut changed = stored.clone();
                 if let Some(plan) = changed.plan.as_mut() {
