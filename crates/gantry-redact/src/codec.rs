@@ -151,11 +151,16 @@ const MAX_EXPANSION: u64 = 2000;
 /// compressed size. What fails is not decoded: its pixels stay unsearched, and blocked.
 fn check_sizes(uid: &str, declared: &Geometry, fragments: &[Vec<u8>]) -> Result<(), RedactError> {
     let compressed: u64 = fragments.iter().map(|f| f.len() as u64).sum();
-    let decoded = declared.rows as u64
-        * declared.columns as u64
-        * declared.samples_per_pixel as u64
-        * (declared.bits_allocated as u64).div_ceil(8)
-        * declared.frames as u64;
+    // Saturating: a header's numbers can multiply past 64 bits, and a wrapped product
+    // would pass for a small image.
+    let decoded = [
+        declared.columns as u64,
+        declared.samples_per_pixel as u64,
+        (declared.bits_allocated as u64).div_ceil(8),
+        declared.frames as u64,
+    ]
+    .into_iter()
+    .fold(declared.rows as u64, u64::saturating_mul);
     if decoded > LARGE && decoded > MAX_EXPANSION.saturating_mul(compressed) {
         return Err(RedactError::Codec(format!(
             "the header declares {decoded} bytes of pixels from {compressed} compressed bytes, \

@@ -64,6 +64,16 @@ fn a_jpeg_frame_header_larger_than_the_dicom_header_is_refused_unread() {
     let mut both = header.clone();
     set_us(&mut both, 0x0010, 65500);
     set_us(&mut both, 0x0011, 65500);
+    refused(
+        decode(&both, &syntax, vec![], huge.clone()),
+        "more than 2000 to 1",
+    );
+    // And in 2^31 - 1 frames: a size past 64 bits is not a small one.
+    both.put(DataElement::new(
+        Tag(0x0028, 0x0008),
+        VR::IS,
+        PrimitiveValue::from("2147483647"),
+    ));
     refused(decode(&both, &syntax, vec![], huge), "more than 2000 to 1");
     // One component where the header says three.
     let mut grey = fragments.clone();
