@@ -228,12 +228,7 @@ pub(crate) fn decode_instance_part(
     keep: impl Fn(Tag) -> bool,
 ) -> Result<InMemDicomObject, HeaderError> {
     let raw = decode_original_part(&stored.original, keep)?;
-    let reread = reread_un(&raw, 0);
-    let base = reread.unwrap_or(raw);
-    let mut header = match crate::charset::decoded(&base) {
-        std::borrow::Cow::Borrowed(_) => base,
-        std::borrow::Cow::Owned(decoded) => decoded,
-    };
+    let mut header = rules_reading(&raw).unwrap_or(raw);
     read_as_copy(&mut header, stored);
     Ok(header)
 }
@@ -269,16 +264,9 @@ pub(crate) fn decode_original_and_raw(
     blob: &[u8],
 ) -> Result<(InMemDicomObject, Option<InMemDicomObject>), HeaderError> {
     let raw = decode_original_raw(blob)?;
-    let reread = reread_un(&raw, 0);
-    let base = reread.as_ref().unwrap_or(&raw);
-    let decoded = match crate::charset::decoded(base) {
-        std::borrow::Cow::Borrowed(_) => None,
-        std::borrow::Cow::Owned(decoded) => Some(decoded),
-    };
-    Ok(match (decoded, reread) {
-        (Some(decoded), _) => (decoded, Some(raw)),
-        (None, Some(reread)) => (reread, Some(raw)),
-        (None, None) => (raw, None),
+    Ok(match rules_reading(&raw) {
+        Some(read) => (read, Some(raw)),
+        None => (raw, None),
     })
 }
 
@@ -288,9 +276,17 @@ pub(crate) fn as_rules_read<R>(
     raw: &InMemDicomObject,
     f: impl FnOnce(&InMemDicomObject) -> R,
 ) -> R {
+    f(rules_reading(raw).as_ref().unwrap_or(raw))
+}
+
+/// `raw` as the rules read it (UN values re-read with their dictionary VR, text in
+/// code-extended character sets decoded), or `None` when reading it so changes nothing.
+fn rules_reading(raw: &InMemDicomObject) -> Option<InMemDicomObject> {
     let reread = reread_un(raw, 0);
-    let base = reread.as_ref().unwrap_or(raw);
-    f(&crate::charset::decoded(base))
+    match crate::charset::decoded(reread.as_ref().unwrap_or(raw)) {
+        std::borrow::Cow::Owned(decoded) => Some(decoded),
+        std::borrow::Cow::Borrowed(_) => reread,
+    }
 }
 
 /// `object` with every standard attribute stored as UN read again with its dictionary VR
