@@ -357,59 +357,47 @@ impl CheckContext<'_> {
         if pixel_plan.overlays_kept || pixel_plan.icons_kept {
             return None;
         }
-        let overlaid = match &stored.redacted {
-            Some(r) if !r.attributes.is_empty() => match gantry_store::decode_header(&r.attributes)
-            {
-                Ok(attributes) => attributes.iter().map(|e| e.header().tag).collect(),
-                Err(source) => {
-                    return Some(Err(InstanceError::Decode {
-                        what: "attributes of the redacted pixels",
-                        source,
-                    }));
+        let laid = match &stored.redacted {
+            Some(r) if !r.attributes.is_empty() => {
+                match crate::pixels::redacted_attributes(&r.attributes) {
+                    Ok(laid) => laid,
+                    Err(e) => return Some(Err(e)),
                 }
-            },
-            _ => Vec::new(),
+            }
+            _ => InMemDicomObject::new_empty(),
         };
         // The elements laid over the plan's header are checked against the original's
         // values, which the pixel side read: only while they are among those.
-        if overlaid.iter().any(|t| !reads(*t)) {
+        if laid.iter().any(|e| !reads(e.header().tag)) {
             return None;
         }
-        Some(self.check_expected(
-            stored,
-            (blob, expected, &overlaid),
-            &part,
-            patient,
-            &pixel_plan,
-        ))
+        Some(self.check_expected(stored, (blob, expected, &laid), &part, patient, &pixel_plan))
     }
 
     /// [`CheckContext::check_planned`] once the plan is known to stand for the original.
     fn check_expected(
         &self,
         stored: &StoredInstance,
-        (blob, expected, overlaid): (&[u8], Expected, &[Tag]),
+        (blob, expected, laid): (&[u8], Expected, &InMemDicomObject),
         part: &InMemDicomObject,
         patient: &PatientContext,
         pixel_plan: &crate::pixels::PixelPlan<'_>,
     ) -> std::result::Result<Vec<ElementFinding>, InstanceError> {
-        let mut current = final_header(blob, stored.redacted.as_ref())?;
+        let mut current =
+            crate::header::decode_deidentified(blob).map_err(InstanceError::Deidentified)?;
+        for element in laid.iter() {
+            current.put(element.clone());
+        }
         let sealed = self.required_key.is_some()
             && current.remove_element(gantry_crypto::ENCRYPTED_ATTRIBUTES_SEQUENCE);
         let (mut findings, mut generated) = (expected.findings, expected.generated);
-        if !overlaid.is_empty() {
-            let at_overlaid = |path: &TagPath| path.top().is_some_and(|t| overlaid.contains(&t));
-            findings.retain(|f| !at_overlaid(&f.path));
-            generated.retain(|(path, _)| !at_overlaid(path));
-            let mut laid = InMemDicomObject::new_empty();
-            for tag in overlaid {
-                if let Some(element) = current.get(*tag) {
-                    laid.put(element.clone());
-                }
-            }
+        if laid.iter().next().is_some() {
+            let at_laid = |path: &TagPath| path.top().is_some_and(|t| laid.get(t).is_some());
+            findings.retain(|f| !at_laid(&f.path));
+            generated.retain(|(path, _)| !at_laid(path));
             let (more, more_generated) =
                 self.engine
-                    .check_generated(&laid, part, &sop_class(part), patient);
+                    .check_generated(laid, part, &sop_class(part), patient);
             findings.extend(more);
             generated.extend(more_generated);
             // In the order a walk of the whole header gives: by top-level tag.
@@ -531,7 +519,13 @@ pub(crate) fn deidentified_findings(
     patient: &PatientContext,
 ) -> std::result::Result<Vec<ElementFinding>, InstanceError> {
     let Some(blob) = &stored.deidentified else {
-        return Ok(vec![not_deidentified()]);
+        return Ok(vec![ElementFinding {
+            path: TagPath::default(),
+            vr: String::new(),
+            value: "(not de-identified)".into(),
+            rule: RuleSource::Survived,
+            action: Planned::Block,
+        }]);
     };
     let mut current = final_header(blob, stored.redacted.as_ref())?;
     // Gantry's own seal is ciphertext for the session's key: it is checked by
@@ -551,16 +545,6 @@ pub(crate) fn deidentified_findings(
         &mut findings,
     );
     Ok(findings)
-}
-
-fn not_deidentified() -> ElementFinding {
-    ElementFinding {
-        path: TagPath::default(),
-        vr: String::new(),
-        value: "(not de-identified)".into(),
-        rule: RuleSource::Survived,
-        action: Planned::Block,
-    }
 }
 
 /// The original's UIDs (sorted, each once; none under Retain UIDs): what must not leave
@@ -633,12 +617,12 @@ pub(crate) fn final_header(
     deidentified: &[u8],
     redacted: Option<&gantry_store::RedactedPixels>,
 ) -> std::result::Result<InMemDicomObject, InstanceError> {
-    let header =
+    let mut header =
         crate::header::decode_deidentified(deidentified).map_err(InstanceError::Deidentified)?;
-    match redacted {
-        Some(r) => crate::pixels::overlay(&header, &r.attributes),
-        None => Ok(header),
+    if let Some(r) = redacted {
+        crate::pixels::overlay(&mut header, &r.attributes)?;
     }
+    Ok(header)
 }
 
 /// UI values of the de-identified header that are UIDs of the original (`originals`,

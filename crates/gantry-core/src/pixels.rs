@@ -619,7 +619,8 @@ fn read_redacted_under(
     sidecar: Option<&PixelSidecar>,
 ) -> Result<(Vec<u8>, Geometry, InMemDicomObject), PixelError> {
     let sidecar = sidecar.ok_or(PixelError::NoSidecar)?;
-    let header = overlay(original, &redacted.attributes)?;
+    let mut header = original.clone();
+    overlay(&mut header, &redacted.attributes)?;
     let geometry = Geometry::from_header(&header)?;
     let payload = sidecar
         .read(redacted.address)
@@ -781,22 +782,25 @@ fn check_blank(
     Ok(problems)
 }
 
-/// `header` with the elements of an attributes blob laid over it.
+/// Lays the elements of an attributes blob over `header`.
 pub(crate) fn overlay(
-    header: &InMemDicomObject,
+    header: &mut InMemDicomObject,
     attributes: &[u8],
-) -> Result<InMemDicomObject, InstanceError> {
-    let mut out = header.clone();
+) -> Result<(), InstanceError> {
     if !attributes.is_empty() {
-        let attributes = decode_header(attributes).map_err(|source| InstanceError::Decode {
-            what: "attributes of the redacted pixels",
-            source,
-        })?;
-        for element in attributes {
-            out.put(element);
+        for element in redacted_attributes(attributes)? {
+            header.put(element);
         }
     }
-    Ok(out)
+    Ok(())
+}
+
+/// The elements describing redacted pixels, as their record keeps them (encoded), decoded.
+pub(crate) fn redacted_attributes(attributes: &[u8]) -> Result<InMemDicomObject, InstanceError> {
+    decode_header(attributes).map_err(|source| InstanceError::Decode {
+        what: "attributes of the redacted pixels",
+        source,
+    })
 }
 
 /// Native samples of a stored pixel value in `transfer_syntax`.

@@ -689,7 +689,7 @@ fn write_pixels(
             let (data, geometry) = crate::pixels::read_source_pixels(record, &original)?;
             let attributes =
                 crate::redact::attributes(&original, &geometry, &record.syntax.uid, false)?;
-            *header = crate::pixels::overlay(header, &attributes)?;
+            crate::pixels::overlay(header, &attributes)?;
             let bytes = &data[..geometry.data_len().min(data.len())];
             let vr = if geometry.bits_allocated > 8 {
                 *b"OW"
