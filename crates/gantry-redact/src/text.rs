@@ -682,6 +682,21 @@ fn search_plane(plane: &Plane, frame: u32, blanked: &[Rect], stage: Stage) -> De
     found
 }
 
+/// The box `(x0, y0, x1, y1)` grown by the context a top-hat window needs around it,
+/// within the plane.
+fn with_context(
+    plane: &Plane,
+    (x0, y0, x1, y1): (usize, usize, usize, usize),
+) -> (usize, usize, usize, usize) {
+    let pad = TOPHAT / 2 + 1;
+    (
+        x0.saturating_sub(pad),
+        y0.saturating_sub(pad),
+        (x1 + pad).min(plane.width),
+        (y1 + pad).min(plane.height),
+    )
+}
+
 /// [`confirm`] on the box turned a quarter (rows become columns, with the context the
 /// top-hats need around it): text written top to bottom or bottom to top, as on the side of
 /// a radiograph or along a scale, reads across it. Its lines come back in the plane's
@@ -693,9 +708,7 @@ fn confirm_turned(
     frame: u32,
     scratch: &mut Scratch,
 ) -> Vec<TextRegion> {
-    let pad = TOPHAT / 2 + 1;
-    let (px0, py0) = (x0.saturating_sub(pad), y0.saturating_sub(pad));
-    let (px1, py1) = ((x1 + pad).min(plane.width), (y1 + pad).min(plane.height));
+    let (px0, py0, px1, py1) = with_context(plane, (x0, y0, x1, y1));
     let (tw, th) = (py1 - py0, px1 - px0);
     let mut values = Vec::with_capacity(tw * th);
     for x in px0..px1 {
@@ -915,10 +928,7 @@ fn confirm(
         lines: filters,
         cuts,
     } = scratch;
-    // The top-hat needs the window's context around the box.
-    let pad = TOPHAT / 2 + 1;
-    let (px0, py0) = (x0.saturating_sub(pad), y0.saturating_sub(pad));
-    let (px1, py1) = ((x1 + pad).min(plane.width), (y1 + pad).min(plane.height));
+    let (px0, py0, px1, py1) = with_context(plane, (x0, y0, x1, y1));
     let (bw, bh) = (px1 - px0, py1 - py0);
     values.clear();
     for y in py0..py1 {
@@ -1835,6 +1845,24 @@ mod tests {
         }
     }
 
+    /// `bits` (w × h, non-zero set) in bit 15 of 16-bit data with 12 bits stored, over a
+    /// ramp of values in the stored bits.
+    fn in_bit_15(bits: &[u8], w: usize, h: usize) -> (Vec<u8>, Geometry) {
+        let data = bits
+            .iter()
+            .enumerate()
+            .flat_map(|(i, &b)| {
+                (((i % 4000) as u16) | if b != 0 { 0x8000 } else { 0 }).to_le_bytes()
+            })
+            .collect();
+        let g = Geometry {
+            bits_allocated: 16,
+            bits_stored: 12,
+            ..mono8(h as u32, w as u32)
+        };
+        (data, g)
+    }
+
     fn mono8(rows: u32, columns: u32) -> Geometry {
         Geometry {
             rows,
@@ -2056,18 +2084,7 @@ mod tests {
         let (w, h) = (120, 40);
         let mut bits = vec![0u8; w * h];
         draw(&mut bits, w, "MRN 2024", 2, 2, 1, 1);
-        let mut data: Vec<u8> = bits
-            .iter()
-            .enumerate()
-            .flat_map(|(i, &b)| {
-                (((i % 4000) as u16) | if b != 0 { 0x8000 } else { 0 }).to_le_bytes()
-            })
-            .collect();
-        let g = Geometry {
-            bits_allocated: 16,
-            bits_stored: 12,
-            ..mono8(h as u32, w as u32)
-        };
+        let (mut data, g) = in_bit_15(&bits, w, h);
         assert!(find_text(&data, &g, None).unwrap().has_text());
         assert!(clear_high_bits(&mut data, &g) > 0);
         assert!(data.chunks(2).all(|p| p[1] & 0xF0 == 0));
@@ -2126,18 +2143,7 @@ mod tests {
             draw(&mut bits, w, "MRN 2024", 10, 20, scale, 1);
             let found = find_text_in_bitmap(&bits, h, w, 0);
             assert!(found.has_text(), "overlay, glyphs {} px", 7 * scale);
-            let data: Vec<u8> = bits
-                .iter()
-                .enumerate()
-                .flat_map(|(i, &b)| {
-                    (((i % 4000) as u16) | if b != 0 { 0x8000 } else { 0 }).to_le_bytes()
-                })
-                .collect();
-            let g = Geometry {
-                bits_allocated: 16,
-                bits_stored: 12,
-                ..mono8(h as u32, w as u32)
-            };
+            let (data, g) = in_bit_15(&bits, w, h);
             let found = find_text(&data, &g, None).unwrap();
             assert!(found.has_text(), "high bits, glyphs {} px", 7 * scale);
         }
