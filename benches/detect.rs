@@ -50,6 +50,9 @@ fn main() {
         .unwrap();
     let (mut text_images, mut found_images) = (0, 0);
     let (mut regions, mut found_regions) = (0, 0);
+    let mut found_drawn = 0;
+    // Per text image: the area of its frame's detections over its ink box's.
+    let mut spread: Vec<f64> = Vec::new();
     let mut whole_regions = 0;
     let (mut controls, mut flagged) = (0, 0);
     let mut misses = Vec::new();
@@ -92,16 +95,31 @@ fn main() {
             continue;
         }
         text_images += 1;
-        let mut all = true;
-        for (frame, truth) in &image.truth {
-            regions += 1;
+        let covers = |frame: u32, truth: &Rect| {
             let covered: u64 = detection
                 .regions
                 .iter()
-                .filter(|r| r.frame == *frame)
+                .filter(|r| r.frame == frame)
                 .map(|r| overlap(&r.rect, truth))
                 .sum();
-            if covered * 10 >= truth.area() * 9 {
+            covered * 10 >= truth.area() * 9
+        };
+        found_drawn += image.drawn.iter().filter(|(f, t)| covers(*f, t)).count();
+        if let Some((frame, truth)) = image.truth.first() {
+            let area: u64 = detection
+                .regions
+                .iter()
+                .filter(|r| r.frame == *frame)
+                .map(|r| r.rect.area())
+                .sum();
+            if area > 0 {
+                spread.push(area as f64 / truth.area().max(1) as f64);
+            }
+        }
+        let mut all = true;
+        for (frame, truth) in &image.truth {
+            regions += 1;
+            if covers(*frame, truth) {
                 found_regions += 1;
             } else {
                 all = false;
@@ -172,8 +190,24 @@ fn main() {
         found_images as f64 / text_images.max(1) as f64
     );
     println!(
-        "region recall  {:.3} ({found_regions}/{regions}, a region counts when 90 % of its ink box is inside a detection)",
+        "region recall  {:.3} ({found_regions}/{regions}, a region counts when 90 % of its ink box is inside a detection; ink the text changed by 2 % or more)",
         found_regions as f64 / regions.max(1) as f64
+    );
+    println!(
+        "               {:.3} ({found_drawn}/{regions}) counting every glyph pixel drawn, seen or not (black ink across a black band)",
+        found_drawn as f64 / regions.max(1) as f64
+    );
+    spread.sort_by(f64::total_cmp);
+    let at = |q: f64| {
+        spread
+            .get((q * (spread.len().max(1) - 1) as f64) as usize)
+            .copied()
+            .unwrap_or(0.0)
+    };
+    println!(
+        "               detections cover {:.2}× their text's ink box (median; {:.2}× at the 90th percentile)",
+        at(0.5),
+        at(0.9)
     );
     println!(
         "redact_detected blanks {:.3} of the text regions whole in its first round ({whole_regions}/{regions}; each region grown by `zones_around`)",

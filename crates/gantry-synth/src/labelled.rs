@@ -34,8 +34,12 @@ pub struct Labelled {
     pub data: Vec<u8>,
     /// The palette of PALETTE COLOR images.
     pub palette: Option<Palette>,
-    /// Where the text is: (frame, box). Empty for controls.
+    /// Where the text is: (frame, box of the glyph pixels the text changed, in the values
+    /// of this layout). Empty for controls. Glyph pixels drawn in a background's own value
+    /// (black ink across a black band) carry nothing and lie outside it.
     pub truth: Vec<(u32, Rect)>,
+    /// The box of every glyph pixel drawn, seen or not: `truth` before that rule.
+    pub drawn: Vec<(u32, Rect)>,
     /// Text hidden in the bits above High Bit, not in the image values.
     pub in_high_bits: bool,
 }
@@ -327,6 +331,45 @@ impl Drawn {
             col_end: (self.x + x1) as u32,
         })
     }
+
+    /// The box of the glyph pixels (those [`ink_box`] counts) whose value the text changed
+    /// by at least `SEEN` of the full scale: in luma for grey layouts, in any channel for
+    /// colour ones. `None` when no pixel changed that much.
+    fn seen(
+        &self,
+        with: &[[f32; 3]],
+        without: &[[f32; 3]],
+        width: usize,
+        colour: bool,
+    ) -> Option<Rect> {
+        const SEEN: f32 = 0.02;
+        let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0, 0);
+        for my in 0..self.mask.height {
+            for mx in 0..self.mask.width {
+                let i = (self.y + my) * width + self.x + mx;
+                let (Some(a), Some(b)) = (with.get(i), without.get(i)) else {
+                    continue;
+                };
+                let changed = if colour {
+                    a.iter().zip(b).any(|(p, q)| (p - q).abs() >= SEEN)
+                } else {
+                    (luma(*a) - luma(*b)).abs() >= SEEN
+                };
+                if self.mask.at(mx, my) >= 64 && changed {
+                    x0 = x0.min(mx);
+                    y0 = y0.min(my);
+                    x1 = x1.max(mx + 1);
+                    y1 = y1.max(my + 1);
+                }
+            }
+        }
+        (x0 != usize::MAX).then(|| Rect {
+            row_start: (self.y + y0) as u32,
+            row_end: (self.y + y1) as u32,
+            col_start: (self.x + x0) as u32,
+            col_end: (self.x + x1) as u32,
+        })
+    }
 }
 
 fn mean_under(b: &Background, x: usize, y: usize, mask: &Mask) -> f32 {
@@ -343,8 +386,9 @@ fn mean_under(b: &Background, x: usize, y: usize, mask: &Mask) -> f32 {
     if n > 0.0 { sum / n } else { 0.0 }
 }
 
-/// RGB 0–1 of every pixel, text blended in.
-fn composite(b: &Background, drawn: Option<&Drawn>) -> Vec<[f32; 3]> {
+/// RGB 0–1 of every pixel, text blended in (when `glyphs`; the label box behind it either
+/// way).
+fn composite(b: &Background, drawn: Option<&Drawn>, glyphs: bool) -> Vec<[f32; 3]> {
     let mut rgb: Vec<[f32; 3]> = b.grey.iter().map(|&g| [g, g, g]).collect();
     if let Some(d) = drawn {
         if d.label_box {
@@ -354,7 +398,7 @@ fn composite(b: &Background, drawn: Option<&Drawn>) -> Vec<[f32; 3]> {
                 }
             }
         }
-        for my in 0..d.mask.height {
+        for my in 0..d.mask.height * glyphs as usize {
             for mx in 0..d.mask.width {
                 let a = d.mask.at(mx, my) as f32 / 255.0;
                 let i = (d.y + my) * b.width + d.x + mx;
@@ -374,8 +418,8 @@ fn luma(c: [f32; 3]) -> f32 {
 }
 
 fn build(b: &Background, layout: &str, drawn: Option<&Drawn>) -> Labelled {
-    let rgb = composite(b, drawn);
-    let plain = composite(b, None);
+    let rgb = composite(b, drawn, true);
+    let plain = composite(b, None, false);
     let (w, h) = (b.width as u32, b.height as u32);
     let mono = |bits: u16, signed: bool, photometric: Photometric| Geometry {
         rows: h,
@@ -394,11 +438,24 @@ fn build(b: &Background, layout: &str, drawn: Option<&Drawn>) -> Labelled {
         ..mono(8, false, photometric)
     };
     let q = |v: f32, max: f32| (v.clamp(0.0, 1.0) * max).round();
-    let mut truth: Vec<(u32, Rect)> = drawn
+    let mut drawn_boxes: Vec<(u32, Rect)> = drawn
         .and_then(|d| d.truth())
         .map(|r| (0, r))
         .into_iter()
         .collect();
+    // Text in the high bits is seen whole; in the values, where it changed them (text
+    // drawn nowhere visibly keeps its whole box, so the image still counts as one with text).
+    let in_colour = matches!(layout, "rgb" | "rgb_planar" | "ybr_full_422");
+    let mut truth: Vec<(u32, Rect)> = match drawn {
+        Some(d) if layout != "high_bits" => {
+            let behind = composite(b, Some(d), false);
+            match d.seen(&rgb, &behind, b.width, in_colour) {
+                Some(r) => vec![(0, r)],
+                None => drawn_boxes.clone(),
+            }
+        }
+        _ => drawn_boxes.clone(),
+    };
     let mut palette = None;
     let mut in_high_bits = false;
     let (geometry, data) = match layout {
@@ -461,6 +518,7 @@ fn build(b: &Background, layout: &str, drawn: Option<&Drawn>) -> Labelled {
                 }
             }
             truth.retain(|(_, r)| r.col_start < even_w);
+            drawn_boxes.retain(|(_, r)| r.col_start < even_w);
             (g, data)
         }
         "palette" => {
@@ -497,7 +555,7 @@ fn build(b: &Background, layout: &str, drawn: Option<&Drawn>) -> Labelled {
             let mut data = frame(&plain);
             data.extend(frame(&rgb));
             data.extend(frame(&plain));
-            for t in &mut truth {
+            for t in truth.iter_mut().chain(&mut drawn_boxes) {
                 t.0 = 1;
             }
             (g, data)
@@ -530,6 +588,7 @@ fn build(b: &Background, layout: &str, drawn: Option<&Drawn>) -> Labelled {
         data,
         palette,
         truth,
+        drawn: drawn_boxes,
         in_high_bits,
     }
 }
