@@ -31,6 +31,14 @@
 //! top-hats alone, in the same run: image recall 0.942 -> 0.962, region recall 0.779 ->
 //! 0.792, text-free images flagged 9 of 350 either way, 3.4 -> 5.2 ms a frame.
 //!
+//! A confirmed line then reaches over the rest of its text: glyphs over a changing
+//! background do not all come out glyph-shaped at one cut, so a line's box may stop a few
+//! glyphs short of its end or above the feet of glyphs that cross an edge. It grows along
+//! its rows while strokes as strong as its own continue (and are rarer in the rows above
+//! and below), and up or down while rows of such strokes do. Measured on the labelled set
+//! against the line boxes alone, in the same run: region recall 0.840 -> 0.920, the
+//! detections' area 1.78 -> 1.81 times the text's ink box (median).
+//!
 //! Each plane is searched twice: at its own scale and, when it is at least 96 pixels each
 //! way, at half scale (2×2 means), where text too tall for the cells, the top-hat window
 //! and the glyph limits (large text in a small image) has a usual height.
@@ -97,7 +105,7 @@ impl Detection {
 
 /// Names the detector's behaviour: a redaction computed from what it found, or a verdict
 /// that it found nothing, is stale once this changes (change it with the detector).
-pub const DETECTOR: &str = "gantry-cascade-9";
+pub const DETECTOR: &str = "gantry-cascade-10";
 
 /// Zones that blank detected text with room to spare: each region grown by half its
 /// height (and two pixels) above and below, for accents and descenders a cut level missed,
@@ -1005,7 +1013,151 @@ fn confirm(
             }
         }
     }
+    for r in &mut regions {
+        r.rect = reach(plane, r.rect, step);
+    }
     regions
+}
+
+/// A confirmed line grown over the rest of its text: along its rows while the strokes
+/// continue, and up or down while rows of strokes do.
+///
+/// Glyphs over a changing background (anatomy, the edge of a band, a checkerboard) do not
+/// all come out glyph-shaped at one cut, so a line's box may stop a few glyphs short of its
+/// end, or above the feet of glyphs that cross an edge. The line being text, what continues
+/// its strokes is text too. Strokes are steps of at least `step` between neighbours along a
+/// row (a horizontal edge or stripe makes none). A window of half the line's height beyond
+/// an end continues it when its strokes are at least a third as dense as the line's own and
+/// twice as dense as in the rows just above and below it (texture is as busy there; text
+/// stands on a background). One quiet window is bridged (a word space); the line grows at
+/// most five heights at each end. A row beyond its top or bottom joins it while it holds at
+/// least a third of a line row's mean strokes, up to half a height.
+fn reach(plane: &Plane, rect: Rect, step: i32) -> Rect {
+    let (w, h) = (plane.width, plane.height);
+    let (r0, r1) = (rect.row_start as usize, (rect.row_end as usize).min(h));
+    let (c0, c1) = (rect.col_start as usize, (rect.col_end as usize).min(w));
+    if r1 <= r0 || c1 <= c0 + 1 || w < 2 {
+        return rect;
+    }
+    // The line's own strokes: steps at least half as strong as most of its steps.
+    let mut steps: Vec<i32> = Vec::new();
+    for y in r0..r1 {
+        let row = &plane.values[y * w + c0..y * w + c1];
+        steps.extend(
+            row.windows(2)
+                .map(|p| (p[1] as i32 - p[0] as i32).abs())
+                .filter(|&d| d >= step),
+        );
+    }
+    if steps.is_empty() {
+        return rect;
+    }
+    let at = steps.len() * 3 / 4;
+    let strong = *steps.select_nth_unstable(at).1;
+    let step = step.max(strong / 2);
+    let strokes = |y: usize, x0: usize, x1: usize| -> usize {
+        let row = &plane.values[y * w..(y + 1) * w];
+        row[x0..x1.min(w - 1)]
+            .iter()
+            .zip(&row[x0 + 1..x1.min(w - 1) + 1])
+            .filter(|(a, b)| (**b as i32 - **a as i32).abs() >= step)
+            .count()
+    };
+    let height = r1 - r0;
+    let band = |x0: usize, x1: usize| (r0..r1).map(|y| strokes(y, x0, x1)).sum::<usize>();
+    let own = band(c0, c1) as f32 / ((c1 - c0) * height) as f32;
+    if own <= 0.0 {
+        return rect;
+    }
+    let apart = (height / 2).max(2);
+    let (above, below) = (r0.saturating_sub(apart)..r0, r1..(r1 + apart).min(h));
+    let outside = |x0: usize, x1: usize| -> f32 {
+        let rows = above.len() + below.len();
+        if rows == 0 {
+            return 0.0;
+        }
+        let n: usize = above
+            .clone()
+            .chain(below.clone())
+            .map(|y| strokes(y, x0, x1))
+            .sum();
+        n as f32 / (rows * (x1 - x0)) as f32
+    };
+    let window = (height / 2).max(4);
+    let limit = 5 * height;
+    let continues = |x0: usize, x1: usize| {
+        let inside = band(x0, x1) as f32 / (height * (x1 - x0)) as f32;
+        inside * 3.0 >= own && inside >= 2.0 * outside(x0, x1) && inside > 0.0
+    };
+    // A column of the band with a stroke in it, and none in the rows above and below.
+    let stroked = |x: usize| {
+        (r0..r1).any(|y| strokes(y, x, x + 1) > 0)
+            && above
+                .clone()
+                .chain(below.clone())
+                .all(|y| strokes(y, x, x + 1) == 0)
+    };
+    // To the right: whole windows, then the stroked columns that end the last glyph.
+    let (mut end, mut at, mut quiet) = (c1, c1, 0);
+    while at < w && at - c1 < limit && quiet < 2 {
+        let next = (at + window).min(w);
+        if continues(at, next) {
+            end = next;
+            quiet = 0;
+        } else {
+            quiet += 1;
+        }
+        at = next;
+    }
+    while end < w - 1 && stroked(end) {
+        end += 1;
+    }
+    // To the left, the same.
+    let (mut start, mut at, mut quiet) = (c0, c0, 0);
+    while at > 0 && c0 - at < limit && quiet < 2 {
+        let next = at.saturating_sub(window);
+        if continues(next, at) {
+            start = next;
+            quiet = 0;
+        } else {
+            quiet += 1;
+        }
+        at = next;
+    }
+    while start > 0 && stroked(start - 1) {
+        start -= 1;
+    }
+    // Up and down, over the grown width.
+    let per_row = band(start, end) as f32 / height as f32;
+    let joins = |y: usize| strokes(y, start, end) as f32 * 3.0 >= per_row;
+    // A few quiet rows are bridged: a band the glyphs cross in their own value.
+    let bridged = (height / 4).max(1);
+    let (mut top, mut quiet) = (r0, 0);
+    for y in (r0.saturating_sub(height / 2)..r0).rev() {
+        if joins(y) {
+            (top, quiet) = (y, 0);
+        } else if quiet == bridged {
+            break;
+        } else {
+            quiet += 1;
+        }
+    }
+    let (mut bottom, mut quiet) = (r1, 0);
+    for y in r1..(r1 + height / 2).min(h) {
+        if joins(y) {
+            (bottom, quiet) = (y + 1, 0);
+        } else if quiet == bridged {
+            break;
+        } else {
+            quiet += 1;
+        }
+    }
+    Rect {
+        row_start: top as u32,
+        row_end: bottom as u32,
+        col_start: start as u32,
+        col_end: end as u32,
+    }
 }
 
 /// `|value - median|` over the `TOPHAT`-square window of every pixel (clipped at the
@@ -2063,6 +2215,62 @@ mod tests {
                 .unwrap()
                 .has_text()
         );
+    }
+
+    #[test]
+    fn a_line_found_in_part_reaches_the_rest_of_its_text_and_not_the_texture_beyond() {
+        // "MRN 12345" 14 px tall from column 4 to 112, on dark ground that turns into faint
+        // speckle at column 60 and into strong noise, over every row, at column 130.
+        let (w, h) = (200, 60);
+        let mut seed = 7u32;
+        let mut noise = || {
+            seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            (seed >> 16) as u8
+        };
+        let mut image = vec![20u8; w * h];
+        for y in 0..h {
+            for x in 60..w {
+                let n = noise();
+                image[y * w + x] = if x < 130 { 60 + n % 40 } else { n };
+            }
+        }
+        draw(&mut image, w, "MRN 12345", 4, 20, 2, 230);
+        let plane = Plane {
+            width: w,
+            height: h,
+            values: image.iter().map(|&v| v as u16).collect(),
+        };
+        // Confirmation boxed its first three glyphs only.
+        let part = Rect {
+            row_start: 18,
+            row_end: 36,
+            col_start: 2,
+            col_end: 40,
+        };
+        let grown = reach(&plane, part, 8);
+        assert!(grown.col_end >= 112, "{grown:?}");
+        assert!(
+            grown.col_end < 130,
+            "the line ran into the noise: {grown:?}"
+        );
+        assert!(grown.row_start <= 20 && grown.row_end >= 34, "{grown:?}");
+        assert_eq!(grown.col_start, 2, "{grown:?}");
+        // Noise everywhere is no continuation: a box in it stays as it is, within a few
+        // columns at each end.
+        let loud: Vec<u16> = (0..w * h).map(|_| noise() as u16).collect();
+        let plane = Plane {
+            width: w,
+            height: h,
+            values: loud,
+        };
+        let r = Rect {
+            row_start: 20,
+            row_end: 36,
+            col_start: 80,
+            col_end: 120,
+        };
+        let same = reach(&plane, r, 8);
+        assert!(same.col_start + 8 >= 80 && same.col_end <= 128, "{same:?}");
     }
 
     #[test]
