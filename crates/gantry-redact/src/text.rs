@@ -105,7 +105,7 @@ impl Detection {
 
 /// Names the detector's behaviour: a redaction computed from what it found, or a verdict
 /// that it found nothing, is stale once this changes (change it with the detector).
-pub const DETECTOR: &str = "gantry-cascade-10";
+pub const DETECTOR: &str = "gantry-cascade-11";
 
 /// Zones that blank detected text with room to spare: each region grown by half its
 /// height (and two pixels) above and below, for accents and descenders a cut level missed,
@@ -1387,11 +1387,15 @@ fn cut(tile: &[u16], w: usize, h: usize, step: i32, scratch: &mut Cuts) -> Vec<L
 /// Runs of a cut longer than this are bands, rules and edges, not strokes.
 const LONG_RUN: usize = 2 * MAX_GLYPH;
 
-/// Clears the runs of each row of `mask` longer than [`LONG_RUN`]: a band or a ruled line
-/// as narrow as a stroke stands out of the top-hat like one, and glyphs that touch it
-/// would join it into one shape that is no glyph.
+/// Clears the runs of each row of `mask` longer than [`LONG_RUN`], or, in a tile narrower
+/// than that, across four fifths of it and longer than the tallest glyph: a band or a ruled
+/// line as narrow as a stroke stands out of the top-hat like one, and glyphs that touch it
+/// would join it into one shape that is no glyph. (The narrow-tile rule found one more
+/// text image of the labelled set, 303 -> 304 of 312, and flagged no more controls.)
 fn drop_long_runs(mask: &mut [bool], w: usize) {
-    if w <= LONG_RUN {
+    // In a narrow tile, a run across four fifths of it (and longer than any glyph).
+    let long = LONG_RUN.min((w * 4 / 5).max(MAX_GLYPH));
+    if w <= long {
         return;
     }
     for row in mask.chunks_mut(w) {
@@ -1405,7 +1409,7 @@ fn drop_long_runs(mask: &mut [bool], w: usize) {
             while x < w && row[x] {
                 x += 1;
             }
-            if x - start > LONG_RUN {
+            if x - start > long {
                 row[start..x].fill(false);
             }
         }
@@ -2271,6 +2275,27 @@ mod tests {
         };
         let same = reach(&plane, r, 8);
         assert!(same.col_start + 8 >= 80 && same.col_end <= 128, "{same:?}");
+    }
+
+    #[test]
+    fn a_rule_across_a_narrow_tile_is_no_stroke() {
+        // A rule under a line of text in a 70-px tile runs across it; glyphs standing on
+        // it would be one shape with it. A glyph's bar (30 px) stays.
+        let w = 70;
+        let mut mask = vec![false; w * 2];
+        mask[..60].fill(true);
+        mask[w + 5..w + 35].fill(true);
+        drop_long_runs(&mut mask, w);
+        assert!(!mask[..w].contains(&true));
+        assert_eq!(mask[w..].iter().filter(|&&m| m).count(), 30);
+        // In a wide tile only runs longer than twice the tallest glyph go.
+        let w = 300;
+        let mut mask = vec![false; w * 2];
+        mask[..90].fill(true);
+        mask[w..w + 2 * MAX_GLYPH + 1].fill(true);
+        drop_long_runs(&mut mask, w);
+        assert_eq!(mask[..w].iter().filter(|&&m| m).count(), 90);
+        assert!(!mask[w..].contains(&true));
     }
 
     #[test]
