@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use gantry_redact::{Rect, find_text, text_candidates, zones_around};
-use gantry_synth::{Labelled, backgrounds_from, labelled_set, synthetic_backgrounds};
+use gantry_synth::{Labelled, backgrounds_from, enlarged, labelled_set, synthetic_backgrounds};
 
 fn overlap(a: &Rect, b: &Rect) -> u64 {
     let rows = a
@@ -42,6 +42,25 @@ fn main() {
         "examples_ybr_color",
         "GDCMJ2K_TextGBR",
     ];
+    // Large images: those of 480 pixels or more (real text aside) at three times their
+    // size, with text four times as tall.
+    let large = enlarged(
+        &backgrounds
+            .iter()
+            .filter(|b| !REAL_TEXT.contains(&b.name.as_str()))
+            .cloned()
+            .collect::<Vec<_>>(),
+        480,
+        3,
+    );
+    let large_names: Vec<String> = large.iter().map(|b| b.name.clone()).collect();
+    backgrounds.extend(large);
+    let is_large = |name: &str| {
+        large_names
+            .iter()
+            .any(|l| name.starts_with(&format!("{l}/")))
+    };
+    let (mut large_text, mut large_found, mut large_controls, mut large_flagged) = (0, 0, 0, 0);
     let set: Vec<Labelled> = labelled_set(&backgrounds);
     let (mut real_images, mut real_found) = (0, 0);
     let pool = rayon::ThreadPoolBuilder::new()
@@ -88,6 +107,10 @@ fn main() {
         }
         if image.truth.is_empty() {
             controls += 1;
+            if is_large(&image.name) {
+                large_controls += 1;
+                large_flagged += detection.has_text() as usize;
+            }
             if detection.has_text() {
                 flagged += 1;
                 false_alarms.push(format!("{} -> {:?}", image.name, detection.regions));
@@ -158,7 +181,9 @@ fn main() {
                 .any(|(f, t)| *f == r.frame && overlap(&r.rect, t) > 0)
         }) {
             found_images += 1;
+            large_found += is_large(&image.name) as usize;
         }
+        large_text += is_large(&image.name) as usize;
         if !all {
             misses.push(format!(
                 "{} truth {:?} found {:?}",
@@ -188,6 +213,10 @@ fn main() {
     println!(
         "image recall   {:.3} ({found_images}/{text_images})",
         found_images as f64 / text_images.max(1) as f64
+    );
+    println!(
+        "               of which {} backgrounds enlarged 3x (text 28-112 px): {large_found}/{large_text} text images found, {large_flagged}/{large_controls} controls flagged",
+        large_names.len()
     );
     println!(
         "region recall  {:.3} ({found_regions}/{regions}, a region counts when 90 % of its ink box is inside a detection; ink the text changed by 2 % or more)",

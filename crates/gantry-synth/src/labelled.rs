@@ -227,6 +227,42 @@ pub fn synthetic_backgrounds(seed: u64) -> Vec<Background> {
     out
 }
 
+/// Each background at least `at_least` pixels each way, enlarged `factor` times (bilinear),
+/// named `<name>@<factor>x`: radiographs of 1500 to 3000 pixels, whose labels are drawn
+/// 100 px tall and more, and whose anatomy is as large against the detector's scales.
+pub fn enlarged(backgrounds: &[Background], at_least: usize, factor: usize) -> Vec<Background> {
+    backgrounds
+        .iter()
+        .filter(|b| b.width.min(b.height) >= at_least && factor > 1)
+        .map(|b| {
+            let (w, h) = (b.width * factor, b.height * factor);
+            let at =
+                |x: usize, y: usize| b.grey[y.min(b.height - 1) * b.width + x.min(b.width - 1)];
+            let grey = (0..w * h)
+                .map(|i| {
+                    let (x, y) = (i % w, i / w);
+                    let fx = (x as f32 + 0.5) / factor as f32 - 0.5;
+                    let fy = (y as f32 + 0.5) / factor as f32 - 0.5;
+                    let (x0, y0) = (fx.max(0.0) as usize, fy.max(0.0) as usize);
+                    let (tx, ty) = (
+                        (fx - x0 as f32).clamp(0.0, 1.0),
+                        (fy - y0 as f32).clamp(0.0, 1.0),
+                    );
+                    let top = at(x0, y0) * (1.0 - tx) + at(x0 + 1, y0) * tx;
+                    let bottom = at(x0, y0 + 1) * (1.0 - tx) + at(x0 + 1, y0 + 1) * tx;
+                    top * (1.0 - ty) + bottom * ty
+                })
+                .collect();
+            Background {
+                name: format!("{}@{factor}x", b.name),
+                width: w,
+                height: h,
+                grey,
+            }
+        })
+        .collect()
+}
+
 /// The set: for every background and layout, one image with text and one without.
 pub fn labelled_set(backgrounds: &[Background]) -> Vec<Labelled> {
     let mut out = Vec::new();
@@ -258,7 +294,9 @@ struct Drawn {
 
 impl Drawn {
     fn choose(b: &Background, n: usize) -> Option<Drawn> {
-        let height = HEIGHTS[n % HEIGHTS.len()];
+        // Text grows with the image: a 1536-pixel radiograph's labels are drawn four times
+        // as tall (28 to 112 px).
+        let height = HEIGHTS[n % HEIGHTS.len()] * (b.width.min(b.height) / 384).max(1) as f32;
         let face = if n.is_multiple_of(3) {
             Face::MonoBold
         } else {

@@ -34,7 +34,7 @@ pub use adversarial::{
 };
 pub use devices::{Band, Device, Geometry};
 pub use labelled::{
-    Background, LAYOUTS, Labelled, backgrounds_from, labelled_set, synthetic_backgrounds,
+    Background, LAYOUTS, Labelled, backgrounds_from, enlarged, labelled_set, synthetic_backgrounds,
 };
 pub use objects::PLANTED_PLACES;
 pub use people::PatientTruth;
