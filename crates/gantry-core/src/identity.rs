@@ -478,17 +478,11 @@ impl IdentifierSet {
 
     /// This set without name parts that are ordinary words (what is searched for in the
     /// text of other patients' objects; a patient's own set keeps them all).
-    pub fn without_ordinary_words(&self) -> IdentifierSet {
-        IdentifierSet {
-            items: self
-                .items
-                .iter()
-                .filter(|(text, kind)| {
-                    *kind != IdentifierKind::Name || !crate::detect::is_ordinary_word(text)
-                })
-                .cloned()
-                .collect(),
-        }
+    pub fn without_ordinary_words(mut self) -> IdentifierSet {
+        self.items.retain(|(text, kind)| {
+            *kind != IdentifierKind::Name || !crate::detect::is_ordinary_word(text)
+        });
+        self
     }
 
     /// The identifiers, normalized, with their kinds, in order.
@@ -522,9 +516,15 @@ impl IdentifierSet {
 
     /// A matcher for finding these identifiers in text.
     pub fn matcher(&self) -> EchoMatcher {
+        self.clone().into_matcher()
+    }
+
+    /// [`IdentifierSet::matcher`], taking the set: its identifiers move into the matcher
+    /// instead of being copied (everyone's identifiers grow with the dump).
+    pub fn into_matcher(self) -> EchoMatcher {
         // Identifiers whose patterns coincide (one of 64 characters, and the cut first part
         // of a longer one) share a pattern; a match takes the longest that fits the text.
-        let items: Vec<(String, IdentifierKind)> = self.items.iter().cloned().collect();
+        let items: Vec<(String, IdentifierKind)> = self.items.into_iter().collect();
         let mut patterns: Vec<&str> = Vec::new();
         let mut groups: Vec<Vec<usize>> = Vec::new();
         let mut index: std::collections::HashMap<&str, usize> = Default::default();
@@ -552,18 +552,18 @@ impl IdentifierSet {
             .ok();
         // The raw scan looks for identifiers of 4 or more characters anywhere in encoded
         // bytes, where word boundaries mean nothing.
-        let raw: Vec<(&str, IdentifierKind)> = patterns
+        // Each by its identifier (the group's longest) and the length of its pattern.
+        let raw: Vec<(usize, usize)> = patterns
             .iter()
             .zip(&groups)
             .filter(|(t, _)| t.len() >= 4 && t.is_ascii())
-            .map(|(t, group)| (*t, items[group[0]].1))
+            .map(|(t, group)| (group[0], t.len()))
             .collect();
         let raw_automaton = AhoCorasickBuilder::new()
             .ascii_case_insensitive(true)
             .kind(Some(AhoCorasickKind::ContiguousNFA))
-            .build(raw.iter().map(|(t, _)| t))
+            .build(raw.iter().map(|&(at, len)| &items[at].0[..len]))
             .ok();
-        let raw = raw.into_iter().map(|(t, k)| (t.to_string(), k)).collect();
         EchoMatcher {
             automaton,
             raw_automaton,
@@ -637,7 +637,9 @@ fn normalize_mapped(text: &str) -> (String, Vec<(usize, usize)>) {
 pub struct EchoMatcher {
     automaton: Option<AhoCorasick>,
     raw_automaton: Option<AhoCorasick>,
-    raw: Vec<(String, IdentifierKind)>,
+    /// The raw scan's patterns: the identifier each is the start of (an index into
+    /// `items`), and its length in bytes.
+    raw: Vec<(usize, usize)>,
     /// For each pattern, the identifiers it stands for, longest first.
     groups: Vec<Vec<usize>>,
     items: Vec<(String, IdentifierKind)>,
@@ -825,17 +827,16 @@ impl EchoMatcher {
     /// Whether `bytes` contain an identifier of at least 4 characters (a raw scan of an
     /// encoded header, where word boundaries mean nothing).
     pub fn find_in_bytes(&self, bytes: &[u8]) -> Option<(&str, IdentifierKind)> {
+        let raw = |&(at, len): &(usize, usize)| {
+            let (text, kind) = &self.items[at];
+            (&text[..len], *kind)
+        };
         let Some(raw_automaton) = &self.raw_automaton else {
             // As in `matches`: identifiers without an automaton leave no value clean.
-            return self
-                .raw
-                .first()
-                .filter(|_| !bytes.is_empty())
-                .map(|(text, kind)| (text.as_str(), *kind));
+            return self.raw.first().filter(|_| !bytes.is_empty()).map(raw);
         };
         let found = raw_automaton.find(bytes)?;
-        let (text, kind) = &self.raw[found.pattern().as_usize()];
-        Some((text.as_str(), *kind))
+        self.raw.get(found.pattern().as_usize()).map(raw)
     }
 }
 

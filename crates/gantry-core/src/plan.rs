@@ -294,7 +294,7 @@ impl Session {
         everyone.extend(&self.peer_identifiers(&config)?);
         let everyone = everyone.without_ordinary_words();
         let everyone_digest = everyone.digest();
-        let everyone = everyone.matcher();
+        let everyone = everyone.into_matcher();
         let rules = Rules::new(&config);
         let jitter = config.date_jitter.unwrap_or_default();
         let recent = crate::identity::LazyMatcher::recent();
