@@ -61,6 +61,8 @@ fn main() {
             .any(|l| name.starts_with(&format!("{l}/")))
     };
     let (mut large_text, mut large_found, mut large_controls, mut large_flagged) = (0, 0, 0, 0);
+    // Detection time and frames: images as drawn, and enlarged ones.
+    let mut per_size = [(std::time::Duration::ZERO, 0u64); 2];
     let set: Vec<Labelled> = labelled_set(&backgrounds);
     let (mut real_images, mut real_found) = (0, 0);
     let pool = rayon::ThreadPoolBuilder::new()
@@ -86,9 +88,13 @@ fn main() {
         let t = Instant::now();
         checksum = checksum.wrapping_add(image.data.iter().map(|&b| b as u64).sum::<u64>());
         floor += t.elapsed();
+        let t = Instant::now();
         let detection = pool
             .install(|| find_text(&image.data, &image.geometry, image.palette.as_ref()))
             .expect("the labelled set decodes");
+        let bucket = &mut per_size[is_large(&image.name) as usize];
+        bucket.0 += t.elapsed();
+        bucket.1 += image.geometry.frames as u64;
         searched += detection.pixels;
         boxed += detection.boxed;
         pixels += image.geometry.rows as u64
@@ -255,6 +261,12 @@ fn main() {
         pixels as f64 / elapsed.as_secs_f64() / 1e6,
         elapsed.as_secs_f64() * 1e3 / frames.max(1) as f64,
         pixels as f64 / floor.as_secs_f64().max(1e-9) / 1e6,
+    );
+    let ms = |(t, n): (std::time::Duration, u64)| t.as_secs_f64() * 1e3 / n.max(1) as f64;
+    println!(
+        "               {:.2} ms per frame on the images as drawn (up to 512 px), {:.2} ms on the enlarged ones (up to 1536 px)",
+        ms(per_size[0]),
+        ms(per_size[1])
     );
     println!(
         "cheap pass    {:.1} Mpixel/s per core alone ({candidates} candidate boxes); hands {:.1} % of the pixels to confirmation",

@@ -1056,9 +1056,12 @@ fn confirm(
 /// row (a horizontal edge or stripe makes none). A window of half the line's height beyond
 /// an end continues it when its strokes are at least a third as dense as the line's own and
 /// twice as dense as in the rows just above and below it (texture is as busy there; text
-/// stands on a background). One quiet window is bridged (a word space); the line grows at
-/// most five heights at each end. A row beyond its top or bottom joins it while it holds at
-/// least a third of a line row's mean strokes, up to half a height.
+/// stands on a background). One quiet window is bridged (a word space); then the columns
+/// of the next window that have strokes, and none above or below, end the last glyph. The
+/// line grows at most five heights and a half at each end. A row beyond its top or bottom
+/// joins it when it holds at least a third of a line row's mean strokes, up to half a
+/// height (quiet rows a quarter of a height deep bridged: a band the glyphs cross in their
+/// own value).
 fn reach(plane: &Plane, rect: Rect, step: i32) -> Rect {
     let (w, h) = (plane.width, plane.height);
     let (r0, r1) = (rect.row_start as usize, (rect.row_end as usize).min(h));
@@ -1136,7 +1139,8 @@ fn reach(plane: &Plane, rect: Rect, step: i32) -> Rect {
         }
         at = next;
     }
-    while end < w - 1 && stroked(end) {
+    let last = end;
+    while end < w - 1 && end - last < window && stroked(end) {
         end += 1;
     }
     // To the left, the same.
@@ -1151,7 +1155,8 @@ fn reach(plane: &Plane, rect: Rect, step: i32) -> Rect {
         }
         at = next;
     }
-    while start > 0 && stroked(start - 1) {
+    let first = start;
+    while start > 0 && first - start < window && stroked(start - 1) {
         start -= 1;
     }
     // Up and down, over the grown width.
