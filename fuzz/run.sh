@@ -10,7 +10,7 @@ seconds=${2:-60}
 corpus=corpus/$target
 mkdir -p "$corpus"
 case $target in
-    source_parser | header_scan | cms_envelope | rle_codec)
+    source_parser | header_scan | cms_envelope | rle_codec | text_detector)
         cp -n ../tests/data/pydicom/*.dcm "$corpus"/ 2>/dev/null || true ;;
     config_loader)
         find ../crates ../examples -name '*.yaml' -exec cp -n {} "$corpus"/ \; 2>/dev/null || true

@@ -108,3 +108,10 @@ fn rle_codec_inputs_round_trip_or_fail_cleanly() {
         gantry_redact::rle_fuzz_round_trip(&data);
     }
 }
+
+#[test]
+fn text_detector_inputs_never_panic() {
+    for (_, data) in inputs("text_detector") {
+        gantry_redact::fuzz_detect(&data);
+    }
+}

@@ -51,7 +51,7 @@ pub use rle::{
 pub use streams::{Stripped, strip_encapsulated, strippable};
 pub use text::{
     DETECTOR, Detection, TextRegion, clear_high_bits, covered, find_text, find_text_beside,
-    find_text_in_bitmap, text_candidates, zones_around,
+    find_text_in_bitmap, fuzz_detect, text_candidates, zones_around,
 };
 
 mod blank;

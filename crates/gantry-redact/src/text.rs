@@ -484,7 +484,10 @@ pub(crate) fn planes(frame: &[u8], g: &Geometry, palette: Option<&Palette>) -> V
                 values
                     .iter()
                     .map(|&v| {
-                        let i = (v as i64 - palette.first_mapped).clamp(0, table.len() as i64 - 1);
+                        // Values outside the table take its nearest end (an empty table,
+                        // which no header gives, reads as zero).
+                        let last = (table.len() as i64 - 1).max(0);
+                        let i = (v as i64 - palette.first_mapped).clamp(0, last);
                         table.get(i as usize).copied().unwrap_or(0)
                     })
                     .collect()
@@ -1960,6 +1963,92 @@ fn merge_pass(mut regions: Vec<TextRegion>) -> Vec<TextRegion> {
         }
     }
     out
+}
+
+/// Fuzzing's check of the detector, shared by the fuzz target and the suite that replays
+/// its crash inputs: the first eight bytes choose a layout (up to 96 × 96, one or two
+/// frames, every photometric and bit depth, a palette of a length the input chooses), the
+/// rest is the pixel data. Detection, the cheap pass alone, the bitmap search and clearing
+/// the high bits never panic; what is found lies inside the frames. Panics when it does not.
+#[doc(hidden)]
+pub fn fuzz_detect(data: &[u8]) {
+    let [a, b, c, d, e, f, g, h, pixels @ ..] = data else {
+        return;
+    };
+    let (bits_allocated, bits_stored) =
+        [(8, 8), (16, 12), (16, 16), (1, 1), (32, 32), (8, 6)][usize::from(*d % 6)];
+    let photometric = [
+        Photometric::Monochrome1,
+        Photometric::Monochrome2,
+        Photometric::PaletteColor,
+        Photometric::Rgb,
+        Photometric::YbrFull,
+        Photometric::YbrFull422,
+    ][usize::from(*e % 6)]
+    .clone();
+    let samples = if matches!(
+        photometric,
+        Photometric::Rgb | Photometric::YbrFull | Photometric::YbrFull422
+    ) {
+        3
+    } else {
+        1
+    };
+    let geometry = Geometry {
+        rows: 1 + u32::from(*a % 96),
+        columns: 1 + u32::from(*b % 96),
+        frames: 1 + u32::from(*c % 2),
+        samples_per_pixel: samples,
+        bits_allocated,
+        bits_stored,
+        signed: *f & 1 == 1,
+        planar: *f & 2 == 2,
+        photometric,
+    };
+    let entries = usize::from(*g);
+    let table: Vec<u16> = pixels
+        .chunks_exact(2)
+        .take(entries)
+        .map(|p| u16::from_le_bytes([p[0], p[1]]))
+        .collect();
+    let palette = Palette {
+        first_mapped: i64::from(*h) - 128,
+        red: table.clone(),
+        green: table.iter().rev().copied().collect(),
+        blue: table,
+    };
+    let inside = |frame: u32, r: &Rect| {
+        frame < geometry.frames
+            && r.row_start < r.row_end
+            && r.row_end <= geometry.rows
+            && r.col_start < r.col_end
+            && r.col_end <= geometry.columns
+    };
+    if let Ok(found) = find_text(pixels, &geometry, Some(&palette)) {
+        for r in &found.regions {
+            assert!(inside(r.frame, &r.rect), "{r:?} outside {geometry:?}");
+        }
+        for z in zones_around(&found.regions, geometry.rows, geometry.columns) {
+            assert!(inside(0, &z), "zone {z:?} outside {geometry:?}");
+        }
+    }
+    if let Ok(candidates) = text_candidates(pixels, &geometry, None) {
+        for (frame, r) in &candidates {
+            assert!(inside(*frame, r), "candidate {r:?} outside {geometry:?}");
+        }
+    }
+    let (w, rows) = (geometry.columns as usize, geometry.rows as usize);
+    if pixels.len() >= w * rows {
+        let found = find_text_in_bitmap(&pixels[..w * rows], rows, w, 0);
+        for r in &found.regions {
+            assert!(
+                inside(r.frame, &r.rect),
+                "bitmap {r:?} outside {geometry:?}"
+            );
+        }
+    }
+    let mut copy = pixels.to_vec();
+    clear_high_bits(&mut copy, &geometry);
 }
 
 #[cfg(test)]
