@@ -2237,21 +2237,24 @@ mod tests {
         );
     }
 
-    #[test]
-    fn text_too_tall_for_the_full_scale_pass_is_found_at_half_scale() {
-        // Glyphs 49 px tall with 7-px strokes: beyond MAX_GLYPH at full scale, 24 px at
-        // half scale.
-        let (w, h) = (400, 130);
+    /// `text` drawn `scale` times the bitmap font's size at (`x`, `y`) on a `w` × `h`
+    /// background is found whole, and the background alone holds no text.
+    fn large_text_is_found(
+        (w, h): (usize, usize),
+        text: &str,
+        (x, y): (usize, usize),
+        scale: usize,
+    ) {
         let mut marked = background(w, h);
-        draw(&mut marked, w, "MRN 12345", 8, 40, 7, 230);
+        draw(&mut marked, w, text, x, y, scale, 230);
         let found = find_text(&marked, &mono8(h as u32, w as u32), None).unwrap();
-        assert!(found.has_text(), "large text missed");
+        let (bottom, right) = (y + 7 * scale, x + ((text.len() - 1) * 6 + 5) * scale);
         assert!(
-            found.regions.iter().any(|r| r.rect.row_start <= 40
-                && r.rect.row_end >= 89
-                && r.rect.col_start <= 8
-                && r.rect.col_end >= 8 + 8 * 42 + 35),
-            "{:?}",
+            found.regions.iter().any(|r| r.rect.row_start as usize <= y
+                && r.rect.row_end as usize >= bottom
+                && r.rect.col_start as usize <= x
+                && r.rect.col_end as usize >= right),
+            "{text} at scale {scale}: {:?}",
             found.regions
         );
         assert!(
@@ -2262,26 +2265,17 @@ mod tests {
     }
 
     #[test]
+    fn text_too_tall_for_the_full_scale_pass_is_found_at_half_scale() {
+        // Glyphs 49 px tall with 7-px strokes: beyond MAX_GLYPH at full scale, 24 px at
+        // half scale.
+        large_text_is_found((400, 130), "MRN 12345", (8, 40), 7);
+    }
+
+    #[test]
     fn a_label_a_hundred_pixels_tall_on_a_large_image_is_found_at_a_quarter_scale() {
         // Glyphs 112 px tall with 16-px strokes on an 800-pixel image (a radiograph's
         // label): beyond the glyph limits at full and half scale, 28 px at a quarter.
-        let (w, h) = (800, 800);
-        let mut marked = background(w, h);
-        draw(&mut marked, w, "MRN 12", 40, 40, 16, 230);
-        let found = find_text(&marked, &mono8(h as u32, w as u32), None).unwrap();
-        assert!(
-            found.regions.iter().any(|r| r.rect.row_start <= 40
-                && r.rect.row_end >= 152
-                && r.rect.col_start <= 40
-                && r.rect.col_end >= 40 + 5 * 96 + 80),
-            "{:?}",
-            found.regions
-        );
-        assert!(
-            !find_text(&background(w, h), &mono8(h as u32, w as u32), None)
-                .unwrap()
-                .has_text()
-        );
+        large_text_is_found((800, 800), "MRN 12", (40, 40), 16);
     }
 
     #[test]
