@@ -1130,63 +1130,53 @@ fn reach(plane: &Plane, rect: Rect, step: i32) -> Rect {
                 .chain(below.clone())
                 .all(|y| strokes(y, x, x + 1) == 0)
     };
-    // To the right: whole windows, then the stroked columns that end the last glyph.
-    let (mut end, mut at, mut quiet) = (c1, c1, 0);
-    while at < w && at - c1 < limit && quiet < 2 {
-        let next = (at + window).min(w);
-        if continues(at, next) {
-            end = next;
-            quiet = 0;
-        } else {
-            quiet += 1;
+    // How many columns the line reaches beyond one end, with `room` columns that way;
+    // `span(a, b)` is the columns `a..b` past the end, `column(d)` the `d`-th: whole windows,
+    // then the stroked columns that end the last glyph.
+    let beyond = |room: usize,
+                  span: &dyn Fn(usize, usize) -> (usize, usize),
+                  column: &dyn Fn(usize) -> usize| {
+        let (mut reached, mut at, mut quiet) = (0, 0, 0);
+        while at < room && at < limit && quiet < 2 {
+            let next = (at + window).min(room);
+            let (x0, x1) = span(at, next);
+            if continues(x0, x1) {
+                reached = next;
+                quiet = 0;
+            } else {
+                quiet += 1;
+            }
+            at = next;
         }
-        at = next;
-    }
-    let last = end;
-    while end < w - 1 && end - last < window && stroked(end) {
-        end += 1;
-    }
-    // To the left, the same.
-    let (mut start, mut at, mut quiet) = (c0, c0, 0);
-    while at > 0 && c0 - at < limit && quiet < 2 {
-        let next = at.saturating_sub(window);
-        if continues(next, at) {
-            start = next;
-            quiet = 0;
-        } else {
-            quiet += 1;
+        let last = reached;
+        while reached + 1 < room && reached - last < window && stroked(column(reached)) {
+            reached += 1;
         }
-        at = next;
-    }
-    let first = start;
-    while start > 0 && first - start < window && stroked(start - 1) {
-        start -= 1;
-    }
+        reached
+    };
+    let end = c1 + beyond(w - c1, &|a, b| (c1 + a, c1 + b), &|d| c1 + d);
+    let start = c0 - beyond(c0, &|a, b| (c0 - b, c0 - a), &|d| c0 - 1 - d);
     // Up and down, over the grown width.
     let per_row = band(start, end) as f32 / height as f32;
     let joins = |y: usize| strokes(y, start, end) as f32 * 3.0 >= per_row;
-    // A few quiet rows are bridged: a band the glyphs cross in their own value.
+    // How many of `rows` (outward from the line) it reaches: a few quiet rows are bridged,
+    // a band the glyphs cross in their own value.
     let bridged = (height / 4).max(1);
-    let (mut top, mut quiet) = (r0, 0);
-    for y in (r0.saturating_sub(height / 2)..r0).rev() {
-        if joins(y) {
-            (top, quiet) = (y, 0);
-        } else if quiet == bridged {
-            break;
-        } else {
-            quiet += 1;
+    let rows_beyond = |rows: &mut dyn Iterator<Item = usize>| {
+        let (mut reached, mut quiet) = (0, 0);
+        for (d, y) in rows.enumerate() {
+            if joins(y) {
+                (reached, quiet) = (d + 1, 0);
+            } else if quiet == bridged {
+                break;
+            } else {
+                quiet += 1;
+            }
         }
-    }
-    let (mut bottom, mut quiet) = (r1, 0);
-    for y in r1..(r1 + height / 2).min(h) {
-        if joins(y) {
-            (bottom, quiet) = (y + 1, 0);
-        } else if quiet == bridged {
-            break;
-        } else {
-            quiet += 1;
-        }
-    }
+        reached
+    };
+    let top = r0 - rows_beyond(&mut (r0.saturating_sub(height / 2)..r0).rev());
+    let bottom = r1 + rows_beyond(&mut (r1..(r1 + height / 2).min(h)));
     Rect {
         row_start: top as u32,
         row_end: bottom as u32,
