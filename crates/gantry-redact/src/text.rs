@@ -109,7 +109,7 @@ impl Detection {
 
 /// Names the detector's behaviour: a redaction computed from what it found, or a verdict
 /// that it found nothing, is stale once this changes (change it with the detector).
-pub const DETECTOR: &str = "gantry-cascade-12";
+pub const DETECTOR: &str = "gantry-cascade-13";
 
 /// Zones that blank detected text with room to spare: each region grown by half its
 /// height (and two pixels) above and below, for accents and descenders a cut level missed,
