@@ -195,15 +195,7 @@ pub fn find_text_beside(
     palette: Option<&Palette>,
     blanked: &[Rect],
 ) -> Result<Detection, RedactError> {
-    geometry.validate()?;
-    let frame_len = geometry.frame_len();
-    let frames = geometry.frames as usize;
-    if data.len() < frame_len * frames {
-        return Err(RedactError::Layout(format!(
-            "pixel data of {} bytes is shorter than {frames} frame(s) of {frame_len}",
-            data.len()
-        )));
-    }
+    let (frame_len, frames) = searchable(data, geometry, palette)?;
     let per_frame: Vec<Detection> = (0..frames)
         .into_par_iter()
         .map(|f| {
@@ -222,15 +214,15 @@ pub fn find_text_beside(
     Ok(out)
 }
 
-/// The cheap pass of [`find_text`] alone, on one thread: the candidate boxes it would hand
-/// to confirmation, as `(frame, box)`, at every scale and in every plane. Confirmation may
-/// reach a little past a box (a line found in its context), and most boxes hold no text:
-/// this is where the detector looks hard, not what it finds.
-pub fn text_candidates(
+/// The frame length and frame count of pixel data the detector can search as laid out:
+/// a layout it cannot read, data shorter than its frames, or a palette with an empty table
+/// (every value would read as one colour, and nothing would be found) is an error, so that
+/// the image counts as unexamined, never as clean.
+fn searchable(
     data: &[u8],
     geometry: &Geometry,
     palette: Option<&Palette>,
-) -> Result<Vec<(u32, Rect)>, RedactError> {
+) -> Result<(usize, usize), RedactError> {
     geometry.validate()?;
     let frame_len = geometry.frame_len();
     let frames = geometry.frames as usize;
@@ -240,6 +232,26 @@ pub fn text_candidates(
             data.len()
         )));
     }
+    if geometry.photometric == Photometric::PaletteColor
+        && palette.is_some_and(|p| p.red.is_empty() || p.green.is_empty() || p.blue.is_empty())
+    {
+        return Err(RedactError::Layout(
+            "a palette lookup table has no entries".into(),
+        ));
+    }
+    Ok((frame_len, frames))
+}
+
+/// The cheap pass of [`find_text`] alone, on one thread: the candidate boxes it would hand
+/// to confirmation, as `(frame, box)`, at every scale and in every plane. Confirmation may
+/// reach a little past a box (a line found in its context), and most boxes hold no text:
+/// this is where the detector looks hard, not what it finds.
+pub fn text_candidates(
+    data: &[u8],
+    geometry: &Geometry,
+    palette: Option<&Palette>,
+) -> Result<Vec<(u32, Rect)>, RedactError> {
+    let (frame_len, frames) = searchable(data, geometry, palette)?;
     Ok((0..frames)
         .flat_map(|f| {
             let frame = &data[f * frame_len..(f + 1) * frame_len];
@@ -484,8 +496,8 @@ pub(crate) fn planes(frame: &[u8], g: &Geometry, palette: Option<&Palette>) -> V
                 values
                     .iter()
                     .map(|&v| {
-                        // Values outside the table take its nearest end (an empty table,
-                        // which no header gives, reads as zero).
+                        // Values outside the table take its nearest end (an empty table
+                        // is refused before any search: see `searchable`).
                         let last = (table.len() as i64 - 1).max(0);
                         let i = (v as i64 - palette.first_mapped).clamp(0, last);
                         table.get(i as usize).copied().unwrap_or(0)
@@ -2403,6 +2415,27 @@ mod tests {
         };
         let same = reach(&plane, r, 8);
         assert!(same.col_start + 8 >= 80 && same.col_end <= 128, "{same:?}");
+    }
+
+    #[test]
+    fn a_palette_with_an_empty_table_is_not_searched_as_blank() {
+        // Every value would read as one colour and the search find nothing: the image
+        // must count as unexamined (an error), never as free of text.
+        let (w, h) = (64, 32);
+        let mut image = vec![20u8; w * h];
+        draw(&mut image, w, "MRN 12", 4, 8, 2, 230);
+        let g = Geometry {
+            photometric: Photometric::PaletteColor,
+            ..mono8(h as u32, w as u32)
+        };
+        let empty = Palette {
+            first_mapped: 0,
+            red: Vec::new(),
+            green: vec![0; 256],
+            blue: vec![0; 256],
+        };
+        assert!(find_text(&image, &g, Some(&empty)).is_err());
+        assert!(text_candidates(&image, &g, Some(&empty)).is_err());
     }
 
     #[test]
