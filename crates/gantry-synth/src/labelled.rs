@@ -8,7 +8,7 @@ use std::path::Path;
 
 use gantry_redact::{Geometry, Palette, Photometric, Rect};
 
-use crate::text::{Face, Mask, ink_box, rasterize};
+use crate::text::{Face, Mask, ink_box, ink_box_where, rasterize};
 
 /// A grey background, values 0 to 1.
 #[derive(Debug, Clone)]
@@ -360,14 +360,9 @@ impl Drawn {
         })
     }
 
+    /// The box of the glyph pixels [`ink_box`] counts, placed in the image.
     fn truth(&self) -> Option<Rect> {
-        let (x0, y0, x1, y1) = ink_box(&self.mask)?;
-        Some(Rect {
-            row_start: (self.y + y0) as u32,
-            row_end: (self.y + y1) as u32,
-            col_start: (self.x + x0) as u32,
-            col_end: (self.x + x1) as u32,
-        })
+        self.placed(ink_box(&self.mask))
     }
 
     /// The box of the glyph pixels (those [`ink_box`] counts) whose value the text changed
@@ -381,27 +376,23 @@ impl Drawn {
         colour: bool,
     ) -> Option<Rect> {
         const SEEN: f32 = 0.02;
-        let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0, 0);
-        for my in 0..self.mask.height {
-            for mx in 0..self.mask.width {
-                let i = (self.y + my) * width + self.x + mx;
-                let (Some(a), Some(b)) = (with.get(i), without.get(i)) else {
-                    continue;
-                };
-                let changed = if colour {
-                    a.iter().zip(b).any(|(p, q)| (p - q).abs() >= SEEN)
-                } else {
-                    (luma(*a) - luma(*b)).abs() >= SEEN
-                };
-                if self.mask.at(mx, my) >= 64 && changed {
-                    x0 = x0.min(mx);
-                    y0 = y0.min(my);
-                    x1 = x1.max(mx + 1);
-                    y1 = y1.max(my + 1);
-                }
+        self.placed(ink_box_where(&self.mask, |mx, my| {
+            let i = (self.y + my) * width + self.x + mx;
+            let (Some(a), Some(b)) = (with.get(i), without.get(i)) else {
+                return false;
+            };
+            if colour {
+                a.iter().zip(b).any(|(p, q)| (p - q).abs() >= SEEN)
+            } else {
+                (luma(*a) - luma(*b)).abs() >= SEEN
             }
-        }
-        (x0 != usize::MAX).then(|| Rect {
+        }))
+    }
+
+    /// A box of the mask, `(x0, y0, x1, y1)`, where the mask was drawn.
+    fn placed(&self, found: Option<(usize, usize, usize, usize)>) -> Option<Rect> {
+        let (x0, y0, x1, y1) = found?;
+        Some(Rect {
             row_start: (self.y + y0) as u32,
             row_end: (self.y + y1) as u32,
             col_start: (self.x + x0) as u32,

@@ -97,10 +97,18 @@ pub fn rasterize(text: &str, cap_height: f32, face: Face) -> Mask {
 /// The tight box of a mask's pixels at least a quarter covered: `(x0, y0, x1, y1)`, end
 /// exclusive; `None` for an empty mask.
 pub fn ink_box(mask: &Mask) -> Option<(usize, usize, usize, usize)> {
+    ink_box_where(mask, |_, _| true)
+}
+
+/// [`ink_box`] of the ink pixels `(x, y)` for which `keep` holds.
+pub(crate) fn ink_box_where(
+    mask: &Mask,
+    keep: impl Fn(usize, usize) -> bool,
+) -> Option<(usize, usize, usize, usize)> {
     let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0, 0);
     for y in 0..mask.height {
         for x in 0..mask.width {
-            if mask.at(x, y) >= 64 {
+            if mask.at(x, y) >= 64 && keep(x, y) {
                 x0 = x0.min(x);
                 y0 = y0.min(y);
                 x1 = x1.max(x + 1);
