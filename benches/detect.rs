@@ -358,17 +358,7 @@ fn turned(backgrounds: &[gantry_synth::Background]) {
     for background in backgrounds {
         let (w, h) = (background.width, background.height);
         let base: Vec<u8> = background.grey.iter().map(|v| (v * 255.0) as u8).collect();
-        let geometry = gantry_redact::Geometry {
-            rows: h as u32,
-            columns: w as u32,
-            frames: 1,
-            samples_per_pixel: 1,
-            bits_allocated: 8,
-            bits_stored: 8,
-            signed: false,
-            planar: false,
-            photometric: gantry_redact::Photometric::Monochrome2,
-        };
+        let geometry = gantry_redact::Geometry::grey8(h as u32, w as u32);
         for cap in [8.0f32, 11.0, 16.0, 24.0] {
             for word in ["MRN 4820193", "DOE^JANE", "12/03/1961"] {
                 let mask = rasterize(word, cap, Face::Sans);

@@ -738,17 +738,7 @@ fn striped(
             col_end: (12 + x1).min(w) as u32,
         });
     }
-    let geometry = gantry_redact::Geometry {
-        rows: h as u32,
-        columns: w as u32,
-        frames: 1,
-        samples_per_pixel: 1,
-        bits_allocated: 8,
-        bits_stored: 8,
-        signed: false,
-        planar: false,
-        photometric: gantry_redact::Photometric::Monochrome2,
-    };
+    let geometry = gantry_redact::Geometry::grey8(h as u32, w as u32);
     (pixels, geometry, ink)
 }
 

@@ -77,6 +77,21 @@ pub struct Geometry {
 }
 
 impl Geometry {
+    /// One frame of 8-bit MONOCHROME2 samples, `rows` × `columns`: the plainest layout.
+    pub fn grey8(rows: u32, columns: u32) -> Geometry {
+        Geometry {
+            rows,
+            columns,
+            frames: 1,
+            samples_per_pixel: 1,
+            bits_allocated: 8,
+            bits_stored: 8,
+            signed: false,
+            planar: false,
+            photometric: Photometric::Monochrome2,
+        }
+    }
+
     /// Checks that the attributes describe a layout this crate can blank.
     pub fn validate(&self) -> Result<(), RedactError> {
         let bad = |detail: String| Err(RedactError::Layout(detail));

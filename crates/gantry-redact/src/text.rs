@@ -2137,23 +2137,9 @@ mod tests {
         let g = Geometry {
             bits_allocated: 16,
             bits_stored: 12,
-            ..mono8(h as u32, w as u32)
+            ..Geometry::grey8(h as u32, w as u32)
         };
         (data, g)
-    }
-
-    fn mono8(rows: u32, columns: u32) -> Geometry {
-        Geometry {
-            rows,
-            columns,
-            frames: 1,
-            samples_per_pixel: 1,
-            bits_allocated: 8,
-            bits_stored: 8,
-            signed: false,
-            planar: false,
-            photometric: Photometric::Monochrome2,
-        }
     }
 
     /// A smooth gradient with a bright disc: anatomy-like, text-free.
@@ -2181,7 +2167,7 @@ mod tests {
     #[test]
     fn text_written_down_or_up_a_side_of_the_image_is_found() {
         let (w, h) = (240usize, 240usize);
-        let g = mono8(h as u32, w as u32);
+        let g = Geometry::grey8(h as u32, w as u32);
         for scale in [2, 3] {
             let (tw, th) = (6 * 12 * scale, 7 * scale);
             let mut strip = vec![0u8; tw * th];
@@ -2226,11 +2212,11 @@ mod tests {
     fn finds_a_line_of_text_and_nothing_in_a_plain_image() {
         let (w, h) = (160, 120);
         let clean = background(w, h);
-        let found = find_text(&clean, &mono8(h as u32, w as u32), None).unwrap();
+        let found = find_text(&clean, &Geometry::grey8(h as u32, w as u32), None).unwrap();
         assert!(!found.has_text(), "{:?}", found.regions);
         let mut marked = clean.clone();
         draw(&mut marked, w, "MRN 12345", 4, 4, 1, 250);
-        let found = find_text(&marked, &mono8(h as u32, w as u32), None).unwrap();
+        let found = find_text(&marked, &Geometry::grey8(h as u32, w as u32), None).unwrap();
         assert!(found.has_text());
         let r = found.regions[0].rect;
         assert!(
@@ -2249,7 +2235,7 @@ mod tests {
     ) {
         let mut marked = background(w, h);
         draw(&mut marked, w, text, x, y, scale, 230);
-        let found = find_text(&marked, &mono8(h as u32, w as u32), None).unwrap();
+        let found = find_text(&marked, &Geometry::grey8(h as u32, w as u32), None).unwrap();
         let (bottom, right) = (y + 7 * scale, x + ((text.len() - 1) * 6 + 5) * scale);
         assert!(
             found.regions.iter().any(|r| r.rect.row_start as usize <= y
@@ -2260,9 +2246,13 @@ mod tests {
             found.regions
         );
         assert!(
-            !find_text(&background(w, h), &mono8(h as u32, w as u32), None)
-                .unwrap()
-                .has_text()
+            !find_text(
+                &background(w, h),
+                &Geometry::grey8(h as u32, w as u32),
+                None
+            )
+            .unwrap()
+            .has_text()
         );
     }
 
@@ -2343,7 +2333,7 @@ mod tests {
         let (w, h) = (200, 60);
         let mut marked = stripes(w, h);
         draw(&mut marked, w, "MRN 12345", 4, 18, 2, 230);
-        let found = find_text(&marked, &mono8(h as u32, w as u32), None).unwrap();
+        let found = find_text(&marked, &Geometry::grey8(h as u32, w as u32), None).unwrap();
         assert!(
             found
                 .regions
@@ -2355,7 +2345,7 @@ mod tests {
         // The band alone is no text.
         let band = stripes(w, h);
         assert!(
-            !find_text(&band, &mono8(h as u32, w as u32), None)
+            !find_text(&band, &Geometry::grey8(h as u32, w as u32), None)
                 .unwrap()
                 .has_text()
         );
@@ -2426,7 +2416,7 @@ mod tests {
         draw(&mut image, w, "MRN 12", 4, 8, 2, 230);
         let g = Geometry {
             photometric: Photometric::PaletteColor,
-            ..mono8(h as u32, w as u32)
+            ..Geometry::grey8(h as u32, w as u32)
         };
         let empty = Palette {
             first_mapped: 0,
@@ -2465,11 +2455,11 @@ mod tests {
         let mut image = background(w, h);
         // Grey on grey anatomy (about 150 there): 45 levels brighter, 18 % of the range.
         draw(&mut image, w, "A1234", 50, 50, 2, 195);
-        let found = find_text(&image, &mono8(h as u32, w as u32), None).unwrap();
+        let found = find_text(&image, &Geometry::grey8(h as u32, w as u32), None).unwrap();
         assert!(found.has_text());
         let mut bright = vec![240u8; w * h];
         draw(&mut bright, w, "RAN 0321", 10, 90, 1, 200);
-        let found = find_text(&bright, &mono8(h as u32, w as u32), None).unwrap();
+        let found = find_text(&bright, &Geometry::grey8(h as u32, w as u32), None).unwrap();
         assert!(found.has_text());
     }
 
@@ -2571,7 +2561,7 @@ mod tests {
         let g = Geometry {
             bits_allocated: 16,
             bits_stored: 16,
-            ..mono8(h as u32, w as u32)
+            ..Geometry::grey8(h as u32, w as u32)
         };
         let zone = Rect {
             row_start: 0,
@@ -2725,7 +2715,7 @@ mod tests {
                 (state >> 24) as u8
             })
             .collect();
-        let found = find_text(&noise, &mono8(256, 256), None).unwrap();
+        let found = find_text(&noise, &Geometry::grey8(256, 256), None).unwrap();
         assert!(!found.has_text(), "{:?}", found.regions);
     }
 }

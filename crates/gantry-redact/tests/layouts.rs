@@ -201,17 +201,7 @@ fn ybr_422_zones_widen_to_whole_pixel_pairs() {
 
 #[test]
 fn zones_outside_the_image_are_reported_not_applied() {
-    let g = Geometry {
-        rows: 10,
-        columns: 10,
-        frames: 1,
-        samples_per_pixel: 1,
-        bits_allocated: 8,
-        bits_stored: 8,
-        signed: false,
-        planar: false,
-        photometric: Photometric::Monochrome2,
-    };
+    let g = Geometry::grey8(10, 10);
     let mut data = vec![9u8; 100];
     let far = Rect {
         row_start: 20,
