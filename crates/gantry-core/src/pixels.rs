@@ -391,14 +391,19 @@ pub(crate) fn findings(
             .iter()
             .zip(&read)
             .map(|(r, reading)| {
+                // What found it, and the learned stage's reading (advisory: it never
+                // clears a region).
+                let seen = match (r.glyphs, r.learned) {
+                    (0, _) => "found by the network".to_string(),
+                    (g, Some(true)) => format!("{g} glyphs, the network reads it as text"),
+                    (g, Some(false)) => {
+                        format!("{g} glyphs, the network does not read it as text")
+                    }
+                    (g, None) => format!("{g} glyphs"),
+                };
                 format!(
-                    "frame {} rows {}-{} columns {}-{} ({} glyphs{reading})",
-                    r.frame,
-                    r.rect.row_start,
-                    r.rect.row_end,
-                    r.rect.col_start,
-                    r.rect.col_end,
-                    r.glyphs
+                    "frame {} rows {}-{} columns {}-{} ({seen}{reading})",
+                    r.frame, r.rect.row_start, r.rect.row_end, r.rect.col_start, r.rect.col_end,
                 )
             })
             .collect();

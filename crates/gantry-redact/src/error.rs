@@ -15,6 +15,9 @@ pub enum RedactError {
     /// Compressed pixel data could not be decoded or encoded.
     #[error("codec: {0}")]
     Codec(String),
+    /// The detector's learned stage could not load or run its network (feature `learned`).
+    #[error("learned text detector: {0}")]
+    Learned(String),
     /// Tesseract could not be started or could not read a region (feature `ocr`).
     #[error("OCR: {0}")]
     Ocr(String),

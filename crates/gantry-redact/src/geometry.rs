@@ -216,6 +216,16 @@ impl Rect {
             && (self.col_start..self.col_end).contains(&col)
     }
 
+    /// Rows covered (0 when inverted).
+    pub fn rows(&self) -> u32 {
+        self.row_end.saturating_sub(self.row_start)
+    }
+
+    /// Columns covered (0 when inverted).
+    pub fn columns(&self) -> u32 {
+        self.col_end.saturating_sub(self.col_start)
+    }
+
     /// Pixels covered.
     pub fn area(&self) -> u64 {
         (self.row_end - self.row_start) as u64 * (self.col_end - self.col_start) as u64

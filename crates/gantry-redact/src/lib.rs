@@ -51,7 +51,7 @@ pub use rle::{
 pub use streams::{Stripped, strip_encapsulated, strippable};
 pub use text::{
     DETECTOR, Detection, TextRegion, clear_high_bits, covered, find_text, find_text_beside,
-    find_text_in_bitmap, fuzz_detect, text_candidates, zones_around,
+    find_text_classical, find_text_in_bitmap, fuzz_detect, text_candidates, zones_around,
 };
 
 mod blank;
@@ -60,6 +60,8 @@ mod dicom;
 mod error;
 mod fill;
 mod geometry;
+#[cfg(feature = "learned")]
+mod learned;
 #[cfg(feature = "ocr")]
 mod ocr;
 mod rle;
