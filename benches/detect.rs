@@ -14,15 +14,7 @@ use gantry_redact::{Rect, find_text, text_candidates, zones_around};
 use gantry_synth::{Labelled, backgrounds_from, enlarged, labelled_set, synthetic_backgrounds};
 
 fn overlap(a: &Rect, b: &Rect) -> u64 {
-    let rows = a
-        .row_end
-        .min(b.row_end)
-        .saturating_sub(a.row_start.max(b.row_start));
-    let cols = a
-        .col_end
-        .min(b.col_end)
-        .saturating_sub(a.col_start.max(b.col_start));
-    rows as u64 * cols as u64
+    a.overlap(b)
 }
 
 fn main() {
@@ -324,7 +316,11 @@ fn learned(set: &[Labelled], real_text: &[&str]) {
         learned_time += t.elapsed();
         frames += image.geometry.frames as u64;
         judged += detection.judged as u64;
-        not_text += detection.not_text as u64;
+        not_text += detection
+            .regions
+            .iter()
+            .filter(|r| r.learned == Some(false))
+            .count() as u64;
         lines += detection.regions.len() as u64;
         let on_text = |learned: bool| {
             detection.regions.iter().any(|r| {

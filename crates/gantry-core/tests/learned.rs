@@ -14,10 +14,7 @@ fn pydicom() -> std::path::PathBuf {
 }
 
 fn overlaps(a: &Rect, b: &Rect) -> bool {
-    a.row_start < b.row_end
-        && b.row_start < a.row_end
-        && a.col_start < b.col_end
-        && b.col_start < a.col_end
+    a.overlap(b) > 0
 }
 
 /// Whether `detection` has a region on the image's text.

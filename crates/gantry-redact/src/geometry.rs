@@ -226,6 +226,19 @@ impl Rect {
         self.col_end.saturating_sub(self.col_start)
     }
 
+    /// Pixels this rectangle shares with `other`.
+    pub fn overlap(&self, other: &Rect) -> u64 {
+        let rows = self
+            .row_end
+            .min(other.row_end)
+            .saturating_sub(self.row_start.max(other.row_start));
+        let cols = self
+            .col_end
+            .min(other.col_end)
+            .saturating_sub(self.col_start.max(other.col_start));
+        rows as u64 * cols as u64
+    }
+
     /// Pixels covered.
     pub fn area(&self) -> u64 {
         (self.row_end - self.row_start) as u64 * (self.col_end - self.col_start) as u64

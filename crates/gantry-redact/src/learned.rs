@@ -42,7 +42,7 @@ use tract_onnx::prelude::*;
 
 use crate::RedactError;
 use crate::geometry::Rect;
-use crate::text::Plane;
+use crate::text::{Blob, Plane, blobs};
 
 /// The network, as shipped (PP-OCRv3 English detection, ONNX, Apache-2.0; see
 /// `data/README.md`).
@@ -167,39 +167,15 @@ pub(crate) fn text_in_small_plane(plane: &Plane) -> Result<Vec<Rect>, RedactErro
         .iter()
         .map(|&p| p >= TEXT_PROBABILITY)
         .collect();
-    let mut seen = vec![false; FRAME * FRAME];
-    let mut stack = Vec::new();
     let mut out = Vec::new();
-    for start in 0..FRAME * FRAME {
-        if !mask[start] || seen[start] {
-            continue;
-        }
-        seen[start] = true;
-        stack.push(start);
-        let (mut x0, mut y0, mut x1, mut y1, mut area) = (FRAME, FRAME, 0, 0, 0usize);
-        while let Some(i) = stack.pop() {
-            let (x, y) = (i % FRAME, i / FRAME);
-            area += 1;
-            (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
-            let mut visit = |j: usize| {
-                if mask[j] && !seen[j] {
-                    seen[j] = true;
-                    stack.push(j);
-                }
-            };
-            if x > 0 {
-                visit(i - 1);
-            }
-            if x + 1 < FRAME {
-                visit(i + 1);
-            }
-            if y > 0 {
-                visit(i - FRAME);
-            }
-            if y + 1 < FRAME {
-                visit(i + FRAME);
-            }
-        }
+    for Blob {
+        x0,
+        y0,
+        x1,
+        y1,
+        area,
+    } in blobs(&mask, FRAME, FRAME)
+    {
         let (bw, bh) = ((x1 - x0 + 1) as f32, (y1 - y0 + 1) as f32);
         // A line: wider than tall by half, filled like a word's kernel, not a speck.
         if bw < 1.5 * bh || (area as f32) < 0.4 * bw * bh || bh < 0.02 * FRAME as f32 {

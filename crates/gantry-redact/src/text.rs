@@ -808,8 +808,8 @@ fn judge_lines(plane: &Plane, found: &mut Detection) {
     let mut not_text: Vec<Rect> = Vec::new();
     for line in &mut found.regions {
         let r = line.rect;
-        let inside = |t: &Rect| overlap_area(t, &r) * 2 >= r.area();
-        let same = |t: &Rect| overlap_area(t, &r) * 5 >= 4 * t.area().max(r.area());
+        let inside = |t: &Rect| t.overlap(&r) * 2 >= r.area();
+        let same = |t: &Rect| t.overlap(&r) * 5 >= 4 * t.area().max(r.area());
         line.learned = if text.iter().any(inside) {
             Some(true)
         } else if not_text.iter().any(same) {
@@ -864,20 +864,6 @@ fn read_small_frame(_planes: &[Plane], _frame: u32, _found: &mut Detection) {}
 /// sixteen runs of 14 ms; the reading is advisory, and a plane of texture confirms dozens).
 #[cfg(feature = "learned")]
 const LINES_READ: u32 = 4;
-
-/// Pixels two rectangles share.
-#[cfg(feature = "learned")]
-fn overlap_area(a: &Rect, b: &Rect) -> u64 {
-    let rows = a
-        .row_end
-        .min(b.row_end)
-        .saturating_sub(a.row_start.max(b.row_start));
-    let cols = a
-        .col_end
-        .min(b.col_end)
-        .saturating_sub(a.col_start.max(b.col_start));
-    rows as u64 * cols as u64
-}
 
 #[cfg(not(feature = "learned"))]
 fn judge_lines(_plane: &Plane, _found: &mut Detection) {}
@@ -1005,50 +991,75 @@ fn candidate_boxes(plane: &Plane, step: i32) -> Vec<(usize, usize, usize, usize)
             }
         }
     }
-    // Connected groups of grown cells, by flood fill.
-    let mut seen = vec![false; cw * ch];
-    let mut boxes = Vec::new();
+    // Connected groups of grown cells.
+    let boxes = blobs(&grown, cw, ch)
+        .into_iter()
+        .map(|b| {
+            (
+                b.x0 * CELL,
+                b.y0 * CELL,
+                ((b.x1 + 1) * CELL).min(w),
+                ((b.y1 + 1) * CELL).min(h),
+            )
+        })
+        .collect();
+    boxes
+}
+
+/// A group of set cells of a mask, joined by their sides: its extent (ends inclusive) and
+/// how many cells it holds.
+pub(crate) struct Blob {
+    pub(crate) x0: usize,
+    pub(crate) y0: usize,
+    pub(crate) x1: usize,
+    pub(crate) y1: usize,
+    pub(crate) area: usize,
+}
+
+/// The groups of set cells of a `w` × `h` mask, by flood fill (linear in the mask).
+pub(crate) fn blobs(mask: &[bool], w: usize, h: usize) -> Vec<Blob> {
+    let mut seen = vec![false; w * h];
+    let mut out = Vec::new();
     let mut stack = Vec::new();
-    for start in 0..cw * ch {
-        if !grown[start] || seen[start] {
+    for start in 0..(w * h).min(mask.len()) {
+        if !mask[start] || seen[start] {
             continue;
         }
         seen[start] = true;
         stack.push(start);
-        let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0, 0);
+        let mut b = Blob {
+            x0: usize::MAX,
+            y0: usize::MAX,
+            x1: 0,
+            y1: 0,
+            area: 0,
+        };
         while let Some(i) = stack.pop() {
-            let (cx, cy) = (i % cw, i / cw);
-            x0 = x0.min(cx);
-            y0 = y0.min(cy);
-            x1 = x1.max(cx);
-            y1 = y1.max(cy);
+            let (x, y) = (i % w, i / w);
+            (b.x0, b.y0, b.x1, b.y1) = (b.x0.min(x), b.y0.min(y), b.x1.max(x), b.y1.max(y));
+            b.area += 1;
             let mut visit = |j: usize| {
-                if grown[j] && !seen[j] {
+                if mask[j] && !seen[j] {
                     seen[j] = true;
                     stack.push(j);
                 }
             };
-            if cx > 0 {
+            if x > 0 {
                 visit(i - 1);
             }
-            if cx + 1 < cw {
+            if x + 1 < w {
                 visit(i + 1);
             }
-            if cy > 0 {
-                visit(i - cw);
+            if y > 0 {
+                visit(i - w);
             }
-            if cy + 1 < ch {
-                visit(i + cw);
+            if y + 1 < h {
+                visit(i + w);
             }
         }
-        boxes.push((
-            x0 * CELL,
-            y0 * CELL,
-            ((x1 + 1) * CELL).min(w),
-            ((y1 + 1) * CELL).min(h),
-        ));
+        out.push(b);
     }
-    boxes
+    out
 }
 
 /// A connected component's extent and shape.
