@@ -992,7 +992,7 @@ fn candidate_boxes(plane: &Plane, step: i32) -> Vec<(usize, usize, usize, usize)
         }
     }
     // Connected groups of grown cells.
-    let boxes = blobs(&grown, cw, ch)
+    blobs(&grown, cw, ch)
         .into_iter()
         .map(|b| {
             (
@@ -1002,8 +1002,7 @@ fn candidate_boxes(plane: &Plane, step: i32) -> Vec<(usize, usize, usize, usize)
                 ((b.y1 + 1) * CELL).min(h),
             )
         })
-        .collect();
-    boxes
+        .collect()
 }
 
 /// A group of set cells of a mask, joined by their sides: its extent (ends inclusive) and
