@@ -77,17 +77,23 @@ type Runnable = TypedRunnableModel<TypedModel>;
 /// The network for line tiles, optimised for their shape, loaded once per process.
 fn network() -> Result<&'static Runnable, RedactError> {
     static NETWORK: OnceLock<Result<Runnable, RedactError>> = OnceLock::new();
-    NETWORK
-        .get_or_init(|| load(TILE_ROWS, TILE_COLUMNS))
-        .as_ref()
-        .map_err(Clone::clone)
+    loaded(&NETWORK, TILE_ROWS, TILE_COLUMNS)
 }
 
 /// The network for whole small frames ([`SMALL`]), loaded once per process.
 fn frame_network() -> Result<&'static Runnable, RedactError> {
     static NETWORK: OnceLock<Result<Runnable, RedactError>> = OnceLock::new();
-    NETWORK
-        .get_or_init(|| load(FRAME, FRAME))
+    loaded(&NETWORK, FRAME, FRAME)
+}
+
+/// The plan `cell` holds for inputs of `rows` × `columns`, built on first use (a failure
+/// is kept too: every later use gets the same error).
+fn loaded(
+    cell: &'static OnceLock<Result<Runnable, RedactError>>,
+    rows: usize,
+    columns: usize,
+) -> Result<&'static Runnable, RedactError> {
+    cell.get_or_init(|| load(rows, columns))
         .as_ref()
         .map_err(Clone::clone)
 }

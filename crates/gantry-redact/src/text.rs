@@ -247,7 +247,7 @@ fn search(
             let frame = &data[f * frame_len..(f + 1) * frame_len];
             search_frame(frame, geometry, palette, blanked, f as u32, stage)
         })
-        .collect();
+        .collect::<Result<_, _>>()?;
     let mut out = Detection {
         frames: frames as u32,
         ..Detection::default()
@@ -297,13 +297,13 @@ pub fn text_candidates(
     palette: Option<&Palette>,
 ) -> Result<Vec<(u32, Rect)>, RedactError> {
     let (frame_len, frames) = searchable(data, geometry, palette)?;
-    Ok((0..frames)
-        .flat_map(|f| {
-            let frame = &data[f * frame_len..(f + 1) * frame_len];
-            search_frame(frame, geometry, palette, &[], f as u32, Stage::Candidates).regions
-        })
-        .map(|r| (r.frame, r.rect))
-        .collect())
+    let mut out = Vec::new();
+    for f in 0..frames {
+        let frame = &data[f * frame_len..(f + 1) * frame_len];
+        let found = search_frame(frame, geometry, palette, &[], f as u32, Stage::Candidates)?;
+        out.extend(found.regions.into_iter().map(|r| (r.frame, r.rect)));
+    }
+    Ok(out)
 }
 
 /// How far [`search_frame`] goes.
@@ -324,7 +324,9 @@ const WHOLE: Stage = if cfg!(feature = "learned") {
     Stage::Confirm
 };
 
-/// One frame's sample planes and high-bit bitmaps, searched.
+/// One frame's sample planes and high-bit bitmaps, searched. An error is a small frame the
+/// learned stage could not read: the build's detector names the network, so a frame it
+/// did not read is unexamined, never clean.
 fn search_frame(
     frame: &[u8],
     geometry: &Geometry,
@@ -332,14 +334,14 @@ fn search_frame(
     blanked: &[Rect],
     f: u32,
     stage: Stage,
-) -> Detection {
+) -> Result<Detection, RedactError> {
     let mut found = Detection::default();
     let planes = planes(frame, geometry, palette);
     for plane in &planes {
         found.merge(search_scales(plane, f, blanked, stage));
     }
     if stage == Stage::Learned && found.regions.is_empty() {
-        read_small_frame(&planes, f, &mut found);
+        read_small_frame(&planes, f, &mut found)?;
     }
     for bits in high_bit_planes(frame, geometry) {
         let plane = Plane {
@@ -349,7 +351,7 @@ fn search_frame(
         };
         found.merge(search_scales(&plane, f, blanked, stage));
     }
-    found
+    Ok(found)
 }
 
 /// Searches a bitmap (one byte per pixel, non-zero set), such as an overlay plane or the
@@ -827,6 +829,7 @@ fn judge_lines(plane: &Plane, found: &mut Detection) {
                     not_text.push(r);
                     Some(false)
                 }
+                // Not read: the line has no reading, and still counts as text.
                 Err(_) => None,
             }
         };
@@ -837,28 +840,49 @@ fn judge_lines(plane: &Plane, found: &mut Detection) {
 /// The learned stage over a small frame where the classical stages found no text: each
 /// plane read whole by the network, and the lines it reads added as regions (the network
 /// can add text here, never remove it).
+/// A network that cannot load or run is an error here (the frame is unexamined), where in
+/// [`judge_lines`] it only leaves a line without a reading (the line counts either way).
 #[cfg(feature = "learned")]
-fn read_small_frame(planes: &[Plane], frame: u32, found: &mut Detection) {
+fn read_small_frame(
+    planes: &[Plane],
+    frame: u32,
+    found: &mut Detection,
+) -> Result<(), RedactError> {
+    add_lines_read(planes, frame, found, crate::learned::text_in_small_plane)
+}
+
+/// The lines `read` finds in each of `planes`, added to `found` as regions of the network;
+/// the first plane it cannot read ends the frame's search with its error.
+#[cfg(feature = "learned")]
+fn add_lines_read(
+    planes: &[Plane],
+    frame: u32,
+    found: &mut Detection,
+    read: impl Fn(&Plane) -> Result<Vec<Rect>, RedactError>,
+) -> Result<(), RedactError> {
     for plane in planes {
-        let Ok(rects) = crate::learned::text_in_small_plane(plane) else {
-            continue;
-        };
-        {
-            found
-                .regions
-                .extend(rects.into_iter().map(|rect| TextRegion {
-                    frame,
-                    rect,
-                    glyphs: 0,
-                    score: 0.5,
-                    learned: Some(true),
-                }));
-        }
+        let rects = read(plane)?;
+        found
+            .regions
+            .extend(rects.into_iter().map(|rect| TextRegion {
+                frame,
+                rect,
+                glyphs: 0,
+                score: 0.5,
+                learned: Some(true),
+            }));
     }
+    Ok(())
 }
 
 #[cfg(not(feature = "learned"))]
-fn read_small_frame(_planes: &[Plane], _frame: u32, _found: &mut Detection) {}
+fn read_small_frame(
+    _planes: &[Plane],
+    _frame: u32,
+    _found: &mut Detection,
+) -> Result<(), RedactError> {
+    Ok(())
+}
 
 /// The most lines the network reads in one plane at one scale (each reading is one to
 /// sixteen runs of 14 ms; the reading is advisory, and a plane of texture confirms dozens).
@@ -2885,5 +2909,29 @@ mod tests {
             .collect();
         let found = find_text(&noise, &Geometry::grey8(256, 256), None).unwrap();
         assert!(!found.has_text(), "{:?}", found.regions);
+    }
+
+    #[cfg(feature = "learned")]
+    #[test]
+    fn a_small_frame_the_network_cannot_read_is_unexamined_not_clean() {
+        let plane = Plane {
+            width: 64,
+            height: 64,
+            values: vec![0; 64 * 64],
+        };
+        let mut found = Detection::default();
+        let broken = |_: &Plane| Err(RedactError::Learned("the plan did not run".into()));
+        let e = add_lines_read(std::slice::from_ref(&plane), 0, &mut found, broken);
+        assert!(matches!(e, Err(RedactError::Learned(_))), "{e:?}");
+        // A network that reads it adds its lines.
+        let line = Rect {
+            row_start: 10,
+            row_end: 20,
+            col_start: 4,
+            col_end: 60,
+        };
+        add_lines_read(&[plane], 0, &mut found, |_: &Plane| Ok(vec![line])).unwrap();
+        assert_eq!(found.regions.len(), 1);
+        assert_eq!(found.regions[0].learned, Some(true));
     }
 }
