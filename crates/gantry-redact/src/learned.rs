@@ -10,20 +10,28 @@
 //!   neither. Each plane of at most [`SMALL`] pixels each way is enlarged to 256×256, and
 //!   the components of the network's text map that are shaped like a line (half again as
 //!   wide as tall, filled like a word) become regions. Here the network only adds text.
-//! - **It reads each line the classical stages confirmed** ([`is_text`]): a tile around the
+//! - **It reads each line the classical stages confirmed** ([`reading`]): a tile around the
 //!   line, scaled so the line is [`LINE_ROWS`] pixels tall (7-px text enlarged, 100-px
 //!   labels shrunk), stretched to the tile's own range, along the line in windows of
 //!   [`TILE_COLUMNS`], turned both ways for a line taller than wide, at the line's height
-//!   and at half of it. The reading is advisory (`TextRegion::learned`): the region counts
-//!   as text either way.
+//!   and at half of it over its upper half, middle and lower half. A line longer than the
+//!   windows read has no "not text" reading. The reading is advisory
+//!   (`TextRegion::learned`): the region counts as text either way.
 //!
 //! Why advisory. Measured on the labelled set (822 images; `cargo bench
-//! --bench detect` prints it beside the classical stages alone, in the same run): a stage
-//! that dismissed the lines the network does not read as text would flag 3 of 380
-//! text-free images instead of 21, and lose 8 of the 333 text images the classical stages
-//! find: text across bands of its own value, whose glyphs show in part (the network sees
-//! half-letters), and dim text over bright anatomy. A privacy rule fails closed, so the
-//! network's "no" only tells a reviewer where to look first.
+//! --bench detect` prints it beside the classical stages alone, in the same run):
+//! - a stage that dismissed every line the network reads whole as not text would flag 3
+//!   of 380 text-free images instead of 21, and lose 8 of the 333 text images the classical
+//!   stages find: text across bands of its own value, whose glyphs show in part (the
+//!   network sees half-letters), and dim text over bright anatomy;
+//! - dismissing only in frames larger than [`SMALL`] each way (7 of the 8 are 100-pixel
+//!   screen captures, whose lines fill the tile with the frame's edge) flags 6 of 380 and
+//!   still loses one: "ID: A7731920" in grey over abdominal anatomy, plain to a reader, to
+//!   which the network gives a probability of 0.00 everywhere, at every scale, in either
+//!   polarity and with the tile stretched to the line's own values.
+//!
+//! A privacy rule fails closed, so the network's "no" only tells a reviewer where to look
+//! first.
 //!
 //! Its input is normalised as PaddleOCR does (ImageNet's channel means and deviations). The
 //! OpenCV zoo's demo divides by 255 instead: measured on the same set, that left text of low
@@ -237,14 +245,17 @@ enum Turn {
 /// classical stages alone beside the whole cascade).
 const TEXT_SHARE: f32 = 0.10;
 
-/// Whether the network reads the line `rect` of `plane` (plane coordinates, with the
-/// detector's margin of `margin` pixels around its glyphs) as text.
+/// The network's reading of the line `rect` of `plane` (plane coordinates, with the
+/// detector's margin of `margin` pixels around its glyphs): `Some(true)` when it reads
+/// text in any window, `Some(false)` when it read the whole line and found none, `None`
+/// when the line is longer than the windows it reads and it found none in them.
 ///
 /// The line is read at its height and, when that is not what text is to the network, at
-/// half its height (a line grown over the feet and tops of its glyphs, or two lines joined,
-/// is up to twice as tall as its text). Lines taller than wide are read turned both ways.
-/// The first window where the network reads text decides.
-pub(crate) fn is_text(plane: &Plane, rect: Rect, margin: u32) -> Result<bool, RedactError> {
+/// half its height, over its upper half, its middle and its lower half (a line grown over
+/// the feet and tops of its glyphs, or over the band its text stands in, is up to twice as
+/// tall as its text, and the text may stand anywhere in it). Lines taller than wide are read turned
+/// both ways. The first window where the network reads text decides.
+pub(crate) fn reading(plane: &Plane, rect: Rect, margin: u32) -> Result<Option<bool>, RedactError> {
     let network = network()?;
     let core = Rect {
         row_start: rect.row_start + margin.min(rect.rows() / 2),
@@ -258,26 +269,35 @@ pub(crate) fn is_text(plane: &Plane, rect: Rect, margin: u32) -> Result<bool, Re
         &[Turn::None]
     };
     let mut tile = Tile::default();
+    let mut whole = true;
     for &turn in turns {
         let (length, height) = match turn {
             Turn::None => (core.columns() as f32, core.rows() as f32),
             _ => (core.rows() as f32, core.columns() as f32),
         };
-        for text_height in [height, height / 2.0] {
+        for (text_height, across) in [
+            (height, 0.0),
+            (height / 2.0, 0.0),
+            (height / 2.0, height / 4.0),
+            (height / 2.0, height / 2.0),
+        ] {
             let line = Line {
                 core,
                 turn,
                 length,
+                across,
                 scale: LINE_ROWS / text_height.max(1.0),
             };
-            for window in 0..line.windows() {
+            let (windows, needed) = line.windows();
+            whole &= windows == needed;
+            for window in 0..windows {
                 if tile.share(network, plane, &line, window)? >= TEXT_SHARE {
-                    return Ok(true);
+                    return Ok(Some(true));
                 }
             }
         }
     }
-    Ok(false)
+    Ok(whole.then_some(false))
 }
 
 /// A line as the network reads it: its box, which way it runs, and the scale that makes
@@ -287,6 +307,8 @@ struct Line {
     turn: Turn,
     /// Its length along the direction it runs, in plane pixels.
     length: f32,
+    /// Plane pixels from the box's first row (across the line) to the tile's first text row.
+    across: f32,
     scale: f32,
 }
 
@@ -296,15 +318,17 @@ impl Line {
     /// Rows of the tile above the line's top.
     const ABOVE: f32 = (TILE_ROWS as f32 - LINE_ROWS) / 2.0;
 
-    fn windows(&self) -> usize {
+    /// The windows read, and the windows the whole line needs.
+    fn windows(&self) -> (usize, usize) {
         let span = self.length * self.scale + 2.0 * Self::CONTEXT - TILE_COLUMNS as f32;
-        ((span.max(0.0) / TILE_STEP as f32).ceil() as usize + 1).min(MAX_WINDOWS)
+        let needed = (span.max(0.0) / TILE_STEP as f32).ceil() as usize + 1;
+        (needed.min(MAX_WINDOWS), needed)
     }
 
     /// The plane position of pixel `(x, y)` of window `window`.
     fn at(&self, window: usize, x: usize, y: usize) -> (f32, f32) {
         let u = (x as f32 + 0.5 - Self::CONTEXT + (window * TILE_STEP) as f32) / self.scale - 0.5;
-        let v = (y as f32 + 0.5 - Self::ABOVE) / self.scale - 0.5;
+        let v = (y as f32 + 0.5 - Self::ABOVE) / self.scale - 0.5 + self.across;
         let c = &self.core;
         match self.turn {
             Turn::None => (c.col_start as f32 + u, c.row_start as f32 + v),
@@ -372,7 +396,8 @@ impl Tile {
                     .count()
             })
             .sum();
-        Ok(text as f32 / ((x1 - x0) * (y1 - y0)) as f32)
+        let share = text as f32 / ((x1 - x0) * (y1 - y0)) as f32;
+        Ok(share)
     }
 }
 
@@ -420,5 +445,31 @@ mod tests {
             values: (0..256).map(|i| (i * 37 % 251) as u16).collect(),
         };
         assert_eq!(text_in_small_plane(&tiny).expect("nothing to run"), vec![]);
+    }
+
+    #[test]
+    fn a_line_read_in_part_has_no_not_text_reading() {
+        let (w, h) = (2400, 40);
+        let flat = Plane {
+            width: w,
+            height: h,
+            values: vec![300; w * h],
+        };
+        let line = |col_end: u32| Rect {
+            row_start: 10,
+            row_end: 30,
+            col_start: 0,
+            col_end,
+        };
+        // A short line is read whole: not text.
+        assert_eq!(
+            reading(&flat, line(200), 0).expect("the network runs"),
+            Some(false)
+        );
+        // A line 2400 px long at 20 px tall needs more windows than are read: no reading.
+        assert_eq!(
+            reading(&flat, line(2400), 0).expect("the network runs"),
+            None
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! Pixel redaction for Gantry: blank burned-in text in DICOM pixel data.
 //!
-//! Given native pixel data, its [`Geometry`] and zones ([`Rect`]), [`blank`] writes the
+//! Given native pixel data, its [`Geometry`] and zones ([`Rect`]), [`blank()`] writes the
 //! [`Fill`] that displays as black into every zone of every frame, in place and in
 //! parallel, for 1-, 8-, 16- and 32-bit samples, signed or not, one or three samples,
 //! colour-by-pixel or by plane, MONOCHROME1/2, RGB, YBR_FULL, YBR_FULL_422 and PALETTE

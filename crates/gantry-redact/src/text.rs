@@ -100,7 +100,7 @@ pub struct Detection {
     /// again at another cut level, or inside a line read as text, takes that reading).
     #[serde(default)]
     pub judged: u32,
-    /// Lines the learned stage does not read as text (they stay regions).
+    /// Lines the learned stage read whole and does not read as text (they stay regions).
     #[serde(default)]
     pub not_text: u32,
 }
@@ -820,17 +820,17 @@ fn judge_lines(plane: &Plane, found: &mut Detection) {
             None
         } else {
             found.judged += 1;
-            match crate::learned::is_text(plane, r, MARGIN) {
-                Ok(true) => {
+            match crate::learned::reading(plane, r, MARGIN) {
+                Ok(Some(true)) => {
                     text.push(r);
                     Some(true)
                 }
-                Ok(false) => {
+                Ok(Some(false)) => {
                     not_text.push(r);
                     Some(false)
                 }
-                // Not read: the line has no reading, and still counts as text.
-                Err(_) => None,
+                // Read in part, or not read: the line has no reading, and counts as text.
+                Ok(None) | Err(_) => None,
             }
         };
         found.not_text += (line.learned == Some(false)) as u32;
