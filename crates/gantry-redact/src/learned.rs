@@ -142,13 +142,16 @@ pub(crate) const SMALL: usize = 128;
 /// Planes narrower or shorter than this are not read whole: too small for a line of three
 /// glyphs of 7 px (the network would read them enlarged 10× and more, at the full cost).
 const TINY: usize = 24;
+/// How far a text kernel of the network's map is grown back to its text, in multiples of
+/// its area over its perimeter (DB's unclip ratio, PaddleOCR's default).
+const UNCLIP: f32 = 1.5;
 /// The whole-frame input, each way (a small frame enlarged to fit, at least 2×).
 const FRAME: usize = 256;
 
 /// Text lines the network reads in a whole small `plane` (at most [`SMALL`] each way), as
 /// boxes in the plane: components of its text map at least half again as wide as tall
-/// (a line of text; a kidney or a bone island is as much text to it, but round), grown by
-/// half their height (the map is a shrunk kernel of the text).
+/// (a line of text; a kidney or a bone island is as much text to it, but round), grown back
+/// from the shrunk kernel the map holds to the text, as DB's post-processing does.
 pub(crate) fn text_in_small_plane(plane: &Plane) -> Result<Vec<Rect>, RedactError> {
     let (w, h) = (plane.width, plane.height);
     if w.min(h) < TINY || w.max(h) > SMALL {
@@ -195,7 +198,9 @@ pub(crate) fn text_in_small_plane(plane: &Plane) -> Result<Vec<Rect>, RedactErro
         if bw < 1.5 * bh || (area as f32) < 0.4 * bw * bh || bh < 0.02 * FRAME as f32 {
             continue;
         }
-        let grow = bh / 2.0;
+        // The map is the text's shrunk kernel: grown back as DB's post-processing does
+        // (PaddleOCR's `unclip_ratio` 1.5: by 1.5 × area / perimeter of the kernel's box).
+        let grow = UNCLIP * bw * bh / (2.0 * (bw + bh));
         let to = |v: f32, limit: usize| ((v / scale).max(0.0) as u32).min(limit as u32);
         out.push(Rect {
             row_start: to(y0 as f32 - grow, h),
