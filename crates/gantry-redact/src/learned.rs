@@ -258,8 +258,8 @@ const TEXT_SHARE: f32 = 0.10;
 /// The line is read at its height and, when that is not what text is to the network, at
 /// half its height, over its upper half, its middle and its lower half (a line grown over
 /// the feet and tops of its glyphs, or over the band its text stands in, is up to twice as
-/// tall as its text, and the text may stand anywhere in it). Lines taller than wide are read turned
-/// both ways. The first window where the network reads text decides.
+/// tall as its text, and the text may stand anywhere in it). Lines taller than wide are
+/// read turned both ways. The first window where the network reads text decides.
 pub(crate) fn reading(plane: &Plane, rect: Rect, margin: u32) -> Result<Option<bool>, RedactError> {
     let network = network()?;
     let core = Rect {
@@ -401,8 +401,7 @@ impl Tile {
                     .count()
             })
             .sum();
-        let share = text as f32 / ((x1 - x0) * (y1 - y0)) as f32;
-        Ok(share)
+        Ok(text as f32 / ((x1 - x0) * (y1 - y0)) as f32)
     }
 }
 

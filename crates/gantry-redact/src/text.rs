@@ -819,8 +819,10 @@ fn judge_lines(plane: &Plane, found: &mut Detection) {
         } else if found.judged >= LINES_READ {
             None
         } else {
-            found.judged += 1;
-            match crate::learned::reading(plane, r, MARGIN) {
+            let reading = crate::learned::reading(plane, r, MARGIN);
+            // Counted when the network ran: a reading that failed is no reading.
+            found.judged += reading.is_ok() as u32;
+            match reading {
                 Ok(Some(true)) => {
                     text.push(r);
                     Some(true)
@@ -840,6 +842,7 @@ fn judge_lines(plane: &Plane, found: &mut Detection) {
 /// The learned stage over a small frame where the classical stages found no text: each
 /// plane read whole by the network, and the lines it reads added as regions (the network
 /// can add text here, never remove it).
+///
 /// A network that cannot load or run is an error here (the frame is unexamined), where in
 /// [`judge_lines`] it only leaves a line without a reading (the line counts either way).
 #[cfg(feature = "learned")]
