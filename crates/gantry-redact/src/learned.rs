@@ -4,12 +4,13 @@
 //! The network is embedded (`data/`, with its provenance and licence) and refused when its
 //! SHA-256 differs from the published one recorded here. It has two jobs:
 //!
-//! - **It reads small frames whole where the classical stages found no text**
-//!   ([`text_in_small_plane`]). The classical stages need a line of three glyphs and
-//!   context around it; a 64-pixel MR or a 100-pixel screen capture with large text gives
-//!   neither. Each plane of at most [`SMALL`] pixels each way is enlarged to 256×256, and
-//!   the components of the network's text map that are shaped like a line (half again as
-//!   wide as tall, filled like a word) become regions. Here the network only adds text.
+//! - **It reads small frames whole** ([`text_in_small_plane`]). The classical stages need a
+//!   line of three glyphs and context around it; a 64-pixel MR or a 100-pixel screen
+//!   capture with large text gives neither, or only part of a line (a name whose first
+//!   glyphs touch the frame's edge). Each plane of at most [`SMALL`] pixels each way is
+//!   enlarged to 256×256, and the components of the network's text map that are shaped
+//!   like a line (half again as wide as tall, filled like a word) become regions, joined
+//!   with the classical stages' own. Here the network only adds text.
 //! - **It reads each line the classical stages confirmed** ([`reading`]): a tile around the
 //!   line, scaled so the line is [`LINE_ROWS`] pixels tall (7-px text enlarged, 100-px
 //!   labels shrunk), stretched to the tile's own range, along the line in windows of
@@ -135,9 +136,9 @@ fn verify(model: &[u8]) -> Result<(), RedactError> {
     }
 }
 
-/// Frames at most this many pixels each way are read whole by the network when the
-/// classical stages found no text in them: the classical stages need more context than
-/// a 64-pixel MR holds (a line of two glyphs and a half is not a line to them).
+/// Frames at most this many pixels each way are read whole by the network: the classical
+/// stages need more context than a 64-pixel MR holds (a line of two glyphs and a half is
+/// not a line to them).
 pub(crate) const SMALL: usize = 128;
 /// Planes narrower or shorter than this are not read whole: too small for a line of three
 /// glyphs of 7 px (the network would read them enlarged 10× and more, at the full cost).

@@ -48,10 +48,10 @@
 //! 29 of 30 text images against 27 and flagged no more controls.)
 //!
 //! Under the cargo feature `learned`, a network (PP-OCRv3's text detector, see the
-//! `learned` module) reads small frames whole where the classical stages found no text,
-//! adding the lines it reads (on the labelled set: text images found 333 -> 340 of 342,
-//! text-free images flagged 21 -> 22 of 380, same run), and gives each confirmed line its
-//! reading, advisory.
+//! `learned` module) reads small frames whole, adding the lines it reads (on the labelled
+//! set: text images found 333 -> 340 of 342, text-free images flagged 21 -> 22 of 380, same
+//! run; reading them also where the classical stages found text, region recall 0.944 ->
+//! 0.956), and gives each confirmed line its reading, advisory.
 //!
 //! Colour images are searched in each sample plane (red text on grey differs from its
 //! background in one channel only); palette images through their palette. Bitmaps (overlay
@@ -340,7 +340,7 @@ fn search_frame(
     for plane in &planes {
         found.merge(search_scales(plane, f, blanked, stage));
     }
-    if stage == Stage::Learned && found.regions.is_empty() {
+    if stage == Stage::Learned {
         read_small_frame(&planes, f, &mut found)?;
     }
     for bits in high_bit_planes(frame, geometry) {
@@ -839,9 +839,11 @@ fn judge_lines(plane: &Plane, found: &mut Detection) {
     }
 }
 
-/// The learned stage over a small frame where the classical stages found no text: each
+/// The learned stage over a small frame, whatever the classical stages found in it: each
 /// plane read whole by the network, and the lines it reads added as regions (the network
-/// can add text here, never remove it).
+/// can add text here, never remove it). Where the classical stages found a line in part
+/// (its first glyphs against the frame's edge, its lower half in a band), the network's
+/// line joins it; the frame was flagged either way, so this costs no false positive.
 ///
 /// A network that cannot load or run is an error here (the frame is unexamined), where in
 /// [`judge_lines`] it only leaves a line without a reading (the line counts either way).
