@@ -2250,7 +2250,7 @@ pub fn fuzz_detect(data: &[u8]) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn region(row_start: u32, row_end: u32, col_start: u32, col_end: u32) -> TextRegion {
@@ -2302,7 +2302,15 @@ mod tests {
         }
     }
 
-    fn draw(image: &mut [u8], width: usize, text: &str, x: usize, y: usize, scale: usize, v: u8) {
+    pub(crate) fn draw(
+        image: &mut [u8],
+        width: usize,
+        text: &str,
+        x: usize,
+        y: usize,
+        scale: usize,
+        v: u8,
+    ) {
         for (i, c) in text.chars().enumerate() {
             let rows = glyph(c);
             for (r, bits) in rows.iter().enumerate() {
