@@ -129,9 +129,11 @@ impl Detection {
 }
 
 /// Names the detector's behaviour: a redaction computed from what it found, or a verdict
-/// that it found nothing, is stale once this changes (change it with the detector).
+/// that it found nothing, is stale once this changes (change it with the detector: the
+/// learned stage is at 2 since it reads every small frame whole and grows its boxes as DB
+/// does).
 pub const DETECTOR: &str = if cfg!(feature = "learned") {
-    "gantry-cascade-13+ppocrv3-det-en-1"
+    "gantry-cascade-13+ppocrv3-det-en-2"
 } else {
     "gantry-cascade-13"
 };
