@@ -56,9 +56,9 @@ use tract_onnx::prelude::*;
 
 use crate::RedactError;
 use crate::geometry::Rect;
+use crate::text::{Blob, Plane, blobs};
 
 mod upsample;
-use crate::text::{Blob, Plane, blobs};
 
 /// The network, as shipped (PP-OCRv3 English detection, ONNX, Apache-2.0; see
 /// `data/README.md`).

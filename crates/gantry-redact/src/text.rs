@@ -50,8 +50,9 @@
 //! Under the cargo feature `learned`, a network (PP-OCRv3's text detector, see the
 //! `learned` module) reads small frames whole, adding the lines it reads (on the labelled
 //! set: text images found 333 -> 340 of 342, text-free images flagged 21 -> 22 of 380, same
-//! run; reading them also where the classical stages found text, region recall 0.944 ->
-//! 0.956), and gives each confirmed line its reading, advisory.
+//! run; reading them also where the classical stages found text: of the texts of the set's
+//! 402 small images, 169 of 182 held whole by a region against 165, same binary), and
+//! gives each confirmed line its reading, advisory.
 //!
 //! Colour images are searched in each sample plane (red text on grey differs from its
 //! background in one channel only); palette images through their palette. Bitmaps (overlay
